@@ -1,0 +1,387 @@
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Command is one thing the bot can do (ask, compare, balance, …). The
+// commands package defines them; the engine runs them.
+type Command struct {
+	Name    string
+	Usage   string // e.g. "topup USER AMOUNT [note]"
+	Summary string // one line for /help
+	Admin   bool   // only identities listed in `admins` may run it
+	Private bool   // its replies are shown only to the asking user
+	Run     func(ctx context.Context, req *Request) error
+}
+
+// Invocation is a parsed command: its name and arguments.
+type Invocation struct {
+	Name string
+	Args Args
+}
+
+// Args are a command's arguments, by position and by name (name:value).
+type Args struct {
+	Pos   []string
+	Named map[string]string
+}
+
+// Get returns the argument given by name, else the one at position pos
+// (pos < 0: by name only), else "".
+func (a Args) Get(name string, pos int) string {
+	if v, ok := a.Named[name]; ok {
+		return v
+	}
+	if pos >= 0 && pos < len(a.Pos) {
+		return a.Pos[pos]
+	}
+	return ""
+}
+
+// Rest joins the positional arguments from pos on with spaces: the prompt
+// of `ask` and `compare`.
+func (a Args) Rest(pos int) string {
+	if pos >= len(a.Pos) {
+		return ""
+	}
+	return strings.Join(a.Pos[pos:], " ")
+}
+
+// Request is one command run: the event, its parsed arguments, and where to
+// reply.
+type Request struct {
+	ID        string // request id, in every log line and internal error message
+	Event     Event
+	Command   *Command
+	Args      Args
+	Reply     *Reply
+	Admin     bool
+	NewUser   bool
+	Logger    *slog.Logger
+	StartedAt time.Time
+}
+
+// Parser turns an event into an invocation. EINVALID for an unknown command,
+// with the nearest known one.
+type Parser func(ev Event) (Invocation, error)
+
+// RateLimit is a per-user token bucket: PerMinute requests refill per
+// minute, up to Burst at once. PerMinute 0 disables it.
+type RateLimit struct {
+	PerMinute float64
+	Burst     int
+}
+
+// EngineOptions configure an Engine.
+type EngineOptions struct {
+	Ledger   Ledger
+	Commands []*Command
+	Parse    Parser
+	Admins   []Identity
+	Limit    RateLimit
+	// Timeout bounds one command run (default 5 minutes).
+	Timeout time.Duration
+	// EditInterval is the least time between two edits of one message
+	// (stream.edit_interval, default 1 s).
+	EditInterval time.Duration
+	Logger       *slog.Logger
+	Metrics      Metrics
+	Now          func() time.Time
+}
+
+// Engine turns platform events into command runs: it ensures the user,
+// refuses blocked and too-fast users, parses the command, runs it with a
+// deadline, and turns every error into a message a person understands.
+// One Engine serves every platform adapter concurrently.
+type Engine struct {
+	ledger   Ledger
+	commands map[string]*Command
+	list     []*Command
+	parse    Parser
+	admins   map[Identity]bool
+	limit    RateLimit
+	timeout  time.Duration
+	interval time.Duration
+	log      *slog.Logger
+	metrics  Metrics
+	now      func() time.Time
+
+	buckets  sync.Map // Identity → *bucket
+	seen     dedupe
+	draining atomic.Bool
+	inflight sync.WaitGroup
+	hard     context.Context // cancelled when a drain runs out of time
+	cancel   context.CancelFunc
+}
+
+// NewEngine returns an Engine with opts, defaults filled in.
+func NewEngine(opts EngineOptions) *Engine {
+	e := &Engine{
+		ledger: opts.Ledger, commands: map[string]*Command{}, list: opts.Commands,
+		parse: opts.Parse, admins: map[Identity]bool{}, limit: opts.Limit,
+		timeout: opts.Timeout, interval: opts.EditInterval,
+		log: opts.Logger, metrics: opts.Metrics, now: opts.Now,
+	}
+	for _, c := range opts.Commands {
+		e.commands[c.Name] = c
+	}
+	for _, a := range opts.Admins {
+		e.admins[a] = true
+	}
+	if e.timeout <= 0 {
+		e.timeout = 5 * time.Minute
+	}
+	if e.interval <= 0 {
+		e.interval = time.Second
+	}
+	if e.log == nil {
+		e.log = slog.Default().With("component", "engine")
+	}
+	if e.metrics == nil {
+		e.metrics = NopMetrics{}
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	e.seen.ttl = time.Hour
+	e.hard, e.cancel = context.WithCancel(context.Background())
+	return e
+}
+
+// Commands returns the commands in the order they were given (for /help and
+// for registering slash commands).
+func (e *Engine) Commands() []*Command { return e.list }
+
+// Command returns the command with the given name.
+func (e *Engine) Command(name string) (*Command, bool) {
+	c, ok := e.commands[name]
+	return c, ok
+}
+
+// IsAdmin reports whether id is listed in `admins`.
+func (e *Engine) IsAdmin(id Identity) bool { return e.admins[id] }
+
+// Handle answers one event, writing to out. Redelivered events (an ID seen
+// before) are dropped. It returns when the command has finished and every
+// message has been written; the error is for logs and tests, the user has
+// already been told.
+func (e *Engine) Handle(ctx context.Context, ev Event, out Output) error {
+	if ev.ID != "" && !e.seen.add(ev.ID, e.now()) {
+		e.log.Debug("dropped a redelivered event", "event", ev.ID)
+		return nil
+	}
+	e.inflight.Add(1)
+	defer e.inflight.Done()
+
+	start := e.now()
+	req := &Request{ID: newRequestID(), Event: ev, StartedAt: start}
+	req.Logger = e.log.With("request", req.ID, "platform", ev.Platform, "user", string(ev.Identity))
+	name := "?"
+	err := e.handle(ctx, req, out)
+	if req.Command != nil {
+		name = req.Command.Name
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = ErrorCode(err)
+	}
+	e.metrics.Request(ev.Platform, name, outcome, e.now().Sub(start))
+	return err
+}
+
+func (e *Engine) handle(ctx context.Context, req *Request, out Output) (err error) {
+	ev := req.Event
+	private := false
+	reply := func() *Reply {
+		if req.Reply == nil {
+			req.Reply = NewReply(ctx, out, e.interval, private, req.Logger)
+		}
+		return req.Reply
+	}
+	defer func() {
+		if err != nil {
+			e.report(req, reply(), err)
+		}
+	}()
+
+	if e.draining.Load() {
+		return Errorf(EUNAVAILABLE, "The bot is restarting; please ask again in a moment.")
+	}
+	if err := ev.Identity.Validate(); err != nil {
+		return fmt.Errorf("engine: event %s: %w", ev.ID, errors.New(ErrorMessage(err)))
+	}
+
+	inv, perr := e.parse(ev)
+	if perr == nil {
+		req.Command = e.commands[inv.Name]
+		req.Args = inv.Args
+		if req.Command == nil {
+			perr = fmt.Errorf("engine: parser returned unknown command %q", inv.Name)
+		} else {
+			private = req.Command.Private
+		}
+	}
+
+	user, created, err := e.ledger.EnsureUser(ctx, ev.Identity)
+	if err != nil {
+		return fmt.Errorf("engine: ensure user: %w", err)
+	}
+	req.NewUser = created
+	req.Admin = e.admins[ev.Identity]
+	if created {
+		e.welcome(ctx, req, reply())
+	}
+	if user.Blocked {
+		private = true
+		return Errorf(EUNAUTHORIZED, "You are blocked from using this bot. Ask an admin if you think this is a mistake.")
+	}
+	if perr != nil {
+		return perr
+	}
+	if wait, ok := e.allow(ev.Identity); !ok {
+		e.metrics.Refusal("rate_limit")
+		return Errorf(ERATELIMIT, "You're sending requests faster than this bot allows. Try again in %s.", FormatWait(wait))
+	}
+	if req.Command.Admin && !req.Admin {
+		req.Logger.Warn("non-admin tried an admin command", "command", req.Command.Name)
+		return Errorf(EUNAUTHORIZED, "Only admins can use /%s.", req.Command.Name)
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	stop := context.AfterFunc(e.hard, cancel)
+	defer stop()
+	return e.run(cctx, req, reply())
+}
+
+// run calls the command, turning a panic into an internal error so one bad
+// input never takes the bot down.
+func (e *Engine) run(ctx context.Context, req *Request, r *Reply) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			req.Logger.Error("command panicked", "command", req.Command.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = Errorf(EINTERNAL, "panic in %s", req.Command.Name)
+		}
+	}()
+	req.Reply = r
+	return req.Command.Run(ctx, req)
+}
+
+// welcome tells a first-time user what they got.
+func (e *Engine) welcome(ctx context.Context, req *Request, r *Reply) {
+	bal, err := e.ledger.Balance(ctx, req.Event.Identity)
+	if err != nil {
+		req.Logger.Warn("welcome: read balance", "err", err)
+		return
+	}
+	_ = r.Send(Message{Kind: KindNotice, Text: fmt.Sprintf(
+		"Welcome to orchat! You have %s free tokens to start (they never expire), and %d free-model requests a day. Type /help to see what I can do.",
+		FormatTokens(bal.Balance), bal.Free.Limit)})
+}
+
+// report tells the user what went wrong. Internal errors are logged with the
+// request id, which the apology quotes so the host can find the log line.
+func (e *Engine) report(req *Request, r *Reply, err error) {
+	msg := ErrorMessage(err)
+	if ErrorCode(err) == EINTERNAL {
+		req.Logger.Error("request failed", "err", err)
+		msg = fmt.Sprintf("%s (ref %s)", msg, req.ID)
+	} else {
+		req.Logger.Info("request refused", "code", ErrorCode(err), "err", err)
+	}
+	_ = r.Send(Message{Kind: KindError, Status: StatusFailed, Text: msg})
+}
+
+// Drain stops taking new events and waits for the ones in flight. When ctx
+// ends first, it cancels them (commands then settle or release their holds
+// and end their replies with a note) and waits for them to finish doing so.
+func (e *Engine) Drain(ctx context.Context) {
+	e.draining.Store(true)
+	done := make(chan struct{})
+	go func() { e.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	e.log.Warn("shutdown timeout reached: cancelling answers in flight")
+	e.cancel()
+	<-done
+}
+
+// bucket is one user's token bucket.
+type bucket struct {
+	mu     sync.Mutex
+	tokens float64
+	at     time.Time
+}
+
+// allow takes one token from id's bucket; when it is empty it returns how
+// long until the next token.
+func (e *Engine) allow(id Identity) (time.Duration, bool) {
+	if e.limit.PerMinute <= 0 {
+		return 0, true
+	}
+	burst := float64(max(e.limit.Burst, 1))
+	now := e.now()
+	v, _ := e.buckets.LoadOrStore(id, &bucket{tokens: burst, at: now})
+	b := v.(*bucket)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	perSec := e.limit.PerMinute / 60
+	b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*perSec)
+	b.at = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	return time.Duration((1 - b.tokens) / perSec * float64(time.Second)), false
+}
+
+// dedupe remembers event ids for ttl, so a redelivered event is answered once.
+type dedupe struct {
+	mu    sync.Mutex
+	ttl   time.Duration
+	ids   map[string]time.Time
+	order []string
+}
+
+// add records id and reports whether it was new.
+func (d *dedupe) add(id string, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ids == nil {
+		d.ids = map[string]time.Time{}
+	}
+	for len(d.order) > 0 {
+		t, ok := d.ids[d.order[0]]
+		if ok && now.Sub(t) < d.ttl && len(d.order) < 200_000 {
+			break
+		}
+		delete(d.ids, d.order[0])
+		d.order = d.order[1:]
+	}
+	if _, ok := d.ids[id]; ok {
+		return false
+	}
+	d.ids[id] = now
+	d.order = append(d.order, id)
+	return true
+}
+
+func newRequestID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,80 @@
+package bot
+
+import (
+	"context"
+	"time"
+)
+
+// Event is one thing a user did on a platform that the bot should answer: a
+// mention, a DM, a slash command, a button click. Adapters build it; the
+// Engine handles it.
+type Event struct {
+	// ID is the platform's id for this event (message id, interaction id,
+	// Slack event id), prefixed by the platform. Redeliveries carry the same
+	// id, so the engine answers each id once and admin commands use it as
+	// their idempotency key.
+	ID       string
+	Platform string
+	Identity Identity
+	// UserName is the display name, for the system prompt's {user}.
+	UserName string
+	// Community is where votes and leaderboards are counted:
+	// "discord:<guild id>", "slack:<team id>" or "console".
+	Community string
+	Channel   string
+	// Text is the message text with the bot's mention removed, or the raw
+	// text of a slash command typed as a message ("/balance").
+	Text string
+	// Command and Options are set for native slash commands and buttons:
+	// the command name without "/" and its options by name.
+	Command string
+	Options map[string]string
+	// Direct is true in a DM.
+	Direct      bool
+	Attachments []Attachment
+	// History reads the conversation this event continues (reply chain,
+	// thread); nil when there is none.
+	History History
+	Time    time.Time
+}
+
+// Attachment is a file a user sent with a message.
+type Attachment struct {
+	Name        string
+	ContentType string
+	Size        int64
+	URL         string
+	// Fetch downloads at most max bytes of the file. Adapters set it when the
+	// URL needs credentials (Slack) or is local (console); when nil, the URL
+	// is public and fetched with plain HTTP.
+	Fetch func(ctx context.Context, max int64) ([]byte, error)
+}
+
+// Turn is one earlier message of a conversation, read back from the platform.
+type Turn struct {
+	Role        string // RoleUser or RoleAssistant (the bot's own messages)
+	Author      string
+	Text        string // footers stripped
+	Attachments []Attachment
+}
+
+// HistoryLimit bounds what an adapter reads back.
+type HistoryLimit struct {
+	Messages int // at most this many turns
+	Chars    int // at most this many characters in all
+}
+
+// History reads earlier turns of a conversation from the platform, oldest
+// first, never including the event's own message. Message text is never
+// stored by the bot: it is read back when needed.
+type History interface {
+	Turns(ctx context.Context, limit HistoryLimit) ([]Turn, error)
+}
+
+// HistoryFunc adapts a function to History.
+type HistoryFunc func(ctx context.Context, limit HistoryLimit) ([]Turn, error)
+
+// Turns calls f.
+func (f HistoryFunc) Turns(ctx context.Context, limit HistoryLimit) ([]Turn, error) {
+	return f(ctx, limit)
+}

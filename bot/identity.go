@@ -1,0 +1,119 @@
+package bot
+
+import (
+	"strings"
+)
+
+// Identity names one user on one platform: "discord:<user id>",
+// "slack:<team id>:<user id>" or "console:<name>". Balances, free-tier
+// counters and admin rights are per identity.
+type Identity string
+
+// Platforms that identities may name.
+const (
+	PlatformDiscord = "discord"
+	PlatformSlack   = "slack"
+	PlatformConsole = "console"
+)
+
+// MaxIdentityLen bounds an identity so a pasted essay is refused, not stored.
+const MaxIdentityLen = 128
+
+// Platform returns the part of the identity before the first colon.
+func (id Identity) Platform() string {
+	p, _, _ := strings.Cut(string(id), ":")
+	return p
+}
+
+// String returns the identity as written.
+func (id Identity) String() string { return string(id) }
+
+// ParseIdentity validates s and returns it as an Identity. The error is an
+// EINVALID *Error that says which shape was expected.
+func ParseIdentity(s string) (Identity, error) {
+	id := Identity(s)
+	return id, id.Validate()
+}
+
+// Validate reports whether the identity has one of the known shapes.
+func (id Identity) Validate() error {
+	s := string(id)
+	if s == "" {
+		return Errorf(EINVALID, "A user is required, such as discord:123456789012345678, slack:T0123:U0456 or console:alice.")
+	}
+	if len(s) > MaxIdentityLen {
+		return Errorf(EINVALID, "That user name is %d characters long; the limit is %d.", len(s), MaxIdentityLen)
+	}
+	platform, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		return Errorf(EINVALID, "%q is not a user: write platform:id, such as discord:123456789012345678, slack:T0123:U0456 or console:alice.", clip(s))
+	}
+	switch platform {
+	case PlatformDiscord:
+		if !isSnowflake(rest) {
+			return Errorf(EINVALID, "%q is not a Discord user: write discord: followed by the numeric user id, such as discord:123456789012345678.", clip(s))
+		}
+	case PlatformSlack:
+		team, user, ok := strings.Cut(rest, ":")
+		if !ok || !isSlackID(team) || !isSlackID(user) {
+			return Errorf(EINVALID, "%q is not a Slack user: write slack:TEAM:USER, such as slack:T0123ABCD:U0456EFGH.", clip(s))
+		}
+	case PlatformConsole:
+		if !isName(rest) {
+			return Errorf(EINVALID, "%q is not a console user: write console: followed by 1-64 letters, digits, '.', '_' or '-', such as console:alice.", clip(s))
+		}
+	default:
+		return Errorf(EINVALID, "%q names an unknown platform %q: use discord:, slack: or console:.", clip(s), clip(platform))
+	}
+	return nil
+}
+
+// clip shortens s for quoting in a message so a 500-character input does not
+// become a 500-character reply.
+func clip(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= max {
+		return s
+	}
+	return string(r[:max]) + "…"
+}
+
+func isSnowflake(s string) bool {
+	if len(s) == 0 || len(s) > 20 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isSlackID(s string) bool {
+	if len(s) < 2 || len(s) > 24 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func isName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,190 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kind says what a bot message is, so adapters can render it (and the
+// console's --json can label it).
+type Kind string
+
+// Message kinds.
+const (
+	KindReply   Kind = "reply"   // a model's answer
+	KindCompare Kind = "compare" // a compare: one panel per model
+	KindError   Kind = "error"   // something the user should know went wrong
+	KindNotice  Kind = "notice"  // command output and announcements
+)
+
+// Status is the state of a message that may still change.
+type Status string
+
+// Message statuses; adapters show them (Discord: the embed colour).
+const (
+	StatusStreaming Status = "streaming"
+	StatusDone      Status = "done"
+	StatusFailed    Status = "failed"
+)
+
+// Message is one bot message as the adapter should show it.
+type Message struct {
+	Kind   Kind
+	Status Status
+	// Text is the body. For a long answer split over several messages, each
+	// message holds one part; Part counts from 0.
+	Text string
+	Part int
+	// Footer is a short line under the body (model · tokens · charged ·
+	// balance); adapters render it small. Empty while streaming.
+	Footer string
+	// Private messages are shown only to the user who asked (ephemeral
+	// where the platform allows it, a DM otherwise).
+	Private bool
+	Compare *CompareView // set for KindCompare
+	Vote    *VoteResult  // set when a vote was recorded: update the tally
+	Meta    *ReplyMeta   // structured facts of a finished answer
+}
+
+// ReplyMeta holds the facts of a finished answer, for footers and for
+// scripts (console --json).
+type ReplyMeta struct {
+	Model            string
+	PromptTokens     int64
+	CompletionTokens int64
+	Charged          int64
+	Balance          int64
+	FreeLeft         int // free requests left today; -1 when not a free call
+}
+
+// CompareView is a compare as shown: one panel per model and, once every
+// panel is done, the vote choices.
+type CompareView struct {
+	ID      string
+	Panels  []Panel
+	Choices []string // "A", "B", …, "tie" once voting is open
+	Tally   Tally
+}
+
+// Panel is one model's side of a compare.
+type Panel struct {
+	Label            string // "A", "B", …
+	Model            string // requested
+	Answered         string // the model that actually answered
+	Text             string
+	Status           Status
+	TTFT             time.Duration
+	Latency          time.Duration
+	PromptTokens     int64
+	CompletionTokens int64
+	Charged          int64
+	Error            string
+}
+
+// Summary is the panel's one-line facts: latency, tokens and charge.
+func (p Panel) Summary() string {
+	switch p.Status {
+	case StatusStreaming:
+		if p.TTFT > 0 {
+			return fmt.Sprintf("streaming · first token %s", FormatDuration(p.TTFT))
+		}
+		return "waiting for the first token…"
+	case StatusFailed:
+		return "failed · charged " + FormatTokens(p.Charged)
+	}
+	return fmt.Sprintf("first token %s · total %s · %s in / %s out · charged %s",
+		FormatDuration(p.TTFT), FormatDuration(p.Latency),
+		FormatTokens(p.PromptTokens), FormatTokens(p.CompletionTokens), FormatTokens(p.Charged))
+}
+
+// VoteResult is what a vote changed: adapters update the compare message's
+// tally with it.
+type VoteResult struct {
+	CompareID string
+	Choice    string
+	Tally     Tally
+}
+
+// Output is what a platform adapter implements for one event: it posts and
+// edits the bot's messages. Adapters handle their platform's rate limits
+// (waiting out 429s) inside these calls; the engine paces how often it calls
+// them.
+type Output interface {
+	// Post sends a new message and returns its id for later edits.
+	Post(ctx context.Context, m Message) (id string, err error)
+	// Edit replaces the message with the given id.
+	Edit(ctx context.Context, id string, m Message) error
+}
+
+// Limits are a platform's message limits that the engine respects.
+type Limits struct {
+	// Text is the most characters (runes) one message's Text may hold.
+	Text int
+	// EditInterval, when positive, replaces the engine's edit pace for this
+	// platform (a terminal can repaint far more often than Discord allows).
+	EditInterval time.Duration
+}
+
+// Limiter is an optional Output power: platforms with message limits
+// report them; the default is 2,000.
+type Limiter interface {
+	Limits() Limits
+}
+
+// Typer is an optional Output power: show that the bot is working (Discord's
+// typing indicator) while it waits for the first token.
+type Typer interface {
+	Typing(ctx context.Context) error
+}
+
+// FormatTokens writes n with thousands separators: 15,000.
+func FormatTokens(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// FormatDuration writes d the way people read latencies: 850ms, 1.2s, 2m5s.
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "–"
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
+// FormatWait writes how long until something comes back: "3h 12m", "45s".
+func FormatWait(d time.Duration) string {
+	if d < time.Second {
+		d = time.Second
+	}
+	h := int(d.Hours())
+	m := int(d.Minutes()) % 60
+	s := int(d.Seconds()) % 60
+	switch {
+	case h > 0:
+		return fmt.Sprintf("%dh %dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm", m)
+	}
+	return fmt.Sprintf("%ds", s)
+}

@@ -1,0 +1,164 @@
+package bot_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orchat/orchat/bot"
+)
+
+// recorder is an Output that keeps every post and edit with its time.
+type recorder struct {
+	mu     sync.Mutex
+	limit  int
+	pace   time.Duration
+	msgs   map[string]bot.Message
+	order  []string
+	edits  map[string][]time.Time
+	posts  int
+	failOn int // fail the n-th edit (1-based); 0 never
+	nEdits int
+}
+
+func newRecorder(limit int, pace time.Duration) *recorder {
+	return &recorder{limit: limit, pace: pace, msgs: map[string]bot.Message{}, edits: map[string][]time.Time{}}
+}
+
+func (r *recorder) Limits() bot.Limits { return bot.Limits{Text: r.limit, EditInterval: r.pace} }
+
+func (r *recorder) Post(_ context.Context, m bot.Message) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.posts++
+	id := fmt.Sprintf("m%d", r.posts)
+	r.msgs[id] = m
+	r.order = append(r.order, id)
+	r.edits[id] = append(r.edits[id], time.Now())
+	return id, nil
+}
+
+func (r *recorder) Edit(_ context.Context, id string, m bot.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nEdits++
+	if r.nEdits == r.failOn {
+		return bot.Errorf(bot.EUNAVAILABLE, "edit refused")
+	}
+	r.msgs[id] = m
+	r.edits[id] = append(r.edits[id], time.Now())
+	return nil
+}
+
+func (r *recorder) text() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, id := range r.order {
+		b.WriteString(r.msgs[id].Text)
+	}
+	return b.String()
+}
+
+func TestReply(t *testing.T) {
+	t.Run("UpdatesAreCoalescedAndPaced", func(t *testing.T) {
+		out := newRecorder(2000, 20*time.Millisecond)
+		r := bot.NewReply(context.Background(), out, 0, false, nil)
+		text := ""
+		for i := 0; i < 500; i++ {
+			text += "token "
+			r.Update(text)
+			if i%50 == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		if err := r.Finish(text, "footer", nil); err != nil {
+			t.Fatal(err)
+		}
+		writes := 0
+		for id, times := range out.edits {
+			writes += len(times)
+			for i := 1; i < len(times); i++ {
+				if gap := times[i].Sub(times[i-1]); gap < 20*time.Millisecond {
+					t.Fatalf("message %s edited twice within %v (limit one per 20ms)", id, gap)
+				}
+			}
+		}
+		if writes >= 100 {
+			t.Fatalf("%d platform writes for 500 updates: updates were not coalesced", writes)
+		}
+		if got := out.text(); got != text {
+			t.Fatalf("final text differs: %d bytes, want %d", len(got), len(text))
+		}
+		last := out.msgs[out.order[len(out.order)-1]]
+		if last.Status != bot.StatusDone || last.Footer != "footer" {
+			t.Fatalf("last message status=%s footer=%q, want done with footer", last.Status, last.Footer)
+		}
+	})
+
+	t.Run("LongAnswerSpreadsOverMessages", func(t *testing.T) {
+		out := newRecorder(2000, time.Millisecond)
+		r := bot.NewReply(context.Background(), out, 0, false, nil)
+		text := strings.Repeat("a long answer ", 650) // 9,100 characters
+		for i := 100; i < len(text); i += 700 {
+			r.Update(text[:i])
+		}
+		if err := r.Finish(text, "f", nil); err != nil {
+			t.Fatal(err)
+		}
+		if len(out.order) < 5 {
+			t.Fatalf("%d messages for 9,100 characters at 2,000 each", len(out.order))
+		}
+		if got := out.text(); got != text {
+			t.Fatalf("text was not delivered whole")
+		}
+		for i, id := range out.order {
+			m := out.msgs[id]
+			if m.Part != i {
+				t.Fatalf("message %d has part %d", i, m.Part)
+			}
+			if m.Status != bot.StatusDone {
+				t.Fatalf("message %d status %s after finish", i, m.Status)
+			}
+			if i < len(out.order)-1 && m.Footer != "" {
+				t.Fatalf("footer on a message that is not the last")
+			}
+		}
+	})
+
+	t.Run("FailKeepsPartialTextWithNote", func(t *testing.T) {
+		out := newRecorder(2000, time.Millisecond)
+		r := bot.NewReply(context.Background(), out, 0, true, nil)
+		r.Update("The first part")
+		if err := r.Fail("The first part", "The model stopped answering.", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		m := out.msgs[out.order[len(out.order)-1]]
+		if m.Status != bot.StatusFailed || !strings.Contains(m.Text, "The first part") || !strings.Contains(m.Text, "stopped answering") {
+			t.Fatalf("got %+v", m)
+		}
+		if !m.Private {
+			t.Fatal("private reply posted publicly")
+		}
+	})
+
+	t.Run("PlatformErrorIsReported", func(t *testing.T) {
+		out := newRecorder(2000, time.Millisecond)
+		out.failOn = 1
+		r := bot.NewReply(context.Background(), out, 0, false, nil)
+		r.Update("a")
+		time.Sleep(5 * time.Millisecond)
+		r.Update("ab")
+		time.Sleep(5 * time.Millisecond)
+		err := r.Finish("abc", "", nil)
+		if bot.ErrorCode(err) != bot.EUNAVAILABLE {
+			t.Fatalf("Finish err=%v, want the platform's error", err)
+		}
+		if got := out.text(); got != "abc" {
+			t.Fatalf("final text %q, want abc (a later edit still lands)", got)
+		}
+	})
+}

@@ -1,0 +1,515 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/orchat/orchat/bot"
+)
+
+// Config is orchat's whole configuration, as read from a TOML file
+// (config.example.toml documents every key). It is parsed, defaulted and
+// validated here and passed down explicitly; no package reads it globally.
+type Config struct {
+	Admins          []string `toml:"admins"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+
+	OpenRouter OpenRouterConfig `toml:"openrouter"`
+	Router     RouterConfig     `toml:"router"`
+	Billing    BillingConfig    `toml:"billing"`
+	Accounts   AccountsConfig   `toml:"accounts"`
+	Scheduler  SchedulerConfig  `toml:"scheduler"`
+	Bot        BotConfig        `toml:"bot"`
+	Stream     StreamConfig     `toml:"stream"`
+	Compare    CompareConfig    `toml:"compare"`
+	Discord    DiscordConfig    `toml:"discord"`
+	Slack      SlackConfig      `toml:"slack"`
+	Console    ConsoleConfig    `toml:"console"`
+	HTTP       HTTPConfig       `toml:"http"`
+	Log        LogConfig        `toml:"log"`
+}
+
+// OpenRouterConfig is the upstream API: where it is, the key, timeouts.
+type OpenRouterConfig struct {
+	APIKey           string   `toml:"api_key"`
+	BaseURL          string   `toml:"base_url"`
+	Referer          string   `toml:"referer"`
+	Title            string   `toml:"title"`
+	ConnectTimeout   Duration `toml:"connect_timeout"`
+	FirstByteTimeout Duration `toml:"first_byte_timeout"`
+	IdleTimeout      Duration `toml:"idle_timeout"`
+	RequestTimeout   Duration `toml:"request_timeout"`
+	MaxRetryAfter    Duration `toml:"max_retry_after"`
+}
+
+// RouterConfig is how models are chosen.
+type RouterConfig struct {
+	MaxTokens           int                 `toml:"max_tokens"`
+	MinCompletionTokens int                 `toml:"min_completion_tokens"`
+	Temperature         *float64            `toml:"temperature"`
+	MaxFallbacks        int                 `toml:"max_fallbacks"`
+	CatalogCache        string              `toml:"catalog_cache"`
+	AutoModels          []string            `toml:"auto_models"`
+	Tiers               map[string][]string `toml:"tiers"`
+	Provider            ProviderConfig      `toml:"provider"`
+}
+
+// ProviderConfig is OpenRouter's provider routing preferences.
+type ProviderConfig struct {
+	Order              []string `toml:"order"`
+	Only               []string `toml:"only"`
+	Ignore             []string `toml:"ignore"`
+	AllowFallbacks     *bool    `toml:"allow_fallbacks"`
+	Sort               string   `toml:"sort"`
+	DataCollection     string   `toml:"data_collection"`
+	MaxPromptPrice     float64  `toml:"max_prompt_price"`
+	MaxCompletionPrice float64  `toml:"max_completion_price"`
+}
+
+// BillingConfig says what one balance token is worth.
+type BillingConfig struct {
+	Mode        string  `toml:"mode"`
+	USDPerToken float64 `toml:"usd_per_token"`
+}
+
+// AccountsConfig is the ledger.
+type AccountsConfig struct {
+	Database                   string   `toml:"database"`
+	SignupBonus                int64    `toml:"signup_bonus"`
+	FreeRequestsPerDay         int      `toml:"free_requests_per_day"`
+	FreeRequestsPerDayToppedUp int      `toml:"free_requests_per_day_topped_up"`
+	HoldTTL                    Duration `toml:"hold_ttl"`
+	LowBalance                 int64    `toml:"low_balance"`
+}
+
+// SchedulerConfig is the clock-driven chores.
+type SchedulerConfig struct {
+	Timezone       string   `toml:"timezone"`
+	DailyReset     string   `toml:"daily_reset"`
+	CatalogRefresh Duration `toml:"catalog_refresh"`
+	HoldSweep      Duration `toml:"hold_sweep"`
+	NotifyReset    bool     `toml:"notify_reset"`
+	Leader         bool     `toml:"leader"`
+}
+
+// BotConfig is the engine and the conversation.
+type BotConfig struct {
+	SystemPrompt         string   `toml:"system_prompt"`
+	RequestTimeout       Duration `toml:"request_timeout"`
+	RateLimitPerMinute   float64  `toml:"rate_limit_per_minute"`
+	RateLimitBurst       int      `toml:"rate_limit_burst"`
+	HistoryMessages      int      `toml:"history_messages"`
+	HistoryChars         int      `toml:"history_chars"`
+	AttachmentTextBytes  int64    `toml:"attachment_text_bytes"`
+	AttachmentImageBytes int64    `toml:"attachment_image_bytes"`
+}
+
+// StreamConfig is how answers are streamed into messages.
+type StreamConfig struct {
+	EditInterval Duration `toml:"edit_interval"`
+}
+
+// CompareConfig is /compare's defaults.
+type CompareConfig struct {
+	Models    []string `toml:"models"`
+	MaxTokens int      `toml:"max_tokens"`
+}
+
+// DiscordConfig is the Discord adapter.
+type DiscordConfig struct {
+	Token      string   `toml:"token"`
+	APIURL     string   `toml:"api_url"`
+	ShardID    int      `toml:"shard_id"`
+	ShardCount int      `toml:"shard_count"`
+	DevGuilds  []string `toml:"dev_guilds"`
+}
+
+// SlackConfig is the Slack adapter.
+type SlackConfig struct {
+	BotToken      string            `toml:"bot_token"`
+	AppToken      string            `toml:"app_token"`
+	SigningSecret string            `toml:"signing_secret"`
+	Mode          string            `toml:"mode"`
+	APIURL        string            `toml:"api_url"`
+	Commands      map[string]string `toml:"commands"`
+}
+
+// ConsoleConfig is the terminal adapter.
+type ConsoleConfig struct {
+	User string `toml:"user"`
+}
+
+// HTTPConfig is the operations server (health, readiness, metrics).
+type HTTPConfig struct {
+	Addr string `toml:"addr"`
+}
+
+// LogConfig is the structured log.
+type LogConfig struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// Duration is a time.Duration written as "1s", "15m" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: write it like 1s, 500ms, 15m or 1h", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as Go does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// DefaultSystemPrompt is the system prompt when the config gives none.
+const DefaultSystemPrompt = "You are orchat, a helpful assistant in a {platform} community ({community}), talking with {user}. Today is {date}, {time}. Answer clearly and concisely; use Markdown sparingly."
+
+// DefaultConfig returns the configuration used when no file is given; a file
+// only needs the keys it changes.
+func DefaultConfig() Config {
+	return Config{
+		Admins:          nil,
+		ShutdownTimeout: Duration{20 * time.Second},
+		OpenRouter: OpenRouterConfig{
+			BaseURL:          "https://openrouter.ai/api/v1",
+			Referer:          "https://github.com/orchat/orchat",
+			Title:            "orchat",
+			ConnectTimeout:   Duration{10 * time.Second},
+			FirstByteTimeout: Duration{90 * time.Second},
+			IdleTimeout:      Duration{60 * time.Second},
+			RequestTimeout:   Duration{5 * time.Minute},
+			MaxRetryAfter:    Duration{20 * time.Second},
+		},
+		Router: RouterConfig{
+			MaxTokens:           1024,
+			MinCompletionTokens: 64,
+			MaxFallbacks:        2,
+		},
+		Billing: BillingConfig{Mode: bot.BillingCost, USDPerToken: 0.000001},
+		Accounts: AccountsConfig{
+			Database:                   "data/orchat.db",
+			SignupBonus:                15000,
+			FreeRequestsPerDay:         50,
+			FreeRequestsPerDayToppedUp: 1000,
+			HoldTTL:                    Duration{15 * time.Minute},
+		},
+		Scheduler: SchedulerConfig{
+			Timezone:       "UTC",
+			DailyReset:     "00:00",
+			CatalogRefresh: Duration{time.Hour},
+			HoldSweep:      Duration{time.Minute},
+		},
+		Bot: BotConfig{
+			SystemPrompt:         DefaultSystemPrompt,
+			RequestTimeout:       Duration{5 * time.Minute},
+			RateLimitPerMinute:   20,
+			RateLimitBurst:       5,
+			HistoryMessages:      20,
+			HistoryChars:         24000,
+			AttachmentTextBytes:  100_000,
+			AttachmentImageBytes: 10 << 20,
+		},
+		Stream:  StreamConfig{EditInterval: Duration{time.Second}},
+		Compare: CompareConfig{MaxTokens: 512},
+		Discord: DiscordConfig{APIURL: "https://discord.com/api/v9", ShardCount: 1},
+		Slack:   SlackConfig{Mode: "socket", APIURL: "https://slack.com/api/"},
+		Console: ConsoleConfig{User: "console:you"},
+		HTTP:    HTTPConfig{Addr: "127.0.0.1:9464"},
+		Log:     LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// secretEnv maps environment variables to the secrets they override: set
+// and non-empty, the variable wins over the file.
+var secretEnv = []struct {
+	name string
+	dst  func(*Config) *string
+}{
+	{"OPENROUTER_API_KEY", func(c *Config) *string { return &c.OpenRouter.APIKey }},
+	{"DISCORD_BOT_TOKEN", func(c *Config) *string { return &c.Discord.Token }},
+	{"SLACK_BOT_TOKEN", func(c *Config) *string { return &c.Slack.BotToken }},
+	{"SLACK_APP_TOKEN", func(c *Config) *string { return &c.Slack.AppToken }},
+	{"SLACK_SIGNING_SECRET", func(c *Config) *string { return &c.Slack.SigningSecret }},
+}
+
+// ParseConfig reads TOML from r over the defaults, expands ${ENV}
+// references in string values, applies the secret environment variables
+// and validates the result. getenv is os.Getenv outside tests.
+func ParseConfig(r io.Reader, getenv func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	if r != nil {
+		md, err := toml.NewDecoder(r).Decode(&cfg)
+		if err != nil {
+			return cfg, configDecodeError(err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			keys := make([]string, len(und))
+			for i, k := range und {
+				keys[i] = k.String()
+			}
+			return cfg, fmt.Errorf("config: unknown key %s: check the spelling against config.example.toml", strings.Join(keys, ", "))
+		}
+	}
+	if err := expandEnv(reflect.ValueOf(&cfg).Elem(), getenv); err != nil {
+		return cfg, err
+	}
+	for _, s := range secretEnv {
+		if v := getenv(s.name); v != "" {
+			*s.dst(&cfg) = v
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// LoadConfig reads the file at path, or only the defaults (and the
+// environment) when path is "".
+func LoadConfig(path string, getenv func(string) string) (Config, error) {
+	if path == "" {
+		return ParseConfig(nil, getenv)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	cfg, err := ParseConfig(f, getenv)
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func configDecodeError(err error) error {
+	var perr toml.ParseError
+	if errors.As(err, &perr) {
+		return fmt.Errorf("config: line %d: %s", perr.Position.Line, perr.Message)
+	}
+	return fmt.Errorf("config: %w", err)
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME} in every string of v with the environment
+// variable's value. A reference to an unset variable is an error: a secret
+// silently becoming "" is worse than a clear refusal to start.
+func expandEnv(v reflect.Value, getenv func(string) string) error {
+	switch v.Kind() {
+	case reflect.String:
+		var missing []string
+		s := envRef.ReplaceAllStringFunc(v.String(), func(ref string) string {
+			name := envRef.FindStringSubmatch(ref)[1]
+			val := getenv(name)
+			if val == "" {
+				missing = append(missing, name)
+			}
+			return val
+		})
+		if len(missing) > 0 {
+			return fmt.Errorf("config: ${%s} is referenced but the environment variable is not set", missing[0])
+		}
+		v.SetString(s)
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if err := expandEnv(v.Field(i), getenv); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if err := expandEnv(v.Index(i), getenv); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(v.MapIndex(k))
+			if err := expandEnv(e, getenv); err != nil {
+				return err
+			}
+			v.SetMapIndex(k, e)
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			return expandEnv(v.Elem(), getenv)
+		}
+	}
+	return nil
+}
+
+// Validate checks every value; the error names the key, the value and what
+// is allowed.
+func (c Config) Validate() error {
+	var errs []string
+	bad := func(key string, val any, allowed string) {
+		errs = append(errs, fmt.Sprintf("%s = %v: %s", key, quoteVal(val), allowed))
+	}
+	for _, a := range c.Admins {
+		if err := bot.Identity(a).Validate(); err != nil {
+			bad("admins", a, bot.ErrorMessage(err))
+		}
+	}
+	positiveDur := func(key string, d Duration) {
+		if d.Duration <= 0 {
+			bad(key, d.Duration, "must be a positive duration such as 10s")
+		}
+	}
+	positiveDur("shutdown_timeout", c.ShutdownTimeout)
+	if !strings.HasPrefix(c.OpenRouter.BaseURL, "http://") && !strings.HasPrefix(c.OpenRouter.BaseURL, "https://") {
+		bad("openrouter.base_url", c.OpenRouter.BaseURL, "must be an http:// or https:// URL")
+	}
+	positiveDur("openrouter.connect_timeout", c.OpenRouter.ConnectTimeout)
+	positiveDur("openrouter.first_byte_timeout", c.OpenRouter.FirstByteTimeout)
+	positiveDur("openrouter.idle_timeout", c.OpenRouter.IdleTimeout)
+	positiveDur("openrouter.request_timeout", c.OpenRouter.RequestTimeout)
+	if c.Router.MaxTokens < 1 || c.Router.MaxTokens > 1_000_000 {
+		bad("router.max_tokens", c.Router.MaxTokens, "must be between 1 and 1000000")
+	}
+	if c.Router.MinCompletionTokens < 1 || c.Router.MinCompletionTokens > c.Router.MaxTokens {
+		bad("router.min_completion_tokens", c.Router.MinCompletionTokens, "must be between 1 and router.max_tokens")
+	}
+	if t := c.Router.Temperature; t != nil && (*t < 0 || *t > 2) {
+		bad("router.temperature", *t, "must be between 0 and 2")
+	}
+	if c.Router.MaxFallbacks < 0 || c.Router.MaxFallbacks > 5 {
+		bad("router.max_fallbacks", c.Router.MaxFallbacks, "must be between 0 and 5")
+	}
+	for tier := range c.Router.Tiers {
+		if !slices.Contains([]string{"fast", "general", "code", "reasoning", "long", "vision", "free"}, tier) {
+			bad("router.tiers."+tier, "…", "unknown tier: use fast, general, code, reasoning, long, vision or free")
+		}
+	}
+	if s := c.Router.Provider.Sort; s != "" && s != "price" && s != "latency" && s != "throughput" {
+		bad("router.provider.sort", s, `must be "price", "latency", "throughput" or "" (OpenRouter's default)`)
+	}
+	if d := c.Router.Provider.DataCollection; d != "" && d != "allow" && d != "deny" {
+		bad("router.provider.data_collection", d, `must be "allow" or "deny"`)
+	}
+	if c.Billing.Mode != bot.BillingCost && c.Billing.Mode != bot.BillingRaw {
+		bad("billing.mode", c.Billing.Mode, `must be "cost" or "raw"`)
+	}
+	if c.Billing.USDPerToken <= 0 || c.Billing.USDPerToken > 1 {
+		bad("billing.usd_per_token", c.Billing.USDPerToken, "must be a positive USD amount such as 0.000001")
+	}
+	if c.Accounts.Database == "" {
+		bad("accounts.database", c.Accounts.Database, "must be a file path such as data/orchat.db")
+	}
+	if c.Accounts.SignupBonus < 0 || c.Accounts.SignupBonus > bot.MaxAmount {
+		bad("accounts.signup_bonus", c.Accounts.SignupBonus, "must be between 0 and 1000000000000")
+	}
+	if c.Accounts.FreeRequestsPerDay < 0 {
+		bad("accounts.free_requests_per_day", c.Accounts.FreeRequestsPerDay, "must be 0 or more")
+	}
+	if c.Accounts.FreeRequestsPerDayToppedUp < 0 {
+		bad("accounts.free_requests_per_day_topped_up", c.Accounts.FreeRequestsPerDayToppedUp, "must be 0 or more")
+	}
+	positiveDur("accounts.hold_ttl", c.Accounts.HoldTTL)
+	if c.Accounts.LowBalance < 0 {
+		bad("accounts.low_balance", c.Accounts.LowBalance, "must be 0 (off) or more")
+	}
+	if _, err := time.LoadLocation(c.Scheduler.Timezone); err != nil || c.Scheduler.Timezone == "" {
+		bad("scheduler.timezone", c.Scheduler.Timezone, "must be an IANA time zone such as UTC or Europe/Berlin")
+	}
+	if _, err := time.Parse("15:04", c.Scheduler.DailyReset); err != nil {
+		bad("scheduler.daily_reset", c.Scheduler.DailyReset, `must be a time of day written HH:MM, such as "00:00"`)
+	}
+	positiveDur("scheduler.catalog_refresh", c.Scheduler.CatalogRefresh)
+	positiveDur("scheduler.hold_sweep", c.Scheduler.HoldSweep)
+	positiveDur("bot.request_timeout", c.Bot.RequestTimeout)
+	if c.Bot.RateLimitPerMinute < 0 {
+		bad("bot.rate_limit_per_minute", c.Bot.RateLimitPerMinute, "must be 0 (off) or more")
+	}
+	if c.Bot.RateLimitBurst < 0 {
+		bad("bot.rate_limit_burst", c.Bot.RateLimitBurst, "must be 0 or more")
+	}
+	if c.Bot.HistoryMessages < 0 || c.Bot.HistoryMessages > 200 {
+		bad("bot.history_messages", c.Bot.HistoryMessages, "must be between 0 and 200")
+	}
+	if c.Bot.HistoryChars < 0 {
+		bad("bot.history_chars", c.Bot.HistoryChars, "must be 0 or more")
+	}
+	if c.Bot.AttachmentTextBytes < 0 {
+		bad("bot.attachment_text_bytes", c.Bot.AttachmentTextBytes, "must be 0 or more")
+	}
+	if c.Bot.AttachmentImageBytes < 0 {
+		bad("bot.attachment_image_bytes", c.Bot.AttachmentImageBytes, "must be 0 or more")
+	}
+	positiveDur("stream.edit_interval", c.Stream.EditInterval)
+	if n := len(c.Compare.Models); n != 0 && (n < 2 || n > 4) {
+		bad("compare.models", c.Compare.Models, "must list 2 to 4 models (or none for the defaults)")
+	}
+	if c.Compare.MaxTokens < 1 {
+		bad("compare.max_tokens", c.Compare.MaxTokens, "must be 1 or more")
+	}
+	if c.Discord.ShardCount < 1 || c.Discord.ShardID < 0 || c.Discord.ShardID >= c.Discord.ShardCount {
+		bad("discord.shard_id", c.Discord.ShardID, fmt.Sprintf("must be between 0 and discord.shard_count-1 (shard_count = %d)", c.Discord.ShardCount))
+	}
+	if !strings.HasPrefix(c.Discord.APIURL, "http://") && !strings.HasPrefix(c.Discord.APIURL, "https://") {
+		bad("discord.api_url", c.Discord.APIURL, "must be an http:// or https:// URL")
+	}
+	if c.Slack.Mode != "socket" && c.Slack.Mode != "http" {
+		bad("slack.mode", c.Slack.Mode, `must be "socket" or "http"`)
+	}
+	if !strings.HasPrefix(c.Slack.APIURL, "http://") && !strings.HasPrefix(c.Slack.APIURL, "https://") {
+		bad("slack.api_url", c.Slack.APIURL, "must be an http:// or https:// URL")
+	}
+	if c.Slack.Mode == "http" && c.Slack.BotToken != "" && c.Slack.SigningSecret == "" {
+		bad("slack.signing_secret", "", `is required when slack.mode = "http" (or set SLACK_SIGNING_SECRET)`)
+	}
+	if err := bot.Identity(c.Console.User).Validate(); err != nil || bot.Identity(c.Console.User).Platform() != bot.PlatformConsole {
+		bad("console.user", c.Console.User, "must be a console identity such as console:you")
+	}
+	if c.Log.Level != "debug" && c.Log.Level != "info" && c.Log.Level != "warn" && c.Log.Level != "error" {
+		bad("log.level", c.Log.Level, `must be "debug", "info", "warn" or "error"`)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", c.Log.Format, `must be "text" or "json"`)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.Strings(errs)
+	return fmt.Errorf("config: %s", strings.Join(errs, "; "))
+}
+
+// quoteVal writes a config value for an error message: strings quoted,
+// secrets never (validation never reports a secret's value).
+func quoteVal(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprint(v)
+}
+
+// Location returns the configured time zone (validated already).
+func (c Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Scheduler.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// AdminIdentities returns the admins as identities.
+func (c Config) AdminIdentities() []bot.Identity {
+	ids := make([]bot.Identity, len(c.Admins))
+	for i, a := range c.Admins {
+		ids[i] = bot.Identity(a)
+	}
+	return ids
+}

@@ -1,0 +1,259 @@
+// Command orchat runs the orchat bot and its tools: the bot itself (Discord,
+// Slack and a terminal console), ledger administration, the model catalog,
+// the router's plans, the OpenRouter simulator and the load test.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	_ "time/tzdata" // time zones work on machines without a zoneinfo database
+
+	"github.com/orchat/orchat/bot"
+)
+
+func main() {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel() // first signal: graceful shutdown
+		<-sigs
+		fmt.Fprintln(os.Stderr, "orchat: second signal, exiting now")
+		os.Exit(130)
+	}()
+
+	m := NewMain()
+	code := m.Run(ctx, os.Args[1:])
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "orchat:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// Main is the program: its streams, its global flags and what it opened.
+// Tests build one with their own streams and run it like the binary.
+type Main struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+
+	// Global flags, accepted before or after the subcommand.
+	ConfigPath string
+	DBPath     string
+	Upstream   string
+	JSON       bool
+	Simulate   bool
+
+	Config  Config
+	closers []func() error
+}
+
+// NewMain returns a Main wired to the process's streams and environment.
+func NewMain() *Main {
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+// Close releases everything Run opened, last opened first.
+func (m *Main) Close() error {
+	var errs []error
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		errs = append(errs, m.closers[i]())
+	}
+	m.closers = nil
+	return errors.Join(errs...)
+}
+
+func (m *Main) onClose(f func() error) { m.closers = append(m.closers, f) }
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitUser  = 1 // a user error: one line on stderr says what and how to fix it
+	exitUsage = 2 // the command line itself was wrong
+)
+
+// usageError marks a wrong command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// subcommand is one `orchat NAME`.
+type subcommand struct {
+	usage string
+	help  string
+	run   func(ctx context.Context, m *Main, args []string) error
+}
+
+func subcommands() map[string]subcommand {
+	return map[string]subcommand{}
+}
+
+// Run runs the command line args and returns the exit status.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	err := m.run(ctx, args)
+	if err == nil {
+		return exitOK
+	}
+	var uerr *usageError
+	if errors.As(err, &uerr) {
+		fmt.Fprintf(m.Stderr, "orchat: %s\nRun 'orchat help' for usage.\n", uerr.msg)
+		return exitUsage
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintln(m.Stderr, "orchat:", userMessage(err))
+	return exitUser
+}
+
+// userMessage is the one line a person reads for err: a bot.Error's own
+// sentence, otherwise the error text.
+func userMessage(err error) string {
+	var e *bot.Error
+	if errors.As(err, &e) && e.Code != bot.EINTERNAL {
+		return e.Message
+	}
+	return err.Error()
+}
+
+func (m *Main) run(ctx context.Context, args []string) error {
+	name, rest := splitSubcommand(args)
+	switch name {
+	case "", "help":
+		m.printHelp()
+		return nil
+	}
+	sc, ok := subcommands()[name]
+	if !ok {
+		return usagef("unknown command %q", name)
+	}
+	return sc.run(ctx, m, rest)
+}
+
+// globalValueFlags take a value; splitSubcommand must skip it.
+var globalValueFlags = map[string]bool{"config": true, "db": true, "upstream": true}
+
+// splitSubcommand finds the subcommand (the first word that is not a flag
+// or a flag's value) and returns it with every other argument, in order.
+func splitSubcommand(args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if strings.HasPrefix(a, "-") && !isNumber(a) {
+			n := strings.TrimLeft(a, "-")
+			if !strings.Contains(n, "=") && globalValueFlags[n] {
+				i++
+			}
+			continue
+		}
+		rest := append(append([]string{}, args[:i]...), args[i+1:]...)
+		return a, rest
+	}
+	return "", args
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+// flags returns a FlagSet for a subcommand with the global flags on it.
+func (m *Main) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("orchat "+name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.StringVar(&m.ConfigPath, "config", m.ConfigPath, "TOML config `file` (default: none, built-in defaults)")
+	fs.StringVar(&m.DBPath, "db", m.DBPath, "database `file` (default: accounts.database, data/orchat.db)")
+	fs.StringVar(&m.Upstream, "upstream", m.Upstream, "OpenRouter-compatible base `URL` (overrides openrouter.base_url)")
+	fs.BoolVar(&m.JSON, "json", m.JSON, "machine-readable output")
+	fs.BoolVar(&m.Simulate, "simulate", m.Simulate, "use the built-in OpenRouter simulator even when a key is set")
+	return fs
+}
+
+// parse parses flags anywhere among args and returns the positional
+// arguments. Negative numbers are positional (so "-5" reaches the amount
+// check and gets a clear message).
+func (m *Main) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if args[0] == "--" {
+			pos = append(pos, args[1:]...)
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+		for len(args) > 0 && strings.HasPrefix(args[0], "-") && isNumber(args[0]) {
+			pos = append(pos, args[0])
+			args = args[1:]
+		}
+	}
+	return pos, m.loadConfig()
+}
+
+// loadConfig reads the config once flags are known and applies the flags
+// that override it.
+func (m *Main) loadConfig() error {
+	cfg, err := LoadConfig(m.ConfigPath, m.Getenv)
+	if err != nil {
+		return err
+	}
+	if m.DBPath != "" {
+		cfg.Accounts.Database = m.DBPath
+	}
+	if m.Upstream != "" {
+		cfg.OpenRouter.BaseURL = strings.TrimRight(m.Upstream, "/")
+	}
+	m.Config = cfg
+	return nil
+}
+
+func (m *Main) printHelp() {
+	fmt.Fprint(m.Stdout, `orchat brings every model on OpenRouter into Discord, Slack and your terminal.
+
+Usage: orchat [global flags] COMMAND [arguments]
+
+Commands:
+`)
+	names := []string{}
+	scs := subcommands()
+	for _, n := range names {
+		sc := scs[n]
+		fmt.Fprintf(m.Stdout, "  %-48s %s\n", sc.usage, sc.help)
+	}
+	fmt.Fprint(m.Stdout, `
+Global flags (before or after the command):
+  --config FILE    TOML config (see config.example.toml); default: built-in defaults
+  --db FILE        database file; default data/orchat.db
+  --upstream URL   OpenRouter-compatible base URL
+  --json           machine-readable output
+  --simulate       use the built-in OpenRouter simulator
+`)
+}
