@@ -22,7 +22,21 @@ type Command struct {
 	Summary string // one line for /help
 	Admin   bool   // only identities listed in `admins` may run it
 	Private bool   // its replies are shown only to the asking user
+	// Options name the arguments in positional order; they may also be given
+	// by name (name:value), and platforms register them as slash options.
+	Options []Option
 	Run     func(ctx context.Context, req *Request) error
+}
+
+// Option is one named argument of a command.
+type Option struct {
+	Name        string
+	Description string
+	Required    bool
+	// Rest: the option takes the rest of the text as written (a prompt).
+	Rest bool
+	// Model: the value is a model id (platforms offer autocomplete).
+	Model bool
 }
 
 // Invocation is a parsed command: its name and arguments.

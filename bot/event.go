@@ -78,3 +78,11 @@ type HistoryFunc func(ctx context.Context, limit HistoryLimit) ([]Turn, error)
 func (f HistoryFunc) Turns(ctx context.Context, limit HistoryLimit) ([]Turn, error) {
 	return f(ctx, limit)
 }
+
+// Handler answers events; the Engine is one. Adapters depend on this, not
+// on the Engine, so their tests can hand them any handler.
+type Handler interface {
+	Handle(ctx context.Context, ev Event, out Output) error
+}
+
+var _ Handler = (*Engine)(nil)

@@ -66,6 +66,7 @@ type CompareView struct {
 	Panels  []Panel
 	Choices []string // "A", "B", …, "tie" once voting is open
 	Tally   Tally
+	Footer  string // totals: charged, balance left
 }
 
 // Panel is one model's side of a compare.

@@ -208,7 +208,10 @@ type Plan struct {
 	Tier      string   // fast, general, code, reasoning, long, vision, free, or "chosen"
 	Reasons   []string // plain words: why this model
 	Free      bool     // every candidate is a :free model (counts against the daily allowance)
-	MaxTokens int      // completion cap, possibly lowered to what the balance affords
+	// FreeFallback: the free tier was chosen because the balance cannot
+	// afford a paid answer (the reply says so).
+	FreeFallback bool
+	MaxTokens    int // completion cap, possibly lowered to what the balance affords
 	// Messages are the request's messages, trimmed to fit the smallest
 	// context of the candidates; Dropped counts the turns dropped for it.
 	Messages     []ChatMessage

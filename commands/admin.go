@@ -1,0 +1,209 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/orchat/orchat/bot"
+)
+
+var userOption = bot.Option{Name: "user", Description: "The user: a mention or an identity such as discord:123…", Required: true}
+
+func (s *set) topup() *bot.Command {
+	return &bot.Command{
+		Name: "topup", Usage: "topup USER AMOUNT [note]", Summary: "Add tokens to a user's balance.",
+		Admin: true, Private: true,
+		Options: []bot.Option{userOption, {Name: "amount", Description: "Tokens to add (1 to 1,000,000,000,000)", Required: true}, {Name: "note", Description: "Why (kept in the ledger)", Rest: true}},
+		Run: func(ctx context.Context, req *bot.Request) error {
+			return s.adjust(ctx, req, "topup", s.Ledger.TopUp)
+		},
+	}
+}
+
+func (s *set) deduct() *bot.Command {
+	return &bot.Command{
+		Name: "deduct", Usage: "deduct USER AMOUNT [note]", Summary: "Remove tokens from a user's balance (never below zero).",
+		Admin: true, Private: true,
+		Options: []bot.Option{userOption, {Name: "amount", Description: "Tokens to remove", Required: true}, {Name: "note", Description: "Why (kept in the ledger)", Rest: true}},
+		Run: func(ctx context.Context, req *bot.Request) error {
+			return s.adjust(ctx, req, "deduct", s.Ledger.Deduct)
+		},
+	}
+}
+
+// adjust runs a top-up or deduction, idempotent by the event id: a
+// redelivered command changes nothing and says so.
+func (s *set) adjust(ctx context.Context, req *bot.Request, verb string, op func(context.Context, bot.Adjustment) (bot.Entry, bool, error)) error {
+	user, err := resolveUser(req.Event, req.Args.Get("user", 0))
+	if err != nil {
+		return err
+	}
+	amount, err := ParseAmount(req.Args.Get("amount", 1))
+	if err != nil {
+		return err
+	}
+	note := strings.TrimSpace(req.Args.Get("note", -1))
+	if note == "" {
+		note = req.Args.Rest(2)
+	}
+	e, applied, err := op(ctx, bot.Adjustment{Identity: user, Amount: amount, Key: verb + ":" + eventKey(req), Actor: req.Event.Identity, Note: clip(note, 200)})
+	if err != nil {
+		return err
+	}
+	b, err := s.Ledger.Balance(ctx, user)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	req.Logger.Info("admin adjusted a balance", "op", verb, "target", string(user), "amount", amount, "applied", applied)
+	if !applied {
+		return req.Reply.Notice(fmt.Sprintf("Already done: this %s was applied before (entry #%d), so nothing changed. %s has %s tokens.",
+			verb, e.ID, user, bot.FormatTokens(b.Balance)))
+	}
+	past := map[string]string{"topup": "Added", "deduct": "Removed"}[verb]
+	prep := map[string]string{"topup": "to", "deduct": "from"}[verb]
+	return req.Reply.Send(bot.Message{Kind: bot.KindNotice, Private: true, Text: fmt.Sprintf("%s %s tokens %s %s. Their balance is now %s tokens.",
+		past, bot.FormatTokens(amount), prep, user, bot.FormatTokens(b.Balance)), Meta: &bot.ReplyMeta{Balance: b.Balance, FreeLeft: -1}})
+}
+
+func (s *set) block() *bot.Command {
+	return &bot.Command{
+		Name: "block", Usage: "block USER", Summary: "Stop a user from using the bot.", Admin: true, Private: true,
+		Options: []bot.Option{userOption},
+		Run: func(ctx context.Context, req *bot.Request) error { return s.setBlocked(ctx, req, true) },
+	}
+}
+
+func (s *set) unblock() *bot.Command {
+	return &bot.Command{
+		Name: "unblock", Usage: "unblock USER", Summary: "Let a blocked user use the bot again.", Admin: true, Private: true,
+		Options: []bot.Option{userOption},
+		Run: func(ctx context.Context, req *bot.Request) error { return s.setBlocked(ctx, req, false) },
+	}
+}
+
+func (s *set) setBlocked(ctx context.Context, req *bot.Request, blocked bool) error {
+	user, err := resolveUser(req.Event, req.Args.Get("user", 0))
+	if err != nil {
+		return err
+	}
+	if blocked && user == req.Event.Identity {
+		return bot.Errorf(bot.EINVALID, "You can't block yourself.")
+	}
+	if err := s.Ledger.SetBlocked(ctx, user, blocked, req.Event.Identity); err != nil {
+		return err
+	}
+	req.Logger.Info("admin changed a block", "target", string(user), "blocked", blocked)
+	if blocked {
+		return req.Reply.Notice(fmt.Sprintf("Blocked %s: the bot ignores their requests until /unblock.", user))
+	}
+	return req.Reply.Notice(fmt.Sprintf("Unblocked %s.", user))
+}
+
+func (s *set) ledger() *bot.Command {
+	return &bot.Command{
+		Name: "ledger", Usage: "ledger USER", Summary: "A user's last 20 ledger rows.", Admin: true, Private: true,
+		Options: []bot.Option{userOption},
+		Run: func(ctx context.Context, req *bot.Request) error {
+			user, err := resolveUser(req.Event, req.Args.Get("user", 0))
+			if err != nil {
+				return err
+			}
+			rows, err := s.Ledger.History(ctx, user, 20)
+			if err != nil {
+				return err
+			}
+			b, err := s.Ledger.Balance(ctx, user)
+			if err != nil {
+				return err
+			}
+			var sb strings.Builder
+			fmt.Fprintf(&sb, "**Ledger of %s** (balance %s, held %s), newest first:\n", user, bot.FormatTokens(b.Balance), bot.FormatTokens(b.Held))
+			for _, e := range rows {
+				sb.WriteString(EntryLine(e) + "\n")
+			}
+			return req.Reply.Notice(strings.TrimSpace(sb.String()))
+		},
+	}
+}
+
+// EntryLine is one ledger row for people (times in UTC, as stored).
+func EntryLine(e bot.Entry) string {
+	line := fmt.Sprintf("#%d %s %s %+d", e.ID, e.CreatedAt.UTC().Format("2006-01-02 15:04"), e.Kind, e.Amount)
+	if e.Model != "" {
+		line += fmt.Sprintf(" · %s (%d in / %d out)", e.Model, e.Usage.PromptTokens, e.Usage.CompletionTokens)
+	}
+	if e.Actor != "" && e.Actor != bot.ActorSystem {
+		line += " · by " + string(e.Actor)
+	}
+	if e.Note != "" {
+		line += " · " + e.Note
+	}
+	return line
+}
+
+// ParseAmount reads an admin amount: a whole number of tokens from 1 to
+// bot.MaxAmount; thousands separators (15,000 or 15_000) are fine.
+func ParseAmount(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, bot.Errorf(bot.EINVALID, "Say how many tokens, for example: /topup @user 5000")
+	}
+	clean := strings.NewReplacer(",", "", "_", "").Replace(s)
+	n, err := strconv.ParseInt(clean, 10, 64)
+	if err != nil {
+		if f, ferr := strconv.ParseFloat(clean, 64); ferr == nil && (f != float64(int64(f)) || f > float64(bot.MaxAmount)) {
+			if f > float64(bot.MaxAmount) {
+				return 0, bot.Errorf(bot.EINVALID, "%s tokens is over the limit of %s per operation.", clip(s, 30), bot.FormatTokens(bot.MaxAmount))
+			}
+			return 0, bot.Errorf(bot.EINVALID, "The amount must be a whole number of tokens, not %s.", clip(s, 30))
+		}
+		if strings.TrimLeft(clean, "0123456789") == "" {
+			return 0, bot.Errorf(bot.EINVALID, "%s tokens is over the limit of %s per operation.", clip(s, 30), bot.FormatTokens(bot.MaxAmount))
+		}
+		return 0, bot.Errorf(bot.EINVALID, "%q is not an amount: write a whole number of tokens such as 5000.", clip(s, 30))
+	}
+	if n <= 0 {
+		return 0, bot.Errorf(bot.EINVALID, "The amount must be positive (1 or more tokens), not %s.", clip(s, 30))
+	}
+	if n > bot.MaxAmount {
+		return 0, bot.Errorf(bot.EINVALID, "%s tokens is over the limit of %s per operation.", clip(s, 30), bot.FormatTokens(bot.MaxAmount))
+	}
+	return n, nil
+}
+
+var (
+	discordMention = regexp.MustCompile(`^<@!?(\d{1,20})>$`)
+	slackMention   = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(\|[^>]*)?>$`)
+)
+
+// resolveUser reads a user argument: an identity as written, or a platform
+// mention (<@123> on Discord, <@U123> on Slack, for the asker's own team).
+func resolveUser(ev bot.Event, s string) (bot.Identity, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", bot.Errorf(bot.EINVALID, "Say which user, for example @someone or %s.", exampleIdentity(ev.Platform))
+	}
+	if m := discordMention.FindStringSubmatch(s); m != nil && ev.Platform == bot.PlatformDiscord {
+		return bot.Identity("discord:" + m[1]), nil
+	}
+	if m := slackMention.FindStringSubmatch(s); m != nil && ev.Platform == bot.PlatformSlack {
+		parts := strings.Split(string(ev.Identity), ":")
+		if len(parts) == 3 {
+			return bot.Identity("slack:" + parts[1] + ":" + m[1]), nil
+		}
+	}
+	return bot.ParseIdentity(s)
+}
+
+func exampleIdentity(platform string) string {
+	switch platform {
+	case bot.PlatformDiscord:
+		return "discord:123456789012345678"
+	case bot.PlatformSlack:
+		return "slack:T0123:U0456"
+	}
+	return "console:alice"
+}

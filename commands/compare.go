@@ -1,0 +1,203 @@
+package commands
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/orchat/orchat/bot"
+)
+
+var labels = []string{"A", "B", "C", "D"}
+
+func (s *set) compare() *bot.Command {
+	return &bot.Command{
+		Name:    "compare",
+		Usage:   "compare PROMPT [models:a,b,c]",
+		Summary: "Send one prompt to 2-4 models side by side, then vote for the best answer.",
+		Options: []bot.Option{
+			{Name: "prompt", Description: "What to ask every model", Required: true, Rest: true},
+			{Name: "models", Description: "2-4 model ids, comma-separated (default: the configured set)"},
+			{Name: "model1", Description: "First model", Model: true},
+			{Name: "model2", Description: "Second model", Model: true},
+			{Name: "model3", Description: "Third model", Model: true},
+			{Name: "model4", Description: "Fourth model", Model: true},
+		},
+		Run: s.runCompare,
+	}
+}
+
+// compareModels reads the models option (a comma list, or model1..model4)
+// and checks there are 2-4 distinct ones.
+func (s *set) compareModels(args bot.Args) ([]string, error) {
+	var ids []string
+	for _, v := range strings.FieldsFunc(args.Get("models", -1), func(r rune) bool { return r == ',' || r == ' ' }) {
+		ids = append(ids, v)
+	}
+	for i := 1; i <= 4; i++ {
+		if v := strings.TrimSpace(args.Get(fmt.Sprintf("model%d", i), -1)); v != "" {
+			ids = append(ids, v)
+		}
+	}
+	if len(ids) == 0 {
+		ids = s.Config.CompareModels
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			return nil, bot.Errorf(bot.EINVALID, "%s is listed twice; compare different models.", clip(id, 80))
+		}
+		seen[id] = true
+	}
+	if len(ids) < 2 || len(ids) > 4 {
+		return nil, bot.Errorf(bot.EINVALID, "Compare needs 2 to 4 models, and %d were given. Example: /compare Why is the sky blue? models:openai/gpt-5-mini,google/gemini-2.5-flash", len(ids))
+	}
+	return ids, nil
+}
+
+// runCompare plans, holds and streams every model at once, one panel each,
+// then settles each model on its own and opens the vote.
+func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
+	ev := req.Event
+	prompt := strings.TrimSpace(cleanInvisible(req.Args.Get("prompt", -1)))
+	if prompt == "" && len(ev.Attachments) == 0 {
+		return bot.Errorf(bot.EINVALID, "Give me a prompt to compare, for example: /compare Write a haiku about autumn")
+	}
+	ids, err := s.compareModels(req.Args)
+	if err != nil {
+		return err
+	}
+	msgs, notes, err := s.conversation(ctx, ev, prompt)
+	if err != nil {
+		return err
+	}
+	if len(notes) > 0 {
+		_ = req.Reply.Notice(strings.Join(notes, "\n"))
+	}
+	bal, err := s.Ledger.Balance(ctx, ev.Identity)
+	if err != nil {
+		return fmt.Errorf("compare: balance: %w", err)
+	}
+
+	// Plan every model first: a typo in the third id must not cost anything.
+	plans := make([]bot.Plan, len(ids))
+	var need int64
+	freeNeed := 0
+	for i, id := range ids {
+		p, err := s.Chat.Plan(ctx, bot.PlanRequest{
+			Identity: ev.Identity, Messages: msgs, Model: id, MaxTokens: s.Config.CompareMaxTokens,
+			Available: bal.Available, FreeRemaining: bal.Free.Remaining,
+		})
+		if err != nil {
+			if bot.ErrorCode(err) == bot.EINSUFFICIENT {
+				return s.explainPlanError(err, bal)
+			}
+			return err
+		}
+		p.Fallbacks = nil // a compare shows each model as asked: no silent substitutes
+		plans[i] = p
+		if p.Free {
+			freeNeed++
+		} else {
+			need += p.Cost
+		}
+	}
+	if need > bal.Available {
+		return bot.Errorf(bot.EINSUFFICIENT, "This compare may cost up to %s tokens, and you have %s available. Pick cheaper or fewer models, or ask an admin for a /topup.",
+			bot.FormatTokens(need), bot.FormatTokens(bal.Available))
+	}
+	if freeNeed > bal.Free.Remaining {
+		return bot.Errorf(bot.ERATELIMIT, "This compare needs %d free-model requests and you have %d left today; they come back %s.",
+			freeNeed, bal.Free.Remaining, s.resetsAt(bal.Free))
+	}
+	spends := make([]*spent, len(plans))
+	for i, p := range plans {
+		sp, err := s.spend(ctx, ev.Identity, p, fmt.Sprintf("compare:%s:%d", eventKey(req), i))
+		if err != nil {
+			for _, prev := range spends[:i] {
+				prev.settle(ctx, bot.Result{}, err) // release: nothing ran
+			}
+			return err
+		}
+		spends[i] = sp
+	}
+
+	view := bot.CompareView{ID: newCompareID()}
+	for i, id := range ids {
+		view.Panels = append(view.Panels, bot.Panel{Label: labels[i], Model: id, Status: bot.StatusStreaming})
+	}
+	req.Reply.UpdateCompare(view)
+	req.Reply.Typing(ctx)
+
+	reqs := make([]bot.ChatRequest, len(plans))
+	for i, p := range plans {
+		reqs[i] = bot.ChatRequest{Plan: p, User: ev.Identity, SessionID: sessionID(ev)}
+	}
+	var mu sync.Mutex
+	texts := make([]strings.Builder, len(plans))
+	start := time.Now()
+	results := s.Chat.Compare(ctx, reqs, func(i int, d string) {
+		mu.Lock()
+		defer mu.Unlock()
+		texts[i].WriteString(d)
+		p := &view.Panels[i]
+		if p.TTFT == 0 {
+			p.TTFT = time.Since(start)
+		}
+		p.Text = texts[i].String()
+		req.Reply.UpdateCompare(view)
+	})
+
+	mu.Lock()
+	defer mu.Unlock()
+	var charged int64
+	ok := 0
+	for i, res := range results {
+		if res.Text == "" {
+			res.Text = texts[i].String()
+		}
+		out := spends[i].settle(ctx, res, res.Err)
+		charged += out.charged
+		p := &view.Panels[i]
+		p.Answered, p.Text = res.Model, res.Text
+		if res.TTFT > 0 {
+			p.TTFT = res.TTFT
+		}
+		p.Latency, p.Charged = res.Latency, out.charged
+		p.PromptTokens, p.CompletionTokens = res.Usage.PromptTokens, res.Usage.CompletionTokens
+		p.Status = bot.StatusDone
+		if res.Err != nil {
+			p.Status, p.Error = bot.StatusFailed, bot.ErrorMessage(interrupted(ctx, res.Err))
+		} else {
+			ok++
+		}
+	}
+	if ok >= 2 {
+		rec := bot.CompareRecord{ID: view.ID, Community: ev.Community, Requester: ev.Identity, Models: ids, CreatedAt: s.Now()}
+		if err := s.Votes.RecordCompare(context.WithoutCancel(ctx), rec); err != nil {
+			s.Logger.Error("record compare", "compare", view.ID, "err", err)
+		} else {
+			view.Choices = append(append([]string{}, labels[:len(ids)]...), "tie")
+			view.Tally = bot.Tally{}
+		}
+	}
+	view.Footer = fmt.Sprintf("compare %s · charged %s in all", view.ID, bot.FormatTokens(charged))
+	if b, err := s.Ledger.Balance(context.WithoutCancel(ctx), ev.Identity); err == nil {
+		view.Footer += " · balance " + bot.FormatTokens(b.Balance)
+	}
+	if len(view.Choices) > 0 {
+		view.Footer += fmt.Sprintf(" · vote: /vote %s A", view.ID)
+	}
+	return req.Reply.FinishCompare(view)
+}
+
+// newCompareID returns a short id people can type: c + 8 hex digits.
+func newCompareID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "c" + hex.EncodeToString(b[:])
+}

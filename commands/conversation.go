@@ -1,0 +1,238 @@
+package commands
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/orchat/orchat/bot"
+)
+
+// conversation builds the messages for a model: the system prompt, the
+// earlier turns read back from the platform, then the new message with its
+// attachments. notes say which attachments were left out and why.
+func (s *set) conversation(ctx context.Context, ev bot.Event, prompt string) ([]bot.ChatMessage, []string, error) {
+	msgs := []bot.ChatMessage{{Role: bot.RoleSystem, Content: s.systemPrompt(ev)}}
+	if ev.History != nil && s.Config.History.Messages > 0 {
+		turns, err := ev.History.Turns(ctx, s.Config.History)
+		if err != nil {
+			// The answer is still useful without context; say so in the log.
+			s.Logger.Warn("read conversation history", "platform", ev.Platform, "err", err)
+		}
+		msgs = append(msgs, historyMessages(turns, s.Config.History)...)
+	}
+	images, files, notes := s.attachments(ctx, ev.Attachments)
+	content := prompt
+	for _, f := range files {
+		content += f
+	}
+	if content == "" && len(images) > 0 {
+		content = "What is in this image?"
+	}
+	if strings.TrimSpace(content) == "" {
+		return nil, notes, bot.Errorf(bot.EINVALID, "I could not read anything from your message. %s", strings.Join(notes, " "))
+	}
+	msgs = append(msgs, bot.ChatMessage{Role: bot.RoleUser, Content: content, Images: images})
+	return msgs, notes, nil
+}
+
+// historyMessages keeps the newest turns within the limits, oldest first.
+func historyMessages(turns []bot.Turn, limit bot.HistoryLimit) []bot.ChatMessage {
+	if limit.Messages > 0 && len(turns) > limit.Messages {
+		turns = turns[len(turns)-limit.Messages:]
+	}
+	var out []bot.ChatMessage
+	chars := 0
+	for i := len(turns) - 1; i >= 0; i-- {
+		t := turns[i]
+		text := strings.TrimSpace(t.Text)
+		if text == "" {
+			continue
+		}
+		n := utf8.RuneCountInString(text)
+		if limit.Chars > 0 && chars+n > limit.Chars {
+			break
+		}
+		chars += n
+		role := bot.RoleUser
+		if t.Role == bot.RoleAssistant {
+			role = bot.RoleAssistant
+		}
+		out = append(out, bot.ChatMessage{Role: role, Content: text})
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// systemPrompt fills in the configured system prompt's placeholders.
+func (s *set) systemPrompt(ev bot.Event) string {
+	now := s.Now().In(s.Config.Location)
+	user := ev.UserName
+	if user == "" {
+		user = string(ev.Identity)
+	}
+	community := ev.Community
+	if community == "" {
+		community = ev.Platform
+	}
+	return strings.NewReplacer(
+		"{date}", now.Format("Monday, 2 January 2006"),
+		"{time}", now.Format("15:04 MST"),
+		"{platform}", platformName(ev.Platform),
+		"{community}", community,
+		"{user}", user,
+	).Replace(s.Config.SystemPrompt)
+}
+
+func platformName(p string) string {
+	switch p {
+	case bot.PlatformDiscord:
+		return "Discord"
+	case bot.PlatformSlack:
+		return "Slack"
+	case bot.PlatformConsole:
+		return "terminal"
+	}
+	return p
+}
+
+var imageTypes = map[string]string{".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp"}
+
+var textExts = map[string]bool{
+	".txt": true, ".md": true, ".markdown": true, ".csv": true, ".tsv": true, ".json": true, ".yaml": true, ".yml": true,
+	".toml": true, ".ini": true, ".log": true, ".xml": true, ".html": true, ".css": true, ".sql": true, ".sh": true,
+	".go": true, ".py": true, ".js": true, ".ts": true, ".tsx": true, ".jsx": true, ".rs": true, ".java": true,
+	".kt": true, ".c": true, ".h": true, ".cpp": true, ".hpp": true, ".cs": true, ".rb": true, ".php": true,
+	".swift": true, ".lua": true, ".r": true, ".diff": true, ".patch": true,
+}
+
+// attachments sorts a message's files: images become image parts, text
+// files are inlined (up to a size limit), anything else is left out with a
+// note that says why.
+func (s *set) attachments(ctx context.Context, atts []bot.Attachment) (images, files, notes []string) {
+	for _, a := range atts {
+		name := a.Name
+		if name == "" {
+			name = "attachment"
+		}
+		ext := strings.ToLower(path.Ext(name))
+		ctype := strings.ToLower(strings.TrimSpace(strings.Split(a.ContentType, ";")[0]))
+		switch {
+		case strings.HasPrefix(ctype, "image/") || imageTypes[ext] != "":
+			img, note := s.image(ctx, a, name, ext, ctype)
+			if note != "" {
+				notes = append(notes, note)
+			} else {
+				images = append(images, img)
+			}
+		case strings.HasPrefix(ctype, "text/") || ctype == "application/json" || textExts[ext]:
+			text, note := s.textFile(ctx, a, name)
+			if note != "" {
+				notes = append(notes, note)
+			} else {
+				files = append(files, text)
+			}
+		default:
+			what := ctype
+			if what == "" {
+				what = "unknown type"
+			}
+			notes = append(notes, fmt.Sprintf("I left out %s (%s): I can read images and text files only.", clip(name, 60), what))
+		}
+	}
+	return images, files, notes
+}
+
+func (s *set) image(ctx context.Context, a bot.Attachment, name, ext, ctype string) (string, string) {
+	limit := s.Config.AttachmentImageBytes
+	if a.Size > limit {
+		return "", fmt.Sprintf("I left out %s: it is %s, and images may be up to %s.", clip(name, 60), byteSize(a.Size), byteSize(limit))
+	}
+	if a.Fetch == nil && strings.HasPrefix(a.URL, "https://") {
+		return a.URL, "" // a public URL: the model's provider fetches it
+	}
+	data, err := s.fetch(ctx, a, limit)
+	if err != nil {
+		return "", fmt.Sprintf("I could not download %s: %s", clip(name, 60), err)
+	}
+	sniffed := http.DetectContentType(data)
+	if !strings.HasPrefix(sniffed, "image/") {
+		return "", fmt.Sprintf("I left out %s: it does not look like an image (it looks like %s).", clip(name, 60), sniffed)
+	}
+	return "data:" + sniffed + ";base64," + base64.StdEncoding.EncodeToString(data), ""
+}
+
+func (s *set) textFile(ctx context.Context, a bot.Attachment, name string) (string, string) {
+	limit := s.Config.AttachmentTextBytes
+	if a.Size > limit {
+		return "", fmt.Sprintf("I left out %s: it is %s, and text files may be up to %s.", clip(name, 60), byteSize(a.Size), byteSize(limit))
+	}
+	data, err := s.fetch(ctx, a, limit)
+	if err != nil {
+		return "", fmt.Sprintf("I could not download %s: %s", clip(name, 60), err)
+	}
+	if !utf8.Valid(data) {
+		return "", fmt.Sprintf("I left out %s: it is not UTF-8 text.", clip(name, 60))
+	}
+	return fmt.Sprintf("\n\n--- %s ---\n%s\n--- end of %s ---", name, data, name), ""
+}
+
+// errTooLarge is returned by fetch when a file is over its limit.
+type errTooLarge struct{ limit int64 }
+
+func (e errTooLarge) Error() string { return "it is larger than " + byteSize(e.limit) + "." }
+
+// fetch downloads at most limit bytes of an attachment.
+func (s *set) fetch(ctx context.Context, a bot.Attachment, limit int64) ([]byte, error) {
+	if a.Fetch != nil {
+		data, err := a.Fetch(ctx, limit+1)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) > limit {
+			return nil, errTooLarge{limit}
+		}
+		return data, nil
+	}
+	if !strings.HasPrefix(a.URL, "https://") && !strings.HasPrefix(a.URL, "http://") {
+		return nil, fmt.Errorf("it has no address I can download.")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("its address is not valid.")
+	}
+	resp, err := s.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("the download failed.")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("the platform answered %d.", resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("the download broke off.")
+	}
+	if int64(len(data)) > limit {
+		return nil, errTooLarge{limit}
+	}
+	return data, nil
+}
+
+// byteSize writes n bytes for people: 512 B, 98 KB, 10 MB.
+func byteSize(n int64) string {
+	switch {
+	case n < 1024:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%d KB", (n+1023)/1024)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+}

@@ -1,0 +1,201 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/orchat/orchat/bot"
+)
+
+func (s *set) vote() *bot.Command {
+	return &bot.Command{
+		Name:    "vote",
+		Usage:   "vote COMPARE_ID A|B|C|D|tie",
+		Summary: "Vote for the best answer of a compare (once per compare).",
+		Private: true,
+		Options: []bot.Option{
+			{Name: "compare", Description: "The compare's id (shown under it)", Required: true},
+			{Name: "choice", Description: "A, B, C, D or tie", Required: true},
+		},
+		Run: func(ctx context.Context, req *bot.Request) error {
+			id := strings.TrimSpace(req.Args.Get("compare", 0))
+			choice := strings.TrimSpace(req.Args.Get("choice", 1))
+			if id == "" || choice == "" {
+				return bot.Errorf(bot.EINVALID, "Say which compare and which answer: /vote c1a2b3c4 A (or tie).")
+			}
+			choice = strings.ToUpper(choice)
+			if choice == "TIE" {
+				choice = "tie"
+			}
+			tally, err := s.Votes.Vote(ctx, id, req.Event.Identity, choice)
+			if err != nil {
+				return err
+			}
+			return req.Reply.Send(bot.Message{
+				Kind: bot.KindNotice, Private: true,
+				Text: fmt.Sprintf("Your vote for %s is in. Votes so far: %s.", choiceName(choice), formatTally(tally)),
+				Vote: &bot.VoteResult{CompareID: id, Choice: choice, Tally: tally},
+			})
+		},
+	}
+}
+
+func choiceName(c string) string {
+	if c == "tie" {
+		return "a tie"
+	}
+	return c
+}
+
+// formatTally writes a tally in choice order: A 2 · B 1 · tie 0.
+func formatTally(t bot.Tally) string {
+	keys := make([]string, 0, len(t))
+	for k := range t {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i] == "tie" || keys[j] == "tie" {
+			return keys[j] == "tie" && keys[i] != "tie"
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, t[k])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " · ")
+}
+
+func (s *set) leaderboard() *bot.Command {
+	return &bot.Command{
+		Name:    "leaderboard",
+		Usage:   "leaderboard",
+		Summary: "Models ranked by compare votes, here and across every community.",
+		Run: func(ctx context.Context, req *bot.Request) error {
+			here, err := s.Votes.Pairs(ctx, req.Event.Community)
+			if err != nil {
+				return fmt.Errorf("leaderboard: %w", err)
+			}
+			all, err := s.Votes.Pairs(ctx, "")
+			if err != nil {
+				return fmt.Errorf("leaderboard: %w", err)
+			}
+			var b strings.Builder
+			b.WriteString("**Leaderboard here** (Bradley–Terry rating from /compare votes)\n")
+			writeRanking(&b, Rank(here), 10)
+			b.WriteString("\n**Across every community**\n")
+			writeRanking(&b, Rank(all), 10)
+			return req.Reply.Notice(strings.TrimSpace(b.String()))
+		},
+	}
+}
+
+func writeRanking(b *strings.Builder, rs []Ranking, n int) {
+	if len(rs) == 0 {
+		b.WriteString("No votes yet. Run /compare and vote for the best answer.\n")
+		return
+	}
+	for i, r := range rs {
+		if i == n {
+			break
+		}
+		fmt.Fprintf(b, "%d. %s — %d (%d %s: %d won, %d lost, %d tied)\n", i+1, r.Model, r.Rating,
+			r.Votes, plural(r.Votes, "vote", "votes"), r.Wins, r.Losses, r.Ties)
+	}
+}
+
+// Ranking is one model's place on a leaderboard.
+type Ranking struct {
+	Model              string
+	Rating             int // Elo-like scale: 1000 is average, +400 is ten times the odds
+	Votes              int // head-to-head results the model took part in
+	Wins, Losses, Ties int
+}
+
+// Rank orders models by a Bradley–Terry fit of their head-to-head results,
+// a tie counting half a win each way. A weak prior (four even games against
+// an average model) keeps a model with one lucky vote from topping the board.
+func Rank(pairs []bot.PairRecord) []Ranking {
+	idx := map[string]int{}
+	var rs []Ranking
+	get := func(m string) int {
+		if i, ok := idx[m]; ok {
+			return i
+		}
+		idx[m] = len(rs)
+		rs = append(rs, Ranking{Model: m})
+		return idx[m]
+	}
+	type game struct {
+		a, b   int
+		aw, bw float64 // wins with ties as halves
+		n      float64
+	}
+	var games []game
+	for _, p := range pairs {
+		a, b := get(p.A), get(p.B)
+		n := p.AWins + p.BWins + p.Ties
+		if n == 0 || a == b {
+			continue
+		}
+		games = append(games, game{a, b, float64(p.AWins) + float64(p.Ties)/2, float64(p.BWins) + float64(p.Ties)/2, float64(n)})
+		rs[a].Wins += p.AWins
+		rs[a].Losses += p.BWins
+		rs[b].Wins += p.BWins
+		rs[b].Losses += p.AWins
+		rs[a].Ties += p.Ties
+		rs[b].Ties += p.Ties
+		rs[a].Votes += n
+		rs[b].Votes += n
+	}
+	// Minorization–maximization (Hunter 2004), with the prior as virtual
+	// even games against a model of strength 1.
+	const prior = 4.0
+	strength := make([]float64, len(rs))
+	for i := range strength {
+		strength[i] = 1
+	}
+	for iter := 0; iter < 200; iter++ {
+		wins := make([]float64, len(rs))
+		denom := make([]float64, len(rs))
+		for i := range rs {
+			wins[i] = prior / 2
+			denom[i] = prior / (strength[i] + 1)
+		}
+		for _, g := range games {
+			wins[g.a] += g.aw
+			wins[g.b] += g.bw
+			d := g.n / (strength[g.a] + strength[g.b])
+			denom[g.a] += d
+			denom[g.b] += d
+		}
+		delta := 0.0
+		for i := range strength {
+			next := wins[i] / denom[i]
+			delta = math.Max(delta, math.Abs(next-strength[i]))
+			strength[i] = next
+		}
+		if delta < 1e-9 {
+			break
+		}
+	}
+	for i := range rs {
+		rs[i].Rating = int(math.Round(1000 + 400*math.Log10(strength[i])))
+	}
+	sort.SliceStable(rs, func(i, j int) bool {
+		if rs[i].Rating != rs[j].Rating {
+			return rs[i].Rating > rs[j].Rating
+		}
+		if rs[i].Votes != rs[j].Votes {
+			return rs[i].Votes > rs[j].Votes
+		}
+		return rs[i].Model < rs[j].Model
+	})
+	return rs
+}

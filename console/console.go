@@ -1,0 +1,370 @@
+// Package console is the terminal adapter: each line on stdin is a mention
+// (or, starting with "/", a slash command) from one user, and the bot's
+// replies are printed as they stream. With JSON on, it prints one object per
+// finished message, for scripts and end-to-end tests.
+package console
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/orchat/orchat/bot"
+)
+
+// Options configure the console.
+type Options struct {
+	In   io.Reader
+	Out  io.Writer
+	User bot.Identity
+	// JSON prints one JSON object per finished message instead of text.
+	JSON bool
+	// Live repaints a streaming answer as it arrives (for a terminal);
+	// otherwise each message is printed once, finished.
+	Live bool
+	// Parallel is how many lines may be answered at once (default 1: each
+	// line waits for the one before, like a chat).
+	Parallel int
+	// MultiUser lets a line start with "name> " to speak as console:name
+	// (for scripts and load tests); admin rights still come from `admins`.
+	MultiUser bool
+	// History is how many earlier turns of this session a new ask sees.
+	History int
+	Logger  *slog.Logger
+}
+
+// Adapter is the console platform.
+type Adapter struct {
+	opts  Options
+	run   string
+	mu    sync.Mutex // guards out and the per-message print state
+	seq   int
+	turns map[bot.Identity][]bot.Turn
+}
+
+// New returns a console adapter.
+func New(opts Options) *Adapter {
+	if opts.Parallel < 1 {
+		opts.Parallel = 1
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default().With("component", "console")
+	}
+	if opts.History == 0 {
+		opts.History = 20
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return &Adapter{opts: opts, run: hex.EncodeToString(b[:]), turns: map[bot.Identity][]bot.Turn{}}
+}
+
+// Run reads lines until the input ends or ctx is cancelled, handing each to
+// h, then waits for every answer in flight.
+func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(a.opts.In)
+		sc.Buffer(make([]byte, 64*1024), 4<<20)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			a.opts.Logger.Warn("reading input", "err", err)
+		}
+	}()
+	sem := make(chan struct{}, a.opts.Parallel)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		var line string
+		var ok bool
+		select {
+		case line, ok = <-lines:
+		case <-ctx.Done():
+			return nil
+		}
+		if !ok {
+			return nil
+		}
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			a.handle(ctx, h, line)
+		}()
+	}
+}
+
+// handle turns one line into an event and answers it.
+func (a *Adapter) handle(ctx context.Context, h bot.Handler, line string) {
+	user := a.opts.User
+	if a.opts.MultiUser {
+		if name, rest, ok := strings.Cut(line, "> "); ok && !strings.ContainsAny(name, " /") && name != "" {
+			user, line = bot.Identity("console:"+name), rest
+		}
+	}
+	a.mu.Lock()
+	a.seq++
+	id := fmt.Sprintf("console:%s:%d", a.run, a.seq)
+	history := append([]bot.Turn(nil), a.turns[user]...)
+	a.mu.Unlock()
+
+	text, atts := attachments(line)
+	ev := bot.Event{
+		ID: id, Platform: bot.PlatformConsole, Identity: user, UserName: strings.TrimPrefix(string(user), "console:"),
+		Community: "console", Channel: "terminal", Text: text, Direct: true, Attachments: atts, Time: time.Now(),
+	}
+	if !strings.HasPrefix(strings.TrimSpace(text), "/") && len(history) > 0 {
+		ev.History = bot.HistoryFunc(func(context.Context, bot.HistoryLimit) ([]bot.Turn, error) { return history, nil })
+	}
+	out := &output{a: a, user: user, prompt: text}
+	if err := h.Handle(ctx, ev, out); err != nil {
+		a.opts.Logger.Debug("event handled with an error", "event", id, "err", err)
+	}
+}
+
+// remember keeps a finished ask and its answer as context for the next.
+func (a *Adapter) remember(user bot.Identity, prompt, answer string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t := append(a.turns[user],
+		bot.Turn{Role: bot.RoleUser, Author: string(user), Text: prompt},
+		bot.Turn{Role: bot.RoleAssistant, Text: answer})
+	if len(t) > a.opts.History {
+		t = t[len(t)-a.opts.History:]
+	}
+	a.turns[user] = t
+}
+
+// attachments takes words of the form file://PATH naming a readable file
+// out of a line and returns them as attachments.
+func attachments(line string) (string, []bot.Attachment) {
+	var atts []bot.Attachment
+	var words []string
+	for _, w := range strings.Fields(line) {
+		path, ok := strings.CutPrefix(w, "file://")
+		if !ok {
+			words = append(words, w)
+			continue
+		}
+		st, err := os.Stat(path)
+		if err != nil || st.IsDir() {
+			words = append(words, w)
+			continue
+		}
+		atts = append(atts, bot.Attachment{
+			Name: st.Name(), Size: st.Size(), URL: w,
+			Fetch: func(_ context.Context, max int64) ([]byte, error) {
+				f, err := os.Open(path)
+				if err != nil {
+					return nil, fmt.Errorf("%s can't be read.", path)
+				}
+				defer f.Close()
+				return io.ReadAll(io.LimitReader(f, max))
+			},
+		})
+	}
+	if len(atts) == 0 {
+		return line, nil
+	}
+	return strings.Join(words, " "), atts
+}
+
+// output is the bot.Output of one event: it prints the bot's messages.
+type output struct {
+	a      *Adapter
+	user   bot.Identity
+	prompt string
+	mu     sync.Mutex
+	n      int
+	shown  map[string]int // message id → runes of its text already printed
+}
+
+var _ bot.Limiter = (*output)(nil)
+
+// Limits: a terminal takes any length, and repaints cheaply.
+func (o *output) Limits() bot.Limits {
+	return bot.Limits{Text: 1 << 30, EditInterval: 50 * time.Millisecond}
+}
+
+func (o *output) Post(_ context.Context, m bot.Message) (string, error) {
+	o.mu.Lock()
+	o.n++
+	id := fmt.Sprint(o.n)
+	o.mu.Unlock()
+	o.show(id, m)
+	return id, nil
+}
+
+func (o *output) Edit(_ context.Context, id string, m bot.Message) error {
+	o.show(id, m)
+	return nil
+}
+
+// show prints a message: live text as it grows, or the finished message.
+func (o *output) show(id string, m bot.Message) {
+	a := o.a
+	if m.Status != bot.StatusStreaming && m.Kind == bot.KindReply && m.Status == bot.StatusDone {
+		a.remember(o.user, o.prompt, m.Text)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.opts.JSON {
+		if m.Status != bot.StatusStreaming {
+			writeJSON(a.opts.Out, m)
+		}
+		return
+	}
+	if a.opts.Live && m.Kind == bot.KindReply {
+		o.mu.Lock()
+		if o.shown == nil {
+			o.shown = map[string]int{}
+		}
+		r := []rune(m.Text)
+		done := o.shown[id]
+		if done <= len(r) {
+			fmt.Fprint(a.opts.Out, string(r[done:]))
+			o.shown[id] = len(r)
+		}
+		o.mu.Unlock()
+		if m.Status != bot.StatusStreaming {
+			fmt.Fprintln(a.opts.Out)
+			if m.Footer != "" {
+				fmt.Fprintf(a.opts.Out, "\x1b[2m── %s\x1b[0m\n", m.Footer)
+			}
+		}
+		return
+	}
+	if m.Status == bot.StatusStreaming {
+		return
+	}
+	fmt.Fprint(a.opts.Out, render(m))
+}
+
+// render writes a finished message as plain text.
+func render(m bot.Message) string {
+	var b strings.Builder
+	switch {
+	case m.Kind == bot.KindCompare && m.Compare != nil:
+		for _, p := range m.Compare.Panels {
+			model := p.Model
+			if p.Answered != "" && p.Answered != p.Model {
+				model += " → " + p.Answered
+			}
+			fmt.Fprintf(&b, "── %s · %s · %s\n", p.Label, model, p.Summary())
+			if p.Text != "" {
+				b.WriteString(p.Text + "\n")
+			}
+			if p.Error != "" {
+				b.WriteString("⚠️ " + p.Error + "\n")
+			}
+		}
+		if m.Compare.Footer != "" {
+			b.WriteString("── " + m.Compare.Footer + "\n")
+		}
+	case m.Kind == bot.KindError:
+		b.WriteString("⚠️ " + m.Text + "\n")
+	default:
+		b.WriteString(m.Text + "\n")
+		if m.Footer != "" {
+			b.WriteString("── " + m.Footer + "\n")
+		}
+	}
+	return b.String()
+}
+
+// jsonMessage is the --json shape of one finished message.
+type jsonMessage struct {
+	Kind      string         `json:"kind"`
+	Status    string         `json:"status"`
+	Text      string         `json:"text"`
+	Footer    string         `json:"footer,omitempty"`
+	Private   bool           `json:"private,omitempty"`
+	Model     string         `json:"model,omitempty"`
+	Usage     *jsonUsage     `json:"usage,omitempty"`
+	Charged   *int64         `json:"charged,omitempty"`
+	Balance   *int64         `json:"balance,omitempty"`
+	FreeLeft  *int           `json:"free_left,omitempty"`
+	CompareID string         `json:"compare_id,omitempty"`
+	Panels    []jsonPanel    `json:"panels,omitempty"`
+	Choices   []string       `json:"choices,omitempty"`
+	Tally     map[string]int `json:"tally,omitempty"`
+}
+
+type jsonUsage struct {
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+}
+
+type jsonPanel struct {
+	Label            string  `json:"label"`
+	Model            string  `json:"model"`
+	Answered         string  `json:"answered,omitempty"`
+	Status           string  `json:"status"`
+	Text             string  `json:"text"`
+	Error            string  `json:"error,omitempty"`
+	TTFTMs           float64 `json:"ttft_ms"`
+	LatencyMs        float64 `json:"latency_ms"`
+	PromptTokens     int64   `json:"prompt_tokens"`
+	CompletionTokens int64   `json:"completion_tokens"`
+	Charged          int64   `json:"charged"`
+}
+
+func writeJSON(w io.Writer, m bot.Message) {
+	j := jsonMessage{Kind: string(m.Kind), Status: string(m.Status), Text: m.Text, Footer: m.Footer, Private: m.Private}
+	if mt := m.Meta; mt != nil {
+		j.Model = mt.Model
+		if mt.Model != "" {
+			j.Usage = &jsonUsage{mt.PromptTokens, mt.CompletionTokens}
+			j.Charged = &mt.Charged
+		}
+		j.Balance = &mt.Balance
+		if mt.FreeLeft >= 0 {
+			j.FreeLeft = &mt.FreeLeft
+		}
+	}
+	if v := m.Vote; v != nil {
+		j.CompareID, j.Tally = v.CompareID, v.Tally
+	}
+	if c := m.Compare; c != nil {
+		j.CompareID, j.Choices, j.Tally, j.Footer = c.ID, c.Choices, c.Tally, c.Footer
+		var charged int64
+		for _, p := range c.Panels {
+			charged += p.Charged
+			j.Panels = append(j.Panels, jsonPanel{
+				Label: p.Label, Model: p.Model, Answered: p.Answered, Status: string(p.Status), Text: p.Text, Error: p.Error,
+				TTFTMs: ms(p.TTFT), LatencyMs: ms(p.Latency), PromptTokens: p.PromptTokens, CompletionTokens: p.CompletionTokens, Charged: p.Charged,
+			})
+		}
+		j.Charged = &charged
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return
+	}
+	w.Write(append(b, '\n'))
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
