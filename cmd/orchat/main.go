@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -59,6 +60,9 @@ type Main struct {
 
 	Config  Config
 	closers []func() error
+
+	log  *slog.Logger
+	mets bot.Metrics
 }
 
 // NewMain returns a Main wired to the process's streams and environment.
@@ -102,7 +106,12 @@ type subcommand struct {
 }
 
 func subcommands() map[string]subcommand {
-	return map[string]subcommand{}
+	return map[string]subcommand{
+		"migrate": {"migrate", "create or upgrade the database schema", runMigrate},
+		"balance": {"balance IDENTITY", "show a user's balance, holds and free requests", runBalance},
+		"topup":   {"topup IDENTITY AMOUNT [--key K] [--note TEXT]", "add tokens to a user (idempotent by --key)", runTopUp},
+		"ledger":  {"ledger IDENTITY [--limit N] | ledger verify", "show a user's last ledger rows, or check every balance", runLedger},
+	}
 }
 
 // Run runs the command line args and returns the exit status.
@@ -242,7 +251,7 @@ Usage: orchat [global flags] COMMAND [arguments]
 
 Commands:
 `)
-	names := []string{}
+	names := []string{"migrate", "balance", "topup", "ledger"}
 	scs := subcommands()
 	for _, n := range names {
 		sc := scs[n]

@@ -1,0 +1,263 @@
+package accounts
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/orchat/orchat/bot"
+)
+
+// Compare limits: a panel shows 2 to 4 models, A to D.
+const (
+	minCompareModels = 2
+	maxCompareModels = 4
+)
+
+// choiceTie is the choice that scores every pair of the compare as a tie.
+const choiceTie = "tie"
+
+// RecordCompare stores a finished compare so members can vote on it: its
+// id, community, requester and models, never the prompt or the answers.
+// EINVALID for a missing id or community, a malformed requester or a panel
+// that is not 2-4 models; ECONFLICT when the id is taken.
+func (s *Store) RecordCompare(ctx context.Context, c bot.CompareRecord) error {
+	const op = "record_compare"
+	switch {
+	case c.ID == "" || len(c.ID) > maxKeyLen:
+		return s.fail(op, bot.Errorf(bot.EINVALID, "A compare needs an id of 1 to %d bytes.", maxKeyLen))
+	case c.Community == "" || len(c.Community) > bot.MaxIdentityLen:
+		return s.fail(op, bot.Errorf(bot.EINVALID, "A compare needs a community such as discord:123 or slack:T0123."))
+	case len(c.Models) < minCompareModels || len(c.Models) > maxCompareModels:
+		return s.fail(op, bot.Errorf(bot.EINVALID, "A compare shows %d to %d models, not %d.", minCompareModels, maxCompareModels, len(c.Models)))
+	}
+	for _, m := range c.Models {
+		if m == "" || len(m) > maxModelLen {
+			return s.fail(op, bot.Errorf(bot.EINVALID, "A compare's models need ids of 1 to %d bytes.", maxModelLen))
+		}
+	}
+	if err := c.Requester.Validate(); err != nil {
+		return s.fail(op, err)
+	}
+	models, err := json.Marshal(c.Models)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	created := c.CreatedAt
+	if created.IsZero() {
+		created = s.opts.Now()
+	}
+	return s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO compares (id, community, requester, models, created_at) VALUES (?, ?, ?, ?, ?)`,
+			c.ID, c.Community, string(c.Requester), string(models), nanos(created))
+		return err
+	})
+}
+
+// Vote records one member's vote on a compare: a panel letter ("A".."D",
+// any case) or "tie", and returns the compare's new tally. ENOTFOUND for an
+// unknown compare; EINVALID for a choice the compare does not have or a
+// malformed voter; ECONFLICT when this voter already voted on it.
+func (s *Store) Vote(ctx context.Context, compareID string, voter bot.Identity, choice string) (bot.Tally, error) {
+	const op = "vote"
+	if err := voter.Validate(); err != nil {
+		return nil, s.fail(op, err)
+	}
+	choice = strings.TrimSpace(choice)
+	if strings.EqualFold(choice, choiceTie) {
+		choice = choiceTie
+	} else {
+		choice = strings.ToUpper(choice)
+	}
+	tally := bot.Tally{}
+	err := s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
+		models, err := compareModels(ctx, tx, compareID)
+		if err != nil {
+			return err
+		}
+		if choice != choiceTie && !slices.Contains(letters(len(models)), choice) {
+			return bot.Errorf(bot.EINVALID, "This compare has models %s; vote %s or tie.",
+				strings.Join(letters(len(models)), ", "), strings.Join(letters(len(models)), ", "))
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO votes (compare_id, voter, choice, created_at) VALUES (?, ?, ?, ?)`,
+			compareID, string(voter), choice, nanos(s.opts.Now()))
+		var se sqlite3.Error
+		if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique) {
+			return bot.Errorf(bot.ECONFLICT, "You already voted on this compare.")
+		} else if err != nil {
+			return err
+		}
+		return eachRow(ctx, tx, `SELECT choice, COUNT(*) FROM votes WHERE compare_id = ? GROUP BY choice`, func(r *sql.Rows) error {
+			var c string
+			var n int
+			if err := r.Scan(&c, &n); err != nil {
+				return err
+			}
+			tally[c] = n
+			return nil
+		}, compareID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return tally, nil
+}
+
+// letters returns the panel letters of n models: A, B, ….
+func letters(n int) []string {
+	ls := make([]string, n)
+	for i := range ls {
+		ls[i] = string(rune('A' + i))
+	}
+	return ls
+}
+
+func compareModels(ctx context.Context, q queryer, id string) ([]string, error) {
+	var raw string
+	err := q.QueryRowContext(ctx, `SELECT models FROM compares WHERE id = ?`, id).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bot.Errorf(bot.ENOTFOUND, "That compare does not exist (any more); start a new one with /compare.")
+	} else if err != nil {
+		return nil, err
+	}
+	var models []string
+	if err := json.Unmarshal([]byte(raw), &models); err != nil {
+		return nil, fmt.Errorf("compare %s: models: %w", id, err)
+	}
+	return models, nil
+}
+
+// Pairs returns the head-to-head results of every pair of models that met
+// in a compare of the community (of every community when community is ""),
+// ordered by the pair's model ids. A vote for a model is a win over every
+// other model of its compare; a tie is a tie for every pair. Each pair is
+// written with A < B.
+func (s *Store) Pairs(ctx context.Context, community string) ([]bot.PairRecord, error) {
+	const op = "pairs"
+	query := `SELECT c.models, v.choice, COUNT(*) FROM votes v JOIN compares c ON c.id = v.compare_id`
+	var args []any
+	if community != "" {
+		query += ` WHERE c.community = ?`
+		args = append(args, community)
+	}
+	query += ` GROUP BY v.compare_id, v.choice`
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	defer rows.Close()
+
+	type pair struct{ a, b string }
+	records := map[pair]*bot.PairRecord{}
+	record := func(x, y string) (*bot.PairRecord, bool) {
+		swapped := y < x
+		if swapped {
+			x, y = y, x
+		}
+		p := records[pair{x, y}]
+		if p == nil {
+			p = &bot.PairRecord{A: x, B: y}
+			records[pair{x, y}] = p
+		}
+		return p, swapped
+	}
+	for rows.Next() {
+		var raw, choice string
+		var n int
+		if err := rows.Scan(&raw, &choice, &n); err != nil {
+			return nil, s.fail(op, err)
+		}
+		var models []string
+		if err := json.Unmarshal([]byte(raw), &models); err != nil {
+			return nil, s.fail(op, err)
+		}
+		if choice == choiceTie {
+			for i := range models {
+				for j := i + 1; j < len(models); j++ {
+					if models[i] != models[j] {
+						p, _ := record(models[i], models[j])
+						p.Ties += n
+					}
+				}
+			}
+			continue
+		}
+		w := slices.Index(letters(len(models)), choice)
+		if w < 0 {
+			continue // not a choice of this compare; Vote never writes one
+		}
+		for i, loser := range models {
+			if i == w || loser == models[w] {
+				continue
+			}
+			p, swapped := record(models[w], loser)
+			if swapped {
+				p.BWins += n
+			} else {
+				p.AWins += n
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(op, err)
+	}
+	out := make([]bot.PairRecord, 0, len(records))
+	for _, p := range records {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(x, y bot.PairRecord) int {
+		if c := strings.Compare(x.A, y.A); c != 0 {
+			return c
+		}
+		return strings.Compare(x.B, y.B)
+	})
+	return out, nil
+}
+
+// DefaultModel returns the user's chosen model, or "" for the auto router.
+// EINVALID for a malformed identity; ENOTFOUND for an unknown one.
+func (s *Store) DefaultModel(ctx context.Context, id bot.Identity) (string, error) {
+	const op = "default_model"
+	if err := id.Validate(); err != nil {
+		return "", s.fail(op, err)
+	}
+	var model string
+	err := s.r.QueryRowContext(ctx, `SELECT default_model FROM users WHERE identity = ?`, string(id)).Scan(&model)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", s.fail(op, unknownUser(id))
+	} else if err != nil {
+		return "", s.fail(op, err)
+	}
+	return model, nil
+}
+
+// SetDefaultModel sets the user's model; "" goes back to the auto router.
+// The caller validates the id against the catalog. EINVALID for a malformed
+// identity or an overlong id; ENOTFOUND for an unknown user.
+func (s *Store) SetDefaultModel(ctx context.Context, id bot.Identity, model string) error {
+	const op = "set_default_model"
+	if err := id.Validate(); err != nil {
+		return s.fail(op, err)
+	}
+	if len(model) > maxModelLen {
+		return s.fail(op, bot.Errorf(bot.EINVALID, "A model id is at most %d bytes long.", maxModelLen))
+	}
+	return s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET default_model = ? WHERE identity = ?`, model, string(id))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return unknownUser(id)
+		}
+		return nil
+	})
+}

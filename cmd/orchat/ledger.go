@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/orchat/orchat/accounts"
+	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/commands"
+)
+
+// hostNote marks ledger rows written by the host from the command line;
+// their actor is the system.
+const hostNote = "host (command line)"
+
+// openStore opens (and migrates) the ledger named by the config.
+func (m *Main) openStore() (*accounts.Store, error) {
+	c := m.Config
+	st, err := accounts.Open(c.Accounts.Database, accounts.Options{
+		SignupBonus:        c.Accounts.SignupBonus,
+		FreePerDay:         c.Accounts.FreeRequestsPerDay,
+		FreePerDayToppedUp: c.Accounts.FreeRequestsPerDayToppedUp,
+		Location:           c.Location(),
+		HoldTTL:            c.Accounts.HoldTTL.Duration,
+		Logger:             m.logger().With("component", "accounts"),
+		Metrics:            m.metrics(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.onClose(st.Close)
+	return st, nil
+}
+
+func runMigrate(ctx context.Context, m *Main, args []string) error {
+	pos, err := m.parse(m.flags("migrate"), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("migrate takes no arguments")
+	}
+	st, err := m.openStore()
+	if err != nil {
+		return err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	if m.JSON {
+		return m.printJSON(map[string]any{"database": st.Path(), "schema_version": accounts.SchemaVersion()})
+	}
+	fmt.Fprintf(m.Stdout, "%s is at schema version %d.\n", st.Path(), accounts.SchemaVersion())
+	return nil
+}
+
+func runBalance(ctx context.Context, m *Main, args []string) error {
+	pos, err := m.parse(m.flags("balance"), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("usage: orchat balance IDENTITY")
+	}
+	id, err := bot.ParseIdentity(pos[0])
+	if err != nil {
+		return err
+	}
+	st, err := m.openStore()
+	if err != nil {
+		return err
+	}
+	b, err := st.Balance(ctx, id)
+	if bot.ErrorCode(err) == bot.ENOTFOUND {
+		return bot.Errorf(bot.ENOTFOUND, "%s is unknown: they have not used the bot yet (a top-up creates them).", id)
+	} else if err != nil {
+		return err
+	}
+	if m.JSON {
+		return m.printJSON(map[string]any{
+			"identity": string(id), "balance": b.Balance, "held": b.Held, "available": b.Available,
+			"topped_up": b.ToppedUp, "blocked": b.Blocked,
+			"free_used_today": b.Free.Used, "free_limit_today": b.Free.Limit, "free_resets_at": b.Free.ResetsAt.Format(time.RFC3339),
+		})
+	}
+	fmt.Fprintf(m.Stdout, "%s: %s tokens (%s held, %s available); free requests today: %d of %d used, reset at %s",
+		id, bot.FormatTokens(b.Balance), bot.FormatTokens(b.Held), bot.FormatTokens(b.Available),
+		b.Free.Used, b.Free.Limit, b.Free.ResetsAt.In(m.Config.Location()).Format("2006-01-02 15:04 MST"))
+	if b.Blocked {
+		fmt.Fprint(m.Stdout, "; BLOCKED")
+	}
+	fmt.Fprintln(m.Stdout)
+	return nil
+}
+
+func runTopUp(ctx context.Context, m *Main, args []string) error {
+	fs := m.flags("topup")
+	key := fs.String("key", "", "idempotency `key`: a repeated top-up with the same key changes nothing (default: a new key)")
+	note := fs.String("note", "", "why, kept in the ledger")
+	pos, err := m.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("usage: orchat topup IDENTITY AMOUNT [--key K] [--note TEXT]")
+	}
+	id, err := bot.ParseIdentity(pos[0])
+	if err != nil {
+		return err
+	}
+	amount, err := commands.ParseAmount(pos[1])
+	if err != nil {
+		return err
+	}
+	if *key == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		*key = "cli:" + hex.EncodeToString(b[:])
+	}
+	st, err := m.openStore()
+	if err != nil {
+		return err
+	}
+	e, applied, err := st.TopUp(ctx, bot.Adjustment{Identity: id, Amount: amount, Key: *key, Actor: bot.ActorSystem, Note: joinNote(hostNote, *note)})
+	if err != nil {
+		return err
+	}
+	b, err := st.Balance(ctx, id)
+	if err != nil {
+		return err
+	}
+	if m.JSON {
+		return m.printJSON(map[string]any{"identity": string(id), "applied": applied, "entry": e.ID, "balance": b.Balance})
+	}
+	if !applied {
+		fmt.Fprintf(m.Stdout, "Already applied: key %q was used by entry #%d, nothing changed. %s has %s tokens.\n", *key, e.ID, id, bot.FormatTokens(b.Balance))
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "Added %s tokens to %s (entry #%d). Balance: %s tokens.\n", bot.FormatTokens(amount), id, e.ID, bot.FormatTokens(b.Balance))
+	return nil
+}
+
+func runLedger(ctx context.Context, m *Main, args []string) error {
+	fs := m.flags("ledger")
+	limit := fs.Int("limit", 20, "how many rows, newest first")
+	pos, err := m.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("usage: orchat ledger IDENTITY [--limit N] | orchat ledger verify")
+	}
+	if pos[0] == "verify" {
+		return ledgerVerify(ctx, m)
+	}
+	if *limit < 1 || *limit > 10000 {
+		return usagef("--limit must be between 1 and 10000, not %d", *limit)
+	}
+	id, err := bot.ParseIdentity(pos[0])
+	if err != nil {
+		return err
+	}
+	st, err := m.openStore()
+	if err != nil {
+		return err
+	}
+	rows, err := st.History(ctx, id, *limit)
+	if err != nil {
+		return err
+	}
+	if m.JSON {
+		out := make([]map[string]any, len(rows))
+		for i, e := range rows {
+			out[i] = map[string]any{
+				"id": e.ID, "kind": e.Kind, "amount": e.Amount, "key": e.Key, "actor": string(e.Actor), "note": e.Note,
+				"model": e.Model, "prompt_tokens": e.Usage.PromptTokens, "completion_tokens": e.Usage.CompletionTokens,
+				"generation_id": e.GenerationID, "created_at": e.CreatedAt.Format(time.RFC3339Nano),
+			}
+		}
+		return m.printJSON(out)
+	}
+	for _, e := range rows {
+		fmt.Fprintln(m.Stdout, commands.EntryLine(e))
+	}
+	return nil
+}
+
+func ledgerVerify(ctx context.Context, m *Main) error {
+	st, err := m.openStore()
+	if err != nil {
+		return err
+	}
+	r, err := st.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	if m.JSON {
+		if err := m.printJSON(map[string]any{"ok": r.OK(), "users": r.Users, "entries": r.Entries, "holds": r.Holds, "problems": r.Problems}); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range r.Problems {
+			fmt.Fprintln(m.Stdout, "PROBLEM:", p)
+		}
+	}
+	if !r.OK() {
+		return fmt.Errorf("ledger verify: %d problems in %s", len(r.Problems), st.Path())
+	}
+	if !m.JSON {
+		fmt.Fprintf(m.Stdout, "ledger OK: %d users, %d entries, %d open holds; every balance equals the sum of its rows.\n", r.Users, r.Entries, r.Holds)
+	}
+	return nil
+}
+
+func (m *Main) printJSON(v any) error {
+	enc := json.NewEncoder(m.Stdout)
+	return enc.Encode(v)
+}
+
+func joinNote(a, b string) string {
+	if b == "" {
+		return a
+	}
+	return a + ": " + b
+}
