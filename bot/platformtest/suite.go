@@ -1,0 +1,251 @@
+package platformtest
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/router/openroutertest"
+)
+
+// Seen is one bot message as a user sees it in the end (its last edit).
+type Seen struct {
+	// Text is everything visible in the message: body, compare panels,
+	// error notes, in the platform's own formatting.
+	Text   string
+	Footer string
+	// Private: only the user sees it (ephemeral, or a DM).
+	Private bool
+	// Buttons are the labels of the message's buttons (vote buttons).
+	Buttons []string
+}
+
+// Harness drives one platform adapter through its fake platform. Every
+// action returns the messages the bot sent in answer, once the answer is
+// complete (Stack.Handler.Await tells when).
+type Harness interface {
+	// Start connects the adapter to its fake platform, handing every event
+	// to st.Handler. It is called once, before any action.
+	Start(t *testing.T, st *Stack)
+	// Identity is the identity the platform gives a named person: "alice",
+	// "bob", "admin".
+	Identity(user string) bot.Identity
+	// Mention sends text from user as a message to the bot (a mention in a
+	// channel, a line in the console).
+	Mention(t *testing.T, user, text string) []Seen
+	// Command runs a slash command with options by name.
+	Command(t *testing.T, user, name string, options map[string]string) []Seen
+	// Vote clicks a compare's vote button (choice "A".."D" or "tie").
+	Vote(t *testing.T, user, compareID, choice string) []Seen
+}
+
+// Run runs every behaviour on fresh harnesses from newHarness, each on its
+// own stack.
+func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
+	start := func(t *testing.T, opts StackOptions) (Harness, *Stack) {
+		h := newHarness(t)
+		opts.Admins = append(opts.Admins, h.Identity("admin"))
+		st := NewStack(t, opts)
+		h.Start(t, st)
+		t.Cleanup(func() { st.Verify(t) })
+		return h, st
+	}
+
+	t.Run("AskStreamsAnAnswerWithFooter", func(t *testing.T) {
+		h, st := start(t, StackOptions{})
+		seen := h.Mention(t, "alice", "hello there")
+		if !anyText(seen, "15,000 free tokens") {
+			t.Errorf("a first-time user was not told about the free tokens: %+v", seen)
+		}
+		answer := find(t, seen, "simulated")
+		bal := st.Balance(t, h.Identity("alice"))
+		if bal >= 15000 {
+			t.Fatalf("balance %d after a paid answer", bal)
+		}
+		for _, want := range []string{"charged " + bot.FormatTokens(15000-bal), "balance " + bot.FormatTokens(bal), " in / "} {
+			if !strings.Contains(answer.Footer+answer.Text, want) {
+				t.Errorf("footer %q lacks %q", answer.Footer, want)
+			}
+		}
+	})
+
+	t.Run("BalanceIsPrivate", func(t *testing.T) {
+		h, st := start(t, StackOptions{})
+		h.Mention(t, "alice", "hi")
+		seen := h.Command(t, "alice", "balance", nil)
+		m := find(t, seen, "Balance")
+		if !m.Private {
+			t.Fatalf("/balance was shown publicly: %+v", m)
+		}
+		if want := bot.FormatTokens(st.Balance(t, h.Identity("alice"))); !strings.Contains(m.Text, want) {
+			t.Fatalf("/balance says %q, want the ledger's %s", m.Text, want)
+		}
+	})
+
+	t.Run("CompareWithOneFailingModel", func(t *testing.T) {
+		h, st := start(t, StackOptions{Faults: map[string]openroutertest.Fault{"openai/gpt-5-mini": {Status: 502}}})
+		seen := h.Command(t, "bob", "compare", map[string]string{
+			"prompt": "Write a haiku about the sea", "models": "google/gemini-2.5-flash,openai/gpt-5-mini,deepseek/deepseek-v3.2"})
+		cmp := find(t, seen, "google/gemini-2.5-flash")
+		for _, want := range []string{"openai/gpt-5-mini", "deepseek/deepseek-v3.2", "simulated"} {
+			if !strings.Contains(cmp.Text, want) {
+				t.Errorf("compare lacks %q:\n%s", want, cmp.Text)
+			}
+		}
+		if !strings.Contains(strings.ToLower(cmp.Text+cmp.Footer), "fail") && !strings.Contains(strings.ToLower(cmp.Text), "unavailable") {
+			t.Errorf("the failing model's panel does not say it failed:\n%s", cmp.Text)
+		}
+		if len(cmp.Buttons) < 3 {
+			t.Fatalf("vote buttons %v, want the two answers and a tie", cmp.Buttons)
+		}
+		id := regexp.MustCompile(`\bc[0-9a-f]{8}\b`).FindString(cmp.Text + " " + cmp.Footer)
+		if id == "" {
+			t.Fatalf("no compare id shown: %q %q", cmp.Text, cmp.Footer)
+		}
+		ok := h.Vote(t, "alice", id, "A")
+		if m := find(t, ok, "vote"); !m.Private {
+			t.Errorf("the vote confirmation was public: %+v", m)
+		}
+		again := h.Vote(t, "alice", id, "B")
+		if !anyText(again, "already") {
+			t.Fatalf("a second vote was not refused: %+v", again)
+		}
+		pairs, err := st.Store.Pairs(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := countVotes(pairs); n == 0 {
+			t.Fatal("the vote was not recorded")
+		}
+		for _, e := range history(t, st, h.Identity("bob")) {
+			if e.Kind == bot.EntryCharge && strings.HasPrefix(e.Model, "openai/gpt-5-mini") && e.Amount != 0 {
+				t.Fatalf("the failed model was charged: %+v", e)
+			}
+		}
+	})
+
+	t.Run("FreeModelWhenBalanceIsEmpty", func(t *testing.T) {
+		h, st := start(t, StackOptions{})
+		h.Mention(t, "alice", "hi")
+		bal := st.Balance(t, h.Identity("alice"))
+		h.Command(t, "admin", "deduct", map[string]string{"user": string(h.Identity("alice")), "amount": fmt.Sprint(bal)})
+		if got := st.Balance(t, h.Identity("alice")); got != 0 {
+			t.Fatalf("balance %d after deducting everything", got)
+		}
+		answer := find(t, h.Mention(t, "alice", "tell me a joke"), "simulated")
+		if !strings.Contains(answer.Footer+answer.Text, ":free") || !strings.Contains(answer.Footer+answer.Text, "left today") {
+			t.Fatalf("an empty balance did not fall back to a free model, or did not say so: %q", answer.Footer)
+		}
+	})
+
+	t.Run("AdminTopUpAndNonAdminRefused", func(t *testing.T) {
+		h, st := start(t, StackOptions{})
+		h.Mention(t, "bob", "hi")
+		before := st.Balance(t, h.Identity("bob"))
+		refused := h.Command(t, "alice", "topup", map[string]string{"user": string(h.Identity("bob")), "amount": "500"})
+		if !anyText(refused, "Only admins") {
+			t.Fatalf("a non-admin top-up was not refused: %+v", refused)
+		}
+		done := h.Command(t, "admin", "topup", map[string]string{"user": string(h.Identity("bob")), "amount": "500"})
+		if m := find(t, done, "Added 500"); !m.Private {
+			t.Errorf("the admin's confirmation was public: %+v", m)
+		}
+		if got, want := st.Balance(t, h.Identity("bob")), before+500; got != want {
+			t.Fatalf("bob's balance=%d, want %d", got, want)
+		}
+	})
+
+	t.Run("RateLimitSaysWhenToRetry", func(t *testing.T) {
+		h, _ := start(t, StackOptions{Limit: bot.RateLimit{PerMinute: 1, Burst: 2}})
+		h.Command(t, "alice", "help", nil)
+		h.Command(t, "alice", "help", nil)
+		seen := h.Command(t, "alice", "help", nil)
+		if !anyText(seen, "Try again in") {
+			t.Fatalf("the third request in a burst of 2 was not refused with a wait: %+v", seen)
+		}
+	})
+
+	t.Run("BadInputGetsClearMessages", func(t *testing.T) {
+		h, st := start(t, StackOptions{})
+		for _, tt := range []struct {
+			name string
+			do   func() []Seen
+			want string
+		}{
+			{"UnknownCommand", func() []Seen { return h.Mention(t, "alice", "/blance") }, "Did you mean /balance"},
+			{"UnknownModel", func() []Seen { return h.Command(t, "alice", "model", map[string]string{"id": "nope/not-a-model"}) }, "Unknown model"},
+			{"CompareOneModel", func() []Seen {
+				return h.Command(t, "alice", "compare", map[string]string{"prompt": "hi", "models": "google/gemini-2.5-flash"})
+			}, "2 to 4 models"},
+			{"CompareDuplicates", func() []Seen {
+				return h.Command(t, "alice", "compare", map[string]string{"prompt": "hi", "models": "openai/gpt-5-mini,openai/gpt-5-mini"})
+			}, "listed twice"},
+			{"VoteUnknownCompare", func() []Seen { return h.Mention(t, "alice", "/vote cdeadbeef A") }, "compare"},
+			{"NegativeTopUp", func() []Seen {
+				return h.Command(t, "admin", "topup", map[string]string{"user": string(h.Identity("alice")), "amount": "-5"})
+			}, "positive"},
+			{"TopUpMalformedUser", func() []Seen {
+				return h.Command(t, "admin", "topup", map[string]string{"user": "discord:", "amount": "5"})
+			}, "not a Discord user"},
+			{"UsageDays", func() []Seen { return h.Command(t, "alice", "usage", map[string]string{"days": "abc"}) }, "Days must be"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				if seen := tt.do(); !anyText(seen, tt.want) {
+					t.Fatalf("got %+v, want a message with %q", seen, tt.want)
+				}
+			})
+		}
+		if got := st.Balance(t, h.Identity("alice")); got != 15000 {
+			t.Fatalf("bad input changed the balance to %d", got)
+		}
+	})
+}
+
+func anyText(seen []Seen, sub string) bool {
+	for _, s := range seen {
+		if strings.Contains(s.Text+"\n"+s.Footer, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// find returns the first message containing sub, failing the test if none.
+func find(t *testing.T, seen []Seen, sub string) Seen {
+	t.Helper()
+	for _, s := range seen {
+		if strings.Contains(s.Text+"\n"+s.Footer, sub) {
+			return s
+		}
+	}
+	t.Fatalf("no message contains %q; the bot sent %d:\n%s", sub, len(seen), dump(seen))
+	return Seen{}
+}
+
+func dump(seen []Seen) string {
+	var b strings.Builder
+	for i, s := range seen {
+		fmt.Fprintf(&b, "#%d private=%v buttons=%v\n%s\n-- %s\n", i, s.Private, s.Buttons, s.Text, s.Footer)
+	}
+	return b.String()
+}
+
+func history(t *testing.T, st *Stack, id bot.Identity) []bot.Entry {
+	t.Helper()
+	rows, err := st.Store.History(context.Background(), id, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func countVotes(pairs []bot.PairRecord) int {
+	n := 0
+	for _, p := range pairs {
+		n += p.AWins + p.BWins + p.Ties
+	}
+	return n
+}

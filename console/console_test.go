@@ -1,0 +1,144 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/bot/platformtest"
+	"github.com/orchat/orchat/console"
+)
+
+// harness drives the console through a pipe, one JSON line per finished
+// message back.
+type harness struct {
+	st   *platformtest.Stack
+	in   *io.PipeWriter
+	out  *lines
+	done chan struct{}
+	sent int
+}
+
+func (h *harness) Start(t *testing.T, st *platformtest.Stack) {
+	h.st = st
+	r, w := io.Pipe()
+	h.in, h.out, h.done = w, &lines{}, make(chan struct{})
+	con := console.New(console.Options{In: r, Out: h.out, User: "console:alice", JSON: true, MultiUser: true})
+	go func() {
+		defer close(h.done)
+		if err := con.Run(context.Background(), st.Handler); err != nil {
+			t.Errorf("console: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		w.Close()
+		<-h.done
+	})
+}
+
+func (h *harness) Identity(user string) bot.Identity { return bot.Identity("console:" + user) }
+
+// say writes one line as user and returns the messages printed for it.
+func (h *harness) say(t *testing.T, user, line string) []platformtest.Seen {
+	t.Helper()
+	mark := h.out.count()
+	if _, err := io.WriteString(h.in, user+"> "+line+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	h.sent++
+	h.st.Handler.Await(t, h.sent)
+	var seen []platformtest.Seen
+	for _, l := range h.out.since(mark) {
+		var m struct {
+			Kind    string   `json:"kind"`
+			Text    string   `json:"text"`
+			Footer  string   `json:"footer"`
+			Private bool     `json:"private"`
+			Choices []string `json:"choices"`
+			Panels  []struct {
+				Label, Model, Text, Error, Status string
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("console printed a line that is not JSON: %q", l)
+		}
+		s := platformtest.Seen{Text: m.Text, Footer: m.Footer, Private: m.Private, Buttons: m.Choices}
+		for _, p := range m.Panels {
+			s.Text += "\n" + p.Label + " · " + p.Model + " · " + p.Status + "\n" + p.Text + p.Error
+		}
+		seen = append(seen, s)
+	}
+	return seen
+}
+
+func (h *harness) Mention(t *testing.T, user, text string) []platformtest.Seen {
+	return h.say(t, user, text)
+}
+
+func (h *harness) Command(t *testing.T, user, name string, options map[string]string) []platformtest.Seen {
+	line := "/" + name
+	keys := make([]string, 0, len(options))
+	for k := range options {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k != "prompt" {
+			line += " " + k + ":" + options[k]
+		}
+	}
+	if p, ok := options["prompt"]; ok {
+		line += " " + p
+	}
+	return h.say(t, user, line)
+}
+
+func (h *harness) Vote(t *testing.T, user, compareID, choice string) []platformtest.Seen {
+	return h.say(t, user, "/vote "+compareID+" "+choice)
+}
+
+func TestPlatformBehaviour(t *testing.T) {
+	platformtest.Run(t, func(t *testing.T) platformtest.Harness { return &harness{} })
+}
+
+// lines collects what the console prints, line by line.
+type lines struct {
+	mu   sync.Mutex
+	buf  strings.Builder
+	list []string
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	s := l.buf.String()
+	for {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			break
+		}
+		l.list = append(l.list, s[:i])
+		s = s[i+1:]
+	}
+	l.buf.Reset()
+	l.buf.WriteString(s)
+	return len(p), nil
+}
+
+func (l *lines) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.list)
+}
+
+func (l *lines) since(n int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.list[n:]...)
+}

@@ -1,0 +1,115 @@
+package router_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/router"
+	"github.com/orchat/orchat/router/openroutertest"
+)
+
+// BenchmarkPlan: the local auto router over the full 344-model catalog,
+// on a mix of prompts. Reports the 99th percentile of one Plan call.
+func BenchmarkPlan(b *testing.B) {
+	r := MustFullRouter(b, nil)
+	var convo []bot.ChatMessage
+	convo = append(convo, system("You are orchat, a helpful assistant in a Discord server."))
+	for i := range 10 {
+		convo = append(convo, user(fmt.Sprintf("message %d about the weekend plans and the weather", i)), assistant("Sounds good! Here is what I think about that plan."))
+	}
+	convo = append(convo, user("So what should we do on Sunday?"))
+	reqs := []bot.PlanRequest{
+		{Messages: []bot.ChatMessage{system("Be brief."), user("hi! how are you?")}, Available: 15_000, FreeRemaining: 50},
+		{Messages: []bot.ChatMessage{user("```go\nfunc main() {\n\tfmt.Println(\"hi\")\n}\n```\nWhy does this not compile? I get an undefined: fmt error.")}, Available: 15_000},
+		{Messages: []bot.ChatMessage{user("Prove step by step that the sum of the first n odd numbers is n^2.")}, Available: 15_000},
+		{Messages: []bot.ChatMessage{user(strings.Repeat("Tell me about the history of the Hanseatic League and its cities. ", 8))}, Available: 15_000},
+		{Messages: convo, Available: 15_000},
+		{Messages: []bot.ChatMessage{{Role: bot.RoleUser, Content: "What is in this photo?", Images: []string{cat}}}, Available: 15_000},
+		{Messages: []bot.ChatMessage{user("hello")}, Available: 0, FreeRemaining: 5},
+		{Messages: []bot.ChatMessage{user("hello")}, Model: "anthropic/claude-sonnet-4.6:nitro", Available: 15_000},
+	}
+	ctx := context.Background()
+	durs := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		if _, err := r.Plan(ctx, reqs[i%len(reqs)]); err != nil {
+			b.Fatal(err)
+		}
+		durs = append(durs, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(durs)
+	if len(durs) > 0 {
+		p99 := durs[min(len(durs)-1, len(durs)*99/100)]
+		b.ReportMetric(float64(p99.Nanoseconds())/1e3, "p99-us")
+	}
+}
+
+// sseStream builds a realistic OpenRouter stream of n content chunks.
+func sseStream(n int) []byte {
+	var buf bytes.Buffer
+	buf.WriteString(": OPENROUTER PROCESSING\n\n")
+	for i := range n {
+		fmt.Fprintf(&buf, `data: {"id":"gen-1763798400-a1B2c3D4e5F6g7H8i9J0","provider":"Google","model":"google/gemini-2.5-flash-lite","object":"chat.completion.chunk","created":1763798400,"choices":[{"index":0,"delta":{"role":"assistant","content":"token %d of a long and winding answer, "},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}`+"\n\n", i)
+	}
+	buf.WriteString(`data: {"id":"gen-1763798400-a1B2c3D4e5F6g7H8i9J0","provider":"Google","model":"google/gemini-2.5-flash-lite","object":"chat.completion.chunk","created":1763798400,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":"stop","native_finish_reason":"STOP","logprobs":null}]}` + "\n\n")
+	buf.WriteString(`data: {"id":"gen-1763798400-a1B2c3D4e5F6g7H8i9J0","provider":"Google","model":"google/gemini-2.5-flash-lite","object":"chat.completion.chunk","created":1763798400,"choices":[],"usage":{"prompt_tokens":13,"completion_tokens":16,"total_tokens":29,"cost":0.000093,"is_byok":false,"prompt_tokens_details":{"cached_tokens":0},"cost_details":{"upstream_inference_cost":0.000093},"completion_tokens_details":{"reasoning_tokens":0}}}` + "\n\ndata: [DONE]\n\n")
+	return buf.Bytes()
+}
+
+// BenchmarkStreamParse: MB/s of SSE parsed (JSON decoding included).
+func BenchmarkStreamParse(b *testing.B) {
+	data := sseStream(2000)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		resp, err := router.ParseStream(bytes.NewReader(data), func(string) { n++ })
+		if err != nil || !resp.UsageReported {
+			b.Fatal(resp, err)
+		}
+	}
+}
+
+// BenchmarkCompare4: four simulated models whose first tokens come after
+// 20, 40, 60 and 80 ms, compared at once. extra-ms is the wall time beyond
+// the slowest model's latency: the overhead of the fan-out.
+func BenchmarkCompare4(b *testing.B) {
+	models := []string{"google/gemini-2.5-flash-lite", "openai/gpt-5-mini", "deepseek/deepseek-v3.2", "google/gemini-2.5-flash"}
+	faults := map[string]openroutertest.Fault{}
+	for i, m := range models {
+		faults[m] = openroutertest.Fault{TTFT: time.Duration(20*(i+1)) * time.Millisecond}
+	}
+	sim := MustSim(b, openroutertest.Options{Faults: faults})
+	r := MustRouter(b, sim.URL(), nil)
+	reqs := make([]bot.ChatRequest, len(models))
+	for i, m := range models {
+		p := chosenPlan(m)
+		p.MaxTokens = 128
+		reqs[i] = bot.ChatRequest{Plan: p, User: "console:bench"}
+	}
+	ctx := context.Background()
+	const slowest = 80 * time.Millisecond
+	var extra time.Duration
+	iters := 0
+	for b.Loop() {
+		start := time.Now()
+		results := r.Compare(ctx, reqs, func(int, string) {})
+		extra += time.Since(start) - slowest
+		iters++
+		for _, res := range results {
+			if res.Err != nil {
+				b.Fatal(res.Err)
+			}
+		}
+	}
+	b.ReportMetric(float64(extra.Microseconds())/1e3/float64(iters), "extra-ms")
+}

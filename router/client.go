@@ -1,0 +1,406 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/orchat/orchat/bot"
+)
+
+// Client is a thin client for OpenRouter's OpenAI-compatible API: chat
+// completions (streaming and not), /models and /key. It never sends a
+// request twice: retries are the Router's decision.
+type Client struct {
+	cfg Config
+	hc  *http.Client
+}
+
+// NewClient returns a client for cfg (zero fields take their defaults).
+func NewClient(cfg Config) *Client {
+	cfg = cfg.withDefaults()
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: newTransport(cfg)}
+	}
+	return &Client{cfg: cfg, hc: hc}
+}
+
+func newTransport(cfg Config) *http.Transport {
+	d := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   cfg.ConnectTimeout,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Request is one chat completion to send.
+type Request struct {
+	Model string
+	// Models, when set, is sent as OpenRouter's `models` so it can fall
+	// back server-side; it starts with Model.
+	Models    []string
+	Messages  []bot.ChatMessage
+	MaxTokens int
+	// AutoModels are the auto-router plugin's allowed_models, sent only
+	// when Model is openrouter/auto.
+	AutoModels []string
+	SessionID  string
+	// User is the hashed identity (never the raw one).
+	User string
+}
+
+type wireRequest struct {
+	Model         string         `json:"model"`
+	Models        []string       `json:"models,omitempty"`
+	Messages      []wireMessage  `json:"messages"`
+	MaxTokens     int            `json:"max_tokens,omitempty"`
+	Temperature   *float64       `json:"temperature,omitempty"`
+	Stream        bool           `json:"stream,omitempty"`
+	StreamOptions *streamOptions `json:"stream_options,omitempty"`
+	Provider      *wireProvider  `json:"provider,omitempty"`
+	Plugins       []wirePlugin   `json:"plugins,omitempty"`
+	Reasoning     *wireReasoning `json:"reasoning,omitempty"`
+	SessionID     string         `json:"session_id,omitempty"`
+	User          string         `json:"user,omitempty"`
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+type wireMessage struct {
+	Role    string `json:"role"`
+	Content any    `json:"content"` // a string, or parts when there are images
+}
+
+type wirePart struct {
+	Type     string    `json:"type"`
+	Text     string    `json:"text,omitempty"`
+	ImageURL *imageURL `json:"image_url,omitempty"`
+}
+
+type imageURL struct {
+	URL string `json:"url"`
+}
+
+type wireProvider struct {
+	Order          []string      `json:"order,omitempty"`
+	Only           []string      `json:"only,omitempty"`
+	Ignore         []string      `json:"ignore,omitempty"`
+	AllowFallbacks *bool         `json:"allow_fallbacks,omitempty"`
+	Sort           string        `json:"sort,omitempty"`
+	DataCollection string        `json:"data_collection,omitempty"`
+	MaxPrice       *wireMaxPrice `json:"max_price,omitempty"`
+}
+
+// wireMaxPrice holds USD per million tokens; the API reference types them
+// as strings.
+type wireMaxPrice struct {
+	Prompt     string `json:"prompt,omitempty"`
+	Completion string `json:"completion,omitempty"`
+}
+
+type wirePlugin struct {
+	ID            string   `json:"id"`
+	AllowedModels []string `json:"allowed_models,omitempty"`
+}
+
+type wireReasoning struct {
+	Effort    string `json:"effort,omitempty"`
+	MaxTokens int    `json:"max_tokens,omitempty"`
+	Exclude   bool   `json:"exclude,omitempty"`
+}
+
+func (c *Client) body(req Request, stream bool) ([]byte, error) {
+	w := wireRequest{
+		Model:       req.Model,
+		Models:      req.Models,
+		MaxTokens:   req.MaxTokens,
+		Temperature: c.cfg.Temperature,
+		SessionID:   req.SessionID,
+		User:        req.User,
+	}
+	if len(w.Models) < 2 {
+		w.Models = nil
+	}
+	if stream {
+		w.Stream = true
+		w.StreamOptions = &streamOptions{IncludeUsage: true}
+	}
+	w.Messages = make([]wireMessage, len(req.Messages))
+	for i, m := range req.Messages {
+		if len(m.Images) == 0 {
+			w.Messages[i] = wireMessage{Role: m.Role, Content: m.Content}
+			continue
+		}
+		parts := make([]wirePart, 0, 1+len(m.Images))
+		if m.Content != "" {
+			parts = append(parts, wirePart{Type: "text", Text: m.Content})
+		}
+		for _, u := range m.Images {
+			parts = append(parts, wirePart{Type: "image_url", ImageURL: &imageURL{URL: u}})
+		}
+		w.Messages[i] = wireMessage{Role: m.Role, Content: parts}
+	}
+	if p := c.cfg.Provider; len(p.Order)+len(p.Only)+len(p.Ignore) > 0 || p.AllowFallbacks != nil || p.Sort != "" || p.DataCollection != "" || p.MaxPrice != (MaxPrice{}) {
+		wp := &wireProvider{Order: p.Order, Only: p.Only, Ignore: p.Ignore, AllowFallbacks: p.AllowFallbacks, Sort: p.Sort, DataCollection: p.DataCollection}
+		if p.MaxPrice != (MaxPrice{}) {
+			wp.MaxPrice = &wireMaxPrice{}
+			if p.MaxPrice.Prompt > 0 {
+				wp.MaxPrice.Prompt = strconv.FormatFloat(p.MaxPrice.Prompt, 'f', -1, 64)
+			}
+			if p.MaxPrice.Completion > 0 {
+				wp.MaxPrice.Completion = strconv.FormatFloat(p.MaxPrice.Completion, 'f', -1, 64)
+			}
+		}
+		w.Provider = wp
+	}
+	if baseID(req.Model) == AutoModel && len(req.AutoModels) > 0 {
+		w.Plugins = []wirePlugin{{ID: "auto-router", AllowedModels: req.AutoModels}}
+	}
+	if r := c.cfg.Reasoning; r != nil && (r.Effort != "" || r.MaxTokens > 0 || r.Exclude) {
+		w.Reasoning = &wireReasoning{Effort: r.Effort, MaxTokens: r.MaxTokens, Exclude: r.Exclude}
+	}
+	return json.Marshal(w)
+}
+
+func (c *Client) header(h http.Header, auth bool) {
+	if auth && c.cfg.APIKey != "" {
+		h.Set("Authorization", "Bearer "+c.cfg.APIKey)
+	}
+	if c.cfg.Referer != "" {
+		h.Set("HTTP-Referer", c.cfg.Referer)
+	}
+	if c.cfg.Title != "" {
+		h.Set("X-OpenRouter-Title", c.cfg.Title)
+		h.Set("X-Title", c.cfg.Title)
+	}
+}
+
+// Watchdog causes: which timer ended an attempt.
+var (
+	errFirstByte = errors.New("no response headers within the first-byte timeout")
+	errIdle      = errors.New("no data within the idle timeout")
+	errRequest   = errors.New("the request took longer than the request timeout")
+)
+
+// Stream sends req with stream: true and reads the answer, calling onDelta
+// with each piece of text. On error, the Response holds whatever arrived;
+// the error is an *UpstreamError, or the context's error when ctx ended.
+func (c *Client) Stream(ctx context.Context, req Request, onDelta func(string)) (Response, error) {
+	return c.chat(ctx, req, true, onDelta)
+}
+
+// Complete sends req without streaming.
+func (c *Client) Complete(ctx context.Context, req Request) (Response, error) {
+	return c.chat(ctx, req, false, nil)
+}
+
+func (c *Client) chat(ctx context.Context, req Request, stream bool, onDelta func(string)) (resp Response, err error) {
+	start := time.Now()
+	defer func() { resp.Latency = time.Since(start) }()
+	body, err := c.body(req, stream)
+	if err != nil {
+		return resp, bot.Errorf(bot.EINTERNAL, "router: encode request: %v", err)
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	actx, cancelTimeout := context.WithTimeoutCause(actx, c.cfg.RequestTimeout, errRequest)
+	defer cancelTimeout()
+	wd := time.AfterFunc(c.cfg.FirstByteTimeout, func() { cancel(errFirstByte) })
+	defer wd.Stop()
+
+	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, c.cfg.BaseURL+"/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return resp, bot.Errorf(bot.EINTERNAL, "router: build request: %v", err)
+	}
+	c.header(hreq.Header, true)
+	hreq.Header.Set("Content-Type", "application/json")
+	if stream {
+		hreq.Header.Set("Accept", "text/event-stream")
+	}
+	res, err := c.hc.Do(hreq)
+	wd.Stop()
+	if err != nil {
+		return resp, c.attemptError(ctx, actx, req.Model, err, false)
+	}
+	defer res.Body.Close()
+	resp.Status = res.StatusCode
+
+	// From here on, the gap between two reads (two events, in a stream) is
+	// bounded by the idle timeout.
+	idle := time.AfterFunc(c.cfg.IdleTimeout, func() { cancel(errIdle) })
+	defer idle.Stop()
+	r := &idleReader{r: res.Body, t: idle, d: c.cfg.IdleTimeout}
+
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		b, rerr := io.ReadAll(io.LimitReader(r, 1<<20))
+		if rerr != nil && len(b) == 0 && ctx.Err() != nil {
+			return resp, canceled(ctx)
+		}
+		return resp, c.httpError(req.Model, res.StatusCode, res.Header, b)
+	}
+
+	ct := strings.ToLower(res.Header.Get("Content-Type"))
+	if !stream || strings.Contains(ct, "json") || strings.Contains(ct, "text/html") {
+		b, rerr := io.ReadAll(io.LimitReader(r, 64<<20))
+		if rerr != nil {
+			return resp, c.attemptError(ctx, actx, req.Model, rerr, false)
+		}
+		if e := c.bodyProblem(req.Model, res, b); e != nil {
+			return resp, e
+		}
+		out, perr := parseCompletion(b, req.Model)
+		out.Status, out.Latency = resp.Status, time.Since(start)
+		if perr == nil && onDelta != nil && out.Text != "" {
+			out.TTFT = time.Since(start)
+			onDelta(out.Text)
+		}
+		return out, perr
+	}
+
+	// In a stream, only events count as progress: OpenRouter's keep-alive
+	// comments would otherwise hide a provider that stopped.
+	var p streamParser
+	p.onEvent = func() { idle.Reset(c.cfg.IdleTimeout) }
+	first := true
+	out, perr := p.parse(res.Body, req.Model, func(s string) {
+		if first {
+			first = false
+			resp.TTFT = time.Since(start)
+		}
+		if onDelta != nil {
+			onDelta(s)
+		}
+	})
+	out.Status, out.TTFT = resp.Status, resp.TTFT
+	var re *readError
+	if errors.As(perr, &re) {
+		perr = c.attemptError(ctx, actx, req.Model, re.err, out.Text != "")
+	}
+	return out, perr
+}
+
+// bodyProblem reports an HTML or empty body where JSON was expected.
+func (c *Client) bodyProblem(model string, res *http.Response, b []byte) error {
+	t := bytes.TrimSpace(b)
+	switch {
+	case len(t) == 0:
+		return streamError(model, CodeEmptyBody, "an empty body with status "+strconv.Itoa(res.StatusCode), false, nil)
+	case looksHTML(res.Header, t):
+		return streamError(model, CodeHTML, "an HTML page instead of JSON", false, nil)
+	}
+	return nil
+}
+
+// attemptError turns a transport or read error into an *UpstreamError
+// saying which timer fired, or into a cancellation when ctx itself ended.
+func (c *Client) attemptError(ctx, actx context.Context, model string, err error, partial bool) error {
+	if ctx.Err() != nil {
+		return canceled(ctx)
+	}
+	switch cause := context.Cause(actx); {
+	case errors.Is(cause, errFirstByte):
+		return streamError(model, CodeTimeout, errFirstByte.Error(), partial, err)
+	case errors.Is(cause, errIdle):
+		return streamError(model, CodeIdleTimeout, errIdle.Error(), partial, err)
+	case errors.Is(cause, errRequest):
+		return streamError(model, CodeTimeout, errRequest.Error(), partial, err)
+	}
+	if partial {
+		return streamError(model, CodeTruncated, "the connection broke: "+err.Error(), true, err)
+	}
+	return streamError(model, CodeTransport, err.Error(), false, err)
+}
+
+// canceled is the error of a call whose context ended: the caller gave up.
+func canceled(ctx context.Context) error {
+	return errors.Join(bot.Errorf(bot.EUNAVAILABLE, "The request was cancelled before the answer finished."), context.Cause(ctx))
+}
+
+// idleReader re-arms the idle timer after every read that returned data.
+type idleReader struct {
+	r io.Reader
+	t *time.Timer
+	d time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.t.Reset(r.d)
+	}
+	return n, err
+}
+
+// Models fetches GET /models (no key needed) and returns the raw body.
+func (c *Client) Models(ctx context.Context) ([]byte, error) {
+	return c.get(ctx, "/models", false, 64<<20)
+}
+
+// KeyInfo is GET /key: the API key's limit and usage, in USD.
+type KeyInfo struct {
+	Label          string   `json:"label"`
+	Limit          *float64 `json:"limit"`
+	LimitRemaining *float64 `json:"limit_remaining"`
+	Usage          float64  `json:"usage"`
+	UsageDaily     float64  `json:"usage_daily"`
+	IsFreeTier     bool     `json:"is_free_tier"`
+}
+
+// Key fetches GET /key, the state of the bot's API key.
+func (c *Client) Key(ctx context.Context) (KeyInfo, error) {
+	var k KeyInfo
+	b, err := c.get(ctx, "/key", true, 1<<20)
+	if err != nil {
+		return k, err
+	}
+	var w struct {
+		Data *KeyInfo `json:"data"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil || w.Data == nil {
+		return k, streamError("", CodeBadJSON, "GET /key: not a key object", false, err)
+	}
+	return *w.Data, nil
+}
+
+func (c *Client) get(ctx context.Context, path string, auth bool, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.RequestTimeout, errRequest)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.BaseURL+path, nil)
+	if err != nil {
+		return nil, bot.Errorf(bot.EINTERNAL, "router: build request: %v", err)
+	}
+	c.header(req.Header, auth)
+	req.Header.Set("Accept", "application/json")
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return nil, streamError("", CodeTransport, "GET "+path+": "+err.Error(), false, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, limit))
+	if err != nil {
+		return nil, streamError("", CodeTransport, "GET "+path+": "+err.Error(), false, err)
+	}
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return nil, c.httpError("", res.StatusCode, res.Header, b)
+	}
+	if e := c.bodyProblem("", res, b); e != nil {
+		return nil, e
+	}
+	return b, nil
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package openroutertest_test
+
+const raceEnabled = true

@@ -1,0 +1,636 @@
+package router
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/orchat/orchat/bot"
+)
+
+// Plan chooses the model for a request: locally, deterministically, with
+// no network call. See bot.Chat for the errors.
+func (r *Router) Plan(ctx context.Context, req bot.PlanRequest) (bot.Plan, error) {
+	s := r.catalog.snap()
+	if len(s.models) == 0 {
+		return bot.Plan{}, bot.Errorf(bot.EUNAVAILABLE, "The model list is not loaded yet; please try again in a minute.")
+	}
+	p := &planner{r: r, s: s, req: req}
+	return p.plan()
+}
+
+type planner struct {
+	r   *Router
+	s   *snapshot
+	req bot.PlanRequest
+
+	msgs       []bot.ChatMessage
+	lastUser   int
+	maxTokens  int
+	floor      int
+	needImage  bool
+	needTools  bool
+	fullPrompt int // estimated tokens of the whole conversation
+	minPrompt  int // system messages and the latest user message only
+	reasons    []string
+	// cheapestFloor is the least any paid candidate would cost at the
+	// floor (for the EINSUFFICIENT message).
+	cheapestFloor int64
+}
+
+// cand is a candidate with what it needs: for routers (openrouter/auto),
+// the allowed models that bound its context and price.
+type cand struct {
+	m       bot.Model
+	allowed []bot.Model
+}
+
+func (c cand) ctx() int {
+	n := c.m.ContextLength
+	for _, a := range c.allowed {
+		n = min(n, a.ContextLength)
+	}
+	return n
+}
+
+func (c cand) maxCompletion() int {
+	n := c.m.MaxCompletionTokens
+	for _, a := range c.allowed {
+		if a.MaxCompletionTokens > 0 && (n == 0 || a.MaxCompletionTokens < n) {
+			n = a.MaxCompletionTokens
+		}
+	}
+	return n
+}
+
+func (p *planner) plan() (bot.Plan, error) {
+	cfg := &p.r.cfg
+	p.msgs = p.req.Messages
+	p.lastUser = -1
+	for i, m := range p.msgs {
+		if m.Role == bot.RoleUser {
+			p.lastUser = i
+		}
+		if len(m.Images) > 0 {
+			p.needImage = true
+		}
+	}
+	if p.lastUser < 0 || strings.TrimSpace(p.msgs[p.lastUser].Content) == "" && len(p.msgs[p.lastUser].Images) == 0 {
+		return bot.Plan{}, bot.Errorf(bot.EINVALID, "Your message is empty: write a question after the mention.")
+	}
+	p.needTools = p.req.Tools
+	p.maxTokens = p.req.MaxTokens
+	if p.maxTokens <= 0 {
+		p.maxTokens = cfg.MaxTokens
+	}
+	p.floor = min(cfg.MinCompletionTokens, p.maxTokens)
+	p.fullPrompt = EstimatePrompt(p.msgs)
+	p.minPrompt = PromptOverheadTokens
+	for i, m := range p.msgs {
+		if m.Role == bot.RoleSystem || i == p.lastUser {
+			p.minPrompt += EstimateMessage(m)
+		}
+	}
+
+	choice := strings.TrimSpace(p.req.Model)
+	if choice != "" && !strings.EqualFold(choice, "auto") {
+		return p.chosen(choice)
+	}
+	return p.auto()
+}
+
+// auto is the local auto router: classify, take the tier's candidates,
+// apply the hard constraints, fall back to the catalog, then afford.
+func (p *planner) auto() (bot.Plan, error) {
+	cl := classify(p.msgs, p.fullPrompt, p.r.cfg.LongPromptTokens)
+	p.reasons = append(p.reasons, cl.reason)
+	cands := p.tierCandidates(cl.tier)
+	if len(cands) == 0 {
+		return bot.Plan{}, p.tooLarge()
+	}
+	plan, cands, err := p.fit(cands, cl.tier)
+	if err != nil {
+		return bot.Plan{}, err
+	}
+	cands, ok := p.afford(&plan, cands)
+	if !ok {
+		return p.freeInstead(cl.tier)
+	}
+	return p.finish(plan, cands, cl.tier), nil
+}
+
+// tierCandidates returns the tier's configured candidates that meet the
+// hard constraints; when none is left, the best catalog models for the
+// tier's needs.
+func (p *planner) tierCandidates(tier string) []cand {
+	var out []cand
+	for _, id := range p.r.cfg.Tiers[tier] {
+		m, err := p.s.lookup(id)
+		if err != nil {
+			p.reasons = append(p.reasons, "dropped "+id+": not in the catalog")
+			continue
+		}
+		c, why := p.candidate(m)
+		if why != "" {
+			p.reasons = append(p.reasons, "dropped "+id+": "+why)
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(out) > 0 {
+		return out
+	}
+	picks := p.catalogPick(tier, 1+p.r.cfg.MaxFallbacks)
+	if len(picks) > 0 {
+		p.r.warnTier(tier, picks[0].m.ID)
+		p.reasons = append(p.reasons, "no configured "+tier+" model fits; picked "+picks[0].m.ID+" from the catalog")
+	}
+	return picks
+}
+
+// candidate checks m against the hard constraints that do not depend on
+// the other candidates; why is "" when it passes.
+func (p *planner) candidate(m bot.Model) (c cand, why string) {
+	c.m = m
+	if m.Router() || baseID(m.ID) == AutoModel {
+		c.allowed = p.autoAllowed()
+		if len(c.allowed) == 0 {
+			return c, "none of its allowed models fits this request"
+		}
+	}
+	if !slices.Contains(m.OutputModalities, "text") {
+		return c, "does not write text"
+	}
+	if p.needImage && !m.Vision() {
+		return c, "no image input"
+	}
+	if p.needTools && !m.Tools() {
+		return c, "no tool support"
+	}
+	if mc := c.maxCompletion(); mc > 0 && mc < p.floor {
+		return c, fmt.Sprintf("answers at most %d tokens", mc)
+	}
+	if ctx := c.ctx(); ctx < p.minPrompt+p.floor {
+		return c, fmt.Sprintf("its %s-token context cannot hold the ~%s-token message", tokensWords(ctx), tokensWords(p.minPrompt))
+	}
+	return c, ""
+}
+
+// autoAllowed returns the catalog models matching openrouter/auto's allowed
+// patterns that meet this request's needs, sorted by id.
+func (p *planner) autoAllowed() []bot.Model {
+	patterns := p.r.cfg.AutoModels
+	if len(patterns) == 0 {
+		patterns = p.r.defaultAutoModels
+	}
+	var out []bot.Model
+	for i := range p.s.models {
+		m := &p.s.models[i]
+		if m.Router() || !matchAny(patterns, m.ID) {
+			continue
+		}
+		if p.needImage && !m.Vision() || p.needTools && !m.Tools() {
+			continue
+		}
+		if m.ContextLength < p.minPrompt+p.floor || m.MaxCompletionTokens > 0 && m.MaxCompletionTokens < p.floor {
+			continue
+		}
+		out = append(out, *m)
+	}
+	return out
+}
+
+func matchAny(patterns []string, id string) bool {
+	for _, pat := range patterns {
+		if pat == id {
+			return true
+		}
+		if strings.ContainsAny(pat, "*?[") {
+			if ok, _ := path.Match(pat, id); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// excludedFromPicks are models no tier should fall back to on its own:
+// classifiers, search and research agents, image makers.
+var excludedFromPicks = []string{"guard", "safeguard", "search", "research", "-image", "bodybuilder", "audio"}
+
+// catalogPick chooses up to n catalog models for a tier whose configured
+// candidates are all gone: those that meet the tier's needs and every hard
+// constraint, by capability, then price.
+func (p *planner) catalogPick(tier string, n int) []cand {
+	type scored struct {
+		c     cand
+		score int
+		price float64
+	}
+	var newest int64
+	for i := range p.s.models {
+		newest = max(newest, p.s.models[i].Created.Unix())
+	}
+	const year = 365 * 24 * 3600
+	var picks []scored
+	for i := range p.s.models {
+		m := p.s.models[i]
+		lid := p.s.lowerID[i]
+		// Routers (openrouter/auto, openrouter/free...) are not models.
+		if m.Router() || m.Free() != (tier == TierFree) || strings.HasPrefix(lid, "openrouter/") {
+			continue
+		}
+		if slices.ContainsFunc(excludedFromPicks, func(x string) bool { return strings.Contains(lid, x) }) {
+			continue
+		}
+		if len(m.OutputModalities) != 1 || m.OutputModalities[0] != "text" {
+			continue
+		}
+		c, why := p.candidate(m)
+		if why != "" || c.ctx() < p.fullPrompt+p.floor && tier == TierLong {
+			continue
+		}
+		// A paid model listed at zero is a promotion or a mistake: skip it.
+		if tier != TierFree && priceKey(m) <= 0 {
+			continue
+		}
+		score := 0
+		if (tier == TierFast || tier == TierGeneral) && strings.Contains(lid, "thinking") {
+			score -= 2 // slow to answer
+		}
+		if m.Tools() {
+			score++
+		}
+		if m.ContextLength >= 128_000 {
+			score++
+		}
+		if newest-m.Created.Unix() < year {
+			score++
+		}
+		switch tier {
+		case TierCode:
+			if strings.Contains(lid, "code") || strings.Contains(lid, "devstral") || strings.Contains(lid, "codestral") {
+				score += 4
+			}
+		case TierReasoning:
+			if slices.Contains(m.SupportedParameters, "reasoning") {
+				score += 4
+			}
+		case TierLong:
+			if m.ContextLength >= 1_000_000 {
+				score += 4
+			}
+		}
+		picks = append(picks, scored{c, score, priceKey(m)})
+	}
+	slices.SortFunc(picks, func(a, b scored) int {
+		return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(a.price, b.price),
+			cmp.Compare(b.c.m.ContextLength, a.c.m.ContextLength), strings.Compare(a.c.m.ID, b.c.m.ID))
+	})
+	out := make([]cand, 0, n)
+	for _, s := range picks {
+		if len(out) == n {
+			break
+		}
+		out = append(out, s.c)
+	}
+	return out
+}
+
+// fit keeps at most 1+MaxFallbacks candidates, prefers those whose context
+// holds the whole conversation, lowers max_tokens to every candidate's
+// completion cap, and trims the oldest turns to the smallest context.
+func (p *planner) fit(cands []cand, tier string) (bot.Plan, []cand, error) {
+	cfg := &p.r.cfg
+	if limit := 1 + cfg.MaxFallbacks; len(cands) > limit {
+		cands = cands[:limit]
+	}
+	var whole []cand
+	for _, c := range cands {
+		if c.ctx() >= p.fullPrompt+p.floor {
+			whole = append(whole, c)
+		}
+	}
+	if len(whole) > 0 && len(whole) < len(cands) {
+		for _, c := range cands {
+			if c.ctx() < p.fullPrompt+p.floor {
+				p.reasons = append(p.reasons, fmt.Sprintf("dropped %s: its %s-token context cannot hold the ~%s-token conversation", c.m.ID, tokensWords(c.ctx()), tokensWords(p.fullPrompt)))
+			}
+		}
+		cands = whole
+	}
+	mt := p.maxTokens
+	minCtx := cands[0].ctx()
+	for _, c := range cands {
+		minCtx = min(minCtx, c.ctx())
+		if mc := c.maxCompletion(); mc > 0 && mc < mt {
+			mt = mc
+		}
+	}
+	if mt < p.maxTokens {
+		p.reasons = append(p.reasons, fmt.Sprintf("max_tokens lowered to %d, the completion cap of the candidates", mt))
+	}
+	msgs, dropped, prompt := p.trim(minCtx - mt)
+	if prompt+mt > minCtx {
+		// Even the latest message alone leaves less than max_tokens: answer
+		// shorter (candidate() guaranteed room for the floor).
+		mt = max(minCtx-prompt, p.floor)
+		p.reasons = append(p.reasons, fmt.Sprintf("max_tokens lowered to %d to fit the context", mt))
+	}
+	if dropped > 0 {
+		p.reasons = append(p.reasons, fmt.Sprintf("dropped the %d oldest turns to fit the %s-token context", dropped, tokensWords(minCtx)))
+	} else if tier == TierLong || p.fullPrompt > 32_000 {
+		p.reasons = append(p.reasons, fmt.Sprintf("fits the %s-token context", tokensWords(minCtx)))
+	}
+	return bot.Plan{MaxTokens: mt, Messages: msgs, Dropped: dropped, PromptTokens: prompt}, cands, nil
+}
+
+// trim drops the oldest non-system turns until the prompt is at most
+// budget tokens (and at most MaxTurns turns); the latest user message and
+// the system messages always stay.
+func (p *planner) trim(budget int) ([]bot.ChatMessage, int, int) {
+	prompt := p.fullPrompt
+	turns := 0
+	for _, m := range p.msgs {
+		if m.Role != bot.RoleSystem {
+			turns++
+		}
+	}
+	maxTurns := p.r.cfg.MaxTurns
+	drop := make([]bool, len(p.msgs))
+	dropped := 0
+	for i, m := range p.msgs {
+		if prompt <= budget && (maxTurns <= 0 || turns-dropped <= maxTurns) {
+			break
+		}
+		if m.Role == bot.RoleSystem || i >= p.lastUser {
+			continue
+		}
+		drop[i] = true
+		dropped++
+		prompt -= EstimateMessage(m)
+	}
+	if dropped > 0 {
+		// Keep the history starting with a user turn: some providers refuse
+		// a conversation that opens with the assistant.
+		for i, m := range p.msgs {
+			if drop[i] || m.Role == bot.RoleSystem {
+				continue
+			}
+			if m.Role != bot.RoleAssistant || i >= p.lastUser {
+				break
+			}
+			drop[i] = true
+			dropped++
+			prompt -= EstimateMessage(m)
+		}
+	}
+	out := make([]bot.ChatMessage, 0, len(p.msgs)-dropped)
+	for i, m := range p.msgs {
+		if !drop[i] {
+			out = append(out, m)
+		}
+	}
+	return out, dropped, prompt
+}
+
+// cost returns the worst-case balance tokens and USD of c for a prompt and
+// completion size. A router is priced as the dearest of its allowed models.
+func (p *planner) cost(c cand, prompt, completion int) (int64, float64) {
+	b := p.r.cfg.Billing
+	if len(c.allowed) > 0 {
+		var worst int64
+		var usd float64
+		for _, a := range c.allowed {
+			t, u := p.cost(cand{m: a}, prompt, completion)
+			worst, usd = max(worst, t), max(usd, u)
+		}
+		return worst, usd
+	}
+	if c.m.Free() || c.m.Router() {
+		return b.Estimate(c.m, prompt, completion), 0
+	}
+	return b.Estimate(c.m, prompt, completion), float64(prompt)*c.m.PromptPrice + float64(completion)*c.m.CompletionPrice + c.m.RequestPrice
+}
+
+// afford keeps the paid candidates the user can afford. The first
+// candidate that is affordable at the floor leads: max_tokens is lowered to
+// what it affords, and fallbacks that would need a lower max_tokens are
+// dropped. ok is false when no candidate is affordable even at the floor.
+func (p *planner) afford(plan *bot.Plan, cands []cand) ([]cand, bool) {
+	avail := max(p.req.Available, 0)
+	prompt, mt := plan.PromptTokens, plan.MaxTokens
+	var kept []cand
+	for _, c := range cands {
+		t, _ := p.cost(c, prompt, min(p.floor, mt))
+		if !c.m.Free() && (p.cheapestFloor == 0 || t < p.cheapestFloor) {
+			p.cheapestFloor = t
+		}
+		if t > avail {
+			p.reasons = append(p.reasons, fmt.Sprintf("dropped %s: even a %d-token answer costs ~%d tokens, more than the %d available", c.m.ID, min(p.floor, mt), t, avail))
+			continue
+		}
+		kept = append(kept, c)
+	}
+	if len(kept) == 0 {
+		return nil, false
+	}
+	if t, _ := p.cost(kept[0], prompt, mt); t > avail {
+		lo, hi := min(p.floor, mt), mt // lo is affordable, hi is not
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			if t, _ := p.cost(kept[0], prompt, mid); t <= avail {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		p.reasons = append(p.reasons, fmt.Sprintf("max_tokens lowered from %d to %d: what the balance of %d tokens affords", mt, lo, avail))
+		mt = lo
+		plan.MaxTokens = mt
+	}
+	out := kept[:1]
+	for _, c := range kept[1:] {
+		if t, _ := p.cost(c, prompt, mt); t > avail {
+			p.reasons = append(p.reasons, fmt.Sprintf("dropped fallback %s: it costs more than the %d tokens available", c.m.ID, avail))
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, true
+}
+
+// freeInstead plans the free tier when no paid candidate is affordable and
+// the user has free requests left; else EINSUFFICIENT.
+func (p *planner) freeInstead(tier string) (bot.Plan, error) {
+	if p.req.FreeRemaining <= 0 || tier == TierFree {
+		return bot.Plan{}, p.insufficient()
+	}
+	p.reasons = append(p.reasons, fmt.Sprintf("the balance of %d tokens cannot cover the %s tier → free tier (%d free requests left today)", max(p.req.Available, 0), tier, p.req.FreeRemaining))
+	cands := p.tierCandidates(TierFree)
+	if len(cands) == 0 {
+		return bot.Plan{}, p.insufficient()
+	}
+	plan, cands, err := p.fit(cands, TierFree)
+	if err != nil {
+		return bot.Plan{}, err
+	}
+	plan = p.finish(plan, cands, TierFree)
+	plan.FreeFallback = plan.Free
+	return plan, nil
+}
+
+func (p *planner) insufficient() error {
+	free := ""
+	if p.req.FreeRemaining <= 0 {
+		free = " and no free requests are left today"
+	}
+	return bot.Errorf(bot.EINSUFFICIENT, "Your balance is %d tokens%s; this request needs about %d (for at least %d answer tokens on the cheapest suitable model). Ask an admin for a top-up.", max(p.req.Available, 0), free, max(p.cheapestFloor, 1), p.floor)
+}
+
+// tooLarge is the error when no model at all can take the message.
+func (p *planner) tooLarge() error {
+	largest := 0
+	for i := range p.s.models {
+		m := &p.s.models[i]
+		if p.needImage && !m.Vision() || m.Router() {
+			continue
+		}
+		largest = max(largest, m.ContextLength)
+	}
+	if p.needImage && largest == 0 {
+		return bot.Errorf(bot.EINVALID, "No model in the catalog can read images right now; send the text alone.")
+	}
+	if p.minPrompt+p.floor > largest {
+		return bot.Errorf(bot.EINVALID, "Your message is about %s tokens, but the largest context of any model is %s tokens (with %d for the answer). Shorten it or split it.", tokensWords(p.minPrompt), tokensWords(largest), p.floor)
+	}
+	return bot.Errorf(bot.EINVALID, "No model in the catalog can take this request (images: %t, tools: %t, ~%s tokens).", p.needImage, p.needTools, tokensWords(p.minPrompt))
+}
+
+// chosen plans the model the user named: no classification, every
+// constraint, no fallbacks.
+func (p *planner) chosen(id string) (bot.Plan, error) {
+	m, err := p.s.lookup(id)
+	if err != nil {
+		if baseID(id) != AutoModel {
+			return bot.Plan{}, err
+		}
+		m = bot.Model{ID: id, Name: "Auto Router", ContextLength: 2_000_000, PromptPrice: -1, CompletionPrice: -1,
+			InputModalities: []string{"text", "image", "file", "audio", "video"}, OutputModalities: []string{"text"}, SupportedParameters: []string{"tools"}}
+	}
+	c, why := p.candidate(m)
+	if why != "" {
+		return bot.Plan{}, p.refuse(m, c, why)
+	}
+	p.reasons = append(p.reasons, "you chose "+m.ID)
+	plan, cands, err := p.fit([]cand{c}, TierChosen)
+	if err != nil {
+		return bot.Plan{}, err
+	}
+	kept, ok := p.afford(&plan, cands)
+	if !ok {
+		t, _ := p.cost(c, plan.PromptTokens, p.floor)
+		return bot.Plan{}, bot.Errorf(bot.EINSUFFICIENT, "Your balance is %d tokens; %s needs about %d for this request (at least %d answer tokens). Ask an admin for a top-up, or pick a :free model or auto.", max(p.req.Available, 0), m.ID, t, p.floor)
+	}
+	return p.finish(plan, kept, TierChosen), nil
+}
+
+// refuse explains why the chosen model cannot take the request.
+func (p *planner) refuse(m bot.Model, c cand, why string) error {
+	switch why {
+	case "no image input":
+		return bot.Errorf(bot.EINVALID, "%s cannot read images. Models that can: %s (or switch back to auto).", m.ID, strings.Join(p.visionChoices(5), ", "))
+	case "no tool support":
+		return bot.Errorf(bot.EINVALID, "%s does not support tools; pick another model or switch back to auto.", m.ID)
+	case "none of its allowed models fits this request":
+		return bot.Errorf(bot.EINVALID, "None of the models %s may choose can take this request (images: %t, ~%s tokens); pick a model or switch back to auto.", m.ID, p.needImage, tokensWords(p.minPrompt))
+	}
+	if ctx := c.ctx(); ctx < p.minPrompt+p.floor {
+		largest := ""
+		if big := p.largestContext(); big.ID != "" && big.ContextLength > ctx {
+			largest = fmt.Sprintf(" Pick a model with a larger context, such as %s (%s tokens).", big.ID, tokensWords(big.ContextLength))
+		}
+		return bot.Errorf(bot.EINVALID, "Your message is about %s tokens, but %s holds %s tokens (with at least %d for the answer).%s", tokensWords(p.minPrompt), m.ID, tokensWords(ctx), p.floor, largest)
+	}
+	return bot.Errorf(bot.EINVALID, "%s cannot take this request: it %s.", m.ID, strings.TrimPrefix(why, "its "))
+}
+
+// visionChoices lists vision models to suggest: the vision tier's, then
+// the cheapest others.
+func (p *planner) visionChoices(n int) []string {
+	var out []string
+	for _, id := range p.r.cfg.Tiers[TierVision] {
+		if m, err := p.s.lookup(id); err == nil && m.Vision() && len(out) < n {
+			out = append(out, id)
+		}
+	}
+	if len(out) < n {
+		for _, m := range p.r.catalog.Search(bot.ModelQuery{Vision: true, MaxPromptPrice: 1}) {
+			if len(out) == n {
+				break
+			}
+			if !slices.Contains(out, m.ID) && slices.Contains(m.OutputModalities, "text") && len(m.OutputModalities) == 1 {
+				out = append(out, m.ID)
+			}
+		}
+	}
+	return out
+}
+
+func (p *planner) largestContext() bot.Model {
+	var best bot.Model
+	for i := range p.s.models {
+		m := p.s.models[i]
+		if m.Router() || p.needImage && !m.Vision() {
+			continue
+		}
+		if m.ContextLength > best.ContextLength {
+			best = m
+		}
+	}
+	return best
+}
+
+// finish fills in the plan from the final candidates.
+func (p *planner) finish(plan bot.Plan, cands []cand, tier string) bot.Plan {
+	plan.Tier = tier
+	plan.Model = cands[0].m.ID
+	plan.Free = true
+	for i, c := range cands {
+		if i > 0 {
+			plan.Fallbacks = append(plan.Fallbacks, c.m.ID)
+		}
+		if !c.m.Free() {
+			plan.Free = false
+		}
+		t, usd := p.cost(c, plan.PromptTokens, plan.MaxTokens)
+		plan.Cost = max(plan.Cost, t)
+		plan.CostUSD = max(plan.CostUSD, usd)
+		if len(c.allowed) > 0 && plan.AutoModels == nil {
+			for _, a := range c.allowed {
+				plan.AutoModels = append(plan.AutoModels, a.ID)
+			}
+		}
+	}
+	if tier != TierChosen {
+		if len(plan.Fallbacks) > 0 {
+			p.reasons = append(p.reasons, fmt.Sprintf("%s first, then %s", plan.Model, strings.Join(plan.Fallbacks, ", ")))
+		} else {
+			p.reasons = append(p.reasons, plan.Model+", no fallback")
+		}
+	}
+	plan.Reasons = p.reasons
+	return plan
+}
+
+// baseID strips a routing suffix (:nitro, :floor, :online, :thinking,
+// :exacto) from id.
+func baseID(id string) string {
+	if i := strings.LastIndexByte(id, ':'); i > 0 && slices.Contains(routingSuffixes, id[i:]) {
+		return id[:i]
+	}
+	return id
+}
