@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -231,7 +232,7 @@ func TestOpen(t *testing.T) {
 		for _, opts := range []accounts.Options{testOptions(), func() accounts.Options { o := testOptions(); o.ReadOnly = true; return o }()} {
 			_, err := accounts.Open(path, opts)
 			wantCode(t, err, bot.EINVALID)
-			wantMessage(t, err, path, "newer orchat", "schema 99", "knows 1", "upgrade orchat")
+			wantMessage(t, err, path, "newer orchat", "schema 99", fmt.Sprintf("knows %d", accounts.SchemaVersion()), "upgrade orchat")
 		}
 	})
 }

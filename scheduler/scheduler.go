@@ -1,0 +1,660 @@
+// Package scheduler runs orchat's clock-driven chores with gocron: the
+// daily free-tier reset, the catalog refresh and the stale-hold sweeper. It
+// is the only package that imports gocron; everything it touches is a small
+// interface declared here and satisfied by accounts.Store, router.Catalog
+// and the platform adapters, wired together in cmd/orchat.
+//
+// Every job runs in singleton mode (a run still going makes the next one
+// skip, never overlap), recovers from panics, logs each run with its
+// duration and reports it through bot.Metrics.JobRun. Shutdown stops taking
+// new runs and waits for the running ones.
+//
+// With Options.Leader on, several instances share one ledger and only the
+// elected one runs the ledger jobs (reset and sweeper), through gocron's
+// distributed elector backed by a lease in the ledger (LeaseElector). The
+// catalog refresh is not a ledger job: each instance holds its own catalog
+// in memory, so each instance refreshes it, leader or not.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/google/uuid"
+	"github.com/jonboulle/clockwork"
+
+	"github.com/orchat/orchat/bot"
+)
+
+// Job names, as they appear in logs, in Metrics.JobRun and in RunNow.
+const (
+	JobFreeReset      = "free_reset"
+	JobCatalogRefresh = "catalog_refresh"
+	JobHoldSweep      = "hold_sweep"
+)
+
+// Defaults of DESIGN.md and config.example.toml.
+const (
+	DefaultDailyReset     = "00:00"
+	DefaultCatalogRefresh = time.Hour
+	DefaultHoldSweep      = time.Minute
+	// LeaseName is the name of the leader lease in the shared ledger.
+	LeaseName = "scheduler"
+)
+
+// shutdownGrace bounds the wait for jobs after Shutdown's context ended and
+// their context was cancelled: every job honours its context, so this only
+// matters for a dependency that does not.
+const shutdownGrace = 5 * time.Second
+
+// Ledger is what the hold sweeper needs of the ledger (bot.Ledger has it).
+type Ledger interface {
+	// ReleaseExpired frees every hold whose expiry is before now and
+	// returns how many it freed.
+	ReleaseExpired(ctx context.Context, now time.Time) (int, error)
+}
+
+// Resets is what the daily free-tier reset needs of the ledger
+// (accounts.Store has it).
+type Resets interface {
+	// RecordReset records that period (a date such as 2026-11-22) ended;
+	// first is true only for the first call for a period, so the reset
+	// happens once per period. EINVALID for a malformed period.
+	RecordReset(ctx context.Context, period string, at time.Time) (first bool, err error)
+	// FreeExhausted returns the users who used up their free allowance in
+	// period. EINVALID for a malformed period.
+	FreeExhausted(ctx context.Context, period string) ([]bot.Identity, error)
+	// FreeStatus returns a user's free use of the period now falls in.
+	// ENOTFOUND for an unknown user.
+	FreeStatus(ctx context.Context, id bot.Identity, now time.Time) (bot.FreeUse, error)
+}
+
+// Catalog is the model catalog the refresh job keeps current
+// (router.Catalog has it). A failed Refresh must keep the last good catalog.
+type Catalog interface {
+	Refresh(ctx context.Context) error
+}
+
+// Notifier sends a user a short direct notice; cmd/orchat implements it
+// with the platform adapters. Errors are logged and counted, never retried:
+// a notice is sent at most once.
+type Notifier interface {
+	Notify(ctx context.Context, id bot.Identity, text string) error
+}
+
+// Elector decides whether this instance runs the ledger jobs: nil when it
+// is the leader, an error when another instance is. It is gocron's
+// Elector; LeaseElector implements it on a Lease.
+type Elector = gocron.Elector
+
+// Options configure a Scheduler. A job runs only when its dependency is
+// set: the reset needs Resets, the refresh Catalog, the sweeper Ledger.
+// Zero durations fall back to the defaults.
+type Options struct {
+	// Location decides when a day starts (scheduler.timezone, default
+	// UTC). It must be the ledger's location, so that the period the reset
+	// closes is the ledger's day.
+	Location *time.Location
+	// DailyReset is the local time of day of the reset, "HH:MM"
+	// (scheduler.daily_reset, default "00:00"). A time in the hour skipped
+	// when clocks go forward runs at the shifted time that day.
+	DailyReset string
+	// CatalogRefresh is the catalog refresh interval (default 1h).
+	CatalogRefresh time.Duration
+	// HoldSweep is the stale-hold sweep interval (default 1m).
+	HoldSweep time.Duration
+	// NotifyReset sends "free requests are back" to each user who used up
+	// yesterday's allowance, once, through Notifier.
+	NotifyReset bool
+
+	// Leader runs the ledger jobs only on the elected instance
+	// (scheduler.leader). Elector decides when set; else Lease (the shared
+	// ledger) does, through a LeaseElector for Instance with LeaseTTL.
+	// Without Leader, all three are ignored and the jobs always run.
+	Leader   bool
+	Elector  Elector
+	Lease    Lease
+	Instance string        // default: host name, process id and a random suffix
+	LeaseTTL time.Duration // default: three sweep intervals
+
+	Ledger   Ledger
+	Resets   Resets
+	Catalog  Catalog
+	Notifier Notifier // nil: no notices
+
+	// Clock drives the schedule and is the jobs' "now" (default the real
+	// clock); tests pass clockwork.NewFakeClockAt.
+	Clock   clockwork.Clock
+	Logger  *slog.Logger // default slog.Default() with component=scheduler
+	Metrics bot.Metrics  // default bot.NopMetrics
+}
+
+// Scheduler runs the jobs. Create it with New, then Start and Shutdown it.
+type Scheduler struct {
+	opts      Options
+	log       *slog.Logger
+	metrics   bot.Metrics
+	clock     clockwork.Clock
+	resetMin  int // DailyReset in minutes after local midnight
+	elector   *LeaseElector
+	shared    gocron.Scheduler // ledger jobs, behind the elector
+	local     gocron.Scheduler // this instance's own jobs
+	jobs      map[string]gocron.Job
+	ctx       context.Context // the jobs' context: cancelled when Shutdown gives up waiting
+	cancel    context.CancelFunc
+	mu        sync.Mutex
+	started   bool
+	stopped   bool
+	running   sync.WaitGroup
+	runningMu sync.Mutex
+	runningN  map[string]int
+}
+
+// New builds a scheduler and its jobs; nothing runs before Start. The error
+// is an EINVALID *bot.Error naming the scheduler.* setting that is wrong.
+func New(opts Options) (*Scheduler, error) {
+	o, resetMin, err := opts.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: new: %w", err)
+	}
+	s := &Scheduler{
+		opts:     o,
+		log:      o.Logger,
+		metrics:  o.Metrics,
+		clock:    o.Clock,
+		resetMin: resetMin,
+		jobs:     map[string]gocron.Job{},
+		runningN: map[string]int{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	var elector Elector
+	switch {
+	case !o.Leader:
+	case o.Elector != nil:
+		elector = o.Elector
+	default:
+		s.elector = NewLeaseElector(o.Lease, LeaseName, o.Instance, o.LeaseTTL, o.Logger)
+		elector = s.elector
+	}
+	if s.shared, err = s.newGocron("ledger", elector); err != nil {
+		return nil, err
+	}
+	if s.local, err = s.newGocron("local", nil); err != nil {
+		s.shared.Shutdown()
+		return nil, err
+	}
+	if err := s.addJobs(); err != nil {
+		s.shared.Shutdown()
+		s.local.Shutdown()
+		return nil, err
+	}
+	if s.elector != nil && o.Resets != nil {
+		// An instance that takes over as leader catches up on a reset the
+		// old leader may have missed while it was going away.
+		s.elector.onElected = func() {
+			if err := s.RunNow(JobFreeReset); err != nil {
+				s.log.Warn("could not catch up on the free-tier reset after becoming leader", slog.Any("error", err))
+			}
+		}
+	}
+	return s, nil
+}
+
+func (o Options) normalize() (Options, int, error) {
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.DailyReset == "" {
+		o.DailyReset = DefaultDailyReset
+	}
+	at, err := time.Parse("15:04", o.DailyReset)
+	if err != nil {
+		return o, 0, bot.Errorf(bot.EINVALID, `scheduler.daily_reset = %q must be a time of day written HH:MM, such as "00:00".`, o.DailyReset)
+	}
+	switch {
+	case o.CatalogRefresh < 0:
+		return o, 0, bot.Errorf(bot.EINVALID, "scheduler.catalog_refresh must be positive, not %s.", o.CatalogRefresh)
+	case o.HoldSweep < 0:
+		return o, 0, bot.Errorf(bot.EINVALID, "scheduler.hold_sweep must be positive, not %s.", o.HoldSweep)
+	case o.LeaseTTL < 0:
+		return o, 0, bot.Errorf(bot.EINVALID, "The scheduler lease lasts a positive time, not %s.", o.LeaseTTL)
+	}
+	if o.CatalogRefresh == 0 {
+		o.CatalogRefresh = DefaultCatalogRefresh
+	}
+	if o.HoldSweep == 0 {
+		o.HoldSweep = DefaultHoldSweep
+	}
+	if o.LeaseTTL == 0 {
+		// The leader renews its lease whenever a ledger job runs, the
+		// sweeper every HoldSweep; three of them tolerate a slow sweep.
+		o.LeaseTTL = 3 * o.HoldSweep
+	}
+	if o.Leader && o.Elector == nil && o.Lease == nil {
+		return o, 0, bot.Errorf(bot.EINVALID, "scheduler.leader needs the shared ledger to hold the election; none was given.")
+	}
+	if o.Instance == "" {
+		o.Instance = defaultInstance()
+	}
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default().With("component", "scheduler")
+	}
+	if o.Metrics == nil {
+		o.Metrics = bot.NopMetrics{}
+	}
+	return o, at.Hour()*60 + at.Minute(), nil
+}
+
+// defaultInstance names this process among the instances sharing a ledger.
+func defaultInstance() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "orchat"
+	}
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
+}
+
+func (s *Scheduler) newGocron(scope string, elector Elector) (gocron.Scheduler, error) {
+	log := s.log.With("scope", scope)
+	opts := []gocron.SchedulerOption{
+		gocron.WithLocation(s.opts.Location),
+		gocron.WithClock(s.clock),
+		gocron.WithLogger(gocronLogger{log}),
+		gocron.WithMonitor(monitor{log}),
+		gocron.WithStopTimeout(shutdownGrace),
+	}
+	if elector != nil {
+		opts = append(opts, gocron.WithDistributedElector(elector))
+	}
+	g, err := gocron.NewScheduler(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: new %s scheduler: %w", scope, err)
+	}
+	return g, nil
+}
+
+func (s *Scheduler) addJobs() error {
+	type def struct {
+		name  string
+		on    gocron.Scheduler
+		when  gocron.JobDefinition
+		run   jobFunc
+		extra []gocron.JobOption
+	}
+	var defs []def
+	if s.opts.Resets != nil {
+		h, m := s.resetMin/60, s.resetMin%60
+		defs = append(defs, def{JobFreeReset, s.shared,
+			gocron.DailyJob(1, gocron.NewAtTimes(gocron.NewAtTime(uint(h), uint(m), 0))),
+			s.freeReset,
+			// Catch up at start: the reset is idempotent per period, so this
+			// records a reset missed while the process was down, and does
+			// nothing when it was recorded.
+			[]gocron.JobOption{gocron.WithStartAt(gocron.WithStartImmediately())}})
+	}
+	if s.opts.Ledger != nil {
+		defs = append(defs, def{JobHoldSweep, s.shared, gocron.DurationJob(s.opts.HoldSweep), s.holdSweep, nil})
+	}
+	if s.opts.Catalog != nil {
+		defs = append(defs, def{JobCatalogRefresh, s.local, gocron.DurationJob(s.opts.CatalogRefresh), s.catalogRefresh, nil})
+	}
+	for _, d := range defs {
+		opts := append([]gocron.JobOption{gocron.WithName(d.name)}, d.extra...)
+		j, err := d.on.NewJob(d.when, gocron.NewTask(s.wrap(d.name, d.run)), opts...)
+		if err != nil {
+			return fmt.Errorf("scheduler: add job %s: %w", d.name, err)
+		}
+		s.jobs[d.name] = j
+	}
+	return nil
+}
+
+// Start starts the schedule. The reset catches up at once on a period whose
+// reset was missed; the other jobs run after their first interval. Calling
+// Start twice, or after Shutdown, does nothing.
+func (s *Scheduler) Start() {
+	s.mu.Lock()
+	if s.started || s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.started = true
+	s.mu.Unlock()
+	s.shared.Start()
+	s.local.Start()
+	attrs := []any{slog.Any("jobs", s.Jobs()), slog.String("location", s.opts.Location.String()), slog.Bool("leader_election", s.opts.Leader)}
+	if s.elector != nil {
+		attrs = append(attrs, slog.String("instance", s.elector.Holder()))
+	}
+	s.log.Info("scheduler started", attrs...)
+}
+
+// Shutdown stops the schedule and waits for running jobs to finish. When
+// ctx ends first, the jobs' context is cancelled (they stop promptly) and
+// Shutdown returns ctx's error. A leader resigns its lease, so another
+// instance takes over at its next run instead of after the lease expires.
+// Calling it twice is a no-op.
+func (s *Scheduler) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	s.mu.Unlock()
+
+	// No run starts from now on (wrap checks stopped), so running.Wait
+	// cannot race with a new run's Add.
+	var errs []error
+	done := make(chan struct{})
+	go func() { s.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.cancel()
+		errs = append(errs, ctx.Err())
+		select {
+		case <-done:
+		case <-time.After(shutdownGrace):
+			errs = append(errs, fmt.Errorf("jobs still running after being cancelled: %v", s.runningJobs()))
+		}
+	}
+	s.cancel()
+
+	// Nothing of ours runs any more: stopping gocron is quick.
+	gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	var wg sync.WaitGroup
+	gerrs := make([]error, 2)
+	for i, g := range []gocron.Scheduler{s.shared, s.local} {
+		wg.Go(func() { gerrs[i] = g.ShutdownWithContext(gctx) })
+	}
+	wg.Wait()
+	gcancel()
+	errs = append(errs, gerrs...)
+
+	if s.elector != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		if err := s.elector.Resign(rctx); err != nil {
+			s.log.Warn("could not resign the scheduler lease; another instance takes over when it expires", slog.Any("error", err))
+		}
+		cancel()
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.log.Warn("scheduler stopped before its jobs finished", slog.Any("error", err))
+		return fmt.Errorf("scheduler: shutdown: %w", err)
+	}
+	s.log.Info("scheduler stopped")
+	return nil
+}
+
+// ErrNotRunning is returned by RunNow before Start and after Shutdown.
+var ErrNotRunning = errors.New("scheduler: not running")
+
+// RunNow asks for one run of the named job now, outside its schedule. It
+// returns once the run is queued: the run itself is asynchronous and, like
+// every run, skipped while the job is still running and, with Leader on,
+// on an instance that is not the leader. ENOTFOUND for a job that is not
+// configured; ErrNotRunning before Start and after Shutdown.
+func (s *Scheduler) RunNow(name string) error {
+	j, ok := s.jobs[name]
+	if !ok {
+		return fmt.Errorf("scheduler: run %s: %w", name, bot.Errorf(bot.ENOTFOUND, "There is no %q job; the jobs are %v.", name, s.Jobs()))
+	}
+	s.mu.Lock()
+	running := s.started && !s.stopped
+	s.mu.Unlock()
+	if !running {
+		return fmt.Errorf("scheduler: run %s: %w", name, ErrNotRunning)
+	}
+	if err := j.RunNow(); err != nil {
+		return fmt.Errorf("scheduler: run %s: %w", name, err)
+	}
+	return nil
+}
+
+// NextRun returns when the named job runs next (zero before Start).
+// ENOTFOUND for a job that is not configured.
+func (s *Scheduler) NextRun(name string) (time.Time, error) {
+	j, ok := s.jobs[name]
+	if !ok {
+		return time.Time{}, fmt.Errorf("scheduler: next run of %s: %w", name, bot.Errorf(bot.ENOTFOUND, "There is no %q job; the jobs are %v.", name, s.Jobs()))
+	}
+	t, err := j.NextRun()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("scheduler: next run of %s: %w", name, err)
+	}
+	return t, nil
+}
+
+// Jobs returns the names of the configured jobs, sorted.
+func (s *Scheduler) Jobs() []string {
+	names := make([]string, 0, len(s.jobs))
+	for name := range s.jobs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Instance returns the name this instance holds the leader lease under
+// ("" without Leader or with a custom Elector).
+func (s *Scheduler) Instance() string {
+	if s.elector == nil {
+		return ""
+	}
+	return s.elector.Holder()
+}
+
+// outcome is what a job run did, for its log line.
+type outcome struct {
+	notable bool  // something happened: logged at info, else at debug
+	attrs   []any // slog attributes
+}
+
+// jobFunc is one job's work at now (the scheduler clock's time).
+type jobFunc func(ctx context.Context, now time.Time) (outcome, error)
+
+// wrap turns fn into a gocron task: one run at a time (a run due while the
+// previous one is still going is skipped, like gocron's
+// WithSingletonMode(LimitModeReschedule)), measured, recovered from a panic,
+// logged and reported to Metrics.JobRun.
+//
+// The one-at-a-time guard is ours rather than gocron's singleton mode: that
+// frees a job only after its task returned and gocron did its bookkeeping,
+// so a run due right after another finished could be skipped, and its
+// separate runner goroutine reschedules concurrently with the run. Ours
+// frees the job before the run is reported, so a run reported done never
+// blocks the next.
+func (s *Scheduler) wrap(name string, fn jobFunc) func() error {
+	var busy sync.Mutex
+	return func() (err error) {
+		if !busy.TryLock() {
+			s.log.Warn("job run skipped: its previous run is still going", slog.String("job", name))
+			return nil
+		}
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			busy.Unlock()
+			return nil
+		}
+		s.running.Add(1)
+		s.mu.Unlock()
+		s.track(name, 1)
+
+		start := time.Now()
+		var out outcome
+		var stack []byte
+		defer func() {
+			if r := recover(); r != nil {
+				stack = debug.Stack()
+				err = fmt.Errorf("scheduler: job %s panicked: %v", name, r)
+			}
+			d := time.Since(start)
+			s.track(name, -1)
+			busy.Unlock()
+			s.metrics.JobRun(name, err, d)
+			attrs := append([]any{slog.String("job", name), slog.Duration("duration", d)}, out.attrs...)
+			switch {
+			case stack != nil:
+				s.log.Error("job panicked", append(attrs, slog.Any("error", err), slog.String("stack", string(stack)))...)
+			case err != nil:
+				s.log.Error("job failed", append(attrs, slog.Any("error", err))...)
+			case out.notable:
+				s.log.Info("job done", attrs...)
+			default:
+				s.log.Debug("job done", attrs...)
+			}
+			s.running.Done()
+		}()
+		out, err = fn(s.ctx, s.clock.Now())
+		return err
+	}
+}
+
+func (s *Scheduler) track(name string, delta int) {
+	s.runningMu.Lock()
+	defer s.runningMu.Unlock()
+	s.runningN[name] += delta
+}
+
+func (s *Scheduler) runningJobs() []string {
+	s.runningMu.Lock()
+	defer s.runningMu.Unlock()
+	var names []string
+	for name, n := range s.runningN {
+		if n > 0 {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// holdSweep frees the holds of calls that never settled (a crash, a lost
+// connection), so their tokens come back.
+func (s *Scheduler) holdSweep(ctx context.Context, now time.Time) (outcome, error) {
+	n, err := s.opts.Ledger.ReleaseExpired(ctx, now)
+	if err != nil {
+		return outcome{}, fmt.Errorf("scheduler: release expired holds: %w", err)
+	}
+	return outcome{notable: n > 0, attrs: []any{slog.Int("released", n)}}, nil
+}
+
+// catalogRefresh fetches the model list. On failure the catalog keeps its
+// last good list; the failure is logged and counted, and the next run
+// tries again.
+func (s *Scheduler) catalogRefresh(ctx context.Context, _ time.Time) (outcome, error) {
+	if err := s.opts.Catalog.Refresh(ctx); err != nil {
+		return outcome{}, fmt.Errorf("scheduler: refresh the catalog (keeping the last good one): %w", err)
+	}
+	return outcome{}, nil
+}
+
+// ResetNotice is the notice a user who used up yesterday's free allowance
+// gets when it comes back.
+func ResetNotice(n int) string {
+	return fmt.Sprintf("Your free-model requests are back: %d for today.", n)
+}
+
+// freeReset closes the free-tier period whose reset is due: it records it
+// once and, with NotifyReset, tells the users who used up their allowance
+// in it. The counters are per period, so users have their allowance back
+// whether or not this runs; this makes the reset visible.
+func (s *Scheduler) freeReset(ctx context.Context, now time.Time) (outcome, error) {
+	period := s.endedPeriod(now)
+	out := outcome{attrs: []any{slog.String("period", period)}}
+	first, err := s.opts.Resets.RecordReset(ctx, period, now)
+	if err != nil {
+		return out, fmt.Errorf("scheduler: record the free-tier reset of %s: %w", period, err)
+	}
+	if !first {
+		out.attrs = append(out.attrs, slog.Bool("already_recorded", true))
+		return out, nil
+	}
+	out.notable = true
+	if !s.opts.NotifyReset || s.opts.Notifier == nil {
+		return out, nil
+	}
+	// The record comes first, so a notice is sent at most once: a crash
+	// between the two loses notices rather than doubling them.
+	ids, err := s.opts.Resets.FreeExhausted(ctx, period)
+	if err != nil {
+		return out, fmt.Errorf("scheduler: list who used up the free tier on %s: %w", period, err)
+	}
+	var sent int
+	var errs []error
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		fu, err := s.opts.Resets.FreeStatus(ctx, id, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", id, err))
+			continue
+		}
+		if fu.Remaining <= 0 {
+			continue // nothing came back for them (no allowance, or already used)
+		}
+		if err := s.opts.Notifier.Notify(ctx, id, ResetNotice(fu.Remaining)); err != nil {
+			s.log.Warn("free-tier reset notice failed", slog.String("identity", string(id)), slog.Any("error", err))
+			errs = append(errs, fmt.Errorf("%s: %w", id, err))
+			continue
+		}
+		sent++
+	}
+	out.attrs = append(out.attrs, slog.Int("exhausted", len(ids)), slog.Int("notified", sent))
+	if len(errs) > 0 {
+		return out, fmt.Errorf("scheduler: %d of %d free-tier reset notices failed: %w", len(errs), len(ids), errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// endedPeriod returns the free-tier period (a local date) closed by the
+// most recent reset due at or before now: the day before the day of that
+// reset. Times of day are compared on the wall clock, so a reset in an hour
+// skipped by a daylight-saving change (run by gocron at the shifted time)
+// counts for its day, and both passes of a repeated hour close the same
+// period.
+func (s *Scheduler) endedPeriod(now time.Time) string {
+	local := now.In(s.opts.Location)
+	y, m, d := local.Date()
+	if local.Hour()*60+local.Minute() < s.resetMin {
+		d-- // today's reset is not due yet: the latest due one was yesterday's
+	}
+	// Noon is never skipped or repeated by a clock change.
+	return time.Date(y, m, d-1, 12, 0, 0, 0, s.opts.Location).Format("2006-01-02")
+}
+
+// gocronLogger passes gocron's messages to slog, its routine news at debug.
+type gocronLogger struct{ log *slog.Logger }
+
+func (l gocronLogger) Debug(msg string, args ...any) { l.log.Debug(msg, args...) }
+func (l gocronLogger) Info(msg string, args ...any)  { l.log.Debug(msg, args...) }
+func (l gocronLogger) Warn(msg string, args ...any)  { l.log.Warn(msg, args...) }
+func (l gocronLogger) Error(msg string, args ...any) { l.log.Error(msg, args...) }
+
+// monitor logs the runs gocron skips because another instance is the
+// leader (routine, at debug).
+type monitor struct{ log *slog.Logger }
+
+func (m monitor) IncrementJob(_ uuid.UUID, name string, _ []string, status gocron.JobStatus) {
+	if status == gocron.Skip {
+		m.log.Debug("job run skipped: another instance is the scheduler leader", slog.String("job", name))
+	}
+}
+
+func (monitor) RecordJobTiming(time.Time, time.Time, uuid.UUID, string, []string) {}
