@@ -1,0 +1,425 @@
+// Package discord is orchat's Discord adapter: it connects to the gateway with
+// discordgo, turns mentions, DMs, replies to the bot, slash commands and vote
+// buttons into bot.Events for a bot.Handler, and renders the bot's messages as
+// embeds (streamed by edits, split past Discord's limits, compares as one
+// embed per model with vote buttons).
+//
+// Every interaction is acknowledged before the handler runs (a deferred
+// response, ephemeral for private commands), every message is sent with
+// allowed mentions that ping nobody, and redelivered events are handled once.
+// All REST calls, including the gateway lookup, go to Options.APIURL through
+// the session's own HTTP transport, so the adapter runs behind a REST proxy
+// and against the loopback fake in discord/discordtest.
+package discord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+	"github.com/gorilla/websocket"
+
+	"github.com/orchat/orchat/bot"
+)
+
+// DefaultAPIURL is Discord's REST API, the default for Options.APIURL.
+const DefaultAPIURL = "https://discord.com/api/v9"
+
+// Intents are the gateway intents the adapter asks for: guilds (channel and
+// thread state), guild messages and DMs, and message content (to read
+// replies to the bot that do not mention it; a privileged intent to enable
+// in the developer portal).
+const Intents = discordgo.IntentsGuilds | discordgo.IntentsGuildMessages |
+	discordgo.IntentsDirectMessages | discordgo.IntentsMessageContent
+
+// Options configure the adapter.
+type Options struct {
+	// Token is the bot token (DISCORD_BOT_TOKEN), without "Bot ".
+	Token string
+	// APIURL is the REST base, default DefaultAPIURL. Every REST call and
+	// the gateway lookup go there; the gateway URL it returns is used as given.
+	APIURL string
+	// ShardID and ShardCount shard the gateway (ShardCount 0 or 1: no sharding).
+	ShardID    int
+	ShardCount int
+	// DevGuilds, when set, registers the slash commands in these guilds
+	// (instant updates) instead of globally.
+	DevGuilds []string
+	// Commands are registered as slash commands on start.
+	Commands []*bot.Command
+	// Catalog answers the autocomplete of model options; nil offers none.
+	Catalog bot.Catalog
+	// Handler answers every event (the Engine).
+	Handler bot.Handler
+	// History caps what the adapter reads back for a conversation (also
+	// bounded by what the command asks for). Zero: 20 messages.
+	History bot.HistoryLimit
+	Logger  *slog.Logger
+	Metrics bot.Metrics
+	// HTTPClient's transport, when set, carries the REST calls (its
+	// timeout too); default http.DefaultTransport and 20 s.
+	HTTPClient *http.Client
+	// TokenLife is how long an interaction token may be used for follow-ups
+	// (Discord: 15 minutes); after it, replies go to the channel (or a DM
+	// when private). Tests shorten it.
+	TokenLife time.Duration
+	// DrainTimeout is how long Run waits, once its context ends, for
+	// answers in flight before cancelling them (default 30 s).
+	DrainTimeout time.Duration
+}
+
+// Adapter is the Discord platform: one gateway session (one shard) and the
+// REST calls its answers make.
+type Adapter struct {
+	opts    Options
+	log     *slog.Logger
+	metrics bot.Metrics
+	session *discordgo.Session
+	api     rest
+
+	commands   map[string]*bot.Command // by registered (Discord) name
+	registered atomic.Bool
+
+	mu     sync.Mutex
+	botID  string
+	appID  string
+	dms    map[string]string // user id → DM channel id
+	chans  map[string]discordgo.ChannelType
+	seen   *seenSet
+	votes  *compareIndex
+	closed bool
+
+	ready    atomic.Bool
+	inflight sync.WaitGroup
+	work     context.Context // the context answers run with
+	stopWork context.CancelFunc
+}
+
+// rest is the part of discordgo's REST API the adapter uses.
+type rest interface {
+	InteractionRespond(i *discordgo.Interaction, r *discordgo.InteractionResponse, opts ...discordgo.RequestOption) error
+	InteractionResponseDelete(i *discordgo.Interaction, opts ...discordgo.RequestOption) error
+	// RequestWithBucketID carries the webhook calls (see webhook).
+	RequestWithBucketID(method, url string, data any, bucket string, opts ...discordgo.RequestOption) ([]byte, error)
+	ChannelMessageSendComplex(channelID string, m *discordgo.MessageSend, opts ...discordgo.RequestOption) (*discordgo.Message, error)
+	ChannelMessageEditComplex(m *discordgo.MessageEdit, opts ...discordgo.RequestOption) (*discordgo.Message, error)
+	ChannelMessage(channelID, messageID string, opts ...discordgo.RequestOption) (*discordgo.Message, error)
+	ChannelMessages(channelID string, limit int, before, after, around string, opts ...discordgo.RequestOption) ([]*discordgo.Message, error)
+	ChannelTyping(channelID string, opts ...discordgo.RequestOption) error
+	Channel(channelID string, opts ...discordgo.RequestOption) (*discordgo.Channel, error)
+	UserChannelCreate(userID string, opts ...discordgo.RequestOption) (*discordgo.Channel, error)
+	ApplicationCommandBulkOverwrite(appID, guildID string, cmds []*discordgo.ApplicationCommand, opts ...discordgo.RequestOption) ([]*discordgo.ApplicationCommand, error)
+}
+
+var _ rest = (*discordgo.Session)(nil)
+
+// New returns an adapter; Run connects it.
+func New(opts Options) (*Adapter, error) {
+	if strings.TrimSpace(opts.Token) == "" {
+		return nil, errors.New("discord: a bot token is required (DISCORD_BOT_TOKEN or discord.token)")
+	}
+	if opts.Handler == nil {
+		return nil, errors.New("discord: a handler is required")
+	}
+	opts.Token = strings.TrimPrefix(strings.TrimSpace(opts.Token), "Bot ")
+	if opts.APIURL == "" {
+		opts.APIURL = DefaultAPIURL
+	}
+	base, err := url.Parse(strings.TrimRight(opts.APIURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("discord: api_url %q is not an http(s) URL", opts.APIURL)
+	}
+	if opts.ShardCount < 1 {
+		opts.ShardCount = 1
+	}
+	if opts.ShardID < 0 || opts.ShardID >= opts.ShardCount {
+		return nil, fmt.Errorf("discord: shard_id %d is outside 0..%d", opts.ShardID, opts.ShardCount-1)
+	}
+	if opts.History.Messages <= 0 {
+		opts.History.Messages = 20
+	}
+	if opts.TokenLife <= 0 {
+		opts.TokenLife = 15 * time.Minute
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default().With("component", "discord")
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = bot.NopMetrics{}
+	}
+
+	s, err := discordgo.New("Bot " + opts.Token)
+	if err != nil {
+		return nil, fmt.Errorf("discord: session: %w", err)
+	}
+	baseRT := http.DefaultTransport
+	timeout := 20 * time.Second
+	if opts.HTTPClient != nil {
+		if opts.HTTPClient.Transport != nil {
+			baseRT = opts.HTTPClient.Transport
+		}
+		if opts.HTTPClient.Timeout > 0 {
+			timeout = opts.HTTPClient.Timeout
+		}
+	}
+	s.Client = &http.Client{Timeout: timeout, Transport: &transport{base: baseRT, api: base, metrics: opts.Metrics}}
+	s.Identify.Intents = Intents
+	s.ShardID, s.ShardCount = opts.ShardID, opts.ShardCount
+	s.LogLevel = discordgo.LogError // higher levels print the identify payload, token included
+	// Handlers run on the gateway's reading goroutine, in order, so READY
+	// (the bot's own id) is known before the first message; every handler
+	// hands its slow work to a goroutine.
+	s.SyncEvents = true
+	s.State.MaxMessageCount = 0
+	s.State.TrackPresences = false
+	s.State.TrackMembers = false
+	s.State.TrackVoice = false
+	s.State.TrackEmojis = false
+	s.State.TrackRoles = false
+
+	a := &Adapter{
+		opts: opts, log: opts.Logger, metrics: opts.Metrics, session: s, api: s,
+		commands: map[string]*bot.Command{},
+		dms:      map[string]string{}, chans: map[string]discordgo.ChannelType{},
+		seen: newSeenSet(time.Hour, 100_000), votes: newCompareIndex(2000),
+	}
+	for _, c := range opts.Commands {
+		a.commands[commandName(c.Name)] = c
+	}
+	a.work, a.stopWork = context.WithCancel(context.Background())
+	s.AddHandler(a.onReady)
+	s.AddHandler(a.onResumed)
+	s.AddHandler(a.onMessageCreate)
+	s.AddHandler(a.onInteractionCreate)
+	return a, nil
+}
+
+// Connected reports whether the gateway session is up (for /readyz).
+func (a *Adapter) Connected() bool {
+	if !a.ready.Load() {
+		return false
+	}
+	a.session.RLock()
+	defer a.session.RUnlock()
+	return a.session.DataReady
+}
+
+// Run connects to the gateway and serves events until ctx ends; then it
+// stops taking events, waits for answers in flight (up to DrainTimeout,
+// after which they are cancelled) and closes the session. discordgo
+// reconnects and resumes on its own while Run is running. A failure to
+// connect is retried with backoff, except a rejected token.
+func (a *Adapter) Run(ctx context.Context) error {
+	wait := time.Second
+	for {
+		err := a.session.Open()
+		if err == nil {
+			break
+		}
+		err = a.redact(err)
+		if hint := fatalOpenError(err); hint != "" {
+			return fmt.Errorf("discord: connect: %s: %w", hint, err)
+		}
+		a.log.Warn("gateway connection failed; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, time.Minute)
+	}
+	a.log.Info("connected to the Discord gateway", "shard", a.opts.ShardID, "shards", a.opts.ShardCount)
+	<-ctx.Done()
+
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	done := make(chan struct{})
+	go func() { a.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(a.opts.DrainTimeout):
+		a.log.Warn("answers still in flight at shutdown: cancelling them")
+		a.stopWork()
+		<-done
+	}
+	a.stopWork()
+	a.ready.Store(false)
+	if err := a.session.Close(); err != nil {
+		return fmt.Errorf("discord: close: %w", a.redact(err))
+	}
+	return nil
+}
+
+// fatalOpenError says why retrying the connection cannot help ("" when it
+// may): the token was refused (REST 401, gateway close 4004) or the intents
+// are not allowed (4014: the Message Content intent is off).
+func fatalOpenError(err error) string {
+	var rerr *discordgo.RESTError
+	if errors.As(err, &rerr) && rerr.Response != nil && rerr.Response.StatusCode == http.StatusUnauthorized {
+		return "Discord refused the bot token (check DISCORD_BOT_TOKEN or discord.token)"
+	}
+	var cerr *websocket.CloseError
+	if errors.As(err, &cerr) {
+		switch cerr.Code {
+		case 4004:
+			return "Discord refused the bot token (check DISCORD_BOT_TOKEN or discord.token)"
+		case 4013, 4014:
+			return "Discord refused the gateway intents: enable the Message Content intent (Developer Portal → Bot → Privileged Gateway Intents)"
+		case 4010, 4011:
+			return "Discord refused the sharding (check discord.shard_id and discord.shard_count)"
+		case 4012:
+			return "Discord refused the gateway version"
+		}
+	}
+	return ""
+}
+
+// redact removes the token from an error's text, should a library ever put
+// it there.
+func (a *Adapter) redact(err error) error {
+	if err == nil || !strings.Contains(err.Error(), a.opts.Token) {
+		return err
+	}
+	return redactedError{msg: strings.ReplaceAll(err.Error(), a.opts.Token, "[token]"), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
+
+func (a *Adapter) onReady(s *discordgo.Session, r *discordgo.Ready) {
+	a.mu.Lock()
+	if r.User != nil {
+		a.botID = r.User.ID
+	}
+	if r.Application != nil && r.Application.ID != "" {
+		a.appID = r.Application.ID
+	} else if a.appID == "" {
+		a.appID = a.botID // the application id of a bot equals its user id
+	}
+	appID := a.appID
+	botID := a.botID
+	a.mu.Unlock()
+	a.ready.Store(true)
+	a.log.Info("gateway ready", "bot", botID, "guilds", len(r.Guilds))
+	if !a.registered.Load() && len(a.opts.Commands) > 0 {
+		go a.register(appID)
+	}
+}
+
+func (a *Adapter) onResumed(s *discordgo.Session, r *discordgo.Resumed) {
+	a.ready.Store(true)
+	a.log.Info("gateway session resumed")
+}
+
+func (a *Adapter) ids() (botID, appID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.botID, a.appID
+}
+
+// start runs f as an answer in flight, unless Run is shutting down.
+func (a *Adapter) start(f func(ctx context.Context)) bool {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return false
+	}
+	a.inflight.Add(1)
+	a.mu.Unlock()
+	go func() {
+		defer a.inflight.Done()
+		f(a.work)
+	}()
+	return true
+}
+
+// transport sends discordgo's requests, aimed at discord.com, to the
+// configured API base, and counts 429 answers.
+type transport struct {
+	base    http.RoundTripper
+	api     *url.URL
+	metrics bot.Metrics
+}
+
+// defaultAPI is where discordgo aims every request (its package endpoints).
+var defaultAPI = mustParse(discordgo.EndpointAPI)
+
+func mustParse(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == defaultAPI.Scheme && req.URL.Host == defaultAPI.Host && strings.HasPrefix(req.URL.Path, defaultAPI.Path) {
+		r := req.Clone(req.Context())
+		u := *t.api
+		u.Path = strings.TrimRight(t.api.Path, "/") + "/" + strings.TrimPrefix(req.URL.Path, defaultAPI.Path)
+		u.RawPath = ""
+		if req.URL.RawPath != "" {
+			u.RawPath = strings.TrimRight(t.api.EscapedPath(), "/") + "/" + strings.TrimPrefix(req.URL.RawPath, defaultAPI.Path)
+		}
+		u.RawQuery = req.URL.RawQuery
+		r.URL, r.Host = &u, ""
+		req = r
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		t.metrics.PlatformRateLimited(bot.PlatformDiscord)
+	}
+	return resp, err
+}
+
+// seenSet remembers event ids for a while, so a redelivered event (a
+// gateway resume replaying it) is answered once.
+type seenSet struct {
+	mu    sync.Mutex
+	ttl   time.Duration
+	max   int
+	at    map[string]time.Time
+	order []string
+}
+
+func newSeenSet(ttl time.Duration, max int) *seenSet {
+	return &seenSet{ttl: ttl, max: max, at: map[string]time.Time{}}
+}
+
+// add records id and reports whether it was new.
+func (s *seenSet) add(id string) bool {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.order) > 0 {
+		t, ok := s.at[s.order[0]]
+		if ok && now.Sub(t) < s.ttl && len(s.order) < s.max {
+			break
+		}
+		delete(s.at, s.order[0])
+		s.order = s.order[1:]
+	}
+	if _, ok := s.at[id]; ok {
+		return false
+	}
+	s.at[id] = now
+	s.order = append(s.order, id)
+	return true
+}

@@ -1,0 +1,460 @@
+package discord_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orchat/orchat/accounts"
+	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/commands"
+	"github.com/orchat/orchat/discord"
+	"github.com/orchat/orchat/discord/discordtest"
+	"github.com/orchat/orchat/router"
+	"github.com/orchat/orchat/router/openroutertest"
+)
+
+// compareModels are /compare's default models in the tests.
+var compareModels = []string{"google/gemini-2.5-flash", "openai/gpt-5-mini"}
+
+// world is one orchat on Discord: the fake Discord, the upstream simulator,
+// a real SQLite ledger, the real commands and engine, and the adapter under
+// test, connected over loopback.
+type world struct {
+	t       *testing.T
+	dc      *discordtest.Server
+	sim     *openroutertest.Server
+	store   *accounts.Store
+	catalog *router.Catalog
+	engine  *bot.Engine
+	adapter *discord.Adapter
+	metrics *metrics
+	logs    *syncBuffer
+
+	guild, general string
+	alice, bob     discordtest.User
+	admin          discordtest.User
+
+	mu        sync.Mutex
+	canned    map[string]string                 // prompt marker → the upstream's answer
+	requests  []*openroutertest.Request         // what the simulator was asked
+	handled   map[string]int                    // event id → times the handler returned
+	engineMs  map[string]map[string]bot.Message // event id → message id → the engine's last version
+	stop      func()
+	intercept func(bot.Event) // when set, events go here instead of the engine
+}
+
+// setup changes a world before it starts.
+type setup struct {
+	opts      discord.Options
+	fake      discordtest.Options
+	sim       openroutertest.Options
+	token     string // the adapter's token, when not the fake's
+	noConnect bool
+}
+
+// newWorld starts a world; it stops with the test, after checking that the
+// bot token never reached the log.
+func newWorld(t *testing.T, change ...func(*setup)) *world {
+	t.Helper()
+	s := setup{sim: openroutertest.Options{TokensPerSecond: 600}}
+	for _, c := range change {
+		c(&s)
+	}
+	w := &world{
+		t: t, dc: discordtest.NewServer(s.fake), metrics: &metrics{}, logs: &syncBuffer{},
+		canned: map[string]string{}, handled: map[string]int{}, engineMs: map[string]map[string]bot.Message{},
+	}
+	t.Cleanup(w.dc.Close)
+	w.guild = w.dc.NewGuild()
+	w.general = w.dc.NewChannel(w.guild)
+	w.alice, w.bob, w.admin = w.dc.NewUser("alice"), w.dc.NewUser("bob"), w.dc.NewUser("ada")
+	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	next := s.sim.FaultFunc
+	s.sim.FaultFunc = func(r *openroutertest.Request) *openroutertest.Fault {
+		w.mu.Lock()
+		w.requests = append(w.requests, r)
+		var canned string
+		last := lastUser(r.Messages)
+		for marker, text := range w.canned {
+			if strings.Contains(last, marker) {
+				canned = text
+			}
+		}
+		w.mu.Unlock()
+		if canned != "" {
+			return &openroutertest.Fault{Body: completion(r.Model, canned)}
+		}
+		if next != nil {
+			return next(r)
+		}
+		return nil
+	}
+	w.sim = openroutertest.NewServer(s.sim)
+	t.Cleanup(w.sim.Close)
+
+	var err error
+	ao := accounts.DefaultOptions()
+	ao.Logger = log
+	w.store, err = accounts.Open(filepath.Join(t.TempDir(), "orchat.db"), ao)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.store.Close() })
+	for _, u := range []discordtest.User{w.alice, w.bob, w.admin} {
+		if _, _, err := w.store.EnsureUser(context.Background(), w.identity(u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rc := router.DefaultConfig()
+	rc.BaseURL, rc.APIKey, rc.Logger = w.sim.URL(), "sk-or-v1-test", log
+	rc.FallbackBackoff, rc.MaxFallbackWait = time.Millisecond, 20*time.Millisecond
+	w.catalog = router.NewCatalog(rc)
+	if err := w.catalog.Load(openroutertest.DefaultCatalog()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := router.New(rc, w.catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := bot.HistoryLimit{Messages: 20, Chars: 24000}
+	cmds := commands.New(commands.Deps{
+		Ledger: w.store, Votes: w.store, Prefs: w.store, Catalog: w.catalog, Chat: r, Logger: log,
+		Config: commands.Config{
+			SystemPrompt: "You are orchat on {platform}, talking with {user}.", History: history,
+			AttachmentTextBytes: 100_000, AttachmentImageBytes: 1 << 20,
+			CompareModels: compareModels, CompareMaxTokens: 256,
+		},
+	})
+	w.engine = bot.NewEngine(bot.EngineOptions{
+		Ledger: w.store, Commands: cmds, Parse: commands.NewParser(cmds),
+		Admins: []bot.Identity{w.identity(w.admin)}, EditInterval: 50 * time.Millisecond, Logger: log,
+	})
+
+	opts := s.opts
+	opts.Token, opts.APIURL = w.dc.Token, w.dc.APIURL
+	if s.token != "" {
+		opts.Token = s.token
+	}
+	opts.Commands, opts.Catalog, opts.History, opts.Logger, opts.Metrics = cmds, w.catalog, history, log, w.metrics
+	opts.Handler = recorder{w: w, next: w.engine}
+	w.adapter, err = discord.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.noConnect {
+		return w
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.adapter.Run(ctx) }()
+	var once sync.Once
+	w.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			w.engine.Drain(context.Background())
+		})
+	}
+	t.Cleanup(func() {
+		w.stop()
+		w.checkTokenNotLogged()
+	})
+	w.eventually("the adapter connects", w.adapter.Connected)
+	return w
+}
+
+func (w *world) identity(u discordtest.User) bot.Identity { return bot.Identity("discord:" + u.ID) }
+
+// can makes the upstream answer text to any prompt holding marker.
+func (w *world) can(marker, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.canned[marker] = text
+}
+
+// checkTokenNotLogged fails the test if the bot token (or the upstream
+// key) appears in the log.
+func (w *world) checkTokenNotLogged() {
+	w.t.Helper()
+	log := w.logs.String()
+	for _, secret := range []string{w.dc.Token, "sk-or-v1-test"} {
+		if strings.Contains(log, secret) {
+			w.t.Errorf("the log holds a secret (%.6s…)", secret)
+		}
+	}
+}
+
+// eventually polls cond until it holds, failing the test after a while.
+func (w *world) eventually(what string, cond func() bool) {
+	w.t.Helper()
+	w.dc.WaitFor(w.t, what, cond)
+}
+
+// waitHandled waits until the handler has answered an event n times in all.
+func (w *world) waitHandled(eventID string) {
+	w.t.Helper()
+	w.eventually("the bot to answer "+eventID, func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.handled[eventID] > 0
+	})
+}
+
+func (w *world) timesHandled(eventID string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.handled[eventID]
+}
+
+// mention mentions the bot in a channel and waits until the answer is
+// complete; it returns the mention and the bot's messages replying to it
+// (a long answer's later parts reply to the part before).
+func (w *world) mention(u discordtest.User, channel, text string, opts ...discordtest.MessageOption) (discordtest.Message, []discordtest.Message) {
+	w.t.Helper()
+	m := w.dc.Mention(u, channel, text, opts...)
+	w.waitHandled("discord:message:" + m.ID)
+	return m, w.repliesTo(m)
+}
+
+// repliesTo returns the bot's messages in a chain of replies to m.
+func (w *world) repliesTo(m discordtest.Message) []discordtest.Message {
+	chain := map[string]bool{m.ID: true}
+	var out []discordtest.Message
+	for _, b := range w.dc.BotMessages(m.ChannelID) {
+		if b.MessageReference != nil && chain[b.MessageReference.MessageID] {
+			chain[b.ID] = true
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// command runs a slash command and waits until it is answered; it returns
+// the interaction and the messages answering it.
+func (w *world) command(u discordtest.User, channel, name string, opts ...discordtest.Option) (discordtest.Interaction, []discordtest.Message) {
+	w.t.Helper()
+	in := w.dc.RunCommand(u, channel, name, opts...)
+	w.waitHandled("discord:interaction:" + in.ID)
+	in, _ = w.dc.Interaction(in.ID)
+	return in, w.dc.Responses(in.ID)
+}
+
+// click clicks a button and waits until the click is answered.
+func (w *world) click(u discordtest.User, messageID, customID string) (discordtest.Interaction, []discordtest.Message) {
+	w.t.Helper()
+	in := w.dc.ClickButton(u, messageID, customID)
+	w.waitHandled("discord:interaction:" + in.ID)
+	in, _ = w.dc.Interaction(in.ID)
+	return in, w.dc.Responses(in.ID)
+}
+
+// engineFinal returns the engine's last version of the messages of an
+// event, in the order they were posted.
+func (w *world) engineFinal(eventID string) []bot.Message {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	msgs := w.engineMs[eventID]
+	out := make([]bot.Message, 0, len(msgs))
+	for i := 1; i <= len(msgs); i++ {
+		out = append(out, msgs[fmt.Sprint(i)])
+	}
+	return out
+}
+
+func (w *world) balance(u discordtest.User) int64 {
+	w.t.Helper()
+	b, err := w.store.Balance(context.Background(), w.identity(u))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return b.Balance
+}
+
+func (w *world) entries(u discordtest.User, kind bot.EntryKind) []bot.Entry {
+	w.t.Helper()
+	rows, err := w.store.History(context.Background(), w.identity(u), 100)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var out []bot.Entry
+	for _, e := range rows {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// asked returns the simulator's requests whose last user message holds s.
+func (w *world) asked(s string) []*openroutertest.Request {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*openroutertest.Request
+	for _, r := range w.requests {
+		if strings.Contains(lastUser(r.Messages), s) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// recorder is the handler the adapter sees: the engine, plus a record of
+// which events it answered and the engine's own messages.
+type recorder struct {
+	w    *world
+	next bot.Handler
+}
+
+func (r recorder) Handle(ctx context.Context, ev bot.Event, out bot.Output) error {
+	r.w.mu.Lock()
+	intercept := r.w.intercept
+	r.w.mu.Unlock()
+	if intercept != nil {
+		intercept(ev)
+		return nil
+	}
+	err := r.next.Handle(ctx, ev, &recordingOutput{w: r.w, ev: ev.ID, out: out})
+	r.w.mu.Lock()
+	r.w.handled[ev.ID]++
+	r.w.mu.Unlock()
+	return err
+}
+
+// recordingOutput passes the engine's messages on, keeping the last
+// version of each by the order it was posted in ("1", "2", …).
+type recordingOutput struct {
+	w   *world
+	ev  string
+	out bot.Output
+	mu  sync.Mutex
+	ids map[string]string // adapter id → post order
+	n   int
+}
+
+func (o *recordingOutput) keep(key string, m bot.Message) {
+	o.w.mu.Lock()
+	defer o.w.mu.Unlock()
+	if o.w.engineMs[o.ev] == nil {
+		o.w.engineMs[o.ev] = map[string]bot.Message{}
+	}
+	o.w.engineMs[o.ev][key] = m
+}
+
+func (o *recordingOutput) Post(ctx context.Context, m bot.Message) (string, error) {
+	id, err := o.out.Post(ctx, m)
+	if err == nil {
+		o.mu.Lock()
+		o.n++
+		if o.ids == nil {
+			o.ids = map[string]string{}
+		}
+		o.ids[id] = fmt.Sprint(o.n)
+		key := o.ids[id]
+		o.mu.Unlock()
+		o.keep(key, m)
+	}
+	return id, err
+}
+
+func (o *recordingOutput) Edit(ctx context.Context, id string, m bot.Message) error {
+	err := o.out.Edit(ctx, id, m)
+	if err == nil {
+		o.mu.Lock()
+		key := o.ids[id]
+		o.mu.Unlock()
+		o.keep(key, m)
+	}
+	return err
+}
+
+func (o *recordingOutput) Limits() bot.Limits {
+	if l, ok := o.out.(bot.Limiter); ok {
+		return l.Limits()
+	}
+	return bot.Limits{}
+}
+
+func (o *recordingOutput) Typing(ctx context.Context) error {
+	if t, ok := o.out.(bot.Typer); ok {
+		return t.Typing(ctx)
+	}
+	return nil
+}
+
+// metrics counts what the adapter reports.
+type metrics struct {
+	bot.NopMetrics
+	rateLimited atomic.Int64
+}
+
+func (m *metrics) PlatformRateLimited(platform string) {
+	if platform == bot.PlatformDiscord {
+		m.rateLimited.Add(1)
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func lastUser(msgs []bot.ChatMessage) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == bot.RoleUser {
+			return msgs[i].Content
+		}
+	}
+	return ""
+}
+
+// completion is an upstream answer holding text, as OpenRouter writes a
+// non-streamed completion.
+func completion(model, text string) string {
+	b, _ := json.Marshal(map[string]any{
+		"id": "gen-canned", "provider": "Simulated", "model": model, "object": "chat.completion", "created": time.Now().Unix(),
+		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]any{"role": "assistant", "content": text}}},
+		"usage":   map[string]any{"prompt_tokens": 50, "completion_tokens": len(text) / 4, "total_tokens": 50 + len(text)/4, "cost": 0.0004},
+	})
+	return string(b)
+}
+
+// sentBodies returns the JSON bodies of every request that created or
+// edited a message.
+func sentBodies(dc *discordtest.Server) []map[string]any {
+	var out []map[string]any
+	for _, r := range dc.Requests() {
+		msg := strings.Contains(r.Path, "/messages") || (strings.HasPrefix(r.Path, "/webhooks/") && r.Method == "POST")
+		if (r.Method == "POST" || r.Method == "PATCH") && msg {
+			if f := r.Fields(); f != nil {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
