@@ -1,0 +1,500 @@
+package slackfake
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+	slackapi "github.com/slack-go/slack"
+)
+
+// ackTimeout is Slack's deadline for acknowledging a request.
+const ackTimeout = 3 * time.Second
+
+// socket serves the Socket Mode websocket: hello first, then envelopes;
+// the app's acks (envelope_id echoed) are recorded.
+func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	c, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	s.wsMu.Lock()
+	old := s.conn
+	s.conn = c
+	s.conns++
+	err = c.WriteJSON(map[string]any{
+		"type": "hello", "num_connections": 1,
+		"connection_info": map[string]any{"app_id": AppID},
+		"debug_info":      map[string]any{"host": "slackfake", "approximate_connection_time": 3600},
+	})
+	s.wsMu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	if err != nil {
+		return
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // Slack pings; the client counts a silent socket as dead.
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-s.closed:
+				return
+			case <-t.C:
+				s.wsMu.Lock()
+				err := c.WriteControl(websocket.PingMessage, []byte("ping"), time.Now().Add(time.Second))
+				s.wsMu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}
+	}()
+	for {
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		var ack struct {
+			EnvelopeID string          `json:"envelope_id"`
+			Payload    json.RawMessage `json:"payload"`
+		}
+		if json.Unmarshal(data, &ack) != nil || ack.EnvelopeID == "" {
+			continue
+		}
+		s.mu.Lock()
+		s.acked[ack.EnvelopeID] = true
+		ch := s.acks[ack.EnvelopeID]
+		s.mu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- ack.Payload:
+			default:
+			}
+		}
+	}
+}
+
+// Connections counts the Socket Mode connections the app opened.
+func (s *Server) Connections() int {
+	s.wsMu.Lock()
+	defer s.wsMu.Unlock()
+	return s.conns
+}
+
+// Send delivers d over Socket Mode and fails the test unless the app acks
+// it within Slack's 3 seconds. It returns the envelope id.
+func (s *Server) Send(d *Delivery) string {
+	s.t.Helper()
+	return s.send(d, 0, true)
+}
+
+// Redeliver sends d again, as Slack does when it thinks the first
+// delivery failed: same payload (same event_id), a new envelope, and
+// retry_attempt 1.
+func (s *Server) Redeliver(d *Delivery) string {
+	s.t.Helper()
+	return s.send(d, 1, true)
+}
+
+func (s *Server) send(d *Delivery, retry int, check bool) string {
+	s.t.Helper()
+	if target, secret, ok := s.httpTarget(); ok {
+		status, _ := s.PostHTTP(target, secret, d, retry, time.Now())
+		if check && status != http.StatusOK {
+			s.t.Errorf("slackfake: the app answered %s with %d, want 200", d.Type, status)
+		}
+		return ""
+	}
+	c := s.waitConn(check)
+	if c == nil {
+		return ""
+	}
+	s.mu.Lock()
+	s.envelope++
+	env := fmt.Sprintf("env-%06d", s.envelope)
+	ch := make(chan json.RawMessage, 1)
+	s.acks[env] = ch
+	s.mu.Unlock()
+	d.Envelope = env
+	msg := map[string]any{
+		"type": d.Type, "envelope_id": env, "payload": d.Payload,
+		"accepts_response_payload": d.Type != "events_api",
+		"retry_attempt":            retry,
+	}
+	if retry > 0 {
+		msg["retry_reason"] = "timeout"
+	}
+	s.wsMu.Lock()
+	err := c.WriteJSON(msg)
+	s.wsMu.Unlock()
+	if err != nil {
+		if check {
+			s.t.Errorf("slackfake: sending %s: %v", d.Type, err)
+		}
+		return env
+	}
+	if !check {
+		return env
+	}
+	select {
+	case <-ch:
+	case <-time.After(ackTimeout):
+		s.t.Errorf("slackfake: envelope %s (%s) was not acknowledged within %s", env, d.Type, ackTimeout)
+	}
+	return env
+}
+
+// Acked reports whether the app acknowledged an envelope.
+func (s *Server) Acked(envelope string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acked[envelope]
+}
+
+// waitConn waits for the app's Socket Mode connection.
+func (s *Server) waitConn(must bool) *websocket.Conn {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.wsMu.Lock()
+		c := s.conn
+		s.wsMu.Unlock()
+		if c != nil || !must {
+			return c
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("slackfake: the app never opened a Socket Mode connection")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// UseHTTP makes the fake deliver to the app's HTTP endpoint (http mode),
+// signing every request with secret, instead of over Socket Mode.
+func (s *Server) UseHTTP(target, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.target, s.secret = target, secret
+}
+
+func (s *Server) httpTarget() (string, string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.target, s.secret, s.target != ""
+}
+
+// PostHTTP posts d to an http-mode endpoint the way Slack does, signed
+// with secret at time at; retry > 0 adds X-Slack-Retry-Num.
+func (s *Server) PostHTTP(target, secret string, d *Delivery, retry int, at time.Time) (status int, answer string) {
+	s.t.Helper()
+	body, ctype := d.HTTPBody()
+	req, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		s.t.Fatalf("slackfake: %v", err)
+	}
+	stamp := strconv.FormatInt(at.Unix(), 10)
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("X-Slack-Request-Timestamp", stamp)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(sign(secret, stamp, body)))
+	if retry > 0 {
+		req.Header.Set("X-Slack-Retry-Num", strconv.Itoa(retry))
+		req.Header.Set("X-Slack-Retry-Reason", "http_timeout")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("slackfake: posting to the app: %v", err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// URLVerification is the challenge Slack posts when the request URL is set.
+func URLVerification(challenge string) *Delivery {
+	payload, _ := json.Marshal(map[string]any{"token": "fake-verification-token", "challenge": challenge, "type": "url_verification"})
+	return &Delivery{Type: "events_api", Payload: payload}
+}
+
+// HTTPBody is d as Slack posts it in http mode: JSON for events, a form
+// for slash commands, a form with a payload field for interactions.
+func (d *Delivery) HTTPBody() ([]byte, string) {
+	switch d.Type {
+	case "slash_commands":
+		return []byte(d.Form.Encode()), "application/x-www-form-urlencoded"
+	case "interactive":
+		return []byte(url.Values{"payload": {string(d.Payload)}}.Encode()), "application/x-www-form-urlencoded"
+	}
+	return d.Payload, "application/json"
+}
+
+func sign(secret, stamp string, body []byte) []byte {
+	mac := hmac.New(sha256.New, []byte(secret))
+	_, _ = io.WriteString(mac, "v0:"+stamp+":")
+	mac.Write(body)
+	return mac.Sum(nil)
+}
+
+// callback wraps an inner event in an Events API callback.
+func (s *Server) callback(event map[string]any) *Delivery {
+	s.mu.Lock()
+	s.events++
+	id := fmt.Sprintf("Ev%08d", s.events)
+	s.mu.Unlock()
+	payload, _ := json.Marshal(map[string]any{
+		"token": "fake-verification-token", "team_id": s.TeamID, "api_app_id": AppID,
+		"event": event, "type": "event_callback", "event_id": id, "event_time": time.Now().Unix(),
+		"event_context":  "4-fake",
+		"authorizations": []map[string]any{{"team_id": s.TeamID, "user_id": s.BotUserID, "is_bot": true}},
+	})
+	ts, _ := event["ts"].(string)
+	return &Delivery{Type: "events_api", Payload: payload, EventID: id, TS: ts}
+}
+
+// Post is a message a user writes.
+type Post struct {
+	User    string
+	Channel string
+	Text    string
+	Thread  string // the thread's ts, for a reply in a thread
+	Files   []slackapi.File
+	BotID   string // set: the message comes from another app's bot
+}
+
+// DMChannel is the id of a user's DM with the bot.
+func DMChannel(user string) string { return "D" + strings.TrimPrefix(user, "U") }
+
+func channelType(channel string) string {
+	switch {
+	case strings.HasPrefix(channel, "D"):
+		return "im"
+	case strings.HasPrefix(channel, "G"):
+		return "group"
+	}
+	return "channel"
+}
+
+// store records a user's message.
+func (s *Server) store(p Post) *Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := &Message{Channel: p.Channel, TS: s.nextTS(), ThreadTS: p.Thread, User: p.User, BotID: p.BotID, Text: p.Text, Files: p.Files}
+	s.messages = append(s.messages, m)
+	return m
+}
+
+func (s *Server) messageEvent(m *Message, subtype string) map[string]any {
+	ev := map[string]any{
+		"type": "message", "channel": m.Channel, "text": m.Text, "ts": m.TS, "event_ts": m.TS,
+		"channel_type": channelType(m.Channel),
+	}
+	if m.User != "" {
+		ev["user"] = m.User
+	}
+	if m.BotID != "" {
+		ev["bot_id"] = m.BotID
+	}
+	if m.ThreadTS != "" {
+		ev["thread_ts"] = m.ThreadTS
+	}
+	if len(m.Files) > 0 {
+		ev["files"] = m.Files
+		ev["subtype"] = "file_share"
+	}
+	if subtype == "message_changed" {
+		inner := s.wire(m)
+		return map[string]any{
+			"type": "message", "subtype": "message_changed", "channel": m.Channel, "hidden": true,
+			"ts": s.nextTSLocked(), "event_ts": m.TS, "channel_type": channelType(m.Channel), "message": inner,
+		}
+	}
+	return ev
+}
+
+func (s *Server) nextTSLocked() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nextTS()
+}
+
+// sendMessageEvent tells the app about one of the bot's own messages, as
+// Slack does; nobody waits for it.
+func (s *Server) sendMessageEvent(m *Message, subtype string) {
+	s.mu.Lock()
+	cp := *m
+	s.mu.Unlock()
+	d := s.callback(s.messageEvent(&cp, subtype))
+	go func() {
+		if target, secret, ok := s.httpTarget(); ok {
+			defer func() { _ = recover() }() // the test may have ended
+			body, ctype := d.HTTPBody()
+			stamp := strconv.FormatInt(time.Now().Unix(), 10)
+			req, _ := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
+			req.Header.Set("Content-Type", ctype)
+			req.Header.Set("X-Slack-Request-Timestamp", stamp)
+			req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(sign(secret, stamp, body)))
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+			return
+		}
+		s.wsMu.Lock()
+		c := s.conn
+		s.wsMu.Unlock()
+		if c == nil {
+			return
+		}
+		s.mu.Lock()
+		s.envelope++
+		env := fmt.Sprintf("env-%06d", s.envelope)
+		s.mu.Unlock()
+		s.wsMu.Lock()
+		_ = c.WriteJSON(map[string]any{"type": "events_api", "envelope_id": env, "payload": d.Payload, "retry_attempt": 0})
+		s.wsMu.Unlock()
+	}()
+}
+
+// Mention posts a message that mentions the bot (<@bot> text) and sends
+// what Slack sends for it: a message event and an app_mention event. It
+// returns the app_mention delivery (TS is the message's ts).
+func (s *Server) Mention(p Post) *Delivery {
+	s.t.Helper()
+	message, mention := s.MentionEvents(p)
+	s.Send(message)
+	s.Send(mention)
+	return mention
+}
+
+// MentionEvents stores a message that mentions the bot and returns, unsent,
+// the two deliveries Slack makes for it: its message event and its
+// app_mention event.
+func (s *Server) MentionEvents(p Post) (message, mention *Delivery) {
+	p.Text = "<@" + s.BotUserID + "> " + p.Text
+	m := s.store(p)
+	ev := map[string]any{
+		"type": "app_mention", "user": m.User, "text": m.Text, "ts": m.TS, "channel": m.Channel, "event_ts": m.TS,
+	}
+	if m.ThreadTS != "" {
+		ev["thread_ts"] = m.ThreadTS
+	}
+	if len(m.Files) > 0 {
+		ev["files"] = m.Files
+	}
+	return s.callback(s.messageEvent(m, "")), s.callback(ev)
+}
+
+// Say posts a message without a mention (in a thread, a channel or a DM)
+// and sends its message event.
+func (s *Server) Say(p Post) *Delivery {
+	s.t.Helper()
+	m := s.store(p)
+	d := s.callback(s.messageEvent(m, ""))
+	s.Send(d)
+	return d
+}
+
+// Slash runs a slash command (command without "/") in channel.
+func (s *Server) Slash(user, channel, command, text string) *Delivery {
+	s.t.Helper()
+	s.mu.Lock()
+	s.triggers++
+	n := s.triggers
+	name := s.users[user]
+	s.mu.Unlock()
+	if name == "" {
+		name = strings.ToLower(user)
+	}
+	trigger := fmt.Sprintf("%d.%d.fake-trigger", n, time.Now().UnixNano())
+	form := url.Values{
+		"token": {"fake-verification-token"}, "team_id": {s.TeamID}, "team_domain": {"fake"},
+		"channel_id": {channel}, "channel_name": {strings.ToLower(channel)},
+		"user_id": {user}, "user_name": {name}, "command": {"/" + command}, "text": {text},
+		"api_app_id": {AppID}, "is_enterprise_install": {"false"},
+		"response_url": {fmt.Sprintf("%s/response/commands/%d", s.base(), n)}, "trigger_id": {trigger},
+	}
+	fields := map[string]string{}
+	for k := range form {
+		fields[k] = form.Get(k)
+	}
+	payload, _ := json.Marshal(fields)
+	d := &Delivery{Type: "slash_commands", Payload: payload, Form: form, TriggerID: trigger}
+	s.Send(d)
+	return d
+}
+
+// Click presses the button of a message whose action_id ends in
+// "_"+choice (a compare's vote buttons), as user.
+func (s *Server) Click(user, channel, ts, choice string) *Delivery {
+	s.t.Helper()
+	s.mu.Lock()
+	m := s.find(channel, ts)
+	if m == nil {
+		s.mu.Unlock()
+		s.t.Fatalf("slackfake: no message %s in %s to click", ts, channel)
+	}
+	wire := s.wire(m)
+	blocks := m.Blocks
+	s.triggers++
+	n := s.triggers
+	name := s.users[user]
+	s.mu.Unlock()
+	var action map[string]any
+	var decoded []map[string]any
+	_ = json.Unmarshal(blocks, &decoded)
+	for _, b := range decoded {
+		els, _ := b["elements"].([]any)
+		for _, e := range els {
+			el, _ := e.(map[string]any)
+			if id, _ := el["action_id"].(string); el["type"] == "button" && strings.HasSuffix(id, "_"+choice) {
+				action = map[string]any{
+					"type": "button", "action_id": id, "block_id": b["block_id"], "value": el["value"],
+					"text": el["text"], "action_ts": fmt.Sprintf("%d.000001", time.Now().Unix()),
+				}
+			}
+		}
+	}
+	if action == nil {
+		s.t.Fatalf("slackfake: message %s has no button for %q", ts, choice)
+	}
+	trigger := fmt.Sprintf("%d.%d.fake-trigger", n, time.Now().UnixNano())
+	payload, _ := json.Marshal(map[string]any{
+		"type": "block_actions", "token": "fake-verification-token", "api_app_id": AppID, "trigger_id": trigger,
+		"team":      map[string]any{"id": s.TeamID, "domain": "fake"},
+		"user":      map[string]any{"id": user, "username": strings.ToLower(name), "name": strings.ToLower(name), "team_id": s.TeamID},
+		"container": map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
+		"channel":   map[string]any{"id": channel, "name": strings.ToLower(channel)},
+		"message":   wire, "response_url": fmt.Sprintf("%s/response/actions/%d", s.base(), n),
+		"actions": []any{action},
+	})
+	d := &Delivery{Type: "interactive", Payload: payload, TriggerID: trigger}
+	s.Send(d)
+	return d
+}
+
+// Disconnect asks the app to reconnect, as Slack does every few hours
+// ("refresh_requested"): the app should open a new connection.
+func (s *Server) Disconnect() {
+	s.t.Helper()
+	c := s.waitConn(true)
+	s.wsMu.Lock()
+	defer s.wsMu.Unlock()
+	if err := c.WriteJSON(map[string]any{"type": "disconnect", "reason": "refresh_requested", "debug_info": map[string]any{"host": "slackfake"}}); err != nil {
+		s.t.Errorf("slackfake: sending disconnect: %v", err)
+	}
+}

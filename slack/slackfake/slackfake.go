@@ -1,0 +1,496 @@
+// Package slackfake is a fake Slack on loopback for the adapter's tests. It
+// builds on slack-go's own slacktest server, adding through its customize
+// hook the Web API methods slacktest lacks or keeps no state for
+// (auth.test, apps.connections.open, chat.postMessage, chat.update,
+// chat.postEphemeral, conversations.replies, conversations.history,
+// users.info), private file downloads, response_url endpoints, and a
+// Socket Mode websocket that sends hello, events_api, slash_commands and
+// interactive envelopes and checks that each is acknowledged.
+//
+// It keeps every message (text and blocks) so tests can read what each
+// user saw, records every call with its time, and can answer chat.update
+// with 429 and Retry-After on demand. Everything speaks Slack's JSON.
+package slackfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	slackapi "github.com/slack-go/slack"
+	"github.com/slack-go/slack/slacktest"
+)
+
+// Defaults of a new server.
+const (
+	TeamID    = "T0FAKE"
+	BotUserID = "UORCHAT"
+	BotID     = "BORCHAT"
+	AppID     = "A0ORCHAT"
+	BotToken  = "xoxb-0000-fake-bot-token-do-not-log"
+	AppToken  = "xapp-1-fake-app-token-do-not-log"
+	Secret    = "fake-signing-secret-do-not-log"
+)
+
+// Message is one message as the fake stores it.
+type Message struct {
+	Channel   string
+	TS        string
+	ThreadTS  string // "" for a top-level message
+	User      string
+	BotID     string
+	Text      string
+	Blocks    json.RawMessage
+	Files     []slackapi.File
+	Ephemeral bool   // shown only to To
+	To        string // the user an ephemeral message is for
+	Edits     int    // how often chat.update changed it
+}
+
+// Call is one Web API call the fake answered.
+type Call struct {
+	Method string
+	At     time.Time
+	Params url.Values // the form, without the token
+	Status int
+}
+
+// ResponsePost is one message posted to a response_url.
+type ResponsePost struct {
+	URL  string
+	Body map[string]any
+}
+
+// Delivery is one request Slack sends the app: an Events API callback, a
+// slash command or an interaction. It can be sent over Socket Mode or
+// HTTP, and sent again (a retry).
+type Delivery struct {
+	Type      string          // events_api, slash_commands or interactive
+	Payload   json.RawMessage // what Slack sends
+	Form      url.Values      // slash commands over HTTP
+	EventID   string
+	TriggerID string
+	TS        string // the user message's ts (events)
+	Envelope  string // the last Socket Mode envelope id it was sent with
+}
+
+// Server is the fake Slack.
+type Server struct {
+	TeamID, BotUserID, BotID string
+	BotToken, AppToken       string
+
+	t     testing.TB
+	st    *slacktest.Server
+	start time.Time
+
+	mu        sync.Mutex
+	seq       int64
+	messages  []*Message
+	calls     []Call
+	users     map[string]string // id → display name
+	outside   map[string]bool   // channels the bot is not in
+	files     map[string][]byte
+	responses []ResponsePost
+	limits    map[string]*limit // method → programmed 429s
+	echo      bool
+	target    string // http mode: the app's endpoint
+	secret    string
+	events    int
+	triggers  int
+
+	wsMu     sync.Mutex // guards conn writes
+	conn     *websocket.Conn
+	conns    int
+	acks     map[string]chan json.RawMessage
+	acked    map[string]bool
+	envelope int
+	closed   chan struct{}
+}
+
+type limit struct {
+	n          int
+	retryAfter int
+}
+
+// New starts a fake Slack for t; it stops when the test ends.
+func New(t testing.TB) *Server {
+	s := &Server{
+		TeamID: TeamID, BotUserID: BotUserID, BotID: BotID, BotToken: BotToken, AppToken: AppToken,
+		t: t, start: time.Now(),
+		users: map[string]string{}, outside: map[string]bool{}, files: map[string][]byte{},
+		limits: map[string]*limit{}, acks: map[string]chan json.RawMessage{}, acked: map[string]bool{},
+		echo: true, closed: make(chan struct{}),
+	}
+	s.st = slacktest.NewTestServer(func(c slacktest.Customize) {
+		c.Handle("/auth.test", s.api("auth.test", s.authTest))
+		c.Handle("/apps.connections.open", s.appsConnectionsOpen)
+		c.Handle("/chat.postMessage", s.api("chat.postMessage", s.postMessage))
+		c.Handle("/chat.update", s.api("chat.update", s.update))
+		c.Handle("/chat.postEphemeral", s.api("chat.postEphemeral", s.postEphemeral))
+		c.Handle("/conversations.replies", s.api("conversations.replies", s.replies))
+		c.Handle("/conversations.history", s.api("conversations.history", s.history))
+		c.Handle("/users.info", s.api("users.info", s.usersInfo))
+		c.Handle("/files/", s.file)
+		c.Handle("/response/", s.response)
+		c.Handle("/socket", s.socket)
+	})
+	s.st.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Close stops the server and its websocket.
+func (s *Server) Close() {
+	s.wsMu.Lock()
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+	s.wsMu.Unlock()
+	s.st.Stop()
+}
+
+// APIURL is the Web API base to give the adapter.
+func (s *Server) APIURL() string { return s.st.GetAPIURL() }
+
+// base is the server's http://host:port.
+func (s *Server) base() string { return strings.TrimSuffix(s.st.GetAPIURL(), "/") }
+
+// SetUser names a user (users.info).
+func (s *Server) SetUser(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[id] = name
+}
+
+// Outside makes the bot a non-member of channel: posts there fail with
+// not_in_channel, as in a private channel it was not invited to.
+func (s *Server) Outside(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outside[channel] = true
+}
+
+// Echo sets whether the fake sends the app the events Slack sends about the
+// bot's own messages (a message with bot_id when it posts, message_changed
+// when it edits). On by default: the adapter must ignore them.
+func (s *Server) Echo(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.echo = on
+}
+
+// RateLimit makes the next n calls of method answer 429 with Retry-After.
+func (s *Server) RateLimit(method string, n, retryAfterSeconds int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limits[method] = &limit{n: n, retryAfter: retryAfterSeconds}
+}
+
+// nextTS returns a new, increasing Slack timestamp.
+func (s *Server) nextTS() string {
+	s.seq++
+	return fmt.Sprintf("%d.%06d", s.start.Unix()+s.seq/1_000_000, s.seq%1_000_000)
+}
+
+// api wraps a Web API method: checks the bot token, answers programmed
+// 429s and records the call.
+func (s *Server) api(method string, fn func(form url.Values) (int, any)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		form, _ := url.ParseQuery(string(body))
+		token := form.Get("token")
+		if token == "" {
+			token = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		}
+		params := url.Values{}
+		for k, v := range form {
+			if k != "token" {
+				params[k] = v
+			}
+		}
+		s.mu.Lock()
+		call := Call{Method: method, At: time.Now(), Params: params, Status: http.StatusOK}
+		if l := s.limits[method]; l != nil && l.n > 0 {
+			l.n--
+			call.Status = http.StatusTooManyRequests
+			s.calls = append(s.calls, call)
+			s.mu.Unlock()
+			w.Header().Set("Retry-After", strconv.Itoa(l.retryAfter))
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"ok":false,"error":"ratelimited"}`)
+			return
+		}
+		s.calls = append(s.calls, call)
+		s.mu.Unlock()
+		status, res := http.StatusOK, any(map[string]any{"ok": false, "error": "invalid_auth"})
+		if token == s.BotToken {
+			status, res = fn(form)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(res)
+	}
+}
+
+func fail(code string) (int, any) {
+	return http.StatusOK, map[string]any{"ok": false, "error": code}
+}
+
+func (s *Server) authTest(url.Values) (int, any) {
+	return http.StatusOK, map[string]any{
+		"ok": true, "url": "https://fake.slack.com/", "team": "Fake Team", "user": "orchat",
+		"team_id": s.TeamID, "user_id": s.BotUserID, "bot_id": s.BotID,
+	}
+}
+
+func (s *Server) appsConnectionsOpen(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.calls = append(s.calls, Call{Method: "apps.connections.open", At: time.Now(), Status: http.StatusOK})
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if r.Header.Get("Authorization") != "Bearer "+s.AppToken {
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "invalid_auth"})
+		return
+	}
+	ws := "ws" + strings.TrimPrefix(s.base(), "http") + "/socket"
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "url": ws})
+}
+
+func (s *Server) postMessage(form url.Values) (int, any) {
+	channel := form.Get("channel")
+	s.mu.Lock()
+	if s.outside[channel] {
+		s.mu.Unlock()
+		return fail("not_in_channel")
+	}
+	m := &Message{
+		Channel: channel, TS: s.nextTS(), ThreadTS: form.Get("thread_ts"),
+		User: s.BotUserID, BotID: s.BotID, Text: form.Get("text"), Blocks: json.RawMessage(form.Get("blocks")),
+	}
+	s.messages = append(s.messages, m)
+	echo := s.echo
+	s.mu.Unlock()
+	if echo {
+		s.sendMessageEvent(m, "")
+	}
+	return http.StatusOK, map[string]any{"ok": true, "channel": channel, "ts": m.TS, "message": s.wire(m)}
+}
+
+func (s *Server) update(form url.Values) (int, any) {
+	channel, ts := form.Get("channel"), form.Get("ts")
+	s.mu.Lock()
+	m := s.find(channel, ts)
+	if m == nil || m.Ephemeral {
+		s.mu.Unlock()
+		return fail("message_not_found")
+	}
+	if m.User != s.BotUserID {
+		s.mu.Unlock()
+		return fail("cant_update_message")
+	}
+	m.Text = form.Get("text")
+	if b := form.Get("blocks"); b != "" {
+		m.Blocks = json.RawMessage(b)
+	}
+	m.Edits++
+	echo := s.echo
+	s.mu.Unlock()
+	if echo {
+		s.sendMessageEvent(m, "message_changed")
+	}
+	return http.StatusOK, map[string]any{"ok": true, "channel": channel, "ts": ts, "text": m.Text}
+}
+
+func (s *Server) postEphemeral(form url.Values) (int, any) {
+	channel := form.Get("channel")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.outside[channel] {
+		return fail("not_in_channel")
+	}
+	if form.Get("user") == "" {
+		return fail("user_not_in_channel")
+	}
+	m := &Message{
+		Channel: channel, TS: s.nextTS(), ThreadTS: form.Get("thread_ts"), User: s.BotUserID, BotID: s.BotID,
+		Text: form.Get("text"), Blocks: json.RawMessage(form.Get("blocks")), Ephemeral: true, To: form.Get("user"),
+	}
+	s.messages = append(s.messages, m)
+	return http.StatusOK, map[string]any{"ok": true, "message_ts": m.TS}
+}
+
+// replies answers conversations.replies: the parent and its replies,
+// oldest first, paged by cursor.
+func (s *Server) replies(form url.Values) (int, any) {
+	channel, ts := form.Get("channel"), form.Get("ts")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.outside[channel] {
+		return fail("not_in_channel")
+	}
+	var thread []*Message
+	for _, m := range s.messages {
+		if m.Channel == channel && !m.Ephemeral && (m.TS == ts || m.ThreadTS == ts) {
+			thread = append(thread, m)
+		}
+	}
+	if len(thread) == 0 {
+		return fail("thread_not_found")
+	}
+	sort.Slice(thread, func(i, j int) bool { return tsBefore(thread[i].TS, thread[j].TS) })
+	from, _ := strconv.Atoi(form.Get("cursor"))
+	n, _ := strconv.Atoi(form.Get("limit"))
+	if n <= 0 || n > 1000 {
+		n = 1000
+	}
+	page := thread[min(from, len(thread)):]
+	more := len(page) > n
+	if more {
+		page = page[:n]
+	}
+	msgs := make([]map[string]any, len(page))
+	for i, m := range page {
+		msgs[i] = s.wire(m)
+	}
+	res := map[string]any{"ok": true, "messages": msgs, "has_more": more}
+	if more {
+		res["response_metadata"] = map[string]any{"next_cursor": strconv.Itoa(from + n)}
+	}
+	return http.StatusOK, res
+}
+
+// history answers conversations.history: top-level messages before
+// latest, newest first.
+func (s *Server) history(form url.Values) (int, any) {
+	channel, latest := form.Get("channel"), form.Get("latest")
+	n, _ := strconv.Atoi(form.Get("limit"))
+	if n <= 0 {
+		n = 100
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var msgs []map[string]any
+	for i := len(s.messages) - 1; i >= 0 && len(msgs) < n; i-- {
+		m := s.messages[i]
+		if m.Channel != channel || m.Ephemeral || (m.ThreadTS != "" && m.ThreadTS != m.TS) {
+			continue
+		}
+		if latest != "" && !tsBefore(m.TS, latest) {
+			continue
+		}
+		msgs = append(msgs, s.wire(m))
+	}
+	return http.StatusOK, map[string]any{"ok": true, "messages": msgs, "has_more": false}
+}
+
+func (s *Server) usersInfo(form url.Values) (int, any) {
+	id := form.Get("user")
+	s.mu.Lock()
+	name, ok := s.users[id]
+	s.mu.Unlock()
+	if !ok {
+		return fail("user_not_found")
+	}
+	return http.StatusOK, map[string]any{"ok": true, "user": map[string]any{
+		"id": id, "team_id": s.TeamID, "name": strings.ToLower(name), "real_name": name,
+		"profile": map[string]any{"display_name": name, "real_name": name},
+	}}
+}
+
+// AddFile stores a private file and returns it as Slack describes it in a
+// message; downloading it needs the bot token.
+func (s *Server) AddFile(name, mimetype string, content []byte) slackapi.File {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := fmt.Sprintf("F%04d", len(s.files)+1)
+	s.files[id] = content
+	u := s.base() + "/files/" + id + "/" + url.PathEscape(name)
+	return slackapi.File{ID: id, Name: name, Title: name, Mimetype: mimetype, Size: len(content), URLPrivate: u, URLPrivateDownload: u}
+}
+
+func (s *Server) file(w http.ResponseWriter, r *http.Request) {
+	id, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/files/"), "/")
+	s.mu.Lock()
+	data, ok := s.files[id]
+	s.mu.Unlock()
+	if r.Header.Get("Authorization") != "Bearer "+s.BotToken {
+		// Slack answers an unauthenticated file request with its login page.
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html>sign in</html>")
+		return
+	}
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	_, _ = w.Write(data)
+}
+
+func (s *Server) response(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	s.mu.Lock()
+	s.responses = append(s.responses, ResponsePost{URL: r.URL.String(), Body: body})
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"ok":true}`)
+}
+
+// find returns the message channel/ts; the caller holds s.mu.
+func (s *Server) find(channel, ts string) *Message {
+	for _, m := range s.messages {
+		if m.Channel == channel && m.TS == ts {
+			return m
+		}
+	}
+	return nil
+}
+
+// wire is a message as the Web API returns it.
+func (s *Server) wire(m *Message) map[string]any {
+	w := map[string]any{"type": "message", "ts": m.TS, "text": m.Text}
+	if m.User != "" {
+		w["user"] = m.User
+	}
+	if m.BotID != "" {
+		w["bot_id"] = m.BotID
+		w["app_id"] = AppID
+	}
+	if m.ThreadTS != "" {
+		w["thread_ts"] = m.ThreadTS
+	}
+	if len(m.Blocks) > 0 {
+		w["blocks"] = m.Blocks
+	}
+	if len(m.Files) > 0 {
+		w["files"] = m.Files
+	}
+	return w
+}
+
+// tsBefore compares Slack timestamps ("seconds.micros").
+func tsBefore(a, b string) bool {
+	as, af, _ := strings.Cut(a, ".")
+	bs, bf, _ := strings.Cut(b, ".")
+	ai, _ := strconv.ParseInt(as, 10, 64)
+	bi, _ := strconv.ParseInt(bs, 10, 64)
+	if ai != bi {
+		return ai < bi
+	}
+	af, bf = (af + "000000")[:6], (bf + "000000")[:6]
+	return af < bf
+}

@@ -1,0 +1,374 @@
+package slack_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orchat/orchat/accounts"
+	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/commands"
+	"github.com/orchat/orchat/router"
+	"github.com/orchat/orchat/router/openroutertest"
+	"github.com/orchat/orchat/slack"
+	"github.com/orchat/orchat/slack/slackfake"
+)
+
+// People of the fake workspace.
+const (
+	alice = "UALICE"
+	bob   = "UBOB"
+	admin = "UADMIN"
+
+	general = "CGENERAL"
+	random  = "CRANDOM"
+)
+
+// compareModels are two catalog models a /compare in the tests uses.
+var compareModels = []string{"google/gemini-2.5-flash", "openai/gpt-5-mini"}
+
+// world is one running orchat on Slack: the fake Slack, the upstream
+// simulator, a real SQLite ledger, the real commands and engine, and the
+// adapter under test.
+type world struct {
+	t       *testing.T
+	slack   *slackfake.Server
+	sim     *openroutertest.Server
+	store   *accounts.Store
+	engine  *bot.Engine
+	adapter *slack.Adapter
+	metrics *metrics
+	logs    *syncBuffer
+	// endpoint is the adapter's HTTP handler in http mode.
+	endpoint string
+
+	mu       sync.Mutex
+	requests []*openroutertest.Request // what the simulator was asked
+	finals   map[string]bot.Message    // the engine's last version of each message, by id
+	last     *slackfake.Delivery       // the last delivery a helper sent
+}
+
+// setup changes a world before it starts.
+type setup struct {
+	opts    slack.Options
+	sim     openroutertest.Options
+	handler func(w *world) bot.Handler // replaces the engine
+	http    bool                       // http mode, served on loopback
+}
+
+// newWorld starts a world; it stops with the test, after checking that
+// no token or secret reached the log.
+func newWorld(t *testing.T, change ...func(*setup)) *world {
+	t.Helper()
+	w := &world{t: t, slack: slackfake.New(t), metrics: &metrics{}, logs: &syncBuffer{}, finals: map[string]bot.Message{}}
+	for _, name := range []struct{ id, name string }{{alice, "Alice"}, {bob, "Bob"}, {admin, "Ada Admin"}} {
+		w.slack.SetUser(name.id, name.name)
+	}
+	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	s := setup{sim: openroutertest.Options{TokensPerSecond: 600}}
+	for _, c := range change {
+		c(&s)
+	}
+	s.sim.FaultFunc = func(r *openroutertest.Request) *openroutertest.Fault {
+		w.mu.Lock()
+		w.requests = append(w.requests, r)
+		w.mu.Unlock()
+		return nil
+	}
+	w.sim = openroutertest.NewServer(s.sim)
+	t.Cleanup(w.sim.Close)
+
+	var err error
+	ao := accounts.DefaultOptions()
+	ao.Logger = log
+	w.store, err = accounts.Open(filepath.Join(t.TempDir(), "orchat.db"), ao)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.store.Close() })
+
+	rc := router.DefaultConfig()
+	rc.BaseURL, rc.APIKey, rc.Logger = w.sim.URL(), "sk-or-v1-test", log
+	rc.FallbackBackoff, rc.MaxFallbackWait = time.Millisecond, 20*time.Millisecond
+	cat := router.NewCatalog(rc)
+	if err := cat.Load(openroutertest.DefaultCatalog()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := router.New(rc, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := bot.HistoryLimit{Messages: 20, Chars: 24000}
+	cmds := commands.New(commands.Deps{
+		Ledger: w.store, Votes: w.store, Prefs: w.store, Catalog: cat, Chat: r, Logger: log,
+		Config: commands.Config{
+			SystemPrompt: "You are orchat on {platform}, talking with {user}.", History: history,
+			AttachmentTextBytes: 100_000, AttachmentImageBytes: 1 << 20,
+			CompareModels: compareModels, CompareMaxTokens: 256,
+		},
+	})
+	w.engine = bot.NewEngine(bot.EngineOptions{
+		Ledger: w.store, Commands: cmds, Parse: commands.NewParser(cmds),
+		Admins: []bot.Identity{w.identity(admin)}, EditInterval: 50 * time.Millisecond, Logger: log,
+	})
+
+	var handler bot.Handler = recorder{w: w, next: w.engine}
+	if s.handler != nil {
+		handler = s.handler(w)
+	}
+	opts := s.opts
+	opts.BotToken, opts.AppToken, opts.APIURL = w.slack.BotToken, w.slack.AppToken, w.slack.APIURL()
+	opts.Commands, opts.Handler, opts.History, opts.Logger, opts.Metrics = cmds, handler, history, log, w.metrics
+	if opts.UpdatesPerMinute == 0 {
+		opts.UpdatesPerMinute = 6000
+	}
+	if s.http {
+		opts.Mode, opts.SigningSecret = slack.ModeHTTP, slackfake.Secret
+	}
+	w.adapter, err = slack.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.http {
+		srv := httptest.NewServer(w.adapter.HTTPHandler())
+		t.Cleanup(srv.Close)
+		w.endpoint = srv.URL + "/slack/events"
+		w.slack.UseHTTP(w.endpoint, slackfake.Secret)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.adapter.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		w.adapter.Wait()
+		w.engine.Drain(context.Background())
+		w.checkNoSecretsLogged()
+	})
+	w.eventually("the adapter connects", w.adapter.Connected)
+	return w
+}
+
+func (w *world) identity(user string) bot.Identity {
+	return bot.Identity("slack:" + slackfake.TeamID + ":" + user)
+}
+
+// checkNoSecretsLogged fails the test if a token or the signing secret
+// appears anywhere in the log.
+func (w *world) checkNoSecretsLogged() {
+	w.t.Helper()
+	log := w.logs.String()
+	for _, secret := range []string{slackfake.BotToken, slackfake.AppToken, slackfake.Secret, "sk-or-v1-test"} {
+		if strings.Contains(log, secret) {
+			w.t.Errorf("the log holds a secret (%.10s…)", secret)
+		}
+	}
+}
+
+// eventually polls cond until it holds, failing the test after a while.
+func (w *world) eventually(what string, cond func() bool) {
+	w.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mention mentions the bot and waits for the finished answer in the
+// thread; it returns the mention's delivery and the answer.
+func (w *world) mention(p slackfake.Post) (*slackfake.Delivery, slackfake.Message) {
+	w.t.Helper()
+	d := w.slack.Mention(p)
+	w.setLast(d)
+	thread := p.Thread
+	if thread == "" {
+		thread = d.TS
+	}
+	return d, w.answerAfter(p.Channel, thread, d.TS)
+}
+
+// say writes a message without a mention and waits for the answer after
+// it in the thread (or at the top of a DM).
+func (w *world) say(p slackfake.Post) slackfake.Message {
+	w.t.Helper()
+	d := w.slack.Say(p)
+	w.setLast(d)
+	return w.answerAfter(p.Channel, p.Thread, d.TS)
+}
+
+func (w *world) setLast(d *slackfake.Delivery) {
+	w.mu.Lock()
+	w.last = d
+	w.mu.Unlock()
+}
+
+// answerAfter waits for the bot's finished answer after ts: in the thread
+// when thread is set, else at the channel's top level.
+func (w *world) answerAfter(channel, thread, ts string) slackfake.Message {
+	w.t.Helper()
+	var got slackfake.Message
+	w.eventually("the bot answers after "+ts, func() bool {
+		for _, m := range w.slack.BotMessages(channel) {
+			if m.ThreadTS != thread || !after(m.TS, ts) {
+				continue
+			}
+			if st := w.final(m.TS).Status; isAnswer(m) && finished(m) && (st == bot.StatusDone || st == bot.StatusFailed) {
+				got = m
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// isAnswer reports whether a message is a model's answer (not a notice).
+func isAnswer(m slackfake.Message) bool {
+	for _, id := range m.BlockIDs() {
+		if strings.HasPrefix(id, "orchat.reply") {
+			return true
+		}
+	}
+	return false
+}
+
+// finished reports whether a message shows its footer (not the "…" of a
+// message still streaming).
+func finished(m slackfake.Message) bool {
+	lines := strings.Split(m.Visible(), "\n")
+	ids := m.BlockIDs()
+	return len(ids) > 0 && ids[len(ids)-1] == "orchat.footer" && lines[len(lines)-1] != "…"
+}
+
+func after(ts, than string) bool { return than == "" || ts > than }
+
+// balance returns a user's balance.
+func (w *world) balance(user string) bot.Balance {
+	w.t.Helper()
+	b, err := w.store.Balance(context.Background(), w.identity(user))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return b
+}
+
+// charges returns the charge rows of a user's ledger.
+func (w *world) charges(user string) []bot.Entry {
+	w.t.Helper()
+	rows, err := w.store.History(context.Background(), w.identity(user), 100)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var out []bot.Entry
+	for _, e := range rows {
+		if e.Kind == bot.EntryCharge {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// simRequests returns the chat requests the upstream simulator received.
+func (w *world) simRequests() []*openroutertest.Request {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]*openroutertest.Request(nil), w.requests...)
+}
+
+// final returns the engine's last version of the message Slack knows as ts.
+func (w *world) final(ts string) bot.Message {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.finals[ts]
+}
+
+// recorder sits between the adapter and the engine and remembers the last
+// version of every message the engine wrote, so tests can compare what
+// Slack shows with what the engine meant.
+type recorder struct {
+	w    *world
+	next bot.Handler
+}
+
+func (r recorder) Handle(ctx context.Context, ev bot.Event, out bot.Output) error {
+	return r.next.Handle(ctx, ev, &recordingOutput{w: r.w, out: out})
+}
+
+type recordingOutput struct {
+	w   *world
+	out bot.Output
+}
+
+func (o *recordingOutput) Limits() bot.Limits {
+	if l, ok := o.out.(bot.Limiter); ok {
+		return l.Limits()
+	}
+	return bot.Limits{}
+}
+
+func (o *recordingOutput) Post(ctx context.Context, m bot.Message) (string, error) {
+	id, err := o.out.Post(ctx, m)
+	if err == nil {
+		o.w.mu.Lock()
+		o.w.finals[id] = m
+		o.w.mu.Unlock()
+	}
+	return id, err
+}
+
+func (o *recordingOutput) Edit(ctx context.Context, id string, m bot.Message) error {
+	err := o.out.Edit(ctx, id, m)
+	if err == nil {
+		o.w.mu.Lock()
+		o.w.finals[id] = m
+		o.w.mu.Unlock()
+	}
+	return err
+}
+
+// metrics counts the platform's 429s.
+type metrics struct {
+	bot.NopMetrics
+	rateLimited atomic.Int64
+}
+
+func (m *metrics) PlatformRateLimited(platform string) {
+	if platform == bot.PlatformSlack {
+		m.rateLimited.Add(1)
+	}
+}
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var _ io.Writer = (*syncBuffer)(nil)
