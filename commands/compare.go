@@ -44,7 +44,16 @@ func (s *set) compareModels(args bot.Args) ([]string, error) {
 		}
 	}
 	if len(ids) == 0 {
-		ids = s.Config.CompareModels
+		// The defaults may name models that have since left the catalog:
+		// keep the ones still there.
+		for _, id := range s.Config.CompareModels {
+			if _, err := s.Catalog.Lookup(id); err == nil {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) < 2 {
+			return nil, bot.Errorf(bot.EINVALID, "The default compare models are not available right now; name 2 to 4 models: /compare Why is the sky blue? models:a,b (see /models).")
+		}
 	}
 	seen := map[string]bool{}
 	for _, id := range ids {
@@ -181,7 +190,15 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 		if err := s.Votes.RecordCompare(context.WithoutCancel(ctx), rec); err != nil {
 			s.Logger.Error("record compare", "compare", view.ID, "err", err)
 		} else {
-			view.Choices = append(append([]string{}, labels[:len(ids)]...), "tie")
+			// Vote for an answer, not for a failure: failed panels get no
+			// button (a vote for another model still counts as a win over
+			// them, which a failure is).
+			for _, p := range view.Panels {
+				if p.Status == bot.StatusDone {
+					view.Choices = append(view.Choices, p.Label)
+				}
+			}
+			view.Choices = append(view.Choices, "tie")
 			view.Tally = bot.Tally{}
 		}
 	}
@@ -189,9 +206,7 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	if b, err := s.Ledger.Balance(context.WithoutCancel(ctx), ev.Identity); err == nil {
 		view.Footer += " · balance " + bot.FormatTokens(b.Balance)
 	}
-	if len(view.Choices) > 0 {
-		view.Footer += fmt.Sprintf(" · vote: /vote %s A", view.ID)
-	}
+
 	return req.Reply.FinishCompare(view)
 }
 

@@ -284,6 +284,9 @@ func render(m bot.Message) string {
 		if m.Compare.Footer != "" {
 			b.WriteString("── " + m.Compare.Footer + "\n")
 		}
+		if len(m.Compare.Choices) > 0 {
+			fmt.Fprintf(&b, "── vote for the best answer: /vote %s %s\n", m.Compare.ID, strings.Join(m.Compare.Choices, "|"))
+		}
 	case m.Kind == bot.KindError:
 		b.WriteString("⚠️ " + m.Text + "\n")
 	default:

@@ -61,7 +61,9 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	t.Cleanup(st.Sim.Close)
 
 	var err error
-	st.Store, err = accounts.Open(filepath.Join(t.TempDir(), "orchat.db"), accounts.DefaultOptions())
+	ao := accounts.DefaultOptions()
+	ao.Logger = log
+	st.Store, err = accounts.Open(filepath.Join(t.TempDir(), "orchat.db"), ao)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		h, st := start(t, StackOptions{Faults: map[string]openroutertest.Fault{"openai/gpt-5-mini": {Status: 502}}})
 		seen := h.Command(t, "bob", "compare", map[string]string{
 			"prompt": "Write a haiku about the sea", "models": "google/gemini-2.5-flash,openai/gpt-5-mini,deepseek/deepseek-v3.2"})
-		cmp := find(t, seen, "google/gemini-2.5-flash")
+		cmp := find(t, seen, "A · google/gemini-2.5-flash")
 		for _, want := range []string{"openai/gpt-5-mini", "deepseek/deepseek-v3.2", "simulated"} {
 			if !strings.Contains(cmp.Text, want) {
 				t.Errorf("compare lacks %q:\n%s", want, cmp.Text)
@@ -136,7 +136,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			t.Fatalf("balance %d after deducting everything", got)
 		}
 		answer := find(t, h.Mention(t, "alice", "tell me a joke"), "simulated")
-		if !strings.Contains(answer.Footer+answer.Text, ":free") || !strings.Contains(answer.Footer+answer.Text, "left today") {
+		if all := answer.Footer + answer.Text; !strings.Contains(all, ":free") || !strings.Contains(all, "left today") || !strings.Contains(all, "balance can't cover") {
 			t.Fatalf("an empty balance did not fall back to a free model, or did not say so: %q", answer.Footer)
 		}
 	})
