@@ -107,10 +107,15 @@ type subcommand struct {
 
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
-		"migrate": {"migrate", "create or upgrade the database schema", runMigrate},
-		"balance": {"balance IDENTITY", "show a user's balance, holds and free requests", runBalance},
-		"topup":   {"topup IDENTITY AMOUNT [--key K] [--note TEXT]", "add tokens to a user (idempotent by --key)", runTopUp},
-		"ledger":  {"ledger IDENTITY [--limit N] | ledger verify", "show a user's last ledger rows, or check every balance", runLedger},
+		"migrate":           {"migrate", "create or upgrade the database schema", runMigrate},
+		"balance":           {"balance IDENTITY", "show a user's balance, holds and free requests", runBalance},
+		"topup":             {"topup IDENTITY AMOUNT [--key K] [--note TEXT]", "add tokens to a user (idempotent by --key)", runTopUp},
+		"ledger":            {"ledger IDENTITY [--limit N] | ledger verify", "show a user's last ledger rows, or check every balance", runLedger},
+		"models":            {"models [--search TEXT] [--free] [--vision] [--tools] [--catalog FILE]", "list the models with prices per million tokens and context", runModels},
+		"route":             {"route [--catalog FILE] [--model ID] [--image] [--balance N] PROMPT|-", "show the auto router's plan for a prompt, calling no model", runRoute},
+		"simulate-upstream": {"simulate-upstream [--addr A] [--catalog FILE] [--latency D] [--fail-rate F] [--seed N]", "serve the OpenRouter simulator and print its base URL", runSimulate},
+		"run":               {"run [--console]", "run the bot on every platform with credentials (the default command)", runBot},
+		"console":           {"console [--user NAME] [--parallel N] [--multi-user]", "chat with the bot in the terminal (stdin lines; --json for scripts)", runConsole},
 	}
 }
 
@@ -145,15 +150,30 @@ func userMessage(err error) string {
 func (m *Main) run(ctx context.Context, args []string) error {
 	name, rest := splitSubcommand(args)
 	switch name {
-	case "", "help":
+	case "help":
 		m.printHelp()
 		return nil
+	case "":
+		if hasHelp(rest) {
+			m.printHelp()
+			return nil
+		}
+		name = "run"
 	}
 	sc, ok := subcommands()[name]
 	if !ok {
 		return usagef("unknown command %q", name)
 	}
 	return sc.run(ctx, m, rest)
+}
+
+func hasHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return true
+		}
+	}
+	return false
 }
 
 // globalValueFlags take a value; splitSubcommand must skip it.
@@ -251,7 +271,7 @@ Usage: orchat [global flags] COMMAND [arguments]
 
 Commands:
 `)
-	names := []string{"migrate", "balance", "topup", "ledger"}
+	names := []string{"run", "console", "models", "route", "simulate-upstream", "migrate", "balance", "topup", "ledger"}
 	scs := subcommands()
 	for _, n := range names {
 		sc := scs[n]

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// readiness is one part the bot needs to serve: its name and a check.
+type readiness struct {
+	name  string
+	check func(ctx context.Context) error
+}
+
+// opsServer serves /healthz, /readyz and /metrics (and, in Slack's HTTP
+// mode, Slack's endpoints) on http.addr.
+type opsServer struct {
+	srv   *http.Server
+	ln    net.Listener
+	parts []readiness
+}
+
+// newOpsServer listens on addr. extra mounts more handlers (Slack's HTTP
+// mode) by path.
+func newOpsServer(addr string, mets *promMetrics, parts []readiness, extra map[string]http.Handler) (*opsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.addr %s: %w", addr, err)
+	}
+	o := &opsServer{ln: ln, parts: parts}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", o.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(mets.reg, promhttp.HandlerOpts{}))
+	for path, h := range extra {
+		mux.Handle(path, h)
+	}
+	o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return o, nil
+}
+
+// Addr is the address the server listens on.
+func (o *opsServer) Addr() string { return o.ln.Addr().String() }
+
+// Serve serves until Shutdown.
+func (o *opsServer) Serve() error {
+	if err := o.srv.Serve(o.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops the server, letting requests in flight finish.
+func (o *opsServer) Shutdown(ctx context.Context) error { return o.srv.Shutdown(ctx) }
+
+// ready answers /readyz: each part's state as JSON, 503 unless all are ok.
+func (o *opsServer) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	states := map[string]string{}
+	ok := true
+	for _, p := range o.parts {
+		if err := p.check(ctx); err != nil {
+			states[p.name] = err.Error()
+			ok = false
+		} else {
+			states[p.name] = "ok"
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(map[string]any{"ready": ok, "parts": states})
+}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/console"
+	"github.com/orchat/orchat/discord"
+	"github.com/orchat/orchat/scheduler"
+	"github.com/orchat/orchat/slack"
+)
+
+// isTerminal reports whether f is an interactive terminal.
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// consoleUser turns --user NAME or an identity into a console identity.
+func consoleUser(s string) (bot.Identity, error) {
+	if !strings.Contains(s, ":") {
+		s = "console:" + s
+	}
+	id, err := bot.ParseIdentity(s)
+	if err != nil {
+		return "", err
+	}
+	if id.Platform() != bot.PlatformConsole {
+		return "", bot.Errorf(bot.EINVALID, "--user must be a console user such as alice or console:alice, not %s.", id)
+	}
+	return id, nil
+}
+
+// consoleFlags are the console's own flags, shared by run and console.
+type consoleFlags struct {
+	user      *string
+	parallel  *int
+	multiUser *bool
+}
+
+func (m *Main) consoleFlags(name string) (*consoleFlagSet, consoleFlags) {
+	fs := m.flags(name)
+	return &consoleFlagSet{fs}, consoleFlags{
+		user:      fs.String("user", "", "who you are in the terminal (default: console.user, console:you)"),
+		parallel:  fs.Int("parallel", 1, "answer up to `N` lines at once"),
+		multiUser: fs.Bool("multi-user", false, `let a line start with "name> " to speak as console:name`),
+	}
+}
+
+func (m *Main) newConsole(cf consoleFlags) (*console.Adapter, error) {
+	user := m.Config.Console.User
+	if *cf.user != "" {
+		user = *cf.user
+	}
+	id, err := consoleUser(user)
+	if err != nil {
+		return nil, err
+	}
+	if *cf.parallel < 1 || *cf.parallel > 10000 {
+		return nil, usagef("--parallel must be between 1 and 10000, not %d", *cf.parallel)
+	}
+	return console.New(console.Options{
+		In: m.Stdin, Out: m.Stdout, User: id, JSON: m.JSON,
+		Live:     !m.JSON && isTerminal(m.Stdout) && *cf.parallel == 1,
+		Parallel: *cf.parallel, MultiUser: *cf.multiUser,
+		Logger: m.logger().With("component", "console"),
+	}), nil
+}
+
+// runConsole is `orchat console`: the bot in the terminal only. At the end
+// of input it waits for the answers in flight and exits.
+func runConsole(ctx context.Context, m *Main, args []string) error {
+	fs, cf := m.consoleFlags("console")
+	pos, err := m.parse(fs.FlagSet, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("console takes no arguments (type your questions on stdin)")
+	}
+	a, err := m.newApp(ctx)
+	if err != nil {
+		return err
+	}
+	con, err := m.newConsole(cf)
+	if err != nil {
+		return err
+	}
+	if isTerminal(m.Stdin) && !m.JSON {
+		fmt.Fprintln(m.Stderr, "orchat: type a question, or /help for commands; Ctrl-D quits.")
+	}
+	err = con.Run(ctx, a.engine)
+	m.shutdown(a)
+	return err
+}
+
+// runBot is `orchat` and `orchat run`: every platform that has
+// credentials, and the console when stdin is a terminal or --console is
+// given.
+func runBot(ctx context.Context, m *Main, args []string) error {
+	fs, cf := m.consoleFlags("run")
+	withConsole := fs.Bool("console", false, "also read questions from stdin")
+	pos, err := m.parse(fs.FlagSet, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("run takes no arguments")
+	}
+	mets := newPromMetrics()
+	m.mets = mets
+	a, err := m.newApp(ctx)
+	if err != nil {
+		return err
+	}
+	mets.watchHolds(a.store)
+	parts := []readiness{
+		{"database", a.store.Writable},
+		{"catalog", func(context.Context) error {
+			if a.catalog.Len() == 0 {
+				return errors.New("no models loaded yet")
+			}
+			return nil
+		}},
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	start := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	platforms := 0
+	if *withConsole || isTerminal(m.Stdin) {
+		con, err := m.newConsole(cf)
+		if err != nil {
+			return err
+		}
+		platforms++
+		if isTerminal(m.Stdin) && !m.JSON {
+			fmt.Fprintln(m.Stderr, "orchat: type a question, or /help for commands; Ctrl-D quits.")
+		}
+		start("console", func(ctx context.Context) error {
+			err := con.Run(ctx, a.engine)
+			if platforms == 1 {
+				cancel() // the console was the only platform: end of input ends the bot
+			}
+			return err
+		})
+	}
+	c := m.Config
+	notifiers := notifierSet{}
+	history := bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars}
+	if c.Discord.Token != "" {
+		dc, err := discord.New(discord.Options{
+			Token: c.Discord.Token, APIURL: c.Discord.APIURL, ShardID: c.Discord.ShardID, ShardCount: c.Discord.ShardCount,
+			DevGuilds: c.Discord.DevGuilds, Commands: a.commands, Catalog: a.catalog, Handler: a.engine, History: history,
+			Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
+		})
+		if err != nil {
+			return err
+		}
+		platforms++
+		notifiers.add(bot.PlatformDiscord, dc)
+		parts = append(parts, readiness{"discord", connected(dc.Connected)})
+		start("discord", dc.Run)
+	}
+	extra := map[string]http.Handler{}
+	if c.Slack.BotToken != "" {
+		if c.Slack.Mode == "socket" && c.Slack.AppToken == "" {
+			return bot.Errorf(bot.EINVALID, "Slack needs an app-level token in Socket Mode: set SLACK_APP_TOKEN (xapp-…, scope connections:write), or slack.mode = \"http\" with SLACK_SIGNING_SECRET.")
+		}
+		sl, err := slack.New(slack.Options{
+			BotToken: c.Slack.BotToken, AppToken: c.Slack.AppToken, SigningSecret: c.Slack.SigningSecret,
+			Mode: c.Slack.Mode, APIURL: c.Slack.APIURL, CommandNames: c.Slack.Commands,
+			Commands: a.commands, Handler: a.engine, History: history,
+			Logger: m.logger().With("component", "slack"), Metrics: mets,
+		})
+		if err != nil {
+			return err
+		}
+		platforms++
+		notifiers.add(bot.PlatformSlack, sl)
+		parts = append(parts, readiness{"slack", connected(sl.Connected)})
+		if c.Slack.Mode == "http" {
+			extra["POST /slack/events"] = sl.HTTPHandler()
+			if c.HTTP.Addr == "" {
+				return bot.Errorf(bot.EINVALID, "slack.mode = \"http\" serves Slack's events on the [http] server: set http.addr.")
+			}
+		}
+		start("slack", sl.Run)
+	}
+	if platforms == 0 {
+		return bot.Errorf(bot.EINVALID, "Nothing to run: no platform has credentials (set DISCORD_BOT_TOKEN, or SLACK_BOT_TOKEN and SLACK_APP_TOKEN) and stdin is not a terminal. Use 'orchat console' to chat from a script.")
+	}
+	sched, err := scheduler.New(scheduler.Options{
+		Location: c.Location(), DailyReset: c.Scheduler.DailyReset,
+		CatalogRefresh: c.Scheduler.CatalogRefresh.Duration, HoldSweep: c.Scheduler.HoldSweep.Duration,
+		NotifyReset: c.Scheduler.NotifyReset, Notifier: notifiers,
+		Leader: c.Scheduler.Leader, Lease: a.store,
+		Ledger: a.store, Resets: a.store, Catalog: a.catalog,
+		Logger: m.logger().With("component", "scheduler"), Metrics: mets,
+	})
+	if err != nil {
+		return err
+	}
+	sched.Start()
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		if err := sched.Shutdown(sctx); err != nil {
+			m.logger().Warn("scheduler shutdown", "err", err)
+		}
+	}()
+	var ops *opsServer
+	if addr := m.Config.HTTP.Addr; addr != "" {
+		if ops, err = newOpsServer(addr, mets, parts, extra); err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		m.logger().Info("serving /healthz, /readyz and /metrics", "addr", ops.Addr())
+		start("http", func(context.Context) error { return ops.Serve() })
+	}
+	<-ctx.Done()
+	m.shutdown(a)
+	if ops != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = ops.Shutdown(sctx)
+		scancel()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// shutdown lets answers in flight finish (up to shutdown_timeout), then
+// cancels the rest; their holds are settled or released by the commands.
+func (m *Main) shutdown(a *app) {
+	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout.Duration)
+	defer cancel()
+	a.engine.Drain(ctx)
+}
+
+// consoleFlagSet wraps the FlagSet so run and console share flag setup.
+type consoleFlagSet struct{ *flag.FlagSet }
+
+// connected turns an adapter's Connected into a readiness check.
+func connected(f func() bool) func(context.Context) error {
+	return func(context.Context) error {
+		if !f() {
+			return errors.New("not connected")
+		}
+		return nil
+	}
+}
+
+// notifierSet delivers a scheduler notice through the platform of the
+// user's identity, when that adapter can send one (a DM).
+type notifierSet map[string]scheduler.Notifier
+
+func (n notifierSet) add(platform string, adapter any) {
+	if nt, ok := adapter.(scheduler.Notifier); ok {
+		n[platform] = nt
+	}
+}
+
+// Notify sends text to the user on their platform.
+func (n notifierSet) Notify(ctx context.Context, id bot.Identity, text string) error {
+	nt, ok := n[id.Platform()]
+	if !ok {
+		return fmt.Errorf("no way to notify %s users", id.Platform())
+	}
+	return nt.Notify(ctx, id, text)
+}
