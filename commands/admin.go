@@ -72,7 +72,7 @@ func (s *set) block() *bot.Command {
 	return &bot.Command{
 		Name: "block", Usage: "block USER", Summary: "Stop a user from using the bot.", Admin: true, Private: true,
 		Options: []bot.Option{userOption},
-		Run: func(ctx context.Context, req *bot.Request) error { return s.setBlocked(ctx, req, true) },
+		Run:     func(ctx context.Context, req *bot.Request) error { return s.setBlocked(ctx, req, true) },
 	}
 }
 
@@ -80,7 +80,7 @@ func (s *set) unblock() *bot.Command {
 	return &bot.Command{
 		Name: "unblock", Usage: "unblock USER", Summary: "Let a blocked user use the bot again.", Admin: true, Private: true,
 		Options: []bot.Option{userOption},
-		Run: func(ctx context.Context, req *bot.Request) error { return s.setBlocked(ctx, req, false) },
+		Run:     func(ctx context.Context, req *bot.Request) error { return s.setBlocked(ctx, req, false) },
 	}
 }
 
