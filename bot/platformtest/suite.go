@@ -106,7 +106,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			t.Fatalf("no compare id shown: %q %q", cmp.Text, cmp.Footer)
 		}
 		ok := h.Vote(t, "alice", id, "A")
-		if m := find(t, ok, "vote"); !m.Private {
+		if m := find(t, ok, "Your vote for A"); !m.Private {
 			t.Errorf("the vote confirmation was public: %+v", m)
 		}
 		again := h.Vote(t, "alice", id, "B")
