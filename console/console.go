@@ -68,8 +68,12 @@ func New(opts Options) *Adapter {
 }
 
 // Run reads lines until the input ends or ctx is cancelled, handing each to
-// h, then waits for every answer in flight.
+// h. At the end of input it waits for every answer in flight. When ctx is
+// cancelled (shutdown) it returns at once: answers in flight run on, on a
+// context of their own, until the engine's drain lets them finish or cuts
+// them off.
 func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
+	work := context.WithoutCancel(ctx)
 	lines := make(chan string)
 	go func() {
 		defer close(lines)
@@ -88,7 +92,6 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 	}()
 	sem := make(chan struct{}, a.opts.Parallel)
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	for {
 		var line string
 		var ok bool
@@ -98,6 +101,7 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 			return nil
 		}
 		if !ok {
+			wg.Wait()
 			return nil
 		}
 		if strings.TrimSpace(line) == "" {
@@ -112,7 +116,7 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			a.handle(ctx, h, line)
+			a.handle(work, h, line)
 		}()
 	}
 }

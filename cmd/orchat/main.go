@@ -60,6 +60,9 @@ type Main struct {
 
 	Config  Config
 	closers []func() error
+	// OpsListening, when set, is told the address the HTTP server listens
+	// on (tests use http.addr = 127.0.0.1:0).
+	OpsListening func(addr string)
 
 	log  *slog.Logger
 	mets bot.Metrics

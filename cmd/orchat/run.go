@@ -242,6 +242,9 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			return err
 		}
 		m.logger().Info("serving /healthz, /readyz and /metrics", "addr", ops.Addr())
+		if m.OpsListening != nil {
+			m.OpsListening(ops.Addr())
+		}
 		start("http", func(context.Context) error { return ops.Serve() })
 	}
 	<-ctx.Done()
