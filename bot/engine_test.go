@@ -1,0 +1,211 @@
+package bot_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orchat/orchat/bot"
+)
+
+// fakeLedger is the part of a ledger the engine uses, with users in a map.
+type fakeLedger struct {
+	bot.Ledger // every other method panics: the engine must not call it
+	mu         sync.Mutex
+	users      map[bot.Identity]bot.User
+}
+
+func (l *fakeLedger) EnsureUser(_ context.Context, id bot.Identity) (bot.User, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.users == nil {
+		l.users = map[bot.Identity]bot.User{}
+	}
+	u, ok := l.users[id]
+	if !ok {
+		u = bot.User{Identity: id}
+		l.users[id] = u
+	}
+	return u, !ok, nil
+}
+
+func (l *fakeLedger) Balance(_ context.Context, id bot.Identity) (bot.Balance, error) {
+	return bot.Balance{Identity: id, Balance: 15000, Available: 15000, Free: bot.FreeUse{Limit: 50, Remaining: 50}}, nil
+}
+
+// engineWith builds an engine whose only commands are the given ones,
+// parsed from the first word of the text.
+func engineWith(t *testing.T, opts bot.EngineOptions, cmds ...*bot.Command) *bot.Engine {
+	t.Helper()
+	if opts.Ledger == nil {
+		opts.Ledger = &fakeLedger{}
+	}
+	opts.Commands = cmds
+	opts.Parse = func(ev bot.Event) (bot.Invocation, error) {
+		name, _, _ := strings.Cut(strings.TrimPrefix(ev.Text, "/"), " ")
+		for _, c := range cmds {
+			if c.Name == name {
+				return bot.Invocation{Name: name}, nil
+			}
+		}
+		return bot.Invocation{}, bot.Errorf(bot.EINVALID, "Unknown command /%s.", name)
+	}
+	opts.EditInterval = time.Millisecond
+	return bot.NewEngine(opts)
+}
+
+func echo(name string) *bot.Command {
+	return &bot.Command{Name: name, Run: func(ctx context.Context, req *bot.Request) error {
+		return req.Reply.Notice(name + " ran")
+	}}
+}
+
+func TestEngine(t *testing.T) {
+	ev := func(id, user, text string) bot.Event {
+		return bot.Event{ID: id, Platform: "console", Identity: bot.Identity(user), Text: text}
+	}
+
+	t.Run("WelcomesFirstTimeUsersOnce", func(t *testing.T) {
+		e := engineWith(t, bot.EngineOptions{}, echo("help"))
+		out := newRecorder(2000, time.Millisecond)
+		e.Handle(context.Background(), ev("1", "console:ann", "/help"), out)
+		e.Handle(context.Background(), ev("2", "console:ann", "/help"), out)
+		if got := strings.Count(out.text(), "15,000 free tokens"); got != 1 {
+			t.Fatalf("welcomed %d times: %q", got, out.text())
+		}
+	})
+
+	t.Run("RedeliveredEventHandledOnce", func(t *testing.T) {
+		var runs atomic.Int32
+		c := &bot.Command{Name: "topup", Run: func(ctx context.Context, req *bot.Request) error { runs.Add(1); return nil }}
+		e := engineWith(t, bot.EngineOptions{}, c)
+		for i := 0; i < 3; i++ {
+			e.Handle(context.Background(), ev("discord:int:42", "console:ann", "/topup"), newRecorder(2000, time.Millisecond))
+		}
+		if got := runs.Load(); got != 1 {
+			t.Fatalf("ran %d times for one event id", got)
+		}
+	})
+
+	t.Run("ErrBlockedUser", func(t *testing.T) {
+		l := &fakeLedger{users: map[bot.Identity]bot.User{"console:bad": {Identity: "console:bad", Blocked: true}}}
+		e := engineWith(t, bot.EngineOptions{Ledger: l}, echo("help"))
+		out := newRecorder(2000, time.Millisecond)
+		err := e.Handle(context.Background(), ev("1", "console:bad", "/help"), out)
+		if bot.ErrorCode(err) != bot.EUNAUTHORIZED || !strings.Contains(out.text(), "blocked") || strings.Contains(out.text(), "help ran") {
+			t.Fatalf("err=%v output=%q", err, out.text())
+		}
+	})
+
+	t.Run("ErrAdminOnly", func(t *testing.T) {
+		c := echo("topup")
+		c.Admin = true
+		e := engineWith(t, bot.EngineOptions{Admins: []bot.Identity{"console:boss"}}, c)
+		out := newRecorder(2000, time.Millisecond)
+		if err := e.Handle(context.Background(), ev("1", "console:ann", "/topup"), out); bot.ErrorCode(err) != bot.EUNAUTHORIZED {
+			t.Fatalf("a non-admin ran an admin command: %v %q", err, out.text())
+		}
+		out = newRecorder(2000, time.Millisecond)
+		if err := e.Handle(context.Background(), ev("2", "console:boss", "/topup"), out); err != nil || !strings.Contains(out.text(), "topup ran") {
+			t.Fatalf("the admin was refused: %v %q", err, out.text())
+		}
+	})
+
+	t.Run("RateLimitRefillsWithTime", func(t *testing.T) {
+		now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+		e := engineWith(t, bot.EngineOptions{Limit: bot.RateLimit{PerMinute: 6, Burst: 2}, Now: func() time.Time { return now }}, echo("help"))
+		run := func(id string) error {
+			return e.Handle(context.Background(), ev(id, "console:ann", "/help"), newRecorder(2000, time.Millisecond))
+		}
+		if run("1") != nil || run("2") != nil {
+			t.Fatal("the burst was refused")
+		}
+		out := newRecorder(2000, time.Millisecond)
+		err := e.Handle(context.Background(), ev("3", "console:ann", "/help"), out)
+		if bot.ErrorCode(err) != bot.ERATELIMIT || !strings.Contains(out.text(), "Try again in 10s") {
+			t.Fatalf("err=%v output=%q, want a refusal saying 10s", err, out.text())
+		}
+		now = now.Add(10 * time.Second)
+		if err := run("4"); err != nil {
+			t.Fatalf("still refused after the refill: %v", err)
+		}
+		if err := e.Handle(context.Background(), ev("5", "console:bob", "/help"), newRecorder(2000, time.Millisecond)); err != nil {
+			t.Fatalf("another user was limited by ann's bucket: %v", err)
+		}
+	})
+
+	t.Run("PanicBecomesAnApologyWithReference", func(t *testing.T) {
+		boom := &bot.Command{Name: "boom", Run: func(context.Context, *bot.Request) error { panic("bad input") }}
+		e := engineWith(t, bot.EngineOptions{}, boom)
+		out := newRecorder(2000, time.Millisecond)
+		err := e.Handle(context.Background(), ev("1", "console:ann", "/boom"), out)
+		if bot.ErrorCode(err) != bot.EINTERNAL || !strings.Contains(out.text(), "Sorry") || !strings.Contains(out.text(), "(ref ") {
+			t.Fatalf("err=%v output=%q", err, out.text())
+		}
+	})
+
+	t.Run("InternalErrorsDoNotLeak", func(t *testing.T) {
+		leak := &bot.Command{Name: "leak", Run: func(context.Context, *bot.Request) error {
+			return errors.New("dial tcp 10.0.0.7:5432: password=hunter2")
+		}}
+		e := engineWith(t, bot.EngineOptions{}, leak)
+		out := newRecorder(2000, time.Millisecond)
+		e.Handle(context.Background(), ev("1", "console:ann", "/leak"), out)
+		if strings.Contains(out.text(), "hunter2") || !strings.Contains(out.text(), "Sorry") {
+			t.Fatalf("the user saw %q", out.text())
+		}
+	})
+
+	t.Run("DrainFinishesInFlightThenRefuses", func(t *testing.T) {
+		started, release := make(chan struct{}), make(chan struct{})
+		slow := &bot.Command{Name: "slow", Run: func(ctx context.Context, req *bot.Request) error {
+			close(started)
+			<-release
+			return req.Reply.Notice("finished")
+		}}
+		e := engineWith(t, bot.EngineOptions{}, slow, echo("help"))
+		out := newRecorder(2000, time.Millisecond)
+		done := make(chan struct{})
+		go func() { e.Handle(context.Background(), ev("1", "console:ann", "/slow"), out); close(done) }()
+		<-started
+		drained := make(chan struct{})
+		go func() { e.Drain(context.Background()); close(drained) }()
+		// Once the drain has begun, a new event is refused with a note.
+		later := newRecorder(2000, time.Millisecond)
+		for i := 0; !strings.Contains(later.text(), "restarting"); i++ {
+			e.Handle(context.Background(), ev(fmt.Sprint("later-", i), "console:bob", "/help"), later)
+		}
+		close(release)
+		<-drained
+		<-done
+		if !strings.Contains(out.text(), "finished") {
+			t.Fatalf("the answer in flight was not let finish: %q", out.text())
+		}
+	})
+
+	t.Run("DrainTimeoutCancelsInFlight", func(t *testing.T) {
+		started := make(chan struct{})
+		stuck := &bot.Command{Name: "stuck", Run: func(ctx context.Context, req *bot.Request) error {
+			close(started)
+			<-ctx.Done()
+			return req.Reply.Notice("cut short")
+		}}
+		e := engineWith(t, bot.EngineOptions{}, stuck)
+		out := newRecorder(2000, time.Millisecond)
+		done := make(chan struct{})
+		go func() { e.Handle(context.Background(), ev("1", "console:ann", "/stuck"), out); close(done) }()
+		<-started
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the shutdown timeout has already passed
+		e.Drain(ctx)
+		<-done
+		if !strings.Contains(out.text(), "cut short") {
+			t.Fatalf("the command was not cancelled and let end its reply: %q", out.text())
+		}
+	})
+}
