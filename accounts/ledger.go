@@ -160,7 +160,7 @@ func (s *Store) Reserve(ctx context.Context, id bot.Identity, amount int64, key 
 		return bot.Hold{}, s.fail(op, err)
 	}
 	if amount < 0 || amount > bot.MaxAmount {
-		return bot.Hold{}, s.fail(op, bot.Errorf(bot.EINVALID, "A hold must be between 0 and %s tokens, not %s.", formatTokens(bot.MaxAmount), formatTokens(amount)))
+		return bot.Hold{}, s.fail(op, bot.Errorf(bot.EINVALID, "A hold must be between 0 and %s tokens, not %s.", bot.FormatTokens(bot.MaxAmount), bot.FormatTokens(amount)))
 	}
 	if len(key) > maxKeyLen {
 		return bot.Hold{}, s.fail(op, bot.Errorf(bot.EINVALID, "A hold key is at most %d bytes long.", maxKeyLen))
@@ -226,7 +226,7 @@ func (s *Store) refuseReserve(ctx context.Context, tx dbtx, id bot.Identity, amo
 	}
 	return bot.Errorf(bot.EINSUFFICIENT,
 		"Not enough tokens: this request needs up to %s, and %s are available (balance %s, %s held by requests in progress). Ask an admin to top up, or use a :free model.",
-		formatTokens(amount), formatTokens(max(balance-held, 0)), formatTokens(balance), formatTokens(held))
+		bot.FormatTokens(amount), bot.FormatTokens(max(balance-held, 0)), bot.FormatTokens(balance), bot.FormatTokens(held))
 }
 
 // holdByKey returns the hold that a key already names, if any.
@@ -500,7 +500,7 @@ func (s *Store) adjust(ctx context.Context, kind bot.EntryKind, a bot.Adjustment
 	}
 	if a.Amount < 1 || a.Amount > bot.MaxAmount {
 		return bot.Entry{}, false, s.fail(op, bot.Errorf(bot.EINVALID,
-			"Amounts are whole tokens from 1 to %s; %s is not.", formatTokens(bot.MaxAmount), formatTokens(a.Amount)))
+			"Amounts are whole tokens from 1 to %s; %s is not.", bot.FormatTokens(bot.MaxAmount), bot.FormatTokens(a.Amount)))
 	}
 	switch {
 	case a.Key == "":
@@ -537,7 +537,7 @@ func (s *Store) adjust(ctx context.Context, kind bot.EntryKind, a bot.Adjustment
 			if prev.Identity != a.Identity || prev.Kind != kind || prev.Amount != signed {
 				return bot.Errorf(bot.ECONFLICT,
 					"The key %q was already used for a %s of %s tokens for %s; use a new key for a new adjustment.",
-					a.Key, prev.Kind, formatTokens(abs(prev.Amount)), prev.Identity)
+					a.Key, prev.Kind, bot.FormatTokens(abs(prev.Amount)), prev.Identity)
 			}
 			e = prev
 			return errRollback
@@ -561,7 +561,7 @@ func (s *Store) adjust(ctx context.Context, kind bot.EntryKind, a bot.Adjustment
 			if a.Amount > balance-held {
 				return bot.Errorf(bot.EINSUFFICIENT,
 					"Cannot deduct %s tokens: %s has %s available (balance %s, %s held by requests in progress), and a balance never goes below zero.",
-					formatTokens(a.Amount), a.Identity, formatTokens(max(balance-held, 0)), formatTokens(balance), formatTokens(held))
+					bot.FormatTokens(a.Amount), a.Identity, bot.FormatTokens(max(balance-held, 0)), bot.FormatTokens(balance), bot.FormatTokens(held))
 			}
 		}
 		if err := tx.QueryRowContext(ctx, `INSERT INTO entries (identity, kind, amount, key, actor, note, created_at)

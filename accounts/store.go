@@ -102,7 +102,7 @@ func DefaultOptions() Options {
 
 func (o Options) normalize() (Options, error) {
 	if o.SignupBonus < 0 || o.SignupBonus > bot.MaxAmount {
-		return o, bot.Errorf(bot.EINVALID, "The signup bonus must be between 0 and %s tokens, not %d.", formatTokens(bot.MaxAmount), o.SignupBonus)
+		return o, bot.Errorf(bot.EINVALID, "The signup bonus must be between 0 and %s tokens, not %d.", bot.FormatTokens(bot.MaxAmount), o.SignupBonus)
 	}
 	if o.FreePerDay < 0 || o.FreePerDayToppedUp < 0 {
 		return o, bot.Errorf(bot.EINVALID, "Free requests per day cannot be negative (got %d and %d for topped-up users).", o.FreePerDay, o.FreePerDayToppedUp)
@@ -577,26 +577,6 @@ func (s *Store) fail(op string, err error) error {
 		}
 	}
 	return fmt.Errorf("accounts: %s: %w", op, err)
-}
-
-// formatTokens writes n with thousands separators: 15,000.
-func formatTokens(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 func nanos(t time.Time) int64 { return t.UnixNano() }

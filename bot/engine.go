@@ -132,7 +132,7 @@ type Engine struct {
 	now      func() time.Time
 
 	buckets  sync.Map // Identity → *bucket
-	seen     dedupe
+	seen     *SeenSet
 	draining atomic.Bool
 	inflight sync.WaitGroup
 	hard     context.Context // cancelled when a drain runs out of time
@@ -168,7 +168,7 @@ func NewEngine(opts EngineOptions) *Engine {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	e.seen.ttl = time.Hour
+	e.seen = NewSeenSet(time.Hour, 200_000)
 	e.hard, e.cancel = context.WithCancel(context.Background())
 	return e
 }
@@ -191,7 +191,7 @@ func (e *Engine) IsAdmin(id Identity) bool { return e.admins[id] }
 // message has been written; the error is for logs and tests, the user has
 // already been told.
 func (e *Engine) Handle(ctx context.Context, ev Event, out Output) error {
-	if ev.ID != "" && !e.seen.add(ev.ID, e.now()) {
+	if ev.ID != "" && !e.seen.Add(ev.ID, e.now()) {
 		e.log.Debug("dropped a redelivered event", "event", ev.ID)
 		return nil
 	}
@@ -361,37 +361,6 @@ func (e *Engine) allow(id Identity) (time.Duration, bool) {
 		return 0, true
 	}
 	return time.Duration((1 - b.tokens) / perSec * float64(time.Second)), false
-}
-
-// dedupe remembers event ids for ttl, so a redelivered event is answered once.
-type dedupe struct {
-	mu    sync.Mutex
-	ttl   time.Duration
-	ids   map[string]time.Time
-	order []string
-}
-
-// add records id and reports whether it was new.
-func (d *dedupe) add(id string, now time.Time) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.ids == nil {
-		d.ids = map[string]time.Time{}
-	}
-	for len(d.order) > 0 {
-		t, ok := d.ids[d.order[0]]
-		if ok && now.Sub(t) < d.ttl && len(d.order) < 200_000 {
-			break
-		}
-		delete(d.ids, d.order[0])
-		d.order = d.order[1:]
-	}
-	if _, ok := d.ids[id]; ok {
-		return false
-	}
-	d.ids[id] = now
-	d.order = append(d.order, id)
-	return true
 }
 
 func newRequestID() string {

@@ -167,7 +167,7 @@ func unknownCommand(name string, cmds []*bot.Command) error {
 	}
 	best, bestD := "", 1<<30
 	for _, c := range cmds {
-		if d := distance(name, c.Name); d < bestD {
+		if d := bot.EditDistance(name, c.Name); d < bestD {
 			best, bestD = c.Name, d
 		}
 	}
@@ -175,28 +175,6 @@ func unknownCommand(name string, cmds []*bot.Command) error {
 		return bot.Errorf(bot.EINVALID, "Unknown command /%s. Did you mean /%s? /help lists every command.", clip(name, 30), best)
 	}
 	return bot.Errorf(bot.EINVALID, "Unknown command /%s. /help lists every command.", clip(name, 30))
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // clip shortens s to n runes for quoting in a reply.

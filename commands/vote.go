@@ -36,7 +36,7 @@ func (s *set) vote() *bot.Command {
 			}
 			return req.Reply.Send(bot.Message{
 				Kind: bot.KindNotice, Private: true,
-				Text: fmt.Sprintf("Your vote for %s is in. Votes so far: %s.", choiceName(choice), formatTally(tally)),
+				Text: fmt.Sprintf("Your vote for %s is in. Votes so far: %s.", choiceName(choice), tally),
 				Vote: &bot.VoteResult{CompareID: id, Choice: choice, Tally: tally},
 			})
 		},
@@ -48,28 +48,6 @@ func choiceName(c string) string {
 		return "a tie"
 	}
 	return c
-}
-
-// formatTally writes a tally in choice order: A 2 · B 1 · tie 0.
-func formatTally(t bot.Tally) string {
-	keys := make([]string, 0, len(t))
-	for k := range t {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i] == "tie" || keys[j] == "tie" {
-			return keys[j] == "tie" && keys[i] != "tie"
-		}
-		return keys[i] < keys[j]
-	})
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %d", k, t[k])
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, " · ")
 }
 
 func (s *set) leaderboard() *bot.Command {

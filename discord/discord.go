@@ -93,7 +93,7 @@ type Adapter struct {
 	appID  string
 	dms    map[string]string // user id → DM channel id
 	chans  map[string]discordgo.ChannelType
-	seen   *seenSet
+	seen   *bot.SeenSet
 	votes  *compareIndex
 	closed bool
 
@@ -192,7 +192,7 @@ func New(opts Options) (*Adapter, error) {
 		opts: opts, log: opts.Logger, metrics: opts.Metrics, session: s, api: s,
 		commands: map[string]*bot.Command{},
 		dms:      map[string]string{}, chans: map[string]discordgo.ChannelType{},
-		seen: newSeenSet(time.Hour, 100_000), votes: newCompareIndex(2000),
+		seen: bot.NewSeenSet(time.Hour, 100_000), votes: newCompareIndex(2000),
 	}
 	for _, c := range opts.Commands {
 		a.commands[commandName(c.Name)] = c
@@ -387,39 +387,4 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.metrics.PlatformRateLimited(bot.PlatformDiscord)
 	}
 	return resp, err
-}
-
-// seenSet remembers event ids for a while, so a redelivered event (a
-// gateway resume replaying it) is answered once.
-type seenSet struct {
-	mu    sync.Mutex
-	ttl   time.Duration
-	max   int
-	at    map[string]time.Time
-	order []string
-}
-
-func newSeenSet(ttl time.Duration, max int) *seenSet {
-	return &seenSet{ttl: ttl, max: max, at: map[string]time.Time{}}
-}
-
-// add records id and reports whether it was new.
-func (s *seenSet) add(id string) bool {
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.order) > 0 {
-		t, ok := s.at[s.order[0]]
-		if ok && now.Sub(t) < s.ttl && len(s.order) < s.max {
-			break
-		}
-		delete(s.at, s.order[0])
-		s.order = s.order[1:]
-	}
-	if _, ok := s.at[id]; ok {
-		return false
-	}
-	s.at[id] = now
-	s.order = append(s.order, id)
-	return true
 }

@@ -244,7 +244,7 @@ func (s *snapshot) suggest(id string, n int) []string {
 		case len(qModel) >= 3 && strings.Contains(mPart, qModel):
 			sc = 50 + len(mPart) - len(qModel)
 		default:
-			d := min(levenshtein(q, lid), levenshtein(qModel, mPart)+2, levenshtein(q, s.lowerNm[i])+1)
+			d := min(bot.EditDistance(q, lid), bot.EditDistance(qModel, mPart)+2, bot.EditDistance(q, s.lowerNm[i])+1)
 			sc = 1000 + d*10
 			// Too far to be a plausible typo.
 			if d > max(3, len(qModel)/2) {
@@ -264,34 +264,6 @@ func (s *snapshot) suggest(id string, n int) []string {
 		out = append(out, s.models[b.i].ID)
 	}
 	return out
-}
-
-// levenshtein returns the edit distance of a and b (bytes), bounded in
-// cost by the short strings of model ids.
-func levenshtein(a, b string) int {
-	if len(a) > 128 {
-		a = a[:128]
-	}
-	if len(b) > 128 {
-		b = b[:128]
-	}
-	var buf [2][129]int
-	prev, cur := buf[0][:len(b)+1], buf[1][:len(b)+1]
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // Search returns the models matching q. With text, the best matches come

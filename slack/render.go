@@ -2,7 +2,6 @@ package slack
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -207,7 +206,7 @@ func compareBlocks(v bot.CompareView) []slackapi.Block {
 }
 
 func tallyBlock(t bot.Tally) *slackapi.ContextBlock {
-	return contextBlock(blockTally, "Votes: "+escape(formatTally(t)))
+	return contextBlock(blockTally, "Votes: "+escape(t.String()))
 }
 
 // voteValue encodes a compare id and a choice in a button's value.
@@ -220,28 +219,6 @@ func parseVoteValue(v string) (compareID, choice string, ok bool) {
 		return "", "", false
 	}
 	return v[:i], v[i+1:], true
-}
-
-// formatTally writes a tally in choice order: A 2 · B 1 · tie 0.
-func formatTally(t bot.Tally) string {
-	keys := make([]string, 0, len(t))
-	for k := range t {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i] == "tie" || keys[j] == "tie" {
-			return keys[j] == "tie" && keys[i] != "tie"
-		}
-		return keys[i] < keys[j]
-	})
-	if len(keys) == 0 {
-		return "none yet"
-	}
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %d", k, t[k])
-	}
-	return strings.Join(parts, " · ")
 }
 
 func compareFallback(v bot.CompareView) string {
