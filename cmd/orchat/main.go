@@ -55,6 +55,7 @@ type Main struct {
 	ConfigPath string
 	DBPath     string
 	Upstream   string
+	HTTPAddr   string
 	JSON       bool
 	Simulate   bool
 
@@ -180,7 +181,7 @@ func hasHelp(args []string) bool {
 }
 
 // globalValueFlags take a value; splitSubcommand must skip it.
-var globalValueFlags = map[string]bool{"config": true, "db": true, "upstream": true}
+var globalValueFlags = map[string]bool{"config": true, "db": true, "upstream": true, "http": true}
 
 // splitSubcommand finds the subcommand (the first word that is not a flag
 // or a flag's value) and returns it with every other argument, in order.
@@ -215,6 +216,7 @@ func (m *Main) flags(name string) *flag.FlagSet {
 	fs.StringVar(&m.ConfigPath, "config", m.ConfigPath, "TOML config `file` (default: none, built-in defaults)")
 	fs.StringVar(&m.DBPath, "db", m.DBPath, "database `file` (default: accounts.database, data/orchat.db)")
 	fs.StringVar(&m.Upstream, "upstream", m.Upstream, "OpenRouter-compatible base `URL` (overrides openrouter.base_url)")
+	fs.StringVar(&m.HTTPAddr, "http", m.HTTPAddr, "health and metrics `address` (overrides http.addr; \"\" in the config turns it off)")
 	fs.BoolVar(&m.JSON, "json", m.JSON, "machine-readable output")
 	fs.BoolVar(&m.Simulate, "simulate", m.Simulate, "use the built-in OpenRouter simulator even when a key is set")
 	return fs
@@ -263,6 +265,9 @@ func (m *Main) loadConfig() error {
 	if m.Upstream != "" {
 		cfg.OpenRouter.BaseURL = strings.TrimRight(m.Upstream, "/")
 	}
+	if m.HTTPAddr != "" {
+		cfg.HTTP.Addr = m.HTTPAddr
+	}
 	m.Config = cfg
 	return nil
 }
@@ -285,6 +290,7 @@ Global flags (before or after the command):
   --config FILE    TOML config (see config.example.toml); default: built-in defaults
   --db FILE        database file; default data/orchat.db
   --upstream URL   OpenRouter-compatible base URL
+  --http ADDR      health and metrics address (default 127.0.0.1:9464)
   --json           machine-readable output
   --simulate       use the built-in OpenRouter simulator
 `)
