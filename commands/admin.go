@@ -49,6 +49,10 @@ func (s *set) adjust(ctx context.Context, req *bot.Request, verb string, op func
 	if note == "" {
 		note = req.Args.Rest(2)
 	}
+	// A top-up creates a user who never wrote to the bot, signup bonus
+	// included: say so, or the new balance looks wrong to the admin.
+	_, berr := s.Ledger.Balance(ctx, user)
+	isNew := bot.ErrorCode(berr) == bot.ENOTFOUND
 	e, applied, err := op(ctx, bot.Adjustment{Identity: user, Amount: amount, Key: verb + ":" + eventKey(req), Actor: req.Event.Identity, Note: clip(note, 200)})
 	if err != nil {
 		return err
@@ -64,8 +68,13 @@ func (s *set) adjust(ctx context.Context, req *bot.Request, verb string, op func
 	}
 	past := map[string]string{"topup": "Added", "deduct": "Removed"}[verb]
 	prep := map[string]string{"topup": "to", "deduct": "from"}[verb]
-	return req.Reply.Send(bot.Message{Kind: bot.KindNotice, Private: true, Text: fmt.Sprintf("%s %s tokens %s %s. Their balance is now %s tokens.",
-		past, bot.FormatTokens(amount), prep, user, bot.FormatTokens(b.Balance)), Meta: &bot.ReplyMeta{Balance: b.Balance, FreeLeft: -1}})
+	text := fmt.Sprintf("%s %s tokens %s %s. Their balance is now %s tokens.", past, bot.FormatTokens(amount), prep, user, bot.FormatTokens(b.Balance))
+	if bonus := b.Balance - amount; isNew && bonus > 0 {
+		text += fmt.Sprintf(" %s is a new user: they had not used the bot yet, so this also gave them the %s-token signup bonus.", user, bot.FormatTokens(bonus))
+	} else if isNew {
+		text += fmt.Sprintf(" %s is a new user: they had not used the bot yet.", user)
+	}
+	return req.Reply.Send(bot.Message{Kind: bot.KindNotice, Private: true, Text: text, Meta: &bot.ReplyMeta{Balance: b.Balance, FreeLeft: -1}})
 }
 
 func (s *set) block() *bot.Command {

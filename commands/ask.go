@@ -82,6 +82,11 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 		return req.Reply.Fail(res.Text, failNote(ctx, err, out.charged), footer, meta)
 	}
 	s.lowBalance(ctx, req, out)
+	if strings.TrimSpace(res.Text) == "" {
+		// A model that only reasoned, or sent usage and no text: say so
+		// (platforms refuse an empty message); the footer shows the cost.
+		res.Text = fmt.Sprintf("(%s sent back an empty answer. Ask again, or pick another model with /model.)", meta.Model)
+	}
 	return req.Reply.Finish(res.Text, footer, meta)
 }
 
@@ -96,7 +101,10 @@ func (s *set) explainPlanError(err error, bal bot.Balance) error {
 	if bal.Free.Limit > 0 && bal.Free.Remaining == 0 {
 		msg += fmt.Sprintf(" Today's %d free-model requests are used too; they come back %s.", bal.Free.Limit, s.resetsAt(bal.Free))
 	}
-	return bot.Errorf(bot.EINSUFFICIENT, "%s An admin can add tokens with /topup.", msg)
+	if !strings.Contains(msg, "top-up") && !strings.Contains(msg, "/topup") {
+		msg += " An admin can add tokens with /topup."
+	}
+	return bot.Errorf(bot.EINSUFFICIENT, "%s", msg)
 }
 
 // interrupted turns a failure before any output into the user's message;
@@ -121,7 +129,7 @@ func failNote(ctx context.Context, err error, charged int64) string {
 	if bot.ErrorCode(err) == bot.EINTERNAL {
 		msg = "The connection to the model was lost."
 	}
-	return fmt.Sprintf("%s: %s Charged %s tokens for the part you got. Ask again to retry.", what, strings.TrimSuffix(msg, "."), bot.FormatTokens(charged))
+	return fmt.Sprintf("%s: %s. Charged %s tokens for the part you got. Ask again to retry.", what, strings.TrimSuffix(msg, "."), bot.FormatTokens(charged))
 }
 
 // sessionID groups the calls of one conversation upstream, without naming

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -180,6 +181,11 @@ func (s *set) textFile(ctx context.Context, a bot.Attachment, name string) (stri
 	}
 	if !utf8.Valid(data) {
 		return "", fmt.Sprintf("I left out %s: it is not UTF-8 text.", clip(name, 60))
+	}
+	if bytes.IndexByte(data, 0) >= 0 {
+		// Valid UTF-8, but no text file holds NUL bytes: UTF-16 (as
+		// Windows saves "Unicode" text) or a binary with a text name.
+		return "", fmt.Sprintf("I left out %s: it is not UTF-8 text (it holds NUL bytes, as UTF-16 or binary files do).", clip(name, 60))
 	}
 	return fmt.Sprintf("\n\n--- %s ---\n%s\n--- end of %s ---", name, data, name), ""
 }

@@ -24,6 +24,9 @@ func NewParser(cmds []*bot.Command) bot.Parser {
 				return bot.Invocation{}, unknownCommand(name, cmds)
 			}
 			args := parseArgs(c, ev.Text)
+			if err := extraArgs(c, args); err != nil {
+				return bot.Invocation{}, err
+			}
 			for k, v := range ev.Options {
 				if args.Named == nil {
 					args.Named = map[string]string{}
@@ -42,8 +45,25 @@ func NewParser(cmds []*bot.Command) bot.Parser {
 		if !ok {
 			return bot.Invocation{}, unknownCommand(name, cmds)
 		}
-		return bot.Invocation{Name: name, Args: parseArgs(c, rest)}, nil
+		args := parseArgs(c, rest)
+		if err := extraArgs(c, args); err != nil {
+			return bot.Invocation{}, err
+		}
+		return bot.Invocation{Name: name, Args: args}, nil
 	}
+}
+
+// extraArgs refuses words a command has no option for, rather than
+// silently ignoring them ("/balance now please", "/vote c1 A B").
+func extraArgs(c *bot.Command, args bot.Args) error {
+	if restIndex(c) < len(c.Options) || len(args.Pos) <= len(c.Options) {
+		return nil
+	}
+	extra := clip(strings.Join(args.Pos[len(c.Options):], " "), 40)
+	if len(c.Options) == 0 {
+		return bot.Errorf(bot.EINVALID, "/%s takes no arguments, so I can't use %q. Usage: /%s", c.Name, extra, c.Usage)
+	}
+	return bot.Errorf(bot.EINVALID, "Too many arguments for /%s: %q is extra. Usage: /%s", c.Name, extra, c.Usage)
 }
 
 // parseArgs splits text into c's options. Leading name:value words set
@@ -165,13 +185,20 @@ func unknownCommand(name string, cmds []*bot.Command) error {
 	if name == "" {
 		return bot.Errorf(bot.EINVALID, "Type a command after the slash, such as /ask or /balance. /help lists them all.")
 	}
+	// A command the name begins (/lead: /leaderboard) beats a short
+	// command a few edits away (/help); then the nearest by edits.
 	best, bestD := "", 1<<30
 	for _, c := range cmds {
-		if d := bot.EditDistance(name, c.Name); d < bestD {
+		if strings.HasPrefix(c.Name, name) && (best == "" || len(c.Name) < len(best)) {
+			best, bestD = c.Name, 0
+		}
+	}
+	for _, c := range cmds {
+		if d := bot.EditDistance(name, c.Name); bestD > 0 && d < bestD {
 			best, bestD = c.Name, d
 		}
 	}
-	if bestD <= 3 || strings.HasPrefix(best, name) {
+	if bestD <= 3 {
 		return bot.Errorf(bot.EINVALID, "Unknown command /%s. Did you mean /%s? /help lists every command.", clip(name, 30), best)
 	}
 	return bot.Errorf(bot.EINVALID, "Unknown command /%s. /help lists every command.", clip(name, 30))

@@ -51,6 +51,22 @@ func TestParse(t *testing.T) {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	})
+	t.Run("ErrUnknownCommandPrefersPrefix", func(t *testing.T) {
+		_, err := parse(bot.Event{Text: "/lead"})
+		if got, want := bot.ErrorMessage(err), "Unknown command /lead. Did you mean /leaderboard? /help lists every command."; got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	})
+	t.Run("ErrExtraArguments", func(t *testing.T) {
+		for text, want := range map[string]string{
+			"/balance now please": `/balance takes no arguments, so I can't use "now please". Usage: /balance`,
+			"/vote c1 A B":        `Too many arguments for /vote: "B" is extra. Usage: /vote COMPARE_ID A|B|C|D|tie`,
+		} {
+			if _, err := parse(bot.Event{Text: text}); bot.ErrorMessage(err) != want || bot.ErrorCode(err) != bot.EINVALID {
+				t.Errorf("%s: got %v, want EINVALID %q", text, err, want)
+			}
+		}
+	})
 	t.Run("ErrBareSlash", func(t *testing.T) {
 		_, err := parse(bot.Event{Text: "/"})
 		if bot.ErrorCode(err) != bot.EINVALID {

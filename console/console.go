@@ -10,8 +10,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -135,7 +137,7 @@ func (a *Adapter) handle(ctx context.Context, h bot.Handler, line string) {
 	history := append([]bot.Turn(nil), a.turns[user]...)
 	a.mu.Unlock()
 
-	text, atts := attachments(line)
+	text, atts, notes := attachments(line)
 	ev := bot.Event{
 		ID: id, Platform: bot.PlatformConsole, Identity: user, UserName: strings.TrimPrefix(string(user), "console:"),
 		Community: "console", Channel: "terminal", Text: text, Direct: true, Attachments: atts, Time: time.Now(),
@@ -144,6 +146,9 @@ func (a *Adapter) handle(ctx context.Context, h bot.Handler, line string) {
 		ev.History = bot.HistoryFunc(func(context.Context, bot.HistoryLimit) ([]bot.Turn, error) { return history, nil })
 	}
 	out := &output{a: a, user: user, prompt: text}
+	for _, n := range notes {
+		_, _ = out.Post(ctx, bot.Message{Kind: bot.KindNotice, Status: bot.StatusDone, Private: true, Text: n})
+	}
 	if err := h.Handle(ctx, ev, out); err != nil {
 		a.opts.Logger.Debug("event handled with an error", "event", id, "err", err)
 	}
@@ -163,10 +168,11 @@ func (a *Adapter) remember(user bot.Identity, prompt, answer string) {
 }
 
 // attachments takes words of the form file://PATH naming a readable file
-// out of a line and returns them as attachments.
-func attachments(line string) (string, []bot.Attachment) {
+// out of a line and returns them as attachments. A file:// word that names
+// no file stays in the text, and a note says why it was not attached.
+func attachments(line string) (string, []bot.Attachment, []string) {
 	var atts []bot.Attachment
-	var words []string
+	var words, notes []string
 	for _, w := range strings.Fields(line) {
 		path, ok := strings.CutPrefix(w, "file://")
 		if !ok {
@@ -175,6 +181,14 @@ func attachments(line string) (string, []bot.Attachment) {
 		}
 		st, err := os.Stat(path)
 		if err != nil || st.IsDir() {
+			switch {
+			case err == nil:
+				notes = append(notes, fmt.Sprintf("%s is a folder, not a file, so I sent %s as text. Attach files one by one.", path, w))
+			case errors.Is(err, fs.ErrNotExist):
+				notes = append(notes, fmt.Sprintf("There is no file at %s, so I sent %s as text.", path, w))
+			default:
+				notes = append(notes, fmt.Sprintf("I can't read %s (%v), so I sent %s as text.", path, errors.Unwrap(err), w))
+			}
 			words = append(words, w)
 			continue
 		}
@@ -191,9 +205,9 @@ func attachments(line string) (string, []bot.Attachment) {
 		})
 	}
 	if len(atts) == 0 {
-		return line, nil
+		return line, nil, notes
 	}
-	return strings.Join(words, " "), atts
+	return strings.Join(words, " "), atts, notes
 }
 
 // output is the bot.Output of one event: it prints the bot's messages.

@@ -49,6 +49,9 @@ type UpstreamError struct {
 	RetryAfter time.Duration
 	// ResetAt is when a rate limit resets, uncapped (zero if unknown).
 	ResetAt time.Time
+	// waitFor is the wait the upstream asked for, uncapped: what people
+	// are told, while RetryAfter is what the router is willing to wait.
+	waitFor time.Duration
 	// DailyCap: the free-models-per-day limit; retrying before ResetAt is
 	// useless.
 	DailyCap bool
@@ -248,6 +251,7 @@ func (c *Client) setRetryAfter(e *UpstreamError, h http.Header) {
 	if resetAt.IsZero() && wait > 0 {
 		resetAt = now.Add(wait)
 	}
+	e.waitFor = wait
 	if wait > c.cfg.MaxRetryAfter {
 		wait = c.cfg.MaxRetryAfter
 	}
@@ -334,7 +338,7 @@ func classifyError(e *UpstreamError) {
 			e.user = bot.Errorf(bot.ERATELIMIT, "The bot's OpenRouter account has used up today's free-model requests; they come back %s. Paid models still work.", when)
 		} else {
 			e.Retryable = true
-			e.user = bot.Errorf(bot.ERATELIMIT, "%s is rate-limited upstream; try again in %s.", model, waitWords(e.RetryAfter))
+			e.user = bot.Errorf(bot.ERATELIMIT, "%s is rate-limited upstream; try again %s.", model, waitWords(max(e.RetryAfter, e.waitFor)))
 		}
 	case e.Status == http.StatusRequestTimeout || e.Status >= 500:
 		e.Retryable = true
@@ -351,14 +355,21 @@ func suffixMessage(msg string) string {
 	return ": " + strings.TrimSuffix(clip(msg, 200), ".")
 }
 
+// waitWords says when to try again: "in 7 seconds", "in 3 minutes", "in 2
+// hours", or "later" for a wait of a day or more (a Retry-After of a year
+// is not a promise worth repeating).
 func waitWords(d time.Duration) string {
-	if d <= time.Second {
-		return "a second"
+	switch {
+	case d <= time.Second:
+		return "in a second"
+	case d < time.Minute:
+		return fmt.Sprintf("in %d seconds", int((d+time.Second-1)/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("in %d minutes", int((d+time.Minute-1)/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("in %d hours", int((d+time.Hour-1)/time.Hour))
 	}
-	if d < time.Minute {
-		return fmt.Sprintf("%d seconds", int((d+time.Second-1)/time.Second))
-	}
-	return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
+	return "later"
 }
 
 // clip shortens an upstream message for quoting.
@@ -391,7 +402,11 @@ func streamError(model, code, message string, partial bool, cause error) *Upstre
 			e.user = bot.Errorf(bot.EUNAVAILABLE, "%s stopped responding; please try again or pick another model.", name)
 		}
 	case CodeTruncated:
-		e.user = bot.Errorf(bot.EUNAVAILABLE, "The connection to %s ended early; the answer was cut off.", name)
+		if partial {
+			e.user = bot.Errorf(bot.EUNAVAILABLE, "The connection to %s ended early; the answer was cut off.", name)
+		} else {
+			e.user = bot.Errorf(bot.EUNAVAILABLE, "The connection to %s ended before any answer arrived; please try again.", name)
+		}
 	case CodeBadStream, CodeBadJSON, CodeHTML, CodeEmptyBody:
 		if partial {
 			e.user = bot.Errorf(bot.EUNAVAILABLE, "%s sent a garbled stream; the answer was cut off.", name)

@@ -53,7 +53,7 @@ func TestErrorStatuses(t *testing.T) {
 		{"429RetryAfter", 429, []byte(`{"error":{"code":429,"message":"Rate limit exceeded"}}`), http.Header{"Retry-After": {"7"}}, want{bot.ERATELIMIT, "429", true, "try again in 7 seconds", 7 * time.Second, false}},
 		{"429RetryAfterDate", 429, []byte(`{"error":{"code":429,"message":"Rate limit exceeded"}}`), http.Header{"Retry-After": {now.Add(12 * time.Second).Format(http.TimeFormat)}}, want{bot.ERATELIMIT, "429", true, "12 seconds", 12 * time.Second, false}},
 		{"429RateLimitReset", 429, []byte(`{"error":{"code":429,"message":"Rate limit exceeded"}}`), http.Header{"X-Ratelimit-Reset": {"1795348805000"}}, want{bot.ERATELIMIT, "429", true, "5 seconds", 5 * time.Second, false}},
-		{"429RetryAfterAYear", 429, []byte(`{"error":{"code":429,"message":"Rate limit exceeded"}}`), http.Header{"Retry-After": {"31536000"}}, want{bot.ERATELIMIT, "429", true, "30 seconds", 30 * time.Second, false}},
+		{"429RetryAfterAYear", 429, []byte(`{"error":{"code":429,"message":"Rate limit exceeded"}}`), http.Header{"Retry-After": {"31536000"}}, want{bot.ERATELIMIT, "429", true, "try again later", 30 * time.Second, false}},
 		{"429DailyCap", 429, sample(t, "error-429-free-daily.json"), nil, want{bot.ERATELIMIT, "429", false, "free-model requests", 0, true}},
 		{"500", 500, []byte(`{"error":{"code":500,"message":"Internal Server Error"}}`), nil, want{bot.EUNAVAILABLE, "500", true, "failed upstream (500)", 0, false}},
 		{"502Provider", 502, sample(t, "error-502-provider.json"), nil, want{bot.EUNAVAILABLE, "502", true, "(Together) failed upstream (502)", 0, false}},

@@ -253,9 +253,13 @@ var secretEnv = []struct {
 func ParseConfig(r io.Reader, getenv func(string) string) (Config, error) {
 	cfg := DefaultConfig()
 	if r != nil {
-		md, err := toml.NewDecoder(r).Decode(&cfg)
+		data, err := io.ReadAll(r)
 		if err != nil {
-			return cfg, configDecodeError(err)
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		md, err := toml.Decode(string(data), &cfg)
+		if err != nil {
+			return cfg, configDecodeError(err, string(data))
 		}
 		if und := md.Undecoded(); len(und) > 0 {
 			keys := make([]string, len(und))
@@ -294,12 +298,32 @@ func LoadConfig(path string, getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
-func configDecodeError(err error) error {
+// configDecodeError turns a TOML error into one line naming the line and,
+// for a bad value ("15 minutes" for a duration, a number too large), the
+// key it was given for.
+func configDecodeError(err error, data string) error {
 	var perr toml.ParseError
 	if errors.As(err, &perr) {
-		return fmt.Errorf("config: line %d: %s", perr.Position.Line, perr.Message)
+		msg := perr.Message
+		if k := perr.LastKey; k != "" && !strings.Contains(msg, k) && lineDefines(data, perr.Position.Line, k) {
+			msg = k + ": " + msg
+		}
+		return fmt.Errorf("config: line %d: %s", perr.Position.Line, msg)
 	}
 	return fmt.Errorf("config: %w", err)
+}
+
+// lineDefines reports whether line n (from 1) of data sets key's last part:
+// the parser's last key is only the culprit when the failing line is its
+// own, not after a syntax error further on.
+func lineDefines(data string, n int, key string) bool {
+	lines := strings.Split(data, "\n")
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	name := key[strings.LastIndexByte(key, '.')+1:]
+	rest, ok := strings.CutPrefix(strings.TrimSpace(lines[n-1]), name)
+	return ok && strings.HasPrefix(strings.TrimSpace(rest), "=")
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

@@ -64,6 +64,16 @@ func newAnswer(m bot.Model, req *Request) *answer {
 	}
 }
 
+// setText replaces the answer's text, clipped to maxTokens like a real
+// answer.
+func (a *answer) setText(text string, maxTokens int) {
+	a.text, a.finish = text, "stop"
+	if maxTokens > 0 && router.EstimateTokens(text) > maxTokens {
+		a.text, a.finish = clipBytes(text, maxTokens*3), "length"
+	}
+	a.completionTokens = router.EstimateTokens(a.text)
+}
+
 // pieces splits the text into stream chunks of about four words.
 func (a *answer) pieces() []string {
 	var out []string

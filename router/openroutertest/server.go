@@ -69,6 +69,32 @@ type Options struct {
 	FaultFunc func(r *Request) *Fault
 	// APIKey, when set, is required as the bearer token of chat and /key.
 	APIKey string
+	// OnServed, when set, is told about every chat request once its
+	// response has ended: when it came and went, the fault it drew and
+	// what it billed. Load tests use it to time the upstream and to
+	// reconcile the ledger with the upstream's bill, request by request.
+	// It runs on the request's goroutine and must not block.
+	OnServed func(Served)
+}
+
+// Served is one chat request as the simulator served it.
+type Served struct {
+	Request *Request // nil when the body could not be read
+	// Start is when the request arrived; End when its response ended
+	// (the last byte written, the connection closed, or the client gone).
+	Start, End time.Time
+	// Status is the HTTP status answered (200 for every stream, also one
+	// that failed midway).
+	Status       int
+	Fault        *Fault // nil when none
+	GenerationID string // "" when no answer was started
+	Model        string // the model that answered
+	// BilledUSD is the usage.cost sent to the client; PartialUSD, for a
+	// stream cut before its usage chunk (a mid-stream error, a truncation,
+	// a stall, a garbled chunk), is what the output streamed so far costs:
+	// billed upstream, though the client never saw a usage object for it.
+	BilledUSD  float64
+	PartialUSD float64
 }
 
 // Fault is what can go wrong with one request.
@@ -83,8 +109,14 @@ type Fault struct {
 	HTML       bool     // an HTML page (Status, or 502) instead of JSON
 	EmptyBody  bool     // no body (Status, or 502)
 	// Body is a raw body to send with Status (200 if zero), in place of an
-	// answer.
+	// answer: as JSON, or as an SSE stream when it starts with "data:" or
+	// ":" (a hand-written stream, for wire-format oddities).
 	Body string
+	// Answer replaces the simulated answer's text (clipped to max_tokens
+	// like any answer); the reply is otherwise normal: streamed, with
+	// usage and cost. Tests use it for answers with @everyone, <!channel>
+	// or a long code block.
+	Answer string
 
 	FirstByteDelay  time.Duration // before the response headers
 	TTFT            time.Duration // overrides Options.Latency when positive
@@ -128,6 +160,9 @@ type Stats struct {
 	// BilledUSD is the sum of usage.cost actually sent to clients (also in
 	// partial streams that carried usage): what the upstream billed.
 	BilledUSD float64
+	// PartialUSD is the cost of the output of streams cut before their
+	// usage chunk (see Served.PartialUSD); the upstream bills it too.
+	PartialUSD float64
 }
 
 // Server is a running simulator.
@@ -148,6 +183,7 @@ type Server struct {
 	completed atomic.Int64
 	mu        sync.Mutex
 	billed    float64
+	partial   float64
 	seen      map[uint64]int // request body hash → times seen (fault draws)
 }
 
@@ -226,9 +262,9 @@ func (s *Server) Close() {
 // Stats returns the counters so far.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	billed := s.billed
+	billed, partial := s.billed, s.partial
 	s.mu.Unlock()
-	return Stats{Requests: s.seq.Load(), Streams: s.streams.Load(), Faults: s.faults.Load(), Completed: s.completed.Load(), BilledUSD: billed}
+	return Stats{Requests: s.seq.Load(), Streams: s.streams.Load(), Faults: s.faults.Load(), Completed: s.completed.Load(), BilledUSD: billed, PartialUSD: partial}
 }
 
 // Requests returns how many chat requests were served.
@@ -237,10 +273,26 @@ func (s *Server) Requests() int64 { return s.seq.Load() }
 // BilledUSD returns the sum of usage.cost sent to clients.
 func (s *Server) BilledUSD() float64 { return s.Stats().BilledUSD }
 
-func (s *Server) bill(usd float64) {
+func (s *Server) bill(sv *Served, usd float64) {
 	s.mu.Lock()
 	s.billed += usd
 	s.mu.Unlock()
+	sv.BilledUSD += usd
+}
+
+// billPartial bills the output of a stream cut before its usage chunk:
+// the prompt and the text of the first n pieces, priced as a whole answer
+// is (and as the router estimates a cut stream).
+func (s *Server) billPartial(sv *Served, model bot.Model, ans *answer, pieces []string, n int) {
+	if n <= 0 || model.Free() {
+		return
+	}
+	completion := router.EstimateTokens(strings.Join(pieces[:min(n, len(pieces))], ""))
+	usd := float64(ans.promptTokens)*math.Max(model.PromptPrice, 0) + float64(completion)*math.Max(model.CompletionPrice, 0)
+	s.mu.Lock()
+	s.partial += usd
+	s.mu.Unlock()
+	sv.PartialUSD += usd
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
@@ -339,45 +391,64 @@ func (s *Server) parseRequest(r *http.Request) (*Request, error) {
 }
 
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+	sv := &Served{Start: time.Now()}
+	if s.opts.OnServed != nil {
+		defer func() {
+			sv.End = time.Now()
+			s.opts.OnServed(*sv)
+		}()
+	}
 	if !s.authorized(w, r) {
+		sv.Status = http.StatusUnauthorized
 		return
 	}
 	req, err := s.parseRequest(r)
 	seq := s.seq.Add(1)
 	if err != nil {
+		sv.Status = http.StatusBadRequest
 		writeError(w, http.StatusBadRequest, 400, err.Error(), nil)
 		return
 	}
 	req.Seq = seq
+	sv.Request = req
 	if req.Stream {
 		s.streams.Add(1)
 	}
 	f := s.faultFor(req)
 	if f != nil {
+		sv.Fault = f
 		s.faults.Add(1)
 		if f.FirstByteDelay > 0 && !s.wait(r, f.FirstByteDelay) {
 			return
 		}
-		if s.errorFault(w, r, req, f) {
+		if status, ok := s.errorFault(w, r, req, f); ok {
+			sv.Status = status
 			return
 		}
 	}
 	model, ok := s.resolve(req)
 	if !ok {
+		sv.Status = http.StatusBadRequest
 		writeError(w, http.StatusBadRequest, 400, req.Model+" is not a valid model ID", nil)
 		return
 	}
+	sv.Model = model.ID
 	ans := newAnswer(model, req)
+	if f != nil && f.Answer != "" {
+		ans.setText(f.Answer, req.MaxTokens)
+	}
 	cost := float64(ans.promptTokens)*math.Max(model.PromptPrice, 0) + float64(ans.completionTokens)*math.Max(model.CompletionPrice, 0)
 	if model.Free() {
 		cost = 0
 	}
 	ans.cost = cost
+	sv.GenerationID = ans.id
+	sv.Status = http.StatusOK
 	if req.Stream {
-		s.stream(w, r, req, model, ans, f)
+		s.stream(w, r, sv, model, ans, f)
 		return
 	}
-	s.complete(w, r, req, model, ans, f)
+	s.complete(w, r, sv, ans, f)
 }
 
 // resolve finds the model that answers: the requested one without its
@@ -477,8 +548,8 @@ func hash64(s string) uint64 {
 }
 
 // errorFault answers the faults that replace the answer; it reports
-// whether it answered.
-func (s *Server) errorFault(w http.ResponseWriter, r *http.Request, req *Request, f *Fault) bool {
+// whether it answered, and with which status.
+func (s *Server) errorFault(w http.ResponseWriter, r *http.Request, req *Request, f *Fault) (int, bool) {
 	status := f.Status
 	switch {
 	case f.HTML:
@@ -488,27 +559,31 @@ func (s *Server) errorFault(w http.ResponseWriter, r *http.Request, req *Request
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(status)
 		io.WriteString(w, "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1><p>cloudflare</p></body></html>")
-		return true
+		return status, true
 	case f.EmptyBody:
 		if status == 0 {
 			status = http.StatusBadGateway
 		}
 		w.WriteHeader(status)
-		return true
+		return status, true
 	case f.Body != "":
 		if status == 0 {
 			status = http.StatusOK
 		}
-		w.Header().Set("Content-Type", "application/json")
+		ct := "application/json"
+		if strings.HasPrefix(f.Body, "data:") || strings.HasPrefix(f.Body, ":") {
+			ct = "text/event-stream"
+		}
+		w.Header().Set("Content-Type", ct)
 		w.WriteHeader(status)
 		io.WriteString(w, f.Body)
-		return true
+		return status, true
 	case f.NoChoices:
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"id":"gen-sim-%d","provider":"Simulated","model":%q,"object":"chat.completion","created":%d,"choices":[]}`, req.Seq, req.Model, time.Now().Unix())
-		return true
+		return http.StatusOK, true
 	case status == 0:
-		return false
+		return 0, false
 	}
 	msg := f.Message
 	var md map[string]any
@@ -554,7 +629,7 @@ func (s *Server) errorFault(w http.ResponseWriter, r *http.Request, req *Request
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
 	writeError(w, status, status, msg, md)
-	return true
+	return status, true
 }
 
 func writeError(w http.ResponseWriter, status int, code any, msg string, md map[string]any) {
@@ -597,7 +672,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 
 const keepAlive = ": OPENROUTER PROCESSING\n\n"
 
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, model bot.Model, ans *answer, f *Fault) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, sv *Served, model bot.Model, ans *answer, f *Fault) {
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -645,7 +720,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, mo
 	pieces := ans.pieces()
 	for i := 0; ; i++ {
 		if i == faultAt {
-			s.streamFault(w, r, req, ans, f, bp, send)
+			// The output so far was generated, so it is billed.
+			s.billPartial(sv, model, ans, pieces, i)
+			s.streamFault(w, r, ans, f, bp, send)
 			return
 		}
 		if i == len(pieces) {
@@ -669,15 +746,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, mo
 	*bp = b
 	// Count before sending, so a client that has read the usage always
 	// finds it counted; take it back if the write failed.
-	s.bill(ans.cost)
+	s.bill(sv, ans.cost)
 	s.completed.Add(1)
 	if !send(b) {
-		s.bill(-ans.cost)
+		s.bill(sv, -ans.cost)
 		s.completed.Add(-1)
 	}
 }
 
-func (s *Server) streamFault(w http.ResponseWriter, r *http.Request, req *Request, ans *answer, f *Fault, bp *[]byte, send func([]byte) bool) {
+func (s *Server) streamFault(w http.ResponseWriter, r *http.Request, ans *answer, f *Fault, bp *[]byte, send func([]byte) bool) {
 	switch {
 	case f.Stall:
 		s.stall(r)
@@ -714,7 +791,7 @@ func (s *Server) streamFault(w http.ResponseWriter, r *http.Request, req *Reques
 	}
 }
 
-func (s *Server) complete(w http.ResponseWriter, r *http.Request, req *Request, model bot.Model, ans *answer, f *Fault) {
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, sv *Served, ans *answer, f *Fault) {
 	ttft := s.opts.Latency
 	if f != nil && f.TTFT > 0 {
 		ttft = f.TTFT
@@ -728,6 +805,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req *Request, 
 			s.stall(r)
 			return
 		case f.MidStreamError:
+			sv.Status = http.StatusBadGateway
 			writeError(w, http.StatusBadGateway, 502, "Provider returned error", map[string]any{"provider_name": "Simulated"})
 			return
 		case f.Truncate, f.BadJSON:
@@ -753,10 +831,10 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req *Request, 
 	b = appendUsageObject(b, ans.promptTokens, ans.completionTokens, ans.cost)
 	b = append(b, '}')
 	w.Header().Set("Content-Type", "application/json")
-	s.bill(ans.cost)
+	s.bill(sv, ans.cost)
 	s.completed.Add(1)
 	if _, err := w.Write(b); err != nil {
-		s.bill(-ans.cost)
+		s.bill(sv, -ans.cost)
 		s.completed.Add(-1)
 	}
 }
