@@ -691,6 +691,31 @@ func (s *Store) History(ctx context.Context, id bot.Identity, limit int) ([]bot.
 	return es, nil
 }
 
+// EachCharge calls fn with every charge row of every user, oldest first,
+// stopping at fn's first error: for reconciling the ledger with what the
+// upstream billed, generation by generation (orchat loadtest does).
+func (s *Store) EachCharge(ctx context.Context, fn func(bot.Entry) error) error {
+	const op = "charges"
+	rows, err := s.r.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries WHERE kind = 'charge' ORDER BY id`)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
 // SpendByModel returns the user's charges since a time, grouped by model,
 // most charged first (ties by model id). EINVALID for a malformed identity,
 // ENOTFOUND for an unknown one.

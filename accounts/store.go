@@ -80,6 +80,10 @@ type Options struct {
 	// ReadOnly opens an existing, migrated database without ever writing to
 	// it, for inspecting a live or backed-up ledger; every write fails.
 	ReadOnly bool
+	// BeforeCommit is for load tests only: when set, every write
+	// transaction calls it just before it commits, holding the writer;
+	// a load test sleeps in it as a slow disk's fsync would.
+	BeforeCommit func()
 
 	// forceReadOnlyFile makes SQLite open the file read-only, as it does by
 	// itself when the operating system refuses writes; tests use it where
@@ -532,6 +536,9 @@ func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Contex
 		err = then.err
 	default:
 		return s.rollback(ctx, op, conn, err)
+	}
+	if f := s.opts.BeforeCommit; f != nil {
+		f() // a slow fsync (load tests)
 	}
 	if _, cerr := conn.ExecContext(ctx, "COMMIT"); cerr != nil {
 		return s.rollback(ctx, op, conn, cerr)

@@ -94,6 +94,9 @@ func (m *Main) startSimulator(opts openroutertest.Options) (*openroutertest.Serv
 func (m *Main) newApp(ctx context.Context) (*app, error) {
 	a := &app{}
 	rc := m.routerConfig()
+	if m.routerOptions != nil {
+		m.routerOptions(&rc)
+	}
 	if m.simulated() {
 		sim, err := m.startSimulator(openroutertest.Options{})
 		if err != nil {

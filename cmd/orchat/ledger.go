@@ -20,7 +20,7 @@ const hostNote = "host (command line)"
 // openStore opens (and migrates) the ledger named by the config.
 func (m *Main) openStore() (*accounts.Store, error) {
 	c := m.Config
-	st, err := accounts.Open(c.Accounts.Database, accounts.Options{
+	opts := accounts.Options{
 		SignupBonus:        c.Accounts.SignupBonus,
 		FreePerDay:         c.Accounts.FreeRequestsPerDay,
 		FreePerDayToppedUp: c.Accounts.FreeRequestsPerDayToppedUp,
@@ -28,7 +28,11 @@ func (m *Main) openStore() (*accounts.Store, error) {
 		HoldTTL:            c.Accounts.HoldTTL.Duration,
 		Logger:             m.logger().With("component", "accounts"),
 		Metrics:            m.metrics(),
-	})
+	}
+	if m.storeOptions != nil {
+		m.storeOptions(&opts)
+	}
+	st, err := accounts.Open(c.Accounts.Database, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,7 @@ type session struct {
 
 type sent struct {
 	seq  int64
+	id   string // the message or interaction a test triggered, for Redeliver
 	data []byte
 }
 
@@ -303,8 +304,21 @@ func (s *Server) dispatch(t string, d any, user bool) {
 	data := c.session.frame(t, d)
 	if user {
 		g.last = data
+		c.session.log[len(c.session.log)-1].id = eventID(d)
 	}
 	_ = c.write(data)
+}
+
+// eventID is the id of the message or interaction an event carries.
+func eventID(d any) string {
+	switch v := d.(type) {
+	case Message:
+		return v.ID
+	case map[string]any:
+		id, _ := v["id"].(string)
+		return id
+	}
+	return ""
 }
 
 // echo dispatches MESSAGE_CREATE for one of the bot's own messages, as

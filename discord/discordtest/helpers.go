@@ -4,9 +4,16 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"testing"
 	"time"
 )
+
+// TB is the part of testing.TB the helpers use (a *testing.T is one), so
+// programs that are not tests, such as orchat loadtest, can drive the fake
+// too.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
 
 // WaitTimeout bounds every wait of the helpers: generous, so a slow machine
 // under the race detector never fails a test that would pass.
@@ -252,6 +259,28 @@ func (s *Server) ReplayLast() {
 	_ = g.current.write(g.last)
 }
 
+// Redeliver sends the event that carried a message or an interaction (by
+// its id) again, with its sequence number, as a gateway resume replays
+// what the client may have missed. It reports whether the event was still
+// in the session's replay log (the last 1,000 events).
+func (s *Server) Redeliver(id string) bool {
+	g := &s.gw
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.current
+	if c == nil || c.session == nil {
+		return false
+	}
+	log := c.session.log
+	for i := len(log) - 1; i >= 0; i-- {
+		if log[i].id == id {
+			_ = c.write(log[i].data)
+			return true
+		}
+	}
+	return false
+}
+
 // Reconnect asks the client to reconnect (op 7); it comes back with RESUME.
 func (s *Server) Reconnect() {
 	g := &s.gw
@@ -469,7 +498,7 @@ func (s *Server) Typing(channel string) int {
 
 // WaitFor polls cond until it holds, failing the test with what was awaited
 // and a summary of the fake's state after WaitTimeout.
-func (s *Server) WaitFor(tb testing.TB, what string, cond func() bool) {
+func (s *Server) WaitFor(tb TB, what string, cond func() bool) {
 	tb.Helper()
 	deadline := time.Now().Add(WaitTimeout)
 	for !cond() {
@@ -481,7 +510,7 @@ func (s *Server) WaitFor(tb testing.TB, what string, cond func() bool) {
 }
 
 // WaitConnected waits until a client is connected and receiving events.
-func (s *Server) WaitConnected(tb testing.TB) {
+func (s *Server) WaitConnected(tb TB) {
 	tb.Helper()
 	s.WaitFor(tb, "the bot to connect to the gateway", s.Connected)
 }

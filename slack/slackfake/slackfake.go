@@ -16,13 +16,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -83,12 +83,23 @@ type Delivery struct {
 	Envelope  string // the last Socket Mode envelope id it was sent with
 }
 
+// TB is the part of testing.TB the fake uses (a *testing.T is one), so
+// programs that are not tests, such as orchat loadtest, can run it too:
+// Errorf reports a delivery the app did not acknowledge in time, Fatalf
+// one that could not be made at all, and Cleanup stops the server.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // Server is the fake Slack.
 type Server struct {
 	TeamID, BotUserID, BotID string
 	BotToken, AppToken       string
 
-	t     testing.TB
+	t     TB
 	st    *slacktest.Server
 	start time.Time
 
@@ -101,6 +112,7 @@ type Server struct {
 	files     map[string][]byte
 	responses []ResponsePost
 	limits    map[string]*limit // method → programmed 429s
+	shares    map[string]*limit // method → a share of calls answered 429
 	echo      bool
 	target    string // http mode: the app's endpoint
 	secret    string
@@ -118,16 +130,17 @@ type Server struct {
 
 type limit struct {
 	n          int
+	share      float64
 	retryAfter int
 }
 
 // New starts a fake Slack for t; it stops when the test ends.
-func New(t testing.TB) *Server {
+func New(t TB) *Server {
 	s := &Server{
 		TeamID: TeamID, BotUserID: BotUserID, BotID: BotID, BotToken: BotToken, AppToken: AppToken,
 		t: t, start: time.Now(),
 		users: map[string]string{}, outside: map[string]bool{}, files: map[string][]byte{},
-		limits: map[string]*limit{}, acks: map[string]chan json.RawMessage{}, acked: map[string]bool{},
+		limits: map[string]*limit{}, shares: map[string]*limit{}, acks: map[string]chan json.RawMessage{}, acked: map[string]bool{},
 		echo: true, closed: make(chan struct{}),
 	}
 	s.st = slacktest.NewTestServer(func(c slacktest.Customize) {
@@ -200,6 +213,19 @@ func (s *Server) RateLimit(method string, n, retryAfterSeconds int) {
 	s.limits[method] = &limit{n: n, retryAfter: retryAfterSeconds}
 }
 
+// RateLimitShare makes a share (0 to 1) of the calls of method, drawn at
+// random, answer 429 with Retry-After, as a busy workspace sees under load;
+// 0 turns it off.
+func (s *Server) RateLimitShare(method string, share float64, retryAfterSeconds int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if share <= 0 {
+		delete(s.shares, method)
+		return
+	}
+	s.shares[method] = &limit{share: share, retryAfter: retryAfterSeconds}
+}
+
 // nextTS returns a new, increasing Slack timestamp.
 func (s *Server) nextTS() string {
 	s.seq++
@@ -224,8 +250,13 @@ func (s *Server) api(method string, fn func(form url.Values) (int, any)) http.Ha
 		}
 		s.mu.Lock()
 		call := Call{Method: method, At: time.Now(), Params: params, Status: http.StatusOK}
-		if l := s.limits[method]; l != nil && l.n > 0 {
+		l := s.limits[method]
+		if l != nil && l.n > 0 {
 			l.n--
+		} else if l = s.shares[method]; l != nil && rand.Float64() >= l.share {
+			l = nil
+		}
+		if l != nil {
 			call.Status = http.StatusTooManyRequests
 			s.calls = append(s.calls, call)
 			s.mu.Unlock()

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/discord"
+	"github.com/orchat/orchat/discord/discordtest"
+	"github.com/orchat/orchat/slack"
+	"github.com/orchat/orchat/slack/slackfake"
+)
+
+// loopbackClient is the adapters' HTTP client to their fake: enough idle
+// connections that hundreds of concurrent answers reuse them.
+func loopbackClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 1024, 1024
+	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+}
+
+// awaitConnected waits until an adapter says it is connected.
+func awaitConnected(name string, ok func() bool) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("loadtest: the %s adapter did not connect to its fake within 15s", name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// discordDriver runs the real Discord adapter against discordtest: asks
+// and compares are slash commands (interactions), answered by deferred
+// responses and webhook edits over loopback HTTP, the events arriving
+// over the fake's gateway websocket.
+type discordDriver struct {
+	lt      *loadRun
+	dc      *discordtest.Server
+	ad      *discord.Adapter
+	channel string
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func newDiscordDriver(lt *loadRun) (*discordDriver, error) {
+	c := lt.m.Config
+	dc := discordtest.NewServer(discordtest.Options{})
+	lt.m.onClose(func() error { dc.Close(); return nil })
+	p := &discordDriver{lt: lt, dc: dc, channel: dc.NewChannel(dc.NewGuild()), done: make(chan error, 1)}
+	if rate := lt.o.Edit429Rate; rate > 0 {
+		dc.RateLimit(discordtest.RateLimit{
+			Method: http.MethodPatch, Path: "/webhooks/", Count: math.MaxInt, RetryAfter: lt.o.Edit429Wait,
+			Match: func(discordtest.Request) bool { return rand.Float64() < rate },
+		})
+	}
+	var err error
+	p.ad, err = discord.New(discord.Options{
+		Token: dc.Token, APIURL: dc.APIURL, Commands: lt.app.commands, Catalog: lt.app.catalog, Handler: lt,
+		History:    bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars},
+		Logger:     lt.m.logger().With("component", "discord"),
+		HTTPClient: loopbackClient(), DrainTimeout: 30 * time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	go func() { p.done <- p.ad.Run(ctx) }()
+	if err := awaitConnected("Discord", p.ad.Connected); err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *discordDriver) newUsers(n int) []*loadUser {
+	users := make([]*loadUser, n)
+	for i := range users {
+		u := p.dc.NewUser(fmt.Sprintf("load%05d", i+1))
+		users[i] = &loadUser{id: bot.Identity("discord:" + u.ID), name: u.Username, ref: u.ID, dcRef: u}
+	}
+	return users
+}
+
+func (p *discordDriver) submit(ctx context.Context, r *loadRequest) (string, error) {
+	name := "ask"
+	if r.compare {
+		name = "compare"
+	}
+	in := p.dc.RunCommand(r.user.dcRef.(discordtest.User), p.channel, name, discordtest.Option{Name: "prompt", Value: r.prompt})
+	for range p.lt.o.Duplicates - 1 {
+		if !p.dc.Redeliver(in.ID) {
+			p.lt.problem("discord: interaction %s was no longer in the gateway's replay log, so it could not be delivered again", in.ID)
+		}
+	}
+	return "discord:interaction:" + in.ID, nil
+}
+
+func (p *discordDriver) stop(ctx context.Context) {
+	p.cancel()
+	select {
+	case err := <-p.done:
+		if err != nil {
+			p.lt.problem("discord adapter: %v", err)
+		}
+	case <-ctx.Done():
+		p.lt.problem("discord adapter: did not stop in time")
+	}
+}
+
+// slackDriver runs the real Slack adapter against slackfake over Socket
+// Mode: asks are mentions (message + app_mention events, answered in a
+// thread with chat.postMessage and paced chat.update), compares are slash
+// commands.
+type slackDriver struct {
+	lt      *loadRun
+	sl      *slackfake.Server
+	ad      *slack.Adapter
+	tb      *loadTB
+	channel string
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func newSlackDriver(lt *loadRun) (*slackDriver, error) {
+	c := lt.m.Config
+	tb := &loadTB{lt: lt}
+	lt.m.onClose(func() error { tb.cleanup(); return nil })
+	sl := slackfake.New(tb)
+	sl.Echo(true)
+	p := &slackDriver{lt: lt, sl: sl, tb: tb, channel: "CLOADTEST", done: make(chan error, 1)}
+	if rate := lt.o.Edit429Rate; rate > 0 {
+		sl.RateLimitShare("chat.update", rate, int(math.Ceil(lt.o.Edit429Wait.Seconds())))
+	}
+	var err error
+	p.ad, err = slack.New(slack.Options{
+		BotToken: sl.BotToken, AppToken: sl.AppToken, APIURL: sl.APIURL(), Commands: lt.app.commands, Handler: lt,
+		History: bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars},
+		Logger:  lt.m.logger().With("component", "slack"),
+		// The fake is not rate-limited: keep the workspace's pace out of
+		// the way of the figures (its 429s, when asked for, still apply).
+		UpdatesPerMinute: 1_000_000, HTTPClient: loopbackClient(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	go func() { p.done <- p.ad.Run(ctx) }()
+	if err := awaitConnected("Slack", p.ad.Connected); err != nil {
+		p.stop(context.Background())
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *slackDriver) newUsers(n int) []*loadUser {
+	users := make([]*loadUser, n)
+	for i := range users {
+		ref, name := fmt.Sprintf("UL%06d", i+1), fmt.Sprintf("load%05d", i+1)
+		p.sl.SetUser(ref, name)
+		users[i] = &loadUser{id: bot.Identity("slack:" + p.sl.TeamID + ":" + ref), name: name, ref: ref}
+	}
+	return users
+}
+
+func (p *slackDriver) submit(ctx context.Context, r *loadRequest) (string, error) {
+	var d *slackfake.Delivery
+	var id string
+	if r.compare {
+		d = p.sl.Slash(r.user.ref, p.channel, "compare", r.prompt)
+		id = d.TriggerID
+	} else {
+		d = p.sl.Mention(slackfake.Post{User: r.user.ref, Channel: p.channel, Text: r.prompt})
+		id = d.EventID
+	}
+	if id == "" {
+		return "", errors.New("slack: the fake's delivery has no id")
+	}
+	for range p.lt.o.Duplicates - 1 {
+		p.sl.Redeliver(d)
+	}
+	return "slack:" + id, nil
+}
+
+func (p *slackDriver) stop(ctx context.Context) {
+	p.cancel()
+	select {
+	case err := <-p.done:
+		if err != nil {
+			p.lt.problem("slack adapter: %v", err)
+		}
+		p.ad.Wait()
+	case <-ctx.Done():
+		p.lt.problem("slack adapter: did not stop in time")
+	}
+}
+
+// loadTB lets slackfake, written for tests, report to the load test: a
+// complaint is a failure of the run; a fatal one also ends the user's
+// goroutine, which its request records.
+type loadTB struct {
+	lt       *loadRun
+	mu       sync.Mutex
+	cleanups []func()
+}
+
+func (t *loadTB) Helper() {}
+
+func (t *loadTB) Errorf(format string, args ...any) {
+	t.lt.problem("slack fake: "+format, args...)
+}
+
+func (t *loadTB) Fatalf(format string, args ...any) {
+	t.lt.problem("slack fake: "+format, args...)
+	runtime.Goexit()
+}
+
+func (t *loadTB) Cleanup(f func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cleanups = append(t.cleanups, f)
+}
+
+func (t *loadTB) cleanup() {
+	t.mu.Lock()
+	fs := t.cleanups
+	t.cleanups = nil
+	t.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+var _ slackfake.TB = (*loadTB)(nil)
