@@ -22,15 +22,23 @@ type answer struct {
 	cost             float64
 }
 
-var filler = strings.Fields(`this answer is simulated offline by the orchat upstream simulator so
-tests and demos run without a key the words are drawn deterministically from the request and
-their number grows with max tokens up to a bound every stream carries keep alive comments chunks
-usage and a done marker just like the real service does`)
+// sentences are what a simulated answer is made of: true things about the
+// simulator and orchat, so a newcomer's first answer explains itself.
+var sentences = []string{
+	"This answer comes from orchat's built-in OpenRouter simulator: no model was called and nothing was paid.",
+	"Set OPENROUTER_API_KEY and start orchat again to talk to real models.",
+	"The simulator streams its answer in small chunks, with keep-alive comments and a final usage chunk, the way OpenRouter does.",
+	"Its token counts come from the text, and its cost from this model's catalog prices, so the footer shows what a real answer of this size would cost.",
+	"The same question to the same model always gets the same words.",
+	"Try /compare to put several models side by side, /models to browse the catalog, or /balance to see your tokens.",
+	"Rate limits, provider errors, stalls and cut-off streams can be switched on to see how orchat handles them.",
+	"Longer answers are split over several messages, with code blocks closed and reopened at each cut.",
+}
 
 // newAnswer builds the deterministic reply of model to req: it says it is
 // simulated, names the model, echoes the start of the latest user message
-// and adds filler in proportion to max_tokens (bounded), never more than
-// max_tokens tokens.
+// and adds sentences in proportion to max_tokens (bounded), never more
+// than max_tokens tokens.
 func newAnswer(m bot.Model, req *Request) *answer {
 	last := lastUser(req.Messages)
 	var b strings.Builder
@@ -41,13 +49,17 @@ func newAnswer(m bot.Model, req *Request) *answer {
 	b.WriteString(".")
 	target := 96
 	if req.MaxTokens > 0 {
-		target = min(req.MaxTokens/2, 400)
+		target = min(req.MaxTokens/4, 160)
 	}
 	x := hash64(m.ID + "\x00" + last + "\x00" + strconv.Itoa(req.MaxTokens))
+	b.WriteByte(' ')
+	b.WriteString(sentences[0]) // first, say what this is
+	rest := sentences[1:]
+	next := int(x % uint64(len(rest)))
 	for router.EstimateTokens(b.String()) < target {
-		x = mix(x + 0x9e3779b97f4a7c15)
 		b.WriteByte(' ')
-		b.WriteString(filler[x%uint64(len(filler))])
+		b.WriteString(rest[next%len(rest)])
+		next++
 	}
 	text, finish := b.String(), "stop"
 	if req.MaxTokens > 0 && router.EstimateTokens(text) > req.MaxTokens {
