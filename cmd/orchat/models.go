@@ -26,7 +26,9 @@ func (m *Main) loadCatalog(ctx context.Context, file string) (*router.Catalog, e
 		rc.CatalogCache = ""
 		cat := router.NewCatalog(rc)
 		if err := cat.LoadFile(file); err != nil {
-			return nil, fmt.Errorf("--catalog %s: %w", file, err)
+			// Name the file in the one line the user reads, whatever kind
+			// of error it is.
+			return nil, bot.Errorf(bot.EINVALID, "--catalog %s: %s", file, strings.TrimPrefix(userMessage(err), "router: "))
 		}
 		return cat, nil
 	case m.Simulate:

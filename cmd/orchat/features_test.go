@@ -1,0 +1,73 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// consoleRun runs `orchat console --json` in-process with the simulator,
+// stdin lines from input, and returns what it printed.
+func consoleRun(t *testing.T, input string, args ...string) []consoleMessage {
+	t.Helper()
+	var out, errb syncWriter
+	m := &Main{Stdin: strings.NewReader(input), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	args = append([]string{"console", "--json", "--simulate", "--multi-user"}, args...)
+	if code := m.Run(t.Context(), args); code != exitOK {
+		t.Fatalf("orchat %v exited %d:\n%s", args, code, errb.String())
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return parseConsole(t, []byte(out.String()))
+}
+
+func texts(msgs []consoleMessage) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		b.WriteString(m.Text + "\n" + m.Footer + "\n")
+	}
+	return b.String()
+}
+
+// TestLeaderboardRanksVotedModels: a vote on a compare shows up on the
+// leaderboard, here and across communities.
+func TestLeaderboardRanksVotedModels(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "t.db")
+	var id string
+	for _, m := range consoleRun(t, "ann> /compare models:google/gemini-2.5-flash,openai/gpt-5-mini Name a colour\n", "--db", db) {
+		if m.Kind == "compare" {
+			id = m.CompareID
+		}
+	}
+	if id == "" {
+		t.Fatal("no compare")
+	}
+	got := texts(consoleRun(t, "ben> /vote "+id+" B\ncat> /vote "+id+" B\nann> /leaderboard\n", "--db", db))
+	here, everywhere, ok := strings.Cut(got, "Across every community")
+	if !ok {
+		t.Fatalf("leaderboard without a global part:\n%s", got)
+	}
+	for _, part := range []string{here, everywhere} {
+		first := strings.Index(part, "1. openai/gpt-5-mini")
+		second := strings.Index(part, "2. google/gemini-2.5-flash")
+		if first < 0 || second < first || !strings.Contains(part, "2 won") {
+			t.Fatalf("gpt-5-mini won both votes and should rank first with 2 wins:\n%s", got)
+		}
+	}
+}
+
+// TestLowBalanceNotice: a user is told once when a charge takes their
+// balance below accounts.low_balance.
+func TestLowBalanceNotice(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "orchat.toml")
+	if err := os.WriteFile(cfg, []byte("[accounts]\nlow_balance = 14990\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := texts(consoleRun(t, "ann> hello\nann> hello again\nann> and again\n", "--db", filepath.Join(dir, "t.db"), "--config", cfg))
+	if n := strings.Count(got, "Heads up: your balance is down to"); n != 1 {
+		t.Fatalf("low-balance notice shown %d times, want once:\n%s", n, got)
+	}
+}

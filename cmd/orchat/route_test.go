@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/router"
+)
+
+const fullCatalog = "../../router/testdata/models-2026-02-27.json"
+
+// TestRouteCLI: orchat route --json plans offline, from a catalog file, a
+// sound model for each kind of prompt.
+func TestRouteCLI(t *testing.T) {
+	longDoc := strings.Repeat("The committee met again to discuss the harbour accounts. ", 4000)
+	for _, tt := range []struct {
+		name, prompt string
+		args         []string
+		tier         string
+	}{
+		{"ChitChat", "hi there, how's your day?", nil, "fast"},
+		{"Code", "Why does this fail?\n```go\nfunc main() { fmt.Println(x) }\n```", nil, "code"},
+		{"Maths", "Prove step by step that the square root of 2 is irrational.", nil, "reasoning"},
+		{"LongDocument", "Summarise this report:\n" + longDoc, []string{"--balance", "1000000"}, "long"},
+		{"Image", "What is in this picture?", []string{"--image"}, "vision"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"route", "--catalog", fullCatalog, "--json"}, tt.args...)
+			args = append(args, tt.prompt)
+			code, out, stderr := runCLI(t, nil, args...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var plan struct {
+				Model     string   `json:"model"`
+				Tier      string   `json:"tier"`
+				Fallbacks []string `json:"fallbacks"`
+				Reasons   []string `json:"reasons"`
+				CostUSD   float64  `json:"estimated_cost_usd"`
+				Tokens    int      `json:"estimated_tokens"`
+			}
+			if err := json.Unmarshal([]byte(out), &plan); err != nil {
+				t.Fatalf("not JSON: %q", out)
+			}
+			if plan.Tier != tt.tier || plan.Model == "" || len(plan.Reasons) == 0 || plan.Tokens <= 0 || plan.CostUSD <= 0 {
+				t.Fatalf("plan %+v, want tier %s with a model, reasons and an estimate", plan, tt.tier)
+			}
+			cat := router.NewCatalog(router.Config{})
+			if err := cat.LoadFile(fullCatalog); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range append([]string{plan.Model}, plan.Fallbacks...) {
+				m, err := cat.Lookup(id)
+				if err != nil {
+					t.Fatalf("planned %s, which is not in the catalog", id)
+				}
+				if tt.tier == "vision" && !m.Vision() {
+					t.Fatalf("an image planned onto %s, which cannot read images", id)
+				}
+				if m.ContextLength < plan.Tokens {
+					t.Fatalf("%s has %d tokens of context for a %d-token prompt", id, m.ContextLength, plan.Tokens)
+				}
+			}
+		})
+	}
+
+	t.Run("PromptFromStdin", func(t *testing.T) {
+		var out strings.Builder
+		m := &Main{Stdin: strings.NewReader("Prove that there are infinitely many primes, step by step."), Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
+		if code := m.Run(context.Background(), []string{"route", "--catalog", fullCatalog, "--json", "-"}); code != exitOK {
+			t.Fatalf("exit %d: %s", code, out.String())
+		}
+		m.Close()
+		if !strings.Contains(out.String(), `"tier":"reasoning"`) {
+			t.Fatalf("got %s", out.String())
+		}
+	})
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"ErrUnknownModel", []string{"--model", "openai/gpt-9000", "hello"}, "Did you mean"},
+		{"ErrImageToTextModel", []string{"--model", "openai/gpt-3.5-turbo", "--image", "what is this?"}, "cannot read images"},
+		{"ErrNotACatalog", []string{"--catalog", "config_test.go", "hello"}, "--catalog config_test.go"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, nil, append([]string{"route", "--catalog", fullCatalog}, tt.args...)...)
+			if code != exitUser || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
+
+// TestModelsCLI lists the catalog with filters, offline.
+func TestModelsCLI(t *testing.T) {
+	code, out, stderr := runCLI(t, nil, "models", "--catalog", fullCatalog, "--free", "--vision", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var models []struct {
+		ID     string `json:"id"`
+		Free   bool   `json:"free"`
+		Vision bool   `json:"vision"`
+	}
+	if err := json.Unmarshal([]byte(out), &models); err != nil || len(models) == 0 {
+		t.Fatalf("models --json = %q (%v)", out, err)
+	}
+	for _, m := range models {
+		if !m.Free || !m.Vision || !strings.HasSuffix(m.ID, ":free") {
+			t.Fatalf("--free --vision listed %+v", m)
+		}
+	}
+	code, out, _ = runCLI(t, nil, "models", "--catalog", fullCatalog, "claude")
+	if code != exitOK || !strings.Contains(out, "anthropic/claude") || !strings.Contains(out, "context") {
+		t.Fatalf("models claude: exit %d %q", code, out)
+	}
+}
+
+// TestSimulateUpstream: orchat simulate-upstream prints its base URL and
+// serves a stream the real client parses.
+func TestSimulateUpstream(t *testing.T) {
+	cmd := exec.Command(orchatBinary(t), "simulate-upstream", "--addr", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("simulate-upstream exited with %v on interrupt", err)
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Error("simulate-upstream did not stop on interrupt")
+		}
+	}()
+	url, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("first line %q (%v), want the base URL", url, err)
+	}
+	c := router.NewClient(router.Config{BaseURL: strings.TrimSpace(url), APIKey: "sk-or-v1-test"})
+	var text strings.Builder
+	resp, err := c.Stream(context.Background(), router.Request{
+		Model: "google/gemini-2.5-flash", MaxTokens: 200,
+		Messages: []bot.ChatMessage{{Role: bot.RoleUser, Content: "hello, simulator"}},
+	}, func(d string) { text.WriteString(d) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "simulated") || resp.Usage.CompletionTokens == 0 || !resp.Usage.CostReported {
+		t.Fatalf("stream text %q usage %+v", text.String(), resp.Usage)
+	}
+}
