@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -131,9 +130,13 @@ type Engine struct {
 	metrics  Metrics
 	now      func() time.Time
 
-	buckets  sync.Map // Identity → *bucket
-	seen     *SeenSet
-	draining atomic.Bool
+	buckets sync.Map // Identity → *bucket
+	seen    *SeenSet
+	// mu orders entering the in-flight group against Drain: once draining
+	// is set no Add happens, so Drain's Wait never races an Add from zero
+	// (which the WaitGroup forbids, and which panics under load).
+	mu       sync.Mutex
+	draining bool
 	inflight sync.WaitGroup
 	hard     context.Context // cancelled when a drain runs out of time
 	cancel   context.CancelFunc
@@ -195,8 +198,9 @@ func (e *Engine) Handle(ctx context.Context, ev Event, out Output) error {
 		e.log.Debug("dropped a redelivered event", "event", ev.ID)
 		return nil
 	}
-	e.inflight.Add(1)
-	defer e.inflight.Done()
+	if e.enter() {
+		defer e.inflight.Done()
+	}
 
 	start := e.now()
 	req := &Request{ID: newRequestID(), Event: ev, StartedAt: start}
@@ -229,7 +233,7 @@ func (e *Engine) handle(ctx context.Context, req *Request, out Output) (err erro
 		}
 	}()
 
-	if e.draining.Load() {
+	if e.isDraining() {
 		return Errorf(EUNAVAILABLE, "The bot is restarting; please ask again in a moment.")
 	}
 	if err := ev.Identity.Validate(); err != nil {
@@ -321,7 +325,9 @@ func (e *Engine) report(req *Request, r *Reply, err error) {
 // ends first, it cancels them (commands then settle or release their holds
 // and end their replies with a note) and waits for them to finish doing so.
 func (e *Engine) Drain(ctx context.Context) {
-	e.draining.Store(true)
+	e.mu.Lock()
+	e.draining = true
+	e.mu.Unlock()
 	done := make(chan struct{})
 	go func() { e.inflight.Wait(); close(done) }()
 	select {
@@ -332,6 +338,24 @@ func (e *Engine) Drain(ctx context.Context) {
 	e.log.Warn("shutdown timeout reached: cancelling answers in flight")
 	e.cancel()
 	<-done
+}
+
+// enter counts an event as in flight unless a drain has begun; false
+// means the event is refused.
+func (e *Engine) enter() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.draining {
+		return false
+	}
+	e.inflight.Add(1)
+	return true
+}
+
+func (e *Engine) isDraining() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.draining
 }
 
 // bucket is one user's token bucket.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,6 +187,31 @@ func TestEngine(t *testing.T) {
 		<-done
 		if !strings.Contains(out.text(), "finished") {
 			t.Fatalf("the answer in flight was not let finish: %q", out.text())
+		}
+	})
+
+	t.Run("DrainWhileEventsArrive", func(t *testing.T) {
+		// Events keep arriving while the bot drains, often with nothing in
+		// flight: each is answered or refused, and the drain neither races
+		// nor panics ("WaitGroup is reused before previous Wait has returned").
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		for round := 0; round < 50; round++ {
+			e := engineWith(t, bot.EngineOptions{Logger: quiet}, echo("help"))
+			var wg sync.WaitGroup
+			for g := 0; g < 4; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 20; i++ {
+						err := e.Handle(context.Background(), ev(fmt.Sprint(round, "-", g, "-", i), "console:ann", "/help"), newRecorder(2000, time.Millisecond))
+						if err != nil && bot.ErrorCode(err) != bot.EUNAVAILABLE {
+							t.Errorf("an event during the drain failed with %v", err)
+						}
+					}
+				}()
+			}
+			e.Drain(context.Background())
+			wg.Wait()
 		}
 	})
 

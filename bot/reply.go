@@ -98,7 +98,9 @@ func (r *Reply) UpdateCompare(v CompareView) {
 }
 
 // Finish ends the streamed answer with its final text and footer. It waits
-// for pending edits and returns the first error the platform reported.
+// for pending edits and returns the first error the platform reported for
+// the final rendering; an earlier edit that failed is retried by it, and
+// only logged.
 func (r *Reply) Finish(text, footer string, meta *ReplyMeta) error {
 	return r.finish(r.renderText(KindReply, StatusDone, text, footer, meta))
 }
@@ -253,6 +255,9 @@ func (r *Reply) finish(msgs []Message) error {
 			time.Sleep(wait)
 		}
 	}
+	// The final flush re-sends whatever an earlier failure left stale, so
+	// only its errors say what the user ends up seeing.
+	r.err = nil
 	r.flush(msgs)
 	return r.err
 }

@@ -53,6 +53,24 @@ func (r *recorder) Edit(_ context.Context, id string, m bot.Message) error {
 	return nil
 }
 
+// await polls cond (under the recorder's lock) until it holds.
+func (r *recorder) await(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r.mu.Lock()
+		ok := cond()
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gave up waiting for the platform writes")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (r *recorder) text() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -145,20 +163,34 @@ func TestReply(t *testing.T) {
 		}
 	})
 
-	t.Run("PlatformErrorIsReported", func(t *testing.T) {
+	t.Run("RecoveredEditErrorIsNotReported", func(t *testing.T) {
+		// One edit refused mid-stream (a transient 500): the final edit
+		// still lands, so the answer is whole and Finish has nothing to
+		// report (the engine would otherwise apologise under it).
 		out := newRecorder(2000, time.Millisecond)
 		out.failOn = 1
 		r := bot.NewReply(context.Background(), out, 0, false, nil)
 		r.Update("a")
-		time.Sleep(5 * time.Millisecond)
+		out.await(t, func() bool { return out.posts == 1 })
 		r.Update("ab")
-		time.Sleep(5 * time.Millisecond)
+		out.await(t, func() bool { return out.nEdits == 1 })
+		if err := r.Finish("abc", "", nil); err != nil {
+			t.Fatalf("Finish err=%v, want nil: the final edit landed", err)
+		}
+		if got := out.text(); got != "abc" {
+			t.Fatalf("final text %q, want abc", got)
+		}
+	})
+
+	t.Run("FinalEditErrorIsReported", func(t *testing.T) {
+		out := newRecorder(2000, time.Millisecond)
+		out.failOn = 1
+		r := bot.NewReply(context.Background(), out, 0, false, nil)
+		r.Update("a")
+		out.await(t, func() bool { return out.posts == 1 })
 		err := r.Finish("abc", "", nil)
 		if bot.ErrorCode(err) != bot.EUNAVAILABLE {
 			t.Fatalf("Finish err=%v, want the platform's error", err)
-		}
-		if got := out.text(); got != "abc" {
-			t.Fatalf("final text %q, want abc (a later edit still lands)", got)
 		}
 	})
 }

@@ -79,7 +79,7 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 	}
 	meta, footer := s.footer(ctx, ev.Identity, plan, res, out)
 	if err != nil {
-		return req.Reply.Fail(res.Text, failNote(ctx, err, out.charged), footer, meta)
+		return undelivered(req.Reply.Fail(res.Text, failNote(ctx, err, out.charged), footer, meta), out.charged)
 	}
 	s.lowBalance(ctx, req, out)
 	if strings.TrimSpace(res.Text) == "" {
@@ -87,7 +87,17 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 		// (platforms refuse an empty message); the footer shows the cost.
 		res.Text = fmt.Sprintf("(%s sent back an empty answer. Ask again, or pick another model with /model.)", meta.Model)
 	}
-	return req.Reply.Finish(res.Text, footer, meta)
+	return undelivered(req.Reply.Finish(res.Text, footer, meta), out.charged)
+}
+
+// undelivered explains a platform refusing an answer that was already
+// settled: the generic apology says nothing was charged, which is then
+// untrue (and invites paying again). The platform's error is in the log.
+func undelivered(err error, charged int64) error {
+	if err == nil || charged == 0 {
+		return err
+	}
+	return bot.Errorf(bot.EUNAVAILABLE, "I could not show this whole answer here (the platform refused the message). It was charged %s tokens; /balance shows what is left.", bot.FormatTokens(charged))
 }
 
 // explainPlanError adds what the user can do to the router's refusal: when

@@ -207,7 +207,7 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 		view.Footer += " · balance " + bot.FormatTokens(b.Balance)
 	}
 
-	return req.Reply.FinishCompare(view)
+	return undelivered(req.Reply.FinishCompare(view), charged)
 }
 
 // newCompareID returns a short id people can type: c + 8 hex digits.

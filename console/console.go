@@ -103,7 +103,14 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 			return nil
 		}
 		if !ok {
-			wg.Wait()
+			// End of input: wait for the answers in flight, unless a
+			// shutdown begins meanwhile (the engine's drain then decides).
+			finished := make(chan struct{})
+			go func() { wg.Wait(); close(finished) }()
+			select {
+			case <-finished:
+			case <-ctx.Done():
+			}
 			return nil
 		}
 		if strings.TrimSpace(line) == "" {
@@ -127,7 +134,9 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 func (a *Adapter) handle(ctx context.Context, h bot.Handler, line string) {
 	user := a.opts.User
 	if a.opts.MultiUser {
-		if name, rest, ok := strings.Cut(line, "> "); ok && !strings.ContainsAny(name, " /") && name != "" {
+		// Only a valid name speaks as someone else: "what?> hi" is a
+		// question, not a user the engine would refuse as malformed.
+		if name, rest, ok := strings.Cut(line, "> "); ok && bot.Identity("console:"+name).Validate() == nil {
 			user, line = bot.Identity("console:"+name), rest
 		}
 	}

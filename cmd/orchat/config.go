@@ -401,6 +401,7 @@ func (c Config) Validate() error {
 	positiveDur("openrouter.first_byte_timeout", c.OpenRouter.FirstByteTimeout)
 	positiveDur("openrouter.idle_timeout", c.OpenRouter.IdleTimeout)
 	positiveDur("openrouter.request_timeout", c.OpenRouter.RequestTimeout)
+	positiveDur("openrouter.max_retry_after", c.OpenRouter.MaxRetryAfter) // the router would silently use 30s instead
 	if c.Router.MaxTokens < 1 || c.Router.MaxTokens > 1_000_000 {
 		bad("router.max_tokens", c.Router.MaxTokens, "must be between 1 and 1000000")
 	}

@@ -77,6 +77,7 @@ func TestConfig(t *testing.T) {
 		{"ErrBadAdmin", "admins = [\"discord:\"]\n", `admins = "discord:"`},
 		{"ErrUnsetEnv", "[openrouter]\napi_key = \"${NOT_SET_ANYWHERE}\"\n", "${NOT_SET_ANYWHERE}"},
 		{"ErrNotTOML", "this is = = not toml", "config: line 1"},
+		{"ErrNegativeMaxRetryAfter", "[openrouter]\nmax_retry_after = \"-5s\"\n", "openrouter.max_retry_after = -5s"},
 		{"ErrCompareOneModel", "[compare]\nmodels = [\"a/b\"]\n", "compare.models"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

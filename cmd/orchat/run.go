@@ -119,6 +119,14 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	if len(pos) > 0 {
 		return usagef("run takes no arguments")
 	}
+	// Refuse a half-configured Slack before anything starts.
+	c := m.Config
+	if c.Slack.BotToken != "" && c.Slack.Mode == "socket" && c.Slack.AppToken == "" {
+		return bot.Errorf(bot.EINVALID, "Slack needs an app-level token in Socket Mode: set SLACK_APP_TOKEN (xapp-…, scope connections:write), or slack.mode = \"http\" with SLACK_SIGNING_SECRET.")
+	}
+	if c.Slack.BotToken != "" && c.Slack.Mode == "http" && c.HTTP.Addr == "" {
+		return bot.Errorf(bot.EINVALID, "slack.mode = \"http\" serves Slack's events on the [http] server: set http.addr.")
+	}
 	mets := newPromMetrics()
 	m.mets = mets
 	a, err := m.newApp(ctx)
@@ -152,6 +160,9 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			}
 		}()
 	}
+	// Decided before anything starts: the console goroutine must not read
+	// a count the platforms below are still adding to.
+	consoleOnly := c.Discord.Token == "" && c.Slack.BotToken == ""
 	platforms := 0
 	if *withConsole || isTerminal(m.Stdin) {
 		con, err := m.newConsole(cf)
@@ -164,13 +175,12 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		}
 		start("console", func(ctx context.Context) error {
 			err := con.Run(ctx, a.engine)
-			if platforms == 1 {
+			if consoleOnly {
 				cancel() // the console was the only platform: end of input ends the bot
 			}
 			return err
 		})
 	}
-	c := m.Config
 	notifiers := notifierSet{}
 	history := bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars}
 	if c.Discord.Token != "" {
@@ -189,9 +199,6 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	}
 	extra := map[string]http.Handler{}
 	if c.Slack.BotToken != "" {
-		if c.Slack.Mode == "socket" && c.Slack.AppToken == "" {
-			return bot.Errorf(bot.EINVALID, "Slack needs an app-level token in Socket Mode: set SLACK_APP_TOKEN (xapp-…, scope connections:write), or slack.mode = \"http\" with SLACK_SIGNING_SECRET.")
-		}
 		sl, err := slack.New(slack.Options{
 			BotToken: c.Slack.BotToken, AppToken: c.Slack.AppToken, SigningSecret: c.Slack.SigningSecret,
 			Mode: c.Slack.Mode, APIURL: c.Slack.APIURL, CommandNames: c.Slack.Commands,
@@ -206,9 +213,6 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		parts = append(parts, readiness{"slack", connected(sl.Connected)})
 		if c.Slack.Mode == "http" {
 			extra["POST /slack/events"] = sl.HTTPHandler()
-			if c.HTTP.Addr == "" {
-				return bot.Errorf(bot.EINVALID, "slack.mode = \"http\" serves Slack's events on the [http] server: set http.addr.")
-			}
 		}
 		start("slack", sl.Run)
 	}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orchat/orchat/discord/discordtest"
+	"github.com/orchat/orchat/router/openroutertest"
+)
+
+// TestRunConsoleEndKeepsOtherPlatforms: `orchat run --console` with its
+// input already at an end (stdin from /dev/null) keeps serving Discord; only
+// a console that is the sole platform ends the bot with its input.
+func TestRunConsoleEndKeepsOtherPlatforms(t *testing.T) {
+	dir := t.TempDir()
+	apiKey, discordToken := secret("sk-or-v1-"), secret("discord-bot-token-")
+	sim := openroutertest.NewServer(openroutertest.Options{APIKey: apiKey})
+	defer sim.Close()
+	dc := discordtest.NewServer(discordtest.Options{Token: discordToken})
+	defer dc.Close()
+	cfgPath := filepath.Join(dir, "orchat.toml")
+	cfg := fmt.Sprintf("[openrouter]\nbase_url = %q\n[accounts]\ndatabase = %q\n[discord]\napi_url = %q\n[http]\naddr = \"127.0.0.1:0\"\n",
+		sim.URL(), filepath.Join(dir, "orchat.db"), dc.APIURL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OPENROUTER_API_KEY": apiKey, "DISCORD_BOT_TOKEN": discordToken}
+	logs := &syncWriter{}
+	addr := make(chan string, 1)
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &syncWriter{}, Stderr: logs, Getenv: func(k string) string { return env[k] },
+		OpsListening: func(a string) { addr <- a }}
+	defer m.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- m.Run(ctx, []string{"run", "--console", "--json", "--config", cfgPath}) }()
+
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case code := <-done:
+		t.Fatalf("orchat run exited %d before serving:\n%s", code, logs.String())
+	}
+	eventually(t, "Discord connected", func() bool {
+		select {
+		case code := <-done:
+			t.Fatalf("orchat run exited %d when the console's input ended, with Discord still to serve:\n%s", code, logs.String())
+		default:
+		}
+		code, _ := get(t, base+"/readyz")
+		return code == 200
+	})
+	select {
+	case code := <-done:
+		t.Fatalf("orchat run exited %d when the console's input ended, with Discord still to serve:\n%s", code, logs.String())
+	default:
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("orchat run exited %d:\n%s", code, logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("orchat run did not stop after its context ended")
+	}
+}
