@@ -16,11 +16,18 @@ const periodLayout = "2006-01-02"
 
 // period returns the free-tier day that now falls in, as a date in the
 // configured zone, and when the next one starts: the next local midnight,
-// which is 23 or 25 hours away on the days clocks change.
+// which is 23 or 25 hours away on the days clocks change. Where a clock
+// change skips midnight itself (America/Santiago), the next day starts at
+// that change, not at the 23:00 time.Date normalizes the missing midnight to.
 func (s *Store) period(now time.Time) (string, time.Time) {
 	local := now.In(s.opts.Location)
 	y, m, d := local.Date()
-	return local.Format(periodLayout), time.Date(y, m, d+1, 0, 0, 0, 0, s.opts.Location)
+	key := local.Format(periodLayout)
+	next := time.Date(y, m, d+1, 0, 0, 0, 0, s.opts.Location)
+	if next.Format(periodLayout) == key {
+		_, next = next.ZoneBounds()
+	}
+	return key, next
 }
 
 // freeLimit is the daily allowance: larger once a user has ever been
@@ -120,8 +127,8 @@ func (s *Store) ReturnFree(ctx context.Context, id bot.Identity, period string) 
 	if err := id.Validate(); err != nil {
 		return s.fail(op, err)
 	}
-	if _, err := time.Parse(periodLayout, period); err != nil {
-		return s.fail(op, bot.Errorf(bot.EINVALID, "A free-tier period is a date such as 2026-11-22, not %q.", period))
+	if err := checkPeriod(period); err != nil {
+		return s.fail(op, err)
 	}
 	return s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE free_usage SET used = used - 1 WHERE identity = ? AND period = ? AND used > 0`, string(id), period)

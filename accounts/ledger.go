@@ -254,8 +254,10 @@ func (s *Store) holdByKey(ctx context.Context, tx dbtx, id bot.Identity, key str
 // Settle charges min(c.Amount, hold) as a charge row and releases the rest
 // of the hold. A zero charge writes no row and just closes the hold.
 // Idempotent: settling a hold again returns the first charge and charges
-// nothing. When c.GenerationID was already charged through another hold,
-// this hold is released and the earlier charge returned. ENOTFOUND for an
+// nothing. When c.GenerationID was already charged through another hold
+// of the same user, this hold is released and the earlier charge returned;
+// an id already charged to another user is not this generation, and the
+// hold is charged as if it had no id. ENOTFOUND for an
 // unknown hold; ECONFLICT for a hold released or expired before it was
 // settled (an expired hold is released on the spot: tokens are never
 // charged after their hold could have been freed); EINVALID for a negative
@@ -317,24 +319,40 @@ func (s *Store) Settle(ctx context.Context, holdID int64, c bot.Charge) (bot.Ent
 		var link sql.NullInt64
 		if charge > 0 {
 			u := c.Usage
-			err := tx.QueryRowContext(ctx, `INSERT INTO entries (identity, kind, amount, key, actor, note, model,
+			insert := func() error {
+				return tx.QueryRowContext(ctx, `INSERT INTO entries (identity, kind, amount, key, actor, note, model,
 					prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens,
 					cost_usd, cost_reported, byok, upstream_cost_usd, generation_id, created_at)
 				VALUES (?, 'charge', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT DO NOTHING RETURNING id`,
-				identity, -charge, e.Key, string(bot.ActorSystem), c.Note, c.Model,
-				u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.ReasoningTokens,
-				u.CostUSD, u.CostReported, u.IsBYOK, u.UpstreamCostUSD, c.GenerationID, nanos(now)).Scan(&e.ID)
-			switch {
-			case errors.Is(err, sql.ErrNoRows) && c.GenerationID != "":
-				// Another hold already charged this generation: charge
-				// nothing here and answer with that charge.
-				if e, err = entryByKey(ctx, tx, key); err != nil {
-					return err
+					identity, -charge, e.Key, string(bot.ActorSystem), c.Note, c.Model,
+					u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.ReasoningTokens,
+					u.CostUSD, u.CostReported, u.IsBYOK, u.UpstreamCostUSD, c.GenerationID, nanos(now)).Scan(&e.ID)
+			}
+			err := insert()
+			if errors.Is(err, sql.ErrNoRows) && c.GenerationID != "" {
+				prev, perr := entryByKey(ctx, tx, key)
+				if perr != nil {
+					return perr
 				}
-				s.log.Warn("generation already charged; hold released without a charge",
-					slog.Int64("hold", holdID), slog.String("generation_id", c.GenerationID), slog.Int64("entry", e.ID))
-				charge = 0
+				if prev.Identity == id {
+					// Another hold of this user already charged this
+					// generation: charge nothing here and answer with
+					// that charge.
+					s.log.Warn("generation already charged; hold released without a charge",
+						slog.Int64("hold", holdID), slog.String("generation_id", c.GenerationID), slog.Int64("entry", prev.ID))
+					e, charge, err = prev, 0, nil
+				} else {
+					// Another user's call carried the same id: it is not
+					// this generation (an upstream whose ids repeat), so
+					// this hold is charged under its own key.
+					s.log.Warn("generation id already charged to another user; charging the hold under its own key",
+						slog.Int64("hold", holdID), slog.String("generation_id", c.GenerationID))
+					e.Key = chargeKey(holdID)
+					err = insert()
+				}
+			}
+			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				return fmt.Errorf("charge key %s is already taken", e.Key)
 			case err != nil:

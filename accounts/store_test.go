@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -345,6 +346,39 @@ func TestVerify(t *testing.T) {
 		}
 		if rep.OK() || !strings.Contains(strings.Join(rep.Problems, "\n"), "held is 100 but its open holds add up to 90") {
 			t.Fatalf("problems=%q", rep.Problems)
+		}
+	})
+
+	// A hold settled by another user's charge row (what a generation id
+	// repeated across users once produced) is reported.
+	t.Run("ErrHoldSettledByAnotherUsersCharge", func(t *testing.T) {
+		const bob bot.Identity = "console:bob"
+		path := filepath.Join(t.TempDir(), "ledger.db")
+		s := MustOpenPath(t, path, testOptions())
+		ensure(t, s, alice)
+		ensure(t, s, bob)
+		ha, err := s.Reserve(t.Context(), alice, 100, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ea, err := s.Settle(t.Context(), ha.ID, bot.Charge{Amount: 50, GenerationID: "gen-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hb, err := s.Reserve(t.Context(), bob, 100, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rawDB(t, path).Exec(`UPDATE users SET held = 0 WHERE identity = ?;
+			UPDATE holds SET state = 'settled', entry_id = ? WHERE id = ?`, string(bob), ea.ID, hb.ID); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := s.Verify(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("hold %d of %s: settled by a charge row that does not exist or is another user's", hb.ID, bob); !slices.Contains(rep.Problems, want) {
+			t.Fatalf("problems=%q, want %q", rep.Problems, want)
 		}
 	})
 

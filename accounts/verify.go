@@ -142,13 +142,13 @@ func (s *Store) Verify(ctx context.Context) (bot.VerifyReport, error) {
 		})
 	if err == nil {
 		err = eachRow(ctx, tx, `SELECT h.id, h.identity FROM holds h LEFT JOIN entries e ON e.id = h.entry_id
-			WHERE h.entry_id IS NOT NULL AND (e.id IS NULL OR e.kind <> 'charge')`, func(r *sql.Rows) error {
+			WHERE h.entry_id IS NOT NULL AND (e.id IS NULL OR e.kind <> 'charge' OR e.identity <> h.identity)`, func(r *sql.Rows) error {
 			var id int64
 			var identity string
 			if err := r.Scan(&id, &identity); err != nil {
 				return err
 			}
-			problem("hold %d of %s: settled by a charge row that does not exist", id, identity)
+			problem("hold %d of %s: settled by a charge row that does not exist or is another user's", id, identity)
 			return nil
 		})
 	}

@@ -142,8 +142,10 @@ func (r *Router) Stream(ctx context.Context, req bot.ChatRequest, onDelta func(d
 		if i == len(cands)-1 {
 			// The last candidate was rate-limited for a moment: wait as
 			// asked (within the cap) and try it once more. Nothing was
-			// generated, so nothing can be billed twice.
-			if retriedLast || ue.Status != http.StatusTooManyRequests || ue.RetryAfter > r.cfg.MaxFallbackWait {
+			// generated, so nothing can be billed twice. The wait asked
+			// for is compared uncapped: RetryAfter is capped at
+			// MaxRetryAfter, which may be shorter than MaxFallbackWait.
+			if retriedLast || ue.Status != http.StatusTooManyRequests || max(ue.RetryAfter, ue.waitFor) > r.cfg.MaxFallbackWait {
 				return r.result(res, resp, model, plan, err, start)
 			}
 			retriedLast = true

@@ -381,6 +381,23 @@ func TestStreamRetriesARateLimitedLastCandidate(t *testing.T) {
 	}
 }
 
+// A rate limit longer than the router will wait is not retried early, even
+// when router.max_retry_after is set below router.max_fallback_wait.
+func TestStreamHonoursALongRetryAfterOnTheLastCandidate(t *testing.T) {
+	sim := MustSim(t, openroutertest.Options{Faults: map[string]openroutertest.Fault{modelA: {Status: 429, RetryAfter: "3600"}}})
+	r := MustRouter(t, sim.URL(), func(c *router.Config) {
+		c.MaxRetryAfter = time.Millisecond
+		c.MaxFallbackWait = time.Minute
+	})
+	res, _, err := stream(t, r, chosenPlan(modelA))
+	if bot.ErrorCode(err) != bot.ERATELIMIT {
+		t.Fatalf("err=%v, want ERATELIMIT", err)
+	}
+	if !slices.Equal(res.Attempts, []string{modelA}) || sim.Requests() != 1 {
+		t.Fatalf("attempts=%v requests=%d: retried an hour's rate limit at once", res.Attempts, sim.Requests())
+	}
+}
+
 func TestStreamOpenRouterAuto(t *testing.T) {
 	var log requestLog
 	sim := MustSim(t, openroutertest.Options{FaultFunc: log.hook(nil)})

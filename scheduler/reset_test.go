@@ -136,6 +136,49 @@ func TestFreeReset(t *testing.T) {
 		wantOneResetEach(t, store, rs, []string{"2026-03-27", "2026-03-28", "2026-03-29"})
 	})
 
+	// A reset time that a clock change skips, where Go normalizes it back
+	// to the hour before: 02:30 on 8 March 2026 in New York, and midnight
+	// itself on 6 September 2026 in Santiago and 7 March 2026 in Havana
+	// (the default 00:00, normalized to 23:00 the day before). Every
+	// period is still reset, once, and the job keeps its schedule.
+	t.Run("SkippedTimeWestOfUTC", func(t *testing.T) {
+		for _, tc := range []struct {
+			zone, at string
+			start    time.Time // noon, two days before the change
+		}{
+			{"America/New_York", "02:30", time.Date(2026, 3, 6, 12, 0, 0, 0, time.UTC)},
+			{"America/Santiago", "00:00", time.Date(2026, 9, 4, 12, 0, 0, 0, time.UTC)},
+			{"America/Havana", "00:00", time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC)},
+		} {
+			t.Run(tc.zone, func(t *testing.T) {
+				loc, err := time.LoadLocation(tc.zone)
+				if err != nil {
+					t.Skipf("no time zone data: %v", err)
+				}
+				start := time.Date(tc.start.Year(), tc.start.Month(), tc.start.Day(), 12, 0, 0, 0, loc)
+				clock := clockwork.NewFakeClockAt(start)
+				store := MustOpenTempStore(t, storeOptions(clock, loc))
+				rs := &resets{Resets: store}
+				m := &metrics{}
+				s := MustStart(t, scheduler.Options{Location: loc, Clock: clock, Resets: rs, DailyReset: tc.at, Metrics: m})
+				waitRuns(t, m, scheduler.JobFreeReset, 1)
+				periods := []string{date(start, -1)}
+				for i := 1; i <= 4; i++ {
+					waitTimers(t, clock, 1)
+					next, err := s.NextRun(scheduler.JobFreeReset)
+					if err != nil || next.IsZero() {
+						t.Fatalf("after %d runs the reset has no next run (%v, %v)", i, next, err)
+					}
+					advanceTo(t, clock, 1, next)
+					waitRuns(t, m, scheduler.JobFreeReset, 1+i)
+					periods = append(periods, date(start, i-1))
+				}
+				shutdown(t, s)
+				wantOneResetEach(t, store, rs, periods)
+			})
+		}
+	})
+
 	// A reset time in the hour repeated in autumn (02:30 happens twice on
 	// 25 October 2026 in Berlin) runs in both passes at most, here once
 	// by gocron and once more as a second instance or a second firing
@@ -169,12 +212,14 @@ func TestFreeReset(t *testing.T) {
 				t.Fatalf("%v is %v in Berlin, want 02:30", at, l)
 			}
 		}
+		// gocron runs the reset in one of the two passes; the other one is
+		// run by hand.
 		advanceTo(t, clock, 1, firstPass)
+		advanceTo(t, clock, 1, secondPass)
+		waitRuns(t, m, scheduler.JobFreeReset, 2)
 		if err := s.RunNow(scheduler.JobFreeReset); err != nil {
 			t.Fatal(err)
 		}
-		waitRuns(t, m, scheduler.JobFreeReset, 2)
-		advanceTo(t, clock, 1, secondPass)
 		waitRuns(t, m, scheduler.JobFreeReset, 3)
 		if got := len(rs.of("2026-10-24")); got != 2 {
 			t.Fatalf("the reset of 2026-10-24 ran %d times, want 2 (both passes of 02:30)", got)

@@ -296,13 +296,21 @@ func (s *Scheduler) addJobs() error {
 	var defs []def
 	if s.opts.Resets != nil {
 		h, m := s.resetMin/60, s.resetMin%60
+		// A cron schedule, not gocron.DailyJob: a daily job whose time
+		// falls in a daylight-saving gap at midnight (America/Santiago,
+		// America/Havana) gets no next run and never runs again, and one in
+		// a gap west of UTC (02:30 in New York) runs at 01:30, before its
+		// time, so its period is never closed. The cron schedule runs after
+		// the transition, except at a skipped midnight, which it runs at
+		// 23:00 the day before (endedPeriod knows).
 		defs = append(defs, def{JobFreeReset, s.shared,
-			gocron.DailyJob(1, gocron.NewAtTimes(gocron.NewAtTime(uint(h), uint(m), 0))),
+			gocron.CronJob(fmt.Sprintf("%d %d * * *", m, h), false),
 			s.freeReset,
 			// Catch up at start: the reset is idempotent per period, so this
 			// records a reset missed while the process was down, and does
 			// nothing when it was recorded.
-			[]gocron.JobOption{gocron.WithStartAt(gocron.WithStartImmediately())}})
+			[]gocron.JobOption{gocron.WithStartAt(gocron.WithStartImmediately()),
+				gocron.WithDaylightSavingsTimePolicy(gocron.DaylightSavingsTimeRunAfterTransition)}})
 	}
 	if s.opts.Ledger != nil {
 		defs = append(defs, def{JobHoldSweep, s.shared, gocron.DurationJob(s.opts.HoldSweep), s.holdSweep, nil})
@@ -628,11 +636,16 @@ func (s *Scheduler) freeReset(ctx context.Context, now time.Time) (outcome, erro
 // reset. Times of day are compared on the wall clock, so a reset in an hour
 // skipped by a daylight-saving change (run by gocron at the shifted time)
 // counts for its day, and both passes of a repeated hour close the same
-// period.
+// period. A reset at a midnight that a clock change skips (America/Santiago)
+// runs where Go normalizes that midnight, at 23:00 the day before: it
+// closes that day, which is about to end, as the midnight would have.
 func (s *Scheduler) endedPeriod(now time.Time) string {
 	local := now.In(s.opts.Location)
 	y, m, d := local.Date()
-	if local.Hour()*60+local.Minute() < s.resetMin {
+	switch {
+	case !now.Before(time.Date(y, m, d+1, s.resetMin/60, s.resetMin%60, 0, 0, s.opts.Location)):
+		d++ // tomorrow's reset time does not exist and its instant is today's wall clock
+	case local.Hour()*60+local.Minute() < s.resetMin:
 		d-- // today's reset is not due yet: the latest due one was yesterday's
 	}
 	// Noon is never skipped or repeated by a clock change.

@@ -552,6 +552,29 @@ func testSettle(t *testing.T, b Backend) {
 		f.verify()
 	})
 
+	// Generation ids that repeat across users (an OpenAI-compatible server
+	// whose ids are not unique) are different generations: each user's
+	// call is charged, and nobody is answered with another user's charge.
+	t.Run("GenerationIDOfAnotherUser", func(t *testing.T) {
+		f := open(t, b)
+		f.ensure(alice)
+		f.ensure(bob)
+		ha := f.reserve(alice, 1000, "alice-1")
+		hb := f.reserve(bob, 1000, "bob-1")
+		ea := f.settle(ha.ID, bot.Charge{Amount: 700, Model: "m", GenerationID: "chatcmpl-123"})
+		eb := f.settle(hb.ID, bot.Charge{Amount: 600, Model: "m", GenerationID: "chatcmpl-123"})
+		if eb.ID == ea.ID || eb.Identity != bob || eb.Amount != -600 {
+			t.Fatalf("bob's settle=%+v, want his own charge of 600 (alice's is %+v)", eb, ea)
+		}
+		f.wantBalance(alice, 14_300, 0)
+		f.wantBalance(bob, 14_400, 0)
+		if again := f.settle(hb.ID, bot.Charge{Amount: 600, Model: "m", GenerationID: "chatcmpl-123"}); again.ID != eb.ID {
+			t.Fatalf("settling bob's hold again=%+v, want %+v", again, eb)
+		}
+		f.wantBalance(bob, 14_400, 0)
+		f.verify()
+	})
+
 	t.Run("ZeroCharge", func(t *testing.T) {
 		f := open(t, b)
 		f.ensure(alice)
@@ -962,6 +985,33 @@ func testFreeTier(t *testing.T, b Backend) {
 			if !fu.ResetsAt.Equal(tc.resets) || fu.ResetsAt.Sub(tc.now) != tc.wait {
 				t.Fatalf("at %v: ResetsAt=%v (in %v), want %v (in %v)", tc.now, fu.ResetsAt, fu.ResetsAt.Sub(tc.now), tc.resets, tc.wait)
 			}
+		}
+	})
+
+	// Where clocks skip midnight itself (Chile, 6 September 2026: 00:00
+	// becomes 01:00), the allowance comes back when the new day starts,
+	// at 01:00, not an hour before it, while the old day still runs.
+	t.Run("ResetsAtSkippedMidnight", func(t *testing.T) {
+		scl, err := time.LoadLocation("America/Santiago")
+		if err != nil {
+			t.Skipf("no time zone data: %v", err)
+		}
+		f := open(t, b, small, func(c *Config) { c.Location = scl })
+		f.ensure(alice)
+		dayStart := time.Date(2026, 9, 6, 1, 0, 0, 0, scl)
+		if got := dayStart.Add(-time.Second).In(scl).Format("2006-01-02"); got != "2026-09-05" {
+			t.Skipf("tzdata has no clock change at midnight on 2026-09-06 in Santiago (%s)", got)
+		}
+		now := time.Date(2026, 9, 5, 22, 30, 0, 0, scl)
+		fu, err := f.FreeStatus(f.ctx, alice, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fu.Period != "2026-09-05" || !fu.ResetsAt.Equal(dayStart) {
+			t.Fatalf("at %v: period %s, ResetsAt=%v, want 2026-09-05 until %v", now, fu.Period, fu.ResetsAt, dayStart)
+		}
+		if fu, err := f.FreeStatus(f.ctx, alice, fu.ResetsAt); err != nil || fu.Period != "2026-09-06" {
+			t.Fatalf("at ResetsAt: period %s (%v), want 2026-09-06", fu.Period, err)
 		}
 	})
 
