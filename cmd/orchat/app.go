@@ -39,6 +39,9 @@ func (m *Main) routerConfig() router.Config {
 	rc := router.DefaultConfig()
 	rc.BaseURL = c.OpenRouter.BaseURL
 	rc.APIKey = c.OpenRouter.APIKey
+	// The key is this deployment's secret: keyed with it, the hash sent as
+	// OpenRouter's `user` cannot be linked back to a public platform id.
+	rc.UserSalt = c.OpenRouter.APIKey
 	rc.Referer = c.OpenRouter.Referer
 	rc.Title = c.OpenRouter.Title
 	rc.ConnectTimeout = c.OpenRouter.ConnectTimeout.Duration
@@ -93,6 +96,9 @@ func (m *Main) startSimulator(opts openroutertest.Options) (*openroutertest.Serv
 // on stderr, first thing.
 func (m *Main) newApp(ctx context.Context) (*app, error) {
 	a := &app{}
+	for _, w := range m.Config.Warnings() {
+		m.logger().Warn("config: " + w)
+	}
 	rc := m.routerConfig()
 	if m.routerOptions != nil {
 		m.routerOptions(&rc)

@@ -444,6 +444,7 @@ func (c Config) Validate() error {
 		bad("accounts.free_requests_per_day_topped_up", c.Accounts.FreeRequestsPerDayToppedUp, "must be 0 or more")
 	}
 	positiveDur("accounts.hold_ttl", c.Accounts.HoldTTL)
+
 	if c.Accounts.LowBalance < 0 {
 		bad("accounts.low_balance", c.Accounts.LowBalance, "must be 0 (off) or more")
 	}
@@ -510,6 +511,17 @@ func (c Config) Validate() error {
 	}
 	sort.Strings(errs)
 	return fmt.Errorf("config: %s", strings.Join(errs, "; "))
+}
+
+// Warnings lists settings that are allowed but probably not meant, for
+// the log at start-up.
+func (c Config) Warnings() []string {
+	var w []string
+	if c.Accounts.HoldTTL.Duration <= c.Bot.RequestTimeout.Duration {
+		w = append(w, fmt.Sprintf("accounts.hold_ttl (%s) is not longer than bot.request_timeout (%s): an answer that outlives its hold is not charged",
+			c.Accounts.HoldTTL.Duration, c.Bot.RequestTimeout.Duration))
+	}
+	return w
 }
 
 // quoteVal writes a config value for an error message: strings quoted,

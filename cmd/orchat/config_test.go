@@ -65,6 +65,19 @@ func TestConfig(t *testing.T) {
 		}
 	})
 
+	t.Run("WarnHoldShorterThanRequest", func(t *testing.T) {
+		cfg, err := ParseConfig(strings.NewReader("[accounts]\nhold_ttl = \"2m\"\n"), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := cfg.Warnings(); len(w) != 1 || !strings.Contains(w[0], "not charged") {
+			t.Fatalf("warnings %q", w)
+		}
+		if w := DefaultConfig().Warnings(); len(w) != 0 {
+			t.Fatalf("the defaults warn: %q", w)
+		}
+	})
+
 	for _, tt := range []struct {
 		name, toml, want string
 	}{
