@@ -131,8 +131,8 @@ func (a *Adapter) autocomplete(ctx context.Context, i *discordgo.Interaction) {
 		Type: discordgo.InteractionApplicationCommandAutocompleteResult,
 		Data: &discordgo.InteractionResponseData{Choices: choices},
 	}
-	if err := a.api.InteractionRespond(i, resp, discordgo.WithContext(ctx)); err != nil {
-		a.log.Debug("autocomplete answer failed", "err", a.redact(err))
+	if err := a.respond(ctx, i, resp); err != nil {
+		a.log.Debug("autocomplete answer failed", "err", a.redactInteraction(err, i))
 	}
 }
 

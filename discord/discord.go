@@ -103,9 +103,9 @@ type Adapter struct {
 	stopWork context.CancelFunc
 }
 
-// rest is the part of discordgo's REST API the adapter uses.
+// rest is the part of discordgo's REST API the adapter uses (interaction
+// callbacks go around it: see Adapter.respond).
 type rest interface {
-	InteractionRespond(i *discordgo.Interaction, r *discordgo.InteractionResponse, opts ...discordgo.RequestOption) error
 	InteractionResponseDelete(i *discordgo.Interaction, opts ...discordgo.RequestOption) error
 	// RequestWithBucketID carries the webhook calls (see webhook).
 	RequestWithBucketID(method, url string, data any, bucket string, opts ...discordgo.RequestOption) ([]byte, error)
@@ -288,11 +288,25 @@ func fatalOpenError(err error) string {
 
 // redact removes the token from an error's text, should a library ever put
 // it there.
-func (a *Adapter) redact(err error) error {
-	if err == nil || !strings.Contains(err.Error(), a.opts.Token) {
+func (a *Adapter) redact(err error) error { return redactSecret(err, a.opts.Token, "[token]") }
+
+// redactInteraction removes the bot token and an interaction's token from
+// an error's text. The interaction token is in the URL of every callback
+// and webhook call, and net/http quotes the URL in its errors (a timeout,
+// a reset connection); for 15 minutes it posts and edits as the bot.
+func (a *Adapter) redactInteraction(err error, i *discordgo.Interaction) error {
+	err = a.redact(err)
+	if i != nil {
+		err = redactSecret(err, i.Token, "[interaction token]")
+	}
+	return err
+}
+
+func redactSecret(err error, secret, mark string) error {
+	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
 		return err
 	}
-	return redactedError{msg: strings.ReplaceAll(err.Error(), a.opts.Token, "[token]"), err: err}
+	return redactedError{msg: strings.ReplaceAll(err.Error(), secret, mark), err: err}
 }
 
 type redactedError struct {

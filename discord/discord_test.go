@@ -2,10 +2,12 @@ package discord_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -343,6 +345,61 @@ func TestSafety(t *testing.T) {
 			t.Fatal("the log holds the bot token")
 		}
 	})
+}
+
+// InteractionTokenNeverLogged is in its own test: the world's transport
+// drops the first interaction callback and the first webhook call, as a
+// reset connection would. net/http quotes the URL in such errors, and the
+// URL holds the interaction token, which posts and edits as the bot.
+func TestInteractionTokenNeverLogged(t *testing.T) {
+	t.Parallel()
+	drop := &dropFirst{base: http.DefaultTransport, paths: map[string]bool{"/callback": true, "/webhooks/": true}}
+	w := newWorld(t, func(s *setup) { s.opts.HTTPClient = &http.Client{Transport: drop} })
+	first, _ := w.command(w.alice, w.general, "help")  // its acknowledgement is dropped
+	second, _ := w.command(w.alice, w.general, "help") // its first post is dropped
+	w.eventually("both calls dropped", func() bool { return drop.dropped() == 2 })
+	w.stop()
+	log := w.logs.String()
+	if !strings.Contains(log, "/callback") || !strings.Contains(log, "/messages/@original") {
+		t.Fatalf("the dropped calls were not logged; the test proves nothing:\n%s", log)
+	}
+	for _, in := range []discordtest.Interaction{first, second} {
+		if in.Token == "" {
+			t.Fatal("the fake gave the interaction no token")
+		}
+		if strings.Contains(log, in.Token) {
+			t.Fatalf("the log holds an interaction token:\n%s", log)
+		}
+	}
+}
+
+// dropFirst fails the first request whose path holds each of paths with a
+// network error.
+type dropFirst struct {
+	base  http.RoundTripper
+	mu    sync.Mutex
+	paths map[string]bool // path part → not dropped yet
+	n     int
+}
+
+func (d *dropFirst) RoundTrip(r *http.Request) (*http.Response, error) {
+	d.mu.Lock()
+	for p, left := range d.paths {
+		if left && strings.Contains(r.URL.Path, p) {
+			d.paths[p] = false
+			d.n++
+			d.mu.Unlock()
+			return nil, errors.New("connection reset by peer")
+		}
+	}
+	d.mu.Unlock()
+	return d.base.RoundTrip(r)
+}
+
+func (d *dropFirst) dropped() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n
 }
 
 func TestLongAnswer(t *testing.T) {
@@ -766,6 +823,25 @@ func TestRateLimits(t *testing.T) {
 		if w.dc.RateLimited() != 1 {
 			t.Fatalf("%d requests answered 429, want 1", w.dc.RateLimited())
 		}
+	})
+
+	t.Run("AcknowledgedWithinThreeSecondsDuringAGlobalLimit", func(t *testing.T) {
+		// Streamed edits met a global limit of 5 s. Interaction callbacks
+		// are exempt from it on Discord: a command in the meantime is still
+		// acknowledged within its 3 seconds (the fake refuses a later one).
+		t.Parallel()
+		w := newWorld(t)
+		w.dc.RateLimit(discordtest.RateLimit{Method: "PATCH", Path: "/webhooks/", Count: 1, Global: true, RetryAfter: 5 * time.Second})
+		first := w.dc.RunCommand(w.alice, w.general, "ask", discordtest.Option{Name: "prompt", Value: "global limit"})
+		w.eventually("the global limit is hit", func() bool { return w.dc.RateLimited() == 1 })
+		second, msgs := w.command(w.bob, w.general, "balance")
+		if second.Callbacks != 1 || second.ResponseType != discordtest.CallbackDeferredMessage {
+			t.Fatalf("callbacks=%d type=%d: the command was not acknowledged in time", second.Callbacks, second.ResponseType)
+		}
+		if len(msgs) != 1 || !strings.Contains(msgs[0].Text(), "tokens") {
+			t.Fatalf("responses=%q, want the balance", texts(msgs))
+		}
+		w.waitHandled("discord:interaction:" + first.ID)
 	})
 }
 

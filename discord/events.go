@@ -1,9 +1,12 @@
 package discord
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -136,11 +139,11 @@ func (a *Adapter) runComponent(ctx context.Context, i *discordgo.Interaction, re
 // another process already acknowledged is not ours to answer; on any other
 // failure the answer still goes out, as channel messages.
 func (a *Adapter) ack(ctx context.Context, i *discordgo.Interaction, resp *discordgo.InteractionResponse, out *output) bool {
-	err := a.api.InteractionRespond(i, resp, discordgo.WithContext(ctx))
+	err := a.respond(ctx, i, resp)
 	if err == nil {
 		return true
 	}
-	err = a.redact(err)
+	err = a.redactInteraction(err, i)
 	if restCode(err) == 40060 { // Interaction has already been acknowledged
 		a.log.Info("interaction already acknowledged elsewhere", "event", interactionEventID(i.ID))
 		return false
@@ -148,6 +151,41 @@ func (a *Adapter) ack(ctx context.Context, i *discordgo.Interaction, resp *disco
 	a.log.Warn("could not acknowledge an interaction; answering in the channel", "event", interactionEventID(i.ID), "err", err)
 	out.expired = true
 	return true
+}
+
+// respond sends an interaction's callback (its response) straight through
+// the session's HTTP client. Discord exempts callbacks from the global rate
+// limit, but discordgo holds every request while a global 429 lasts: sent
+// through it, acknowledgements would wait behind the streamed edits that
+// hit the limit, past Discord's 3 seconds.
+func (a *Adapter) respond(ctx context.Context, i *discordgo.Interaction, resp *discordgo.InteractionResponse) error {
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, discordgo.EndpointInteractionResponse(i.ID, i.Token), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	// As discordgo sends it (Discord does not need it here; a REST proxy may).
+	req.Header.Set("Authorization", a.session.Token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", a.session.UserAgent)
+	res, err := a.session.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		return nil
+	}
+	rerr := &discordgo.RESTError{Request: req, Response: res, ResponseBody: data}
+	var msg discordgo.APIErrorMessage
+	if json.Unmarshal(data, &msg) == nil {
+		rerr.Message = &msg
+	}
+	return rerr
 }
 
 // handle runs the handler for one event and tidies its output.

@@ -181,7 +181,7 @@ func (o *output) close(ctx context.Context) {
 	}
 	if o.usable() {
 		if err := o.a.api.InteractionResponseDelete(o.ia, discordgo.WithContext(ctx)); err != nil {
-			o.a.log.Debug("could not remove an unused deferred response", "event", o.ev.ID, "err", o.a.redact(err))
+			o.a.log.Debug("could not remove an unused deferred response", "event", o.ev.ID, "err", o.a.redactInteraction(err, o.ia))
 		}
 	}
 	pending := o.pending
@@ -514,7 +514,7 @@ func (a *Adapter) webhook(ctx context.Context, method string, i *discordgo.Inter
 	}
 	body, err := a.api.RequestWithBucketID(method, uri, data, "webhooks/"+i.ChannelID, discordgo.WithContext(ctx))
 	if err != nil {
-		return nil, err
+		return nil, a.redactInteraction(err, i)
 	}
 	var m discordgo.Message
 	if err := json.Unmarshal(body, &m); err != nil {

@@ -226,11 +226,30 @@ func (o *output) viaResponseURL(ctx context.Context, m bot.Message, responseType
 	}
 	r := render(m, o.intro)
 	opts := append(r.options(), slackapi.MsgOptionResponseURL(o.responseURL, responseType))
-	return o.a.call(ctx, o.team, false, func() error {
+	err := o.a.call(ctx, o.team, false, func() error {
 		_, _, err := o.a.api.PostMessageContext(ctx, o.channel, opts...)
 		return err
 	})
+	return redactURL(err, o.responseURL)
 }
+
+// redactURL removes a response_url from an error's text: net/http quotes
+// the URL in its errors (a timeout, a reset connection), and for 30
+// minutes anyone holding it can post into the channel.
+func redactURL(err error, u string) error {
+	if err == nil || u == "" || !strings.Contains(err.Error(), u) {
+		return err
+	}
+	return redactedError{msg: strings.ReplaceAll(err.Error(), u, "[response_url]"), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
 
 // updateTally shows a vote's new tally on the compare message. Votes can
 // arrive out of order; a tally with fewer votes than the one shown is

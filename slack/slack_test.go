@@ -3,6 +3,7 @@ package slack_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -462,6 +463,58 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 			t.Fatalf("Run: err=%v; want a refusal naming SLACK_APP_TOKEN and quoting no token", err)
 		}
 	})
+}
+
+// A response_url lets anyone holding it post into the channel for 30
+// minutes; net/http quotes the URL in its errors, so a post to it that
+// fails (here: a reset connection) must not put it in the log.
+func TestResponseURLNeverLogged(t *testing.T) {
+	drop := &dropFirst{base: http.DefaultTransport, path: "/response/"}
+	w := newWorld(t, func(s *setup) { s.opts.HTTPClient = &http.Client{Transport: drop} })
+	w.slack.Outside("GSECRET")
+	w.slack.Slash(alice, "GSECRET", "balance", "") // welcomes alice
+	w.eventually("alice is welcomed", func() bool { return len(w.slack.Responses()) >= 2 })
+	drop.arm()
+	d := w.slack.Slash(alice, "GSECRET", "ask", "Why is the sky blue?")
+	responseURL := d.Form.Get("response_url")
+	w.eventually("the post of the answer to the response_url failed and was logged", func() bool {
+		return drop.dropped() && strings.Contains(w.logs.String(), "connection reset by peer")
+	})
+	if responseURL == "" || strings.Contains(w.logs.String(), responseURL) {
+		t.Fatalf("the log holds the response_url %q:\n%s", responseURL, w.logs.String())
+	}
+}
+
+// dropFirst, once armed, fails the first request whose path holds path
+// with a network error.
+type dropFirst struct {
+	base        http.RoundTripper
+	path        string
+	mu          sync.Mutex
+	armed, done bool
+}
+
+func (d *dropFirst) arm() {
+	d.mu.Lock()
+	d.armed = true
+	d.mu.Unlock()
+}
+
+func (d *dropFirst) RoundTrip(r *http.Request) (*http.Response, error) {
+	d.mu.Lock()
+	drop := d.armed && !d.done && strings.Contains(r.URL.Path, d.path)
+	d.done = d.done || drop
+	d.mu.Unlock()
+	if drop {
+		return nil, errors.New("connection reset by peer")
+	}
+	return d.base.RoundTrip(r)
+}
+
+func (d *dropFirst) dropped() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.done
 }
 
 // seenEphemeral reports whether user was shown an ephemeral message

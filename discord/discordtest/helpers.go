@@ -227,6 +227,7 @@ func (s *Server) interact(from User, channel string, typ int, name string, opts 
 		}
 		d["data"] = data
 	}
+	in.Created = time.Now()
 	s.interactions[in.ID] = in
 	s.tokens[in.Token] = in
 	snapshot := *in

@@ -46,6 +46,11 @@ type Options struct {
 	// NoEcho stops the server from dispatching MESSAGE_CREATE for the bot's
 	// own messages (Discord sends them; the bot must ignore them).
 	NoEcho bool
+	// AckWindow is how long after INTERACTION_CREATE the first callback is
+	// accepted (default 3 s, as on Discord); a later one answers 404,
+	// code 10062 "Unknown interaction", and the interaction stays
+	// unanswered.
+	AckWindow time.Duration
 }
 
 // Server is a fake Discord.
@@ -89,6 +94,9 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.BotName == "" {
 		opts.BotName = "orchat"
+	}
+	if opts.AckWindow <= 0 {
+		opts.AckWindow = 3 * time.Second
 	}
 	s := &Server{
 		opts: opts, Token: opts.Token, next: 1_200_000_000_000_000_000,
@@ -694,7 +702,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in, ok := s.interactions[r.PathValue("id")]
-	if !ok || in.Token != r.PathValue("token") {
+	if !ok || in.Token != r.PathValue("token") || (in.Callbacks == 0 && time.Since(in.Created) > s.opts.AckWindow) {
 		writeError(w, http.StatusNotFound, 10062, "Unknown interaction")
 		return
 	}

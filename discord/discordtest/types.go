@@ -242,6 +242,9 @@ type Interaction struct {
 	Options   []Option
 	CustomID  string
 	MessageID string // the button's message (components)
+	// Created is when INTERACTION_CREATE was dispatched: the callback must
+	// come within Options.AckWindow of it.
+	Created time.Time
 
 	// Callbacks counts the callback requests; the first one is the response.
 	Callbacks     int
