@@ -90,6 +90,7 @@ func runConsole(ctx context.Context, m *Main, args []string) error {
 	if len(pos) > 0 {
 		return usagef("console takes no arguments (type your questions on stdin)")
 	}
+	m.quietTerminal()
 	a, err := m.newApp(ctx)
 	if err != nil {
 		return err
@@ -127,6 +128,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	if c.Slack.BotToken != "" && c.Slack.Mode == "http" && c.HTTP.Addr == "" {
 		return bot.Errorf(bot.EINVALID, "slack.mode = \"http\" serves Slack's events on the [http] server: set http.addr.")
 	}
+	m.quietTerminal()
 	mets := newPromMetrics()
 	m.mets = mets
 	a, err := m.newApp(ctx)
@@ -300,4 +302,15 @@ func (n notifierSet) Notify(ctx context.Context, id bot.Identity, text string) e
 		return fmt.Errorf("no way to notify %s users", id.Platform())
 	}
 	return nt.Notify(ctx, id, text)
+}
+
+// quietTerminal keeps routine log lines out of a chat in the terminal: when
+// a person types at the console and only the console runs, the default
+// "info" level becomes "warn" (a level set in a config file is kept).
+func (m *Main) quietTerminal() {
+	c := m.Config
+	if isTerminal(m.Stdin) && isTerminal(m.Stderr) && m.ConfigPath == "" && c.Log.Level == "info" &&
+		c.Discord.Token == "" && c.Slack.BotToken == "" {
+		m.Config.Log.Level = "warn"
+	}
 }
