@@ -1,7 +1,6 @@
 package discord_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/commands"
 	"github.com/orchat/orchat/discord"
 	"github.com/orchat/orchat/discord/discordtest"
@@ -37,7 +37,7 @@ type world struct {
 	engine  *bot.Engine
 	adapter *discord.Adapter
 	metrics *metrics
-	logs    *syncBuffer
+	logs    *platformtest.SyncBuffer
 
 	guild, general string
 	alice, bob     discordtest.User
@@ -70,7 +70,7 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 		c(&s)
 	}
 	w := &world{
-		t: t, dc: discordtest.NewServer(s.fake), metrics: &metrics{}, logs: &syncBuffer{},
+		t: t, dc: discordtest.NewServer(s.fake), metrics: &metrics{}, logs: &platformtest.SyncBuffer{},
 		canned: map[string]string{}, handled: map[string]int{}, engineMs: map[string]map[string]bot.Message{},
 	}
 	t.Cleanup(w.dc.Close)
@@ -404,24 +404,6 @@ func (m *metrics) PlatformRateLimited(platform string) {
 	if platform == bot.PlatformDiscord {
 		m.rateLimited.Add(1)
 	}
-}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func lastUser(msgs []bot.ChatMessage) string {

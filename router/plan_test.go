@@ -1,7 +1,6 @@
 package router_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,10 +8,10 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/router"
 )
 
@@ -209,7 +208,7 @@ func TestMissingTierCandidates(t *testing.T) {
 			configured[id] = true
 		}
 	}
-	var logs syncBuffer
+	var logs platformtest.SyncBuffer
 	cfg := testConfig("http://127.0.0.1:1/api/v1")
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	c := router.NewCatalog(cfg)
@@ -252,23 +251,6 @@ func TestMissingTierCandidates(t *testing.T) {
 			t.Fatalf("tier %s warned %d times, want once:\n%s", tier, n, logs.String())
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestPlan(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/slack"
 	"github.com/orchat/orchat/slack/slackfake"
 )
@@ -435,7 +436,7 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 	})
 	t.Run("RefusedToken", func(t *testing.T) {
 		fake := slackfake.New(t)
-		logs := &syncBuffer{}
+		logs := &platformtest.SyncBuffer{}
 		a, err := slack.New(slack.Options{
 			BotToken: "xoxb-wrong-SECRET3", AppToken: fake.AppToken, APIURL: fake.APIURL(), Handler: h,
 			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -450,7 +451,7 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 	})
 	t.Run("RefusedAppToken", func(t *testing.T) {
 		fake := slackfake.New(t)
-		logs := &syncBuffer{}
+		logs := &platformtest.SyncBuffer{}
 		a, err := slack.New(slack.Options{
 			BotToken: fake.BotToken, AppToken: "xapp-wrong-SECRET4", APIURL: fake.APIURL(), Handler: h,
 			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -1,9 +1,7 @@
 package slack_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/commands"
 	"github.com/orchat/orchat/router"
 	"github.com/orchat/orchat/router/openroutertest"
@@ -46,7 +45,7 @@ type world struct {
 	engine  *bot.Engine
 	adapter *slack.Adapter
 	metrics *metrics
-	logs    *syncBuffer
+	logs    *platformtest.SyncBuffer
 	// endpoint is the adapter's HTTP handler in http mode.
 	endpoint string
 
@@ -68,7 +67,7 @@ type setup struct {
 // no token or secret reached the log.
 func newWorld(t *testing.T, change ...func(*setup)) *world {
 	t.Helper()
-	w := &world{t: t, slack: slackfake.New(t), metrics: &metrics{}, logs: &syncBuffer{}, finals: map[string]bot.Message{}}
+	w := &world{t: t, slack: slackfake.New(t), metrics: &metrics{}, logs: &platformtest.SyncBuffer{}, finals: map[string]bot.Message{}}
 	for _, name := range []struct{ id, name string }{{alice, "Alice"}, {bob, "Bob"}, {admin, "Ada Admin"}} {
 		w.slack.SetUser(name.id, name.name)
 	}
@@ -352,23 +351,3 @@ func (m *metrics) PlatformRateLimited(platform string) {
 		m.rateLimited.Add(1)
 	}
 }
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var _ io.Writer = (*syncBuffer)(nil)

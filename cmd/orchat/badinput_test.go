@@ -16,12 +16,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/router/openroutertest"
 )
 
@@ -306,31 +306,13 @@ func (m consoleMsg) all() string {
 	return s
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // consoleDriver runs `orchat console --json --multi-user` in process and
 // exchanges lines with it: after each line it sends a marker (an unknown
 // command) and collects every message printed before the marker's reply.
 type consoleDriver struct {
 	in     *io.PipeWriter
 	msgs   chan consoleMsg
-	stderr *syncBuffer
+	stderr *platformtest.SyncBuffer
 	done   chan int
 	marks  int
 }
@@ -338,7 +320,7 @@ type consoleDriver struct {
 func startConsole(t *testing.T, args ...string) *consoleDriver {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	d := &consoleDriver{in: inW, msgs: make(chan consoleMsg, 1024), stderr: &syncBuffer{}, done: make(chan int, 1)}
+	d := &consoleDriver{in: inW, msgs: make(chan consoleMsg, 1024), stderr: &platformtest.SyncBuffer{}, done: make(chan int, 1)}
 	m := &Main{Stdin: inR, Stdout: outW, Stderr: d.stderr, Getenv: func(string) string { return "" }}
 	go func() {
 		code := m.Run(context.Background(), append([]string{"console", "--json", "--multi-user"}, args...))
@@ -640,7 +622,7 @@ func runConfigCase(t *testing.T, c badCase) {
 	}
 	argv := strings.Fields(strings.NewReplacer("{config}", cfg, "{db}", db, "{dir}", dir).Replace(args))
 	var out bytes.Buffer
-	errb := &syncBuffer{}
+	errb := &platformtest.SyncBuffer{}
 	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: errb, Getenv: func(k string) string { return c.env[k] }}
 	code := m.Run(context.Background(), argv)
 	if err := m.Close(); err != nil {

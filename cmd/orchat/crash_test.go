@@ -17,6 +17,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3" // the test reads the crashed file itself
 
+	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/router/openroutertest"
 )
 
@@ -86,7 +87,7 @@ rate_limit_per_minute = 0
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr platformtest.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

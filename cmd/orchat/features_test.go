@@ -5,13 +5,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/orchat/orchat/bot/platformtest"
 )
 
 // consoleRun runs `orchat console --json` in-process with the simulator,
 // stdin lines from input, and returns what it printed.
 func consoleRun(t *testing.T, input string, args ...string) []consoleMessage {
 	t.Helper()
-	var out, errb syncWriter
+	var out, errb platformtest.SyncBuffer
 	m := &Main{Stdin: strings.NewReader(input), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
 	args = append([]string{"console", "--json", "--simulate", "--multi-user"}, args...)
 	if code := m.Run(t.Context(), args); code != exitOK {

@@ -13,10 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/discord/discordtest"
 	"github.com/orchat/orchat/router/openroutertest"
 	"github.com/orchat/orchat/slack/slackfake"
@@ -26,24 +26,6 @@ func secret(prefix string) string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])
-}
-
-// syncWriter is a log sink safe for the bot's concurrent writers.
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // eventually polls cond until it holds or a generous deadline passes.
@@ -107,11 +89,11 @@ level = "debug"
 		"SLACK_BOT_TOKEN": sl.BotToken, "SLACK_APP_TOKEN": sl.AppToken, "SLACK_SIGNING_SECRET": signing,
 	}
 
-	logs := &syncWriter{}
+	logs := &platformtest.SyncBuffer{}
 	log.SetOutput(logs) // discordgo and slack-go write here
 	defer log.SetOutput(os.Stderr)
 	stdin, feed := io.Pipe()
-	stdout := &syncWriter{}
+	stdout := &platformtest.SyncBuffer{}
 	addr := make(chan string, 1)
 	m := &Main{Stdin: stdin, Stdout: stdout, Stderr: logs, Getenv: func(k string) string { return env[k] },
 		OpsListening: func(a string) { addr <- a }}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/discord/discordtest"
 	"github.com/orchat/orchat/router/openroutertest"
 )
@@ -30,9 +31,9 @@ func TestRunConsoleEndKeepsOtherPlatforms(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"OPENROUTER_API_KEY": apiKey, "DISCORD_BOT_TOKEN": discordToken}
-	logs := &syncWriter{}
+	logs := &platformtest.SyncBuffer{}
 	addr := make(chan string, 1)
-	m := &Main{Stdin: strings.NewReader(""), Stdout: &syncWriter{}, Stderr: logs, Getenv: func(k string) string { return env[k] },
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &platformtest.SyncBuffer{}, Stderr: logs, Getenv: func(k string) string { return env[k] },
 		OpsListening: func(a string) { addr <- a }}
 	defer m.Close()
 	ctx, cancel := context.WithCancel(context.Background())
