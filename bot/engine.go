@@ -130,8 +130,8 @@ type Engine struct {
 	metrics  Metrics
 	now      func() time.Time
 
-	buckets sync.Map // Identity → *bucket
-	seen    *SeenSet
+	buckets sync.Map         // Identity → *bucket
+	seen    *Cache[struct{}] // event ids already handled
 	// mu orders entering the in-flight group against Drain: once draining
 	// is set no Add happens, so Drain's Wait never races an Add from zero
 	// (which the WaitGroup forbids, and which panics under load).
@@ -171,7 +171,7 @@ func NewEngine(opts EngineOptions) *Engine {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	e.seen = NewSeenSet(time.Hour, 200_000)
+	e.seen = NewCache[struct{}](200_000, time.Hour, e.now)
 	e.hard, e.cancel = context.WithCancel(context.Background())
 	return e
 }
@@ -194,7 +194,7 @@ func (e *Engine) IsAdmin(id Identity) bool { return e.admins[id] }
 // message has been written; the error is for logs and tests, the user has
 // already been told.
 func (e *Engine) Handle(ctx context.Context, ev Event, out Output) error {
-	if ev.ID != "" && !e.seen.Add(ev.ID, e.now()) {
+	if ev.ID != "" && !e.seen.Add(ev.ID, struct{}{}) {
 		e.log.Debug("dropped a redelivered event", "event", ev.ID)
 		return nil
 	}

@@ -93,8 +93,8 @@ type Adapter struct {
 	appID  string
 	dms    map[string]string // user id → DM channel id
 	chans  map[string]discordgo.ChannelType
-	seen   *bot.SeenSet
-	votes  *compareIndex
+	seen   *bot.Cache[struct{}]
+	votes  *bot.Cache[*compareRef]
 	closed bool
 
 	ready    atomic.Bool
@@ -192,7 +192,7 @@ func New(opts Options) (*Adapter, error) {
 		opts: opts, log: opts.Logger, metrics: opts.Metrics, session: s, api: s,
 		commands: map[string]*bot.Command{},
 		dms:      map[string]string{}, chans: map[string]discordgo.ChannelType{},
-		seen: bot.NewSeenSet(time.Hour, 100_000), votes: newCompareIndex(2000),
+		seen: bot.NewCache[struct{}](100_000, time.Hour, nil), votes: bot.NewCache[*compareRef](2000, 0, nil),
 	}
 	for _, c := range opts.Commands {
 		a.commands[commandName(c.Name)] = c

@@ -40,7 +40,7 @@ func (a *Adapter) onMessageCreate(s *discordgo.Session, mc *discordgo.MessageCre
 		return
 	}
 	id := messageEventID(m.ID)
-	if !a.seen.Add(id, time.Now()) {
+	if !a.seen.Add(id, struct{}{}) {
 		a.log.Debug("dropped a redelivered message", "event", id)
 		return
 	}
@@ -73,18 +73,18 @@ func (a *Adapter) onInteractionCreate(s *discordgo.Session, ic *discordgo.Intera
 	id := interactionEventID(i.ID)
 	switch i.Type {
 	case discordgo.InteractionApplicationCommandAutocomplete:
-		if a.seen.Add(id, time.Now()) {
+		if a.seen.Add(id, struct{}{}) {
 			a.start(func(ctx context.Context) { a.autocomplete(ctx, i) })
 		}
 	case discordgo.InteractionApplicationCommand:
-		if !a.seen.Add(id, time.Now()) {
+		if !a.seen.Add(id, struct{}{}) {
 			a.log.Debug("dropped a redelivered interaction", "event", id)
 			return
 		}
 		received := time.Now()
 		a.start(func(ctx context.Context) { a.runCommand(ctx, i, received) })
 	case discordgo.InteractionMessageComponent:
-		if !a.seen.Add(id, time.Now()) {
+		if !a.seen.Add(id, struct{}{}) {
 			a.log.Debug("dropped a redelivered interaction", "event", id)
 			return
 		}

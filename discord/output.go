@@ -386,7 +386,7 @@ func (o *output) remember(t *target, m bot.Message) {
 	if t.kind == targetOriginal || t.kind == targetFollowup {
 		ref.ia, ref.original, ref.deadline = o.ia, t.kind == targetOriginal, o.deadline
 	}
-	o.a.votes.put(c.ID, ref)
+	o.a.votes.Put(c.ID, ref)
 }
 
 // showVote updates the tally on a compare's buttons after a vote.
@@ -412,7 +412,7 @@ func (o *output) showVote(ctx context.Context, v *bot.VoteResult) {
 			return
 		}
 	}
-	ref := o.a.votes.get(v.CompareID)
+	ref, _ := o.a.votes.Get(v.CompareID)
 	if ref == nil {
 		return // shown by another process, or too long ago
 	}
@@ -468,37 +468,6 @@ func (a *Adapter) editCompare(ctx context.Context, ref *compareRef, rows []disco
 	_, err := a.api.ChannelMessageEditComplex(&discordgo.MessageEdit{ID: ref.id, Channel: ref.channel, Components: &rows, AllowedMentions: noMentions()},
 		discordgo.WithContext(ctx))
 	return err
-}
-
-// compareIndex remembers the latest compares by id (bounded).
-type compareIndex struct {
-	mu    sync.Mutex
-	max   int
-	refs  map[string]*compareRef
-	order []string
-}
-
-func newCompareIndex(max int) *compareIndex {
-	return &compareIndex{max: max, refs: map[string]*compareRef{}}
-}
-
-func (c *compareIndex) put(id string, ref *compareRef) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.refs[id]; !ok {
-		c.order = append(c.order, id)
-	}
-	c.refs[id] = ref
-	for len(c.order) > c.max {
-		delete(c.refs, c.order[0])
-		c.order = c.order[1:]
-	}
-}
-
-func (c *compareIndex) get(id string) *compareRef {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.refs[id]
 }
 
 // webhook calls the interaction's webhook: POST a follow-up (messageID

@@ -48,7 +48,7 @@ func (a *Adapter) onEventsAPI(data any, retry int) {
 	if !ok {
 		return
 	}
-	if cb.EventID != "" && !a.events.add("event:"+cb.EventID, struct{}{}) {
+	if cb.EventID != "" && !a.events.Add("event:"+cb.EventID, struct{}{}) {
 		a.log.Debug("dropped a redelivered slack event", "event", cb.EventID, "retry", retry)
 		return
 	}
@@ -120,11 +120,11 @@ func (a *Adapter) onMessage(ctx context.Context, in incoming) {
 		return
 	}
 	// app_mention and message events describe the same message: answer once.
-	if !a.events.add("message:"+in.channel+":"+in.ts, struct{}{}) {
+	if !a.events.Add("message:"+in.channel+":"+in.ts, struct{}{}) {
 		return
 	}
 	if root != "" {
-		a.threads.put(threadKey(in.channel, root), struct{}{})
+		a.threads.Put(threadKey(in.channel, root), struct{}{})
 	}
 	id := in.eventID
 	if id == "" {
@@ -150,10 +150,10 @@ func (a *Adapter) onMessage(ctx context.Context, in incoming) {
 // thread's parent or replies include one of its messages.
 func (a *Adapter) inThread(ctx context.Context, channel, threadTS string, me *self) bool {
 	key := threadKey(channel, threadTS)
-	if _, ok := a.threads.get(key); ok {
+	if _, ok := a.threads.Get(key); ok {
 		return true
 	}
-	if _, ok := a.outside.get(key); ok {
+	if _, ok := a.outside.Get(key); ok {
 		return false
 	}
 	cursor := ""
@@ -167,7 +167,7 @@ func (a *Adapter) inThread(ctx context.Context, channel, threadTS string, me *se
 		}
 		for _, m := range msgs {
 			if isMine(m.Msg, me) {
-				a.threads.put(key, struct{}{})
+				a.threads.Put(key, struct{}{})
 				return true
 			}
 		}
@@ -176,7 +176,7 @@ func (a *Adapter) inThread(ctx context.Context, channel, threadTS string, me *se
 		}
 		cursor = next
 	}
-	a.outside.put(key, struct{}{})
+	a.outside.Put(key, struct{}{})
 	return false
 }
 
@@ -195,7 +195,7 @@ func identity(team, user string) bot.Identity {
 // userName returns a user's display name (users.info, remembered for an
 // hour); the user id when Slack does not say.
 func (a *Adapter) userName(ctx context.Context, user string) string {
-	if n, ok := a.names.get(user); ok {
+	if n, ok := a.names.Get(user); ok {
 		return n
 	}
 	name := user
@@ -209,7 +209,7 @@ func (a *Adapter) userName(ctx context.Context, user string) string {
 	} else if err != nil {
 		a.log.Debug("slack users.info failed", "user", user, "err", err)
 	}
-	a.names.put(user, name)
+	a.names.Put(user, name)
 	return name
 }
 
@@ -220,7 +220,7 @@ func (a *Adapter) onSlash(cmd slackapi.SlashCommand, envelope string) {
 	if id == "" {
 		id = envelope
 	}
-	if id != "" && !a.events.add("command:"+id, struct{}{}) {
+	if id != "" && !a.events.Add("command:"+id, struct{}{}) {
 		return
 	}
 	slash := strings.ToLower(strings.TrimPrefix(cmd.Command, "/"))
@@ -287,7 +287,7 @@ func (a *Adapter) onInteraction(cb slackapi.InteractionCallback, envelope string
 	if id == "" {
 		id = envelope
 	}
-	if id != "" && !a.events.add("action:"+id, struct{}{}) {
+	if id != "" && !a.events.Add("action:"+id, struct{}{}) {
 		return
 	}
 	team := cb.Team.ID

@@ -162,11 +162,11 @@ func (o *output) postMessage(ctx context.Context, m bot.Message) (string, error)
 	}
 	switch {
 	case o.thread != "":
-		o.a.threads.put(threadKey(o.channel, o.thread), struct{}{})
+		o.a.threads.Put(threadKey(o.channel, o.thread), struct{}{})
 	case !o.dm:
 		// A top-level answer (a slash command's) starts a thread one can
 		// reply in.
-		o.a.threads.put(threadKey(o.channel, ts), struct{}{})
+		o.a.threads.Put(threadKey(o.channel, ts), struct{}{})
 	}
 	return ts, nil
 }
@@ -269,11 +269,11 @@ func (o *output) updateTally(ctx context.Context, v *bot.VoteResult) {
 	}
 	key := threadKey(t.channel, t.ts)
 	o.a.tallyMu.Lock()
-	if shown, ok := o.a.tallies.get(key); ok && shown > total {
+	if shown, ok := o.a.tallies.Get(key); ok && shown > total {
 		o.a.tallyMu.Unlock()
 		return
 	}
-	o.a.tallies.put(key, total)
+	o.a.tallies.Put(key, total)
 	o.a.tallyMu.Unlock()
 	err := o.a.call(ctx, o.team, true, func() error {
 		_, _, _, err := o.a.api.UpdateMessageContext(ctx, t.channel, t.ts,

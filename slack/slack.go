@@ -129,12 +129,12 @@ type Adapter struct {
 	meMu      sync.Mutex
 	connected atomic.Bool
 
-	events   *cache[struct{}] // event ids and message keys already handled
-	threads  *cache[struct{}] // channel:thread_ts where the bot takes part
-	outside  *cache[struct{}] // threads checked and found without the bot
-	names    *cache[string]   // user id → display name
+	events   *bot.Cache[struct{}] // event ids and message keys already handled
+	threads  *bot.Cache[struct{}] // channel:thread_ts where the bot takes part
+	outside  *bot.Cache[struct{}] // threads checked and found without the bot
+	names    *bot.Cache[string]   // user id → display name
 	tallyMu  sync.Mutex
-	tallies  *cache[int] // channel:ts of a compare → votes its tally shows
+	tallies  *bot.Cache[int] // channel:ts of a compare → votes its tally shows
 	baseMu   sync.Mutex
 	base     context.Context // handlers run on it; set by Run
 	inflight sync.WaitGroup
@@ -203,11 +203,11 @@ func New(opts Options) (*Adapter, error) {
 		pacer:    newPacer(opts.UpdatesPerMinute),
 		bySlash:  map[string]string{},
 		commands: map[string]*bot.Command{},
-		events:   newCache[struct{}](50_000, time.Hour),
-		threads:  newCache[struct{}](20_000, 7*24*time.Hour),
-		outside:  newCache[struct{}](20_000, 10*time.Minute),
-		names:    newCache[string](10_000, time.Hour),
-		tallies:  newCache[int](10_000, 24*time.Hour),
+		events:   bot.NewCache[struct{}](50_000, time.Hour, nil),
+		threads:  bot.NewCache[struct{}](20_000, 7*24*time.Hour, nil),
+		outside:  bot.NewCache[struct{}](20_000, 10*time.Minute, nil),
+		names:    bot.NewCache[string](10_000, time.Hour, nil),
+		tallies:  bot.NewCache[int](10_000, 24*time.Hour, nil),
 		base:     context.Background(),
 	}
 	names := DefaultCommandNames()
