@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/orchat/orchat/bot"
@@ -93,30 +92,7 @@ func (s *Store) freeExhausted(fu bot.FreeUse, now time.Time) error {
 	}
 	return bot.Errorf(bot.ERATELIMIT,
 		"You have used your daily allowance of %s. It comes back at %s on %s (%s time), in %s; paid models still work while your balance lasts.",
-		plural(fu.Limit, "free request"), fu.ResetsAt.Format("15:04"), fu.ResetsAt.Format("Mon 2 Jan"), s.opts.Location, untilString(fu.ResetsAt.Sub(now)))
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// untilString writes a wait in hours and minutes, rounded up: "3h 5m".
-func untilString(d time.Duration) string {
-	if d < time.Minute {
-		return "less than a minute"
-	}
-	m := int(math.Ceil(d.Minutes()))
-	switch h := m / 60; {
-	case h == 0:
-		return fmt.Sprintf("%dm", m)
-	case m%60 == 0:
-		return fmt.Sprintf("%dh", h)
-	default:
-		return fmt.Sprintf("%dh %dm", h, m%60)
-	}
+		fmt.Sprintf("%d %s", fu.Limit, bot.Plural(fu.Limit, "free request", "free requests")), fu.ResetsAt.Format("15:04"), fu.ResetsAt.Format("Mon 2 Jan"), s.opts.Location, bot.FormatWait(fu.ResetsAt.Sub(now)))
 }
 
 // ReturnFree gives back one free request of a period (a free request that

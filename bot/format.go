@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // FormatTokens writes n with thousands separators: 15,000.
@@ -39,19 +40,42 @@ func FormatDuration(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// FormatWait writes how long until something comes back: "3h 12m", "45s".
+// FormatWait writes how long until something comes back (a rate limit, a
+// free allowance, an upstream's Retry-After), rounded up so that it never
+// promises too early: "1s", "45s", "12m", "3h", "3h 5m". Every such wait a
+// user reads is written by it.
 func FormatWait(d time.Duration) string {
-	if d < time.Second {
-		d = time.Second
+	if secs := (d + time.Second - 1) / time.Second; secs < 60 {
+		return fmt.Sprintf("%ds", max(secs, 1))
 	}
-	h := int(d.Hours())
-	m := int(d.Minutes()) % 60
-	s := int(d.Seconds()) % 60
-	switch {
-	case h > 0:
-		return fmt.Sprintf("%dh %dm", h, m)
-	case m > 0:
+	mins := int((d + time.Minute - 1) / time.Minute)
+	switch h, m := mins/60, mins%60; {
+	case h == 0:
 		return fmt.Sprintf("%dm", m)
+	case m == 0:
+		return fmt.Sprintf("%dh", h)
+	default:
+		return fmt.Sprintf("%dh %dm", h, m)
 	}
-	return fmt.Sprintf("%ds", s)
+}
+
+// Clip cuts s to at most n runes, the last of them "…" when anything was
+// cut: a quoted input stays short in a reply, and a platform field (an
+// embed footer, a section block) never outgrows its limit.
+func Clip(s string, n int) string {
+	if len(s) <= n || utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n < 1 {
+		return ""
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// Plural returns one when n is 1, else many: "1 request", "3 requests".
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

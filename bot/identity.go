@@ -46,40 +46,26 @@ func (id Identity) Validate() error {
 	}
 	platform, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		return Errorf(EINVALID, "%q is not a user: write platform:id, such as discord:123456789012345678, slack:T0123:U0456 or console:alice.", clip(s))
+		return Errorf(EINVALID, "%q is not a user: write platform:id, such as discord:123456789012345678, slack:T0123:U0456 or console:alice.", Clip(s, 40))
 	}
 	switch platform {
 	case PlatformDiscord:
 		if !isSnowflake(rest) {
-			return Errorf(EINVALID, "%q is not a Discord user: write discord: followed by the numeric user id, such as discord:123456789012345678.", clip(s))
+			return Errorf(EINVALID, "%q is not a Discord user: write discord: followed by the numeric user id, such as discord:123456789012345678.", Clip(s, 40))
 		}
 	case PlatformSlack:
 		team, user, ok := strings.Cut(rest, ":")
 		if !ok || !isSlackID(team) || !isSlackID(user) {
-			return Errorf(EINVALID, "%q is not a Slack user: write slack:TEAM:USER, such as slack:T0123ABCD:U0456EFGH.", clip(s))
+			return Errorf(EINVALID, "%q is not a Slack user: write slack:TEAM:USER, such as slack:T0123ABCD:U0456EFGH.", Clip(s, 40))
 		}
 	case PlatformConsole:
 		if !isName(rest) {
-			return Errorf(EINVALID, "%q is not a console user: write console: followed by 1-64 letters, digits, '.', '_' or '-', such as console:alice.", clip(s))
+			return Errorf(EINVALID, "%q is not a console user: write console: followed by 1-64 letters, digits, '.', '_' or '-', such as console:alice.", Clip(s, 40))
 		}
 	default:
-		return Errorf(EINVALID, "%q names an unknown platform %q: use discord:, slack: or console:.", clip(s), clip(platform))
+		return Errorf(EINVALID, "%q names an unknown platform %q: use discord:, slack: or console:.", Clip(s, 40), Clip(platform, 40))
 	}
 	return nil
-}
-
-// clip shortens s for quoting in a message so a 500-character input does not
-// become a 500-character reply.
-func clip(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	r := []rune(s)
-	if len(r) <= max {
-		return s
-	}
-	return string(r[:max]) + "…"
 }
 
 func isSnowflake(s string) bool {

@@ -81,14 +81,3 @@ func TestSplit(t *testing.T) {
 		}
 	})
 }
-
-func TestFormatTokens(t *testing.T) {
-	for _, tt := range []struct {
-		n    int64
-		want string
-	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {15000, "15,000"}, {-1234567, "-1,234,567"}} {
-		if got := bot.FormatTokens(tt.n); got != tt.want {
-			t.Errorf("FormatTokens(%d)=%q, want %q", tt.n, got, tt.want)
-		}
-	}
-}

@@ -48,7 +48,7 @@ func (s *set) usage() *bot.Command {
 			if v := strings.TrimSpace(req.Args.Get("days", 0)); v != "" {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 1 || n > 365 {
-					return bot.Errorf(bot.EINVALID, "Days must be a whole number from 1 to 365, not %q. Example: /usage 30", clip(v, 20))
+					return bot.Errorf(bot.EINVALID, "Days must be a whole number from 1 to 365, not %q. Example: /usage 30", bot.Clip(v, 20))
 				}
 				days = n
 			}
@@ -61,20 +61,20 @@ func (s *set) usage() *bot.Command {
 				return fmt.Errorf("usage: %w", err)
 			}
 			var sb strings.Builder
-			fmt.Fprintf(&sb, "**Your usage, last %d %s**\n", days, plural(days, "day", "days"))
+			fmt.Fprintf(&sb, "**Your usage, last %d %s**\n", days, bot.Plural(days, "day", "days"))
 			if len(spend) == 0 {
 				sb.WriteString("No paid answers in this period.\n")
 			}
 			var total int64
 			var reqs int64
 			for _, m := range spend {
-				fmt.Fprintf(&sb, "• %s: %d %s, %s in / %s out, %s tokens\n", m.Model, m.Requests, plural(int(m.Requests), "request", "requests"),
+				fmt.Fprintf(&sb, "• %s: %d %s, %s in / %s out, %s tokens\n", m.Model, m.Requests, bot.Plural(int(m.Requests), "request", "requests"),
 					bot.FormatTokens(m.PromptTokens), bot.FormatTokens(m.CompletionTokens), bot.FormatTokens(m.Charged))
 				total += m.Charged
 				reqs += m.Requests
 			}
 			if len(spend) > 0 {
-				fmt.Fprintf(&sb, "Total: %s tokens over %d %s.\n", bot.FormatTokens(total), reqs, plural(int(reqs), "request", "requests"))
+				fmt.Fprintf(&sb, "Total: %s tokens over %d %s.\n", bot.FormatTokens(total), reqs, bot.Plural(int(reqs), "request", "requests"))
 			}
 			fmt.Fprintf(&sb, "Free-model requests today: %d of %d used; they reset %s.\nBalance: %s tokens.",
 				b.Free.Used, b.Free.Limit, s.resetsAt(b.Free), bot.FormatTokens(b.Balance))

@@ -53,7 +53,7 @@ func (s *set) adjust(ctx context.Context, req *bot.Request, verb string, op func
 	// included: say so, or the new balance looks wrong to the admin.
 	_, berr := s.Ledger.Balance(ctx, user)
 	isNew := bot.ErrorCode(berr) == bot.ENOTFOUND
-	e, applied, err := op(ctx, bot.Adjustment{Identity: user, Amount: amount, Key: verb + ":" + eventKey(req), Actor: req.Event.Identity, Note: clip(note, 200)})
+	e, applied, err := op(ctx, bot.Adjustment{Identity: user, Amount: amount, Key: verb + ":" + eventKey(req), Actor: req.Event.Identity, Note: bot.Clip(note, 200)})
 	if err != nil {
 		return err
 	}
@@ -165,20 +165,20 @@ func ParseAmount(s string) (int64, error) {
 	if err != nil {
 		if f, ferr := strconv.ParseFloat(clean, 64); ferr == nil && (f != float64(int64(f)) || f > float64(bot.MaxAmount)) {
 			if f > float64(bot.MaxAmount) {
-				return 0, bot.Errorf(bot.EINVALID, "%s tokens is over the limit of %s per operation.", clip(s, 30), bot.FormatTokens(bot.MaxAmount))
+				return 0, bot.Errorf(bot.EINVALID, "%s tokens is over the limit of %s per operation.", bot.Clip(s, 30), bot.FormatTokens(bot.MaxAmount))
 			}
-			return 0, bot.Errorf(bot.EINVALID, "The amount must be a whole number of tokens, not %s.", clip(s, 30))
+			return 0, bot.Errorf(bot.EINVALID, "The amount must be a whole number of tokens, not %s.", bot.Clip(s, 30))
 		}
 		if strings.TrimLeft(clean, "0123456789") == "" {
-			return 0, bot.Errorf(bot.EINVALID, "%s tokens is over the limit of %s per operation.", clip(s, 30), bot.FormatTokens(bot.MaxAmount))
+			return 0, bot.Errorf(bot.EINVALID, "%s tokens is over the limit of %s per operation.", bot.Clip(s, 30), bot.FormatTokens(bot.MaxAmount))
 		}
-		return 0, bot.Errorf(bot.EINVALID, "%q is not an amount: write a whole number of tokens such as 5000.", clip(s, 30))
+		return 0, bot.Errorf(bot.EINVALID, "%q is not an amount: write a whole number of tokens such as 5000.", bot.Clip(s, 30))
 	}
 	if n <= 0 {
-		return 0, bot.Errorf(bot.EINVALID, "The amount must be positive (1 or more tokens), not %s.", clip(s, 30))
+		return 0, bot.Errorf(bot.EINVALID, "The amount must be positive (1 or more tokens), not %s.", bot.Clip(s, 30))
 	}
 	if n > bot.MaxAmount {
-		return 0, bot.Errorf(bot.EINVALID, "%s tokens is over the limit of %s per operation.", clip(s, 30), bot.FormatTokens(bot.MaxAmount))
+		return 0, bot.Errorf(bot.EINVALID, "%s tokens is over the limit of %s per operation.", bot.Clip(s, 30), bot.FormatTokens(bot.MaxAmount))
 	}
 	return n, nil
 }

@@ -58,7 +58,7 @@ func (s *set) compareModels(args bot.Args) ([]string, error) {
 	seen := map[string]bool{}
 	for _, id := range ids {
 		if seen[id] {
-			return nil, bot.Errorf(bot.EINVALID, "%s is listed twice; compare different models.", clip(id, 80))
+			return nil, bot.Errorf(bot.EINVALID, "%s is listed twice; compare different models.", bot.Clip(id, 80))
 		}
 		seen[id] = true
 	}

@@ -145,7 +145,7 @@ func (s *set) attachments(ctx context.Context, atts []bot.Attachment) (images, f
 			if what == "" {
 				what = "unknown type"
 			}
-			notes = append(notes, fmt.Sprintf("I left out %s (%s): I can read images and text files only.", clip(name, 60), what))
+			notes = append(notes, fmt.Sprintf("I left out %s (%s): I can read images and text files only.", bot.Clip(name, 60), what))
 		}
 	}
 	return images, files, notes
@@ -154,18 +154,18 @@ func (s *set) attachments(ctx context.Context, atts []bot.Attachment) (images, f
 func (s *set) image(ctx context.Context, a bot.Attachment, name, ext, ctype string) (string, string) {
 	limit := s.Config.AttachmentImageBytes
 	if a.Size > limit {
-		return "", fmt.Sprintf("I left out %s: it is %s, and images may be up to %s.", clip(name, 60), byteSize(a.Size), byteSize(limit))
+		return "", fmt.Sprintf("I left out %s: it is %s, and images may be up to %s.", bot.Clip(name, 60), byteSize(a.Size), byteSize(limit))
 	}
 	if a.Fetch == nil && strings.HasPrefix(a.URL, "https://") {
 		return a.URL, "" // a public URL: the model's provider fetches it
 	}
 	data, err := s.fetch(ctx, a, limit)
 	if err != nil {
-		return "", fmt.Sprintf("I could not download %s: %s", clip(name, 60), err)
+		return "", fmt.Sprintf("I could not download %s: %s", bot.Clip(name, 60), err)
 	}
 	sniffed := http.DetectContentType(data)
 	if !strings.HasPrefix(sniffed, "image/") {
-		return "", fmt.Sprintf("I left out %s: it does not look like an image (it looks like %s).", clip(name, 60), sniffed)
+		return "", fmt.Sprintf("I left out %s: it does not look like an image (it looks like %s).", bot.Clip(name, 60), sniffed)
 	}
 	return "data:" + sniffed + ";base64," + base64.StdEncoding.EncodeToString(data), ""
 }
@@ -173,19 +173,19 @@ func (s *set) image(ctx context.Context, a bot.Attachment, name, ext, ctype stri
 func (s *set) textFile(ctx context.Context, a bot.Attachment, name string) (string, string) {
 	limit := s.Config.AttachmentTextBytes
 	if a.Size > limit {
-		return "", fmt.Sprintf("I left out %s: it is %s, and text files may be up to %s.", clip(name, 60), byteSize(a.Size), byteSize(limit))
+		return "", fmt.Sprintf("I left out %s: it is %s, and text files may be up to %s.", bot.Clip(name, 60), byteSize(a.Size), byteSize(limit))
 	}
 	data, err := s.fetch(ctx, a, limit)
 	if err != nil {
-		return "", fmt.Sprintf("I could not download %s: %s", clip(name, 60), err)
+		return "", fmt.Sprintf("I could not download %s: %s", bot.Clip(name, 60), err)
 	}
 	if !utf8.Valid(data) {
-		return "", fmt.Sprintf("I left out %s: it is not UTF-8 text.", clip(name, 60))
+		return "", fmt.Sprintf("I left out %s: it is not UTF-8 text.", bot.Clip(name, 60))
 	}
 	if bytes.IndexByte(data, 0) >= 0 {
 		// Valid UTF-8, but no text file holds NUL bytes: UTF-16 (as
 		// Windows saves "Unicode" text) or a binary with a text name.
-		return "", fmt.Sprintf("I left out %s: it is not UTF-8 text (it holds NUL bytes, as UTF-16 or binary files do).", clip(name, 60))
+		return "", fmt.Sprintf("I left out %s: it is not UTF-8 text (it holds NUL bytes, as UTF-16 or binary files do).", bot.Clip(name, 60))
 	}
 	return fmt.Sprintf("\n\n--- %s ---\n%s\n--- end of %s ---", name, data, name), ""
 }

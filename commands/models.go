@@ -32,7 +32,7 @@ func (s *set) models() *bot.Command {
 			q.Text = strings.Join(words, " ")
 			found := s.Catalog.Search(q)
 			if len(found) == 0 {
-				return bot.Errorf(bot.ENOTFOUND, "No model matches %q. Try /models with one word, such as /models claude or /models free.", clip(q.Text, 60))
+				return bot.Errorf(bot.ENOTFOUND, "No model matches %q. Try /models with one word, such as /models claude or /models free.", bot.Clip(q.Text, 60))
 			}
 			var sb strings.Builder
 			fmt.Fprintf(&sb, "**Models** (%d shown; prices per million tokens, in → out)\n", len(found))

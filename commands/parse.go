@@ -59,7 +59,7 @@ func extraArgs(c *bot.Command, args bot.Args) error {
 	if restIndex(c) < len(c.Options) || len(args.Pos) <= len(c.Options) {
 		return nil
 	}
-	extra := clip(strings.Join(args.Pos[len(c.Options):], " "), 40)
+	extra := bot.Clip(strings.Join(args.Pos[len(c.Options):], " "), 40)
 	if len(c.Options) == 0 {
 		return bot.Errorf(bot.EINVALID, "/%s takes no arguments, so I can't use %q. Usage: /%s", c.Name, extra, c.Usage)
 	}
@@ -199,16 +199,7 @@ func unknownCommand(name string, cmds []*bot.Command) error {
 		}
 	}
 	if bestD <= 3 {
-		return bot.Errorf(bot.EINVALID, "Unknown command /%s. Did you mean /%s? /help lists every command.", clip(name, 30), best)
+		return bot.Errorf(bot.EINVALID, "Unknown command /%s. Did you mean /%s? /help lists every command.", bot.Clip(name, 30), best)
 	}
-	return bot.Errorf(bot.EINVALID, "Unknown command /%s. /help lists every command.", clip(name, 30))
-}
-
-// clip shortens s to n runes for quoting in a reply.
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
+	return bot.Errorf(bot.EINVALID, "Unknown command /%s. /help lists every command.", bot.Clip(name, 30))
 }

@@ -119,7 +119,7 @@ func (s *set) footer(ctx context.Context, id bot.Identity, plan bot.Plan, res bo
 		parts = append(parts, fmt.Sprintf("after %s failed", strings.Join(res.Attempts[:len(res.Attempts)-1], ", ")))
 	}
 	if plan.Dropped > 0 {
-		parts = append(parts, fmt.Sprintf("%d earlier %s left out to fit", plan.Dropped, plural(plan.Dropped, "message", "messages")))
+		parts = append(parts, fmt.Sprintf("%d earlier %s left out to fit", plan.Dropped, bot.Plural(plan.Dropped, "message", "messages")))
 	}
 	return meta, strings.Join(parts, " · ")
 }
@@ -148,13 +148,6 @@ func (s *set) resetsAt(f bot.FreeUse) string {
 	}
 	local := f.ResetsAt.In(s.Config.Location)
 	return fmt.Sprintf("at %s (in %s)", local.Format("15:04 MST"), bot.FormatWait(f.ResetsAt.Sub(s.Now())))
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // since returns the start of the period "the last n days" in the

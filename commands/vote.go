@@ -84,7 +84,7 @@ func writeRanking(b *strings.Builder, rs []Ranking, n int) {
 			break
 		}
 		fmt.Fprintf(b, "%d. %s — %d (%d %s: %d won, %d lost, %d tied)\n", i+1, r.Model, r.Rating,
-			r.Votes, plural(r.Votes, "vote", "votes"), r.Wins, r.Losses, r.Ties)
+			r.Votes, bot.Plural(r.Votes, "vote", "votes"), r.Wins, r.Losses, r.Ties)
 	}
 }
 

@@ -18,24 +18,18 @@ const MaxChoices = 25
 // letters, digits, '-' or '_'.
 func commandName(name string) string {
 	var b strings.Builder
+	n := 0
 	for _, r := range strings.ToLower(name) {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' {
+		if (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_') && n < 32 {
 			b.WriteRune(r)
+			n++
 		}
 	}
 	s := b.String()
 	if s == "" {
 		s = "command"
 	}
-	return clipRunes(s, 32)
-}
-
-func clipRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n])
+	return s
 }
 
 // ApplicationCommands returns the slash commands for cmds: string options
@@ -81,7 +75,7 @@ func describe(s, fallback string) string {
 		s = fallback
 	}
 	if len([]rune(s)) > 100 {
-		s = clipRunes(s, 99) + "…"
+		s = bot.Clip(s, 100)
 	}
 	return s
 }
@@ -181,7 +175,7 @@ func choiceName(m bot.Model) string {
 	if m.Name != "" && !strings.EqualFold(m.Name, m.ID) {
 		name += " — " + m.Name
 	}
-	return clipRunes(name, 100-len([]rune(suffix))) + suffix
+	return bot.Clip(name, 100-len([]rune(suffix))) + suffix
 }
 
 func focusedOption(opts []*discordgo.ApplicationCommandInteractionDataOption) *discordgo.ApplicationCommandInteractionDataOption {

@@ -45,7 +45,7 @@ func render(m bot.Message) ([]*discordgo.MessageEmbed, []discordgo.MessageCompon
 	}
 	e := &discordgo.MessageEmbed{Type: discordgo.EmbedTypeRich, Description: description(m), Color: color(m)}
 	if m.Footer != "" {
-		e.Footer = &discordgo.MessageEmbedFooter{Text: clip(m.Footer, maxFooter)}
+		e.Footer = &discordgo.MessageEmbedFooter{Text: bot.Clip(m.Footer, maxFooter)}
 	}
 	return []*discordgo.MessageEmbed{e}, []discordgo.MessageComponent{}
 }
@@ -105,8 +105,8 @@ func compareEmbeds(v *bot.CompareView) []*discordgo.MessageEmbed {
 			footer += "\n" + v.Footer
 		}
 		e := &discordgo.MessageEmbed{
-			Type: discordgo.EmbedTypeRich, Title: clip(title, maxTitle), Color: statusColor(p.Status),
-			Footer: &discordgo.MessageEmbedFooter{Text: clip(footer, maxFooter)},
+			Type: discordgo.EmbedTypeRich, Title: bot.Clip(title, maxTitle), Color: statusColor(p.Status),
+			Footer: &discordgo.MessageEmbedFooter{Text: bot.Clip(footer, maxFooter)},
 		}
 		embeds[i] = e
 		overhead += utf8.RuneCountInString(e.Title) + utf8.RuneCountInString(e.Footer.Text)
@@ -160,18 +160,6 @@ func fit(text string, max int) string {
 		return "…"
 	}
 	return bot.Split(text, room)[0] + Truncated
-}
-
-// clip cuts s to max characters with an ellipsis.
-func clip(s string, max int) string {
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	if max < 1 {
-		return ""
-	}
-	r := []rune(s)
-	return string(r[:max-1]) + "…"
 }
 
 // compareComponents are the vote buttons, once voting is open.

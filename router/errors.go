@@ -315,7 +315,7 @@ func classifyError(e *UpstreamError) {
 		if msg == "" {
 			msg = "no reason given"
 		}
-		e.user = bot.Errorf(bot.EINVALID, "%s refused the request: %s.", model, strings.TrimSuffix(clip(msg, 300), "."))
+		e.user = bot.Errorf(bot.EINVALID, "%s refused the request: %s.", model, strings.TrimSuffix(bot.Clip(msg, 300), "."))
 	case e.Status == http.StatusUnauthorized:
 		e.user = bot.Errorf(bot.EUNAVAILABLE, "The bot's OpenRouter API key was refused, so no model can be called; tell the host to check openrouter.api_key.")
 	case e.Status == http.StatusPaymentRequired:
@@ -338,7 +338,7 @@ func classifyError(e *UpstreamError) {
 			e.user = bot.Errorf(bot.ERATELIMIT, "The bot's OpenRouter account has used up today's free-model requests; they come back %s. Paid models still work.", when)
 		} else {
 			e.Retryable = true
-			e.user = bot.Errorf(bot.ERATELIMIT, "%s is rate-limited upstream; try again %s.", model, waitWords(max(e.RetryAfter, e.waitFor)))
+			e.user = bot.Errorf(bot.ERATELIMIT, "%s is rate-limited upstream; try again %s.", model, retryWhen(max(e.RetryAfter, e.waitFor)))
 		}
 	case e.Status == http.StatusRequestTimeout || e.Status >= 500:
 		e.Retryable = true
@@ -352,33 +352,17 @@ func suffixMessage(msg string) string {
 	if msg == "" {
 		return ""
 	}
-	return ": " + strings.TrimSuffix(clip(msg, 200), ".")
+	return ": " + strings.TrimSuffix(bot.Clip(msg, 200), ".")
 }
 
-// waitWords says when to try again: "in 7 seconds", "in 3 minutes", "in 2
-// hours", or "later" for a wait of a day or more (a Retry-After of a year
-// is not a promise worth repeating).
-func waitWords(d time.Duration) string {
-	switch {
-	case d <= time.Second:
-		return "in a second"
-	case d < time.Minute:
-		return fmt.Sprintf("in %d seconds", int((d+time.Second-1)/time.Second))
-	case d < time.Hour:
-		return fmt.Sprintf("in %d minutes", int((d+time.Minute-1)/time.Minute))
-	case d < 24*time.Hour:
-		return fmt.Sprintf("in %d hours", int((d+time.Hour-1)/time.Hour))
+// retryWhen says when to try again: "in 7s", "in 3m", or "later" for a
+// wait of a day or more (a Retry-After of a year is not a promise worth
+// repeating).
+func retryWhen(d time.Duration) string {
+	if d >= 24*time.Hour {
+		return "later"
 	}
-	return "later"
-}
-
-// clip shortens an upstream message for quoting.
-func clip(s string, max int) string {
-	r := []rune(s)
-	if len(r) <= max {
-		return s
-	}
-	return string(r[:max]) + "…"
+	return "in " + bot.FormatWait(d)
 }
 
 // streamError is a failure the client detected itself: a timeout, a broken

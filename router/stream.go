@@ -306,7 +306,7 @@ func (p *streamParser) dispatch(resp *Response, model string, onDelta func(strin
 			if json.Unmarshal(c.err, &we) == nil {
 				code, msg, md = codeString(we.Code), we.Message, parseMetadata(we.Metadata)
 			} else {
-				msg = clip(string(c.err), 200)
+				msg = bot.Clip(string(c.err), 200)
 			}
 		}
 		name := model

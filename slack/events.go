@@ -257,7 +257,7 @@ func (a *Adapter) onSlash(cmd slackapi.SlashCommand, envelope string) {
 			}
 			intro := who + " used */" + escape(slash) + "*"
 			if t := strings.TrimSpace(unescape(cmd.Text)); t != "" {
-				intro += ": " + escape(clipRunes(t, 300))
+				intro += ": " + escape(bot.Clip(t, 300))
 			}
 			out.intro = intro
 		}

@@ -61,7 +61,7 @@ func render(m bot.Message, intro string) rendered {
 	switch {
 	case m.Kind == bot.KindCompare && m.Compare != nil:
 		blocks = append(blocks, compareBlocks(*m.Compare)...)
-		return rendered{blocks: blocks, text: escape(clipRunes(compareFallback(*m.Compare), fallbackLimit))}
+		return rendered{blocks: blocks, text: escape(bot.Clip(compareFallback(*m.Compare), fallbackLimit))}
 	case m.Kind == bot.KindError:
 		blocks = append(blocks, sectionBlock(blockError, "⚠️ "+sectionsOf(m.Text)[0]))
 	default:
@@ -89,7 +89,7 @@ func render(m bot.Message, intro string) rendered {
 	if text == "" {
 		text = "…"
 	}
-	return rendered{blocks: blocks, text: escape(clipRunes(text, fallbackLimit))}
+	return rendered{blocks: blocks, text: escape(bot.Clip(text, fallbackLimit))}
 }
 
 // sectionsOf converts Markdown into section texts of at most sectionLimit
@@ -129,11 +129,11 @@ func splitConverted(md string, max int) []string {
 // clipMrkdwn cuts mrkdwn to at most n runes without leaving half an entity
 // or half a link.
 func clipMrkdwn(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
+	clipped := bot.Clip(s, n)
+	if clipped == s {
 		return s
 	}
-	cut := string(r[:n-1])
+	cut := strings.TrimSuffix(clipped, "…")
 	if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
 		cut = cut[:i]
 	}
@@ -179,7 +179,7 @@ func compareBlocks(v bot.CompareView) []slackapi.Block {
 		}
 		text := head + body
 		if utf8.RuneCountInString(text) > sectionLimit {
-			text = clipMrkdwn(head+Mrkdwn(clipRunes(p.Text, sectionLimit-200)), sectionLimit-40) + "\n_(cut to fit)_"
+			text = clipMrkdwn(head+Mrkdwn(bot.Clip(p.Text, sectionLimit-200)), sectionLimit-40) + "\n_(cut to fit)_"
 		}
 		blocks = append(blocks,
 			sectionBlock(fmt.Sprintf("%s.%d", blockPanel, i), text),
@@ -244,12 +244,4 @@ func withTally(blocks []slackapi.Block, t bot.Tally) ([]slackapi.Block, bool) {
 		out = append(out, b)
 	}
 	return out, found
-}
-
-func clipRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
 }

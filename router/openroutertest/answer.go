@@ -45,7 +45,7 @@ func newAnswer(m bot.Model, req *Request) *answer {
 	b.WriteString("[simulated ")
 	b.WriteString(m.ID)
 	b.WriteString("] You said: ")
-	b.WriteString(clipText(strings.Join(strings.Fields(last), " "), 160))
+	b.WriteString(bot.Clip(strings.Join(strings.Fields(last), " "), 160))
 	b.WriteString(".")
 	target := 96
 	if req.MaxTokens > 0 {
@@ -63,7 +63,7 @@ func newAnswer(m bot.Model, req *Request) *answer {
 	}
 	text, finish := b.String(), "stop"
 	if req.MaxTokens > 0 && router.EstimateTokens(text) > req.MaxTokens {
-		text, finish = clipBytes(text, req.MaxTokens*3), "length"
+		text, finish = cutBytes(text, req.MaxTokens*3), "length"
 	}
 	return &answer{
 		id:               "gen-sim-" + strconv.FormatInt(req.Seq, 10) + "-" + strconv.FormatUint(x%1e12, 36),
@@ -81,7 +81,7 @@ func newAnswer(m bot.Model, req *Request) *answer {
 func (a *answer) setText(text string, maxTokens int) {
 	a.text, a.finish = text, "stop"
 	if maxTokens > 0 && router.EstimateTokens(text) > maxTokens {
-		a.text, a.finish = clipBytes(text, maxTokens*3), "length"
+		a.text, a.finish = cutBytes(text, maxTokens*3), "length"
 	}
 	a.completionTokens = router.EstimateTokens(a.text)
 }
@@ -119,15 +119,9 @@ func lastUser(msgs []bot.ChatMessage) string {
 	return ""
 }
 
-// clipText shortens s to at most n bytes on a rune boundary, marking the cut.
-func clipText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return clipBytes(s, n) + "…"
-}
-
-func clipBytes(s string, n int) string {
+// cutBytes cuts s to at most n bytes on a rune boundary: a simulated
+// answer stopped at its token budget (finish_reason "length").
+func cutBytes(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

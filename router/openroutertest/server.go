@@ -601,7 +601,7 @@ func (s *Server) errorFault(w http.ResponseWriter, r *http.Request, req *Request
 		if msg == "" {
 			msg = fmt.Sprintf("%s requires moderation. Your input was flagged for %q. No credits were charged.", req.Model, strings.Join(reasons, ", "))
 		}
-		md = map[string]any{"reasons": reasons, "flagged_input": clipText(lastUser(req.Messages), 40), "provider_name": "Simulated", "model_slug": req.Model}
+		md = map[string]any{"reasons": reasons, "flagged_input": bot.Clip(lastUser(req.Messages), 40), "provider_name": "Simulated", "model_slug": req.Model}
 	case http.StatusNotFound:
 		if msg == "" {
 			msg = "No endpoints found for " + req.Model + "."
