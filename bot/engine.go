@@ -98,7 +98,8 @@ type RateLimit struct {
 
 // EngineOptions configure an Engine.
 type EngineOptions struct {
-	Ledger   Ledger
+	// Users are the two ledger calls the engine makes (an *accounts.Store).
+	Users    Users
 	Commands []*Command
 	Parse    Parser
 	Admins   []Identity
@@ -118,7 +119,7 @@ type EngineOptions struct {
 // deadline, and turns every error into a message a person understands.
 // One Engine serves every platform adapter concurrently.
 type Engine struct {
-	ledger   Ledger
+	users    Users
 	commands map[string]*Command
 	list     []*Command
 	parse    Parser
@@ -145,7 +146,7 @@ type Engine struct {
 // NewEngine returns an Engine with opts, defaults filled in.
 func NewEngine(opts EngineOptions) *Engine {
 	e := &Engine{
-		ledger: opts.Ledger, commands: map[string]*Command{}, list: opts.Commands,
+		users: opts.Users, commands: map[string]*Command{}, list: opts.Commands,
 		parse: opts.Parse, admins: map[Identity]bool{}, limit: opts.Limit,
 		timeout: opts.Timeout, interval: opts.EditInterval,
 		log: opts.Logger, metrics: opts.Metrics, now: opts.Now,
@@ -251,7 +252,7 @@ func (e *Engine) handle(ctx context.Context, req *Request, out Output) (err erro
 		}
 	}
 
-	user, created, err := e.ledger.EnsureUser(ctx, ev.Identity)
+	user, created, err := e.users.EnsureUser(ctx, ev.Identity)
 	if err != nil {
 		return fmt.Errorf("engine: ensure user: %w", err)
 	}
@@ -298,7 +299,7 @@ func (e *Engine) run(ctx context.Context, req *Request, r *Reply) (err error) {
 
 // welcome tells a first-time user what they got.
 func (e *Engine) welcome(ctx context.Context, req *Request, r *Reply) {
-	bal, err := e.ledger.Balance(ctx, req.Event.Identity)
+	bal, err := e.users.Balance(ctx, req.Event.Identity)
 	if err != nil {
 		req.Logger.Warn("welcome: read balance", "err", err)
 		return

@@ -15,28 +15,40 @@ import (
 	"github.com/orchat/orchat/bot"
 )
 
-// fakeLedger is the part of a ledger the engine uses, with users in a map.
-type fakeLedger struct {
-	bot.Ledger // every other method panics: the engine must not call it
-	mu         sync.Mutex
-	users      map[bot.Identity]bot.User
+// users is a function-field fake of bot.Users, the two ledger calls the
+// engine makes: a test sets ensure or balance to what it needs; by default
+// users live in a map and everyone has the signup bonus.
+type users struct {
+	ensure  func(ctx context.Context, id bot.Identity) (bot.User, bool, error)
+	balance func(ctx context.Context, id bot.Identity) (bot.Balance, error)
+
+	mu    sync.Mutex
+	known map[bot.Identity]bot.User
 }
 
-func (l *fakeLedger) EnsureUser(_ context.Context, id bot.Identity) (bot.User, bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.users == nil {
-		l.users = map[bot.Identity]bot.User{}
+var _ bot.Users = (*users)(nil)
+
+func (u *users) EnsureUser(ctx context.Context, id bot.Identity) (bot.User, bool, error) {
+	if u.ensure != nil {
+		return u.ensure(ctx, id)
 	}
-	u, ok := l.users[id]
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.known == nil {
+		u.known = map[bot.Identity]bot.User{}
+	}
+	got, ok := u.known[id]
 	if !ok {
-		u = bot.User{Identity: id}
-		l.users[id] = u
+		got = bot.User{Identity: id}
+		u.known[id] = got
 	}
-	return u, !ok, nil
+	return got, !ok, nil
 }
 
-func (l *fakeLedger) Balance(_ context.Context, id bot.Identity) (bot.Balance, error) {
+func (u *users) Balance(ctx context.Context, id bot.Identity) (bot.Balance, error) {
+	if u.balance != nil {
+		return u.balance(ctx, id)
+	}
 	return bot.Balance{Identity: id, Balance: 15000, Available: 15000, Free: bot.FreeUse{Limit: 50, Remaining: 50}}, nil
 }
 
@@ -44,8 +56,8 @@ func (l *fakeLedger) Balance(_ context.Context, id bot.Identity) (bot.Balance, e
 // parsed from the first word of the text.
 func engineWith(t *testing.T, opts bot.EngineOptions, cmds ...*bot.Command) *bot.Engine {
 	t.Helper()
-	if opts.Ledger == nil {
-		opts.Ledger = &fakeLedger{}
+	if opts.Users == nil {
+		opts.Users = &users{}
 	}
 	opts.Commands = cmds
 	opts.Parse = func(ev bot.Event) (bot.Invocation, error) {
@@ -95,12 +107,43 @@ func TestEngine(t *testing.T) {
 	})
 
 	t.Run("ErrBlockedUser", func(t *testing.T) {
-		l := &fakeLedger{users: map[bot.Identity]bot.User{"console:bad": {Identity: "console:bad", Blocked: true}}}
-		e := engineWith(t, bot.EngineOptions{Ledger: l}, echo("help"))
+		l := &users{known: map[bot.Identity]bot.User{"console:bad": {Identity: "console:bad", Blocked: true}}}
+		e := engineWith(t, bot.EngineOptions{Users: l}, echo("help"))
 		out := newRecorder(2000, time.Millisecond)
 		err := e.Handle(context.Background(), ev("1", "console:bad", "/help"), out)
 		if bot.ErrorCode(err) != bot.EUNAUTHORIZED || !strings.Contains(out.text(), "blocked") || strings.Contains(out.text(), "help ran") {
 			t.Fatalf("err=%v output=%q", err, out.text())
+		}
+	})
+
+	t.Run("ErrLedgerDown", func(t *testing.T) {
+		// The database is gone: no command runs, and the user gets the
+		// apology with a reference the host finds in the log.
+		down := &users{ensure: func(context.Context, bot.Identity) (bot.User, bool, error) {
+			return bot.User{}, false, errors.New("accounts: database is locked")
+		}}
+		var logs strings.Builder
+		e := engineWith(t, bot.EngineOptions{Users: down, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, echo("help"))
+		out := newRecorder(2000, time.Millisecond)
+		err := e.Handle(context.Background(), ev("1", "console:ann", "/help"), out)
+		if bot.ErrorCode(err) != bot.EINTERNAL || strings.Contains(out.text(), "help ran") || !strings.Contains(out.text(), "(ref ") {
+			t.Fatalf("err=%v output=%q, want an internal error with a reference and no command run", err, out.text())
+		}
+		if strings.Contains(out.text(), "database is locked") || !strings.Contains(logs.String(), "database is locked") {
+			t.Fatalf("the cause belongs in the log, not the reply: output=%q log=%q", out.text(), logs.String())
+		}
+	})
+
+	t.Run("WelcomeWithoutBalanceStillAnswers", func(t *testing.T) {
+		// Reading the new user's balance fails: no welcome, but the
+		// command still runs.
+		l := &users{balance: func(context.Context, bot.Identity) (bot.Balance, error) {
+			return bot.Balance{}, errors.New("accounts: read failed")
+		}}
+		e := engineWith(t, bot.EngineOptions{Users: l}, echo("help"))
+		out := newRecorder(2000, time.Millisecond)
+		if err := e.Handle(context.Background(), ev("1", "console:ann", "/help"), out); err != nil || !strings.Contains(out.text(), "help ran") || strings.Contains(out.text(), "Welcome") {
+			t.Fatalf("err=%v output=%q, want the command's answer and no welcome", err, out.text())
 		}
 	})
 

@@ -120,9 +120,10 @@ type VerifyReport struct {
 // OK reports whether no invariant was broken.
 func (r VerifyReport) OK() bool { return len(r.Problems) == 0 }
 
-// Ledger holds every user's token balance. Implementations must never lose,
-// double or overspend a token, under concurrency, retries and crashes.
-type Ledger interface {
+// Users is the part of the ledger every event needs, and all the Engine
+// takes: it ensures the user of each event and reads a new user's balance
+// for the welcome.
+type Users interface {
 	// EnsureUser returns the user, creating it with the signup bonus on first
 	// contact; created is true only for the one call that created it.
 	EnsureUser(ctx context.Context, id Identity) (u User, created bool, err error)
@@ -130,6 +131,12 @@ type Ledger interface {
 	// Balance returns the user's balance, holds and today's free use.
 	// ENOTFOUND when the user does not exist.
 	Balance(ctx context.Context, id Identity) (Balance, error)
+}
+
+// Ledger holds every user's token balance. Implementations must never lose,
+// double or overspend a token, under concurrency, retries and crashes.
+type Ledger interface {
+	Users
 
 	// Reserve holds amount tokens for a call. EINSUFFICIENT (nothing written)
 	// when balance minus open holds is less than amount; ENOTFOUND for an

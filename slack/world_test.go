@@ -116,7 +116,7 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 		},
 	})
 	w.engine = bot.NewEngine(bot.EngineOptions{
-		Ledger: w.store, Commands: cmds, Parse: commands.NewParser(cmds),
+		Users: w.store, Commands: cmds, Parse: commands.NewParser(cmds),
 		Admins: []bot.Identity{w.identity(admin)}, EditInterval: 50 * time.Millisecond, Logger: log,
 	})
 

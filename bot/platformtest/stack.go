@@ -97,7 +97,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		interval = 50 * time.Millisecond
 	}
 	st.Engine = bot.NewEngine(bot.EngineOptions{
-		Ledger: st.Store, Commands: st.Commands, Parse: commands.NewParser(st.Commands),
+		Users: st.Store, Commands: st.Commands, Parse: commands.NewParser(st.Commands),
 		Admins: opts.Admins, Limit: opts.Limit, EditInterval: interval, Logger: log,
 	})
 	st.Handler = &Counter{next: st.Engine}

@@ -156,7 +156,7 @@ func (m *Main) newApp(ctx context.Context) (*app, error) {
 		Metrics: m.metrics(),
 	})
 	a.engine = bot.NewEngine(bot.EngineOptions{
-		Ledger:       st,
+		Users:        st,
 		Commands:     a.commands,
 		Parse:        commands.NewParser(a.commands),
 		Admins:       c.AdminIdentities(),
