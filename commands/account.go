@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/orchat/orchat/bot"
 )
@@ -109,4 +110,12 @@ func (s *set) help() *bot.Command {
 			return req.Reply.Notice(sb.String())
 		},
 	}
+}
+
+// since returns the start of the period "the last n days" in the
+// configured zone: today counts as one.
+func (s *set) since(days int) time.Time {
+	now := s.Now().In(s.Config.Location)
+	y, m, d := now.Date()
+	return time.Date(y, m, d-days+1, 0, 0, 0, 0, s.Config.Location)
 }

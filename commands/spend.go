@@ -3,8 +3,6 @@ package commands
 import (
 	"context"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/orchat/orchat/bot"
 )
@@ -89,57 +87,6 @@ func (sp *spent) settle(ctx context.Context, res bot.Result, callErr error) outc
 	return outcome{charged: -e.Amount}
 }
 
-// footer builds the line under an answer: model that answered, tokens in
-// and out, charged, balance left (or free requests left), and what was
-// trimmed.
-func (s *set) footer(ctx context.Context, id bot.Identity, plan bot.Plan, res bot.Result, out outcome) (*bot.ReplyMeta, string) {
-	meta := &bot.ReplyMeta{
-		Model: res.Model, PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens,
-		Charged: out.charged, FreeLeft: -1,
-	}
-	if meta.Model == "" {
-		meta.Model = plan.Model
-	}
-	bal, err := s.Ledger.Balance(context.WithoutCancel(ctx), id)
-	if err == nil {
-		meta.Balance = bal.Balance
-	}
-	parts := []string{meta.Model, fmt.Sprintf("%s in / %s out", bot.FormatTokens(meta.PromptTokens), bot.FormatTokens(meta.CompletionTokens))}
-	if out.free {
-		meta.FreeLeft = out.freeLeft
-		parts = append(parts, fmt.Sprintf("free: %d left today", out.freeLeft))
-		if plan.FreeFallback {
-			parts = append(parts, "a free model because your balance can't cover a paid answer")
-		}
-	} else {
-		parts = append(parts, "charged "+bot.FormatTokens(out.charged))
-	}
-	parts = append(parts, "balance "+bot.FormatTokens(meta.Balance))
-	if len(res.Attempts) > 1 {
-		parts = append(parts, fmt.Sprintf("after %s failed", strings.Join(res.Attempts[:len(res.Attempts)-1], ", ")))
-	}
-	if plan.Dropped > 0 {
-		parts = append(parts, fmt.Sprintf("%d earlier %s left out to fit", plan.Dropped, bot.Plural(plan.Dropped, "message", "messages")))
-	}
-	return meta, strings.Join(parts, " · ")
-}
-
-// lowBalance tells a user once that their balance has fallen below the
-// configured mark: when this charge took it across.
-func (s *set) lowBalance(ctx context.Context, req *bot.Request, out outcome) {
-	mark := s.Config.LowBalance
-	if mark <= 0 || out.charged <= 0 {
-		return
-	}
-	bal, err := s.Ledger.Balance(context.WithoutCancel(ctx), req.Event.Identity)
-	if err != nil || bal.Balance >= mark || bal.Balance+out.charged < mark {
-		return
-	}
-	_ = req.Reply.Send(bot.Message{Kind: bot.KindNotice, Private: true, Text: fmt.Sprintf(
-		"Heads up: your balance is down to %s tokens. Free models still work (%d requests a day); an admin can add tokens with /topup.",
-		bot.FormatTokens(bal.Balance), bal.Free.Limit)})
-}
-
 // resetsAt says when the free allowance comes back: the local time and how
 // long until then.
 func (s *set) resetsAt(f bot.FreeUse) string {
@@ -148,12 +95,4 @@ func (s *set) resetsAt(f bot.FreeUse) string {
 	}
 	local := f.ResetsAt.In(s.Config.Location)
 	return fmt.Sprintf("at %s (in %s)", local.Format("15:04 MST"), bot.FormatWait(f.ResetsAt.Sub(s.Now())))
-}
-
-// since returns the start of the period "the last n days" in the
-// configured zone: today counts as one.
-func (s *set) since(days int) time.Time {
-	now := s.Now().In(s.Config.Location)
-	y, m, d := now.Date()
-	return time.Date(y, m, d-days+1, 0, 0, 0, 0, s.Config.Location)
 }
