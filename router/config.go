@@ -37,99 +37,100 @@ const AutoModel = "openrouter/auto"
 // DefaultBaseURL is OpenRouter's API.
 const DefaultBaseURL = "https://openrouter.ai/api/v1"
 
-// Config is everything the router needs. cmd/orchat fills it from the TOML
-// file ([openrouter] and [router] tables); DefaultConfig gives the defaults
-// and Validate names the key of any bad value. Zero durations and counts
+// Config is everything the router needs. It is plain Go, not a file format:
+// orchat's config file ([openrouter], [router] and [billing]) is decoded by
+// the config package and mapped onto it; DefaultConfig gives the defaults
+// and Validate names the config key of any bad value. Zero durations and counts
 // fall back to the defaults when the router is built.
 type Config struct {
 	// BaseURL of an OpenAI-compatible API (openrouter.base_url).
-	BaseURL string `toml:"base_url"`
+	BaseURL string
 	// APIKey is sent as a bearer token; never logged (openrouter.api_key).
-	APIKey string `toml:"api_key"`
+	APIKey string
 	// Referer and Title attribute the app (HTTP-Referer, X-OpenRouter-Title,
 	// X-Title).
-	Referer string `toml:"referer"`
-	Title   string `toml:"title"`
+	Referer string
+	Title   string
 
 	// ConnectTimeout bounds dialing and TLS; FirstByteTimeout the wait for
 	// the response headers; IdleTimeout the gap between two reads of a
 	// stream; RequestTimeout one attempt as a whole.
-	ConnectTimeout   time.Duration `toml:"connect_timeout"`
-	FirstByteTimeout time.Duration `toml:"first_byte_timeout"`
-	IdleTimeout      time.Duration `toml:"idle_timeout"`
-	RequestTimeout   time.Duration `toml:"request_timeout"`
+	ConnectTimeout   time.Duration
+	FirstByteTimeout time.Duration
+	IdleTimeout      time.Duration
+	RequestTimeout   time.Duration
 
 	// MaxTokens is the default completion cap; MinCompletionTokens is the
 	// floor below which a request is refused rather than shortened.
-	MaxTokens           int      `toml:"max_tokens"`
-	MinCompletionTokens int      `toml:"min_completion_tokens"`
-	Temperature         *float64 `toml:"temperature"`
+	MaxTokens           int
+	MinCompletionTokens int
+	Temperature         *float64
 	// MaxFallbacks is how many candidates follow the first one.
-	MaxFallbacks int `toml:"max_fallbacks"`
+	MaxFallbacks int
 	// FallbackBackoff is the pause before trying the next candidate;
 	// a Retry-After longer than that is honoured up to MaxFallbackWait.
-	FallbackBackoff time.Duration `toml:"fallback_backoff"`
-	MaxFallbackWait time.Duration `toml:"max_fallback_wait"`
+	FallbackBackoff time.Duration
+	MaxFallbackWait time.Duration
 	// MaxRetryAfter caps any Retry-After the upstream sends (a year becomes
 	// this).
-	MaxRetryAfter time.Duration `toml:"max_retry_after"`
+	MaxRetryAfter time.Duration
 
-	Provider  ProviderPrefs `toml:"provider"`
-	Reasoning *Reasoning    `toml:"reasoning"`
+	Provider  ProviderPrefs
+	Reasoning *Reasoning
 
 	// Tiers maps a tier name to its candidate model ids, best first. A
 	// tier left out keeps DefaultTiers' candidates.
-	Tiers map[string][]string `toml:"tiers"`
+	Tiers map[string][]string
 	// AutoModels are openrouter/auto's allowed_models (patterns such as
 	// "anthropic/*" are allowed).
-	AutoModels []string `toml:"auto_models"`
+	AutoModels []string
 	// LongPromptTokens: an estimated prompt at least this long goes to the
 	// long tier.
-	LongPromptTokens int `toml:"long_prompt_tokens"`
+	LongPromptTokens int
 	// MaxTurns, when positive, keeps at most that many non-system turns.
-	MaxTurns int `toml:"max_turns"`
+	MaxTurns int
 
-	Billing bot.Billing `toml:"-"`
+	Billing bot.Billing
 	// CatalogCache is the file holding the last good /models answer; "" keeps
 	// the catalog in memory only.
-	CatalogCache string `toml:"catalog_cache"`
+	CatalogCache string
 	// UserSalt keys the hash sent as OpenRouter's `user` (the raw identity
 	// never leaves the process).
-	UserSalt string `toml:"user_salt"`
+	UserSalt string
 
-	Logger     *slog.Logger     `toml:"-"`
-	Metrics    bot.Metrics      `toml:"-"`
-	HTTPClient *http.Client     `toml:"-"`
-	Now        func() time.Time `toml:"-"`
+	Logger     *slog.Logger
+	Metrics    bot.Metrics
+	HTTPClient *http.Client
+	Now        func() time.Time
 }
 
 // ProviderPrefs is OpenRouter's `provider` object (router.provider).
 type ProviderPrefs struct {
-	Order          []string `toml:"order"`
-	Only           []string `toml:"only"`
-	Ignore         []string `toml:"ignore"`
-	AllowFallbacks *bool    `toml:"allow_fallbacks"`
+	Order          []string
+	Only           []string
+	Ignore         []string
+	AllowFallbacks *bool
 	// Sort is "price", "latency", "throughput" or "" (OpenRouter's default).
-	Sort string `toml:"sort"`
+	Sort string
 	// DataCollection is "allow", "deny" or "".
-	DataCollection string `toml:"data_collection"`
+	DataCollection string
 	// MaxPrice in USD per million tokens; zero does not limit.
-	MaxPrice MaxPrice `toml:"max_price"`
+	MaxPrice MaxPrice
 }
 
 // MaxPrice caps the provider price, in USD per million tokens.
 type MaxPrice struct {
-	Prompt     float64 `toml:"prompt"`
-	Completion float64 `toml:"completion"`
+	Prompt     float64
+	Completion float64
 }
 
 // Reasoning is OpenRouter's `reasoning` object.
 type Reasoning struct {
 	// Effort is "none", "minimal", "low", "medium", "high", "xhigh", "max"
 	// or "" (the model's default); MaxTokens is the alternative.
-	Effort    string `toml:"effort"`
-	MaxTokens int    `toml:"max_tokens"`
-	Exclude   bool   `toml:"exclude"`
+	Effort    string
+	MaxTokens int
+	Exclude   bool
 }
 
 // DefaultTiers are the candidates of each tier, drawn from the catalog of
