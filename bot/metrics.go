@@ -2,7 +2,7 @@ package bot
 
 import "time"
 
-// Metrics receives the measurements every part reports. cmd/orchat
+// Metrics receives the measurements every part reports. The ops package
 // implements it with Prometheus; tests and tools use NopMetrics. Methods must
 // be cheap and safe for concurrent use.
 type Metrics interface {

@@ -25,7 +25,9 @@ var allowed = map[string][]string{
 	"discord/discordtest":   {"github.com/gorilla/websocket"},
 	"slack":                 {"bot", "github.com/slack-go/slack", "github.com/gorilla/websocket"},
 	"slack/slackfake":       {"github.com/slack-go/slack", "github.com/gorilla/websocket"},
-	"bot/platformtest":      {"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
+	"ops": {"bot", "github.com/prometheus", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg",
+		"google.golang.org/protobuf", "golang.org/x/sys"},
+	"bot/platformtest": {"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
 }
 
 // owners: only these packages may import these libraries directly.
@@ -34,6 +36,7 @@ var owners = map[string][]string{
 	"github.com/slack-go/slack":     {"slack", "slack/slackfake"},
 	"github.com/mattn/go-sqlite3":   {"accounts"},
 	"github.com/go-co-op/gocron/v2": {"scheduler"},
+	"github.com/prometheus":         {"ops"},
 }
 
 // TestImportRules fails when a package depends on what DESIGN.md says it

@@ -14,6 +14,7 @@ import (
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/console"
 	"github.com/orchat/orchat/discord"
+	"github.com/orchat/orchat/ops"
 	"github.com/orchat/orchat/scheduler"
 	"github.com/orchat/orchat/slack"
 )
@@ -129,16 +130,16 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		return bot.Errorf(bot.EINVALID, "slack.mode = \"http\" serves Slack's events on the [http] server: set http.addr.")
 	}
 	m.quietTerminal()
-	mets := newPromMetrics()
+	mets := ops.NewMetrics()
 	m.mets = mets
 	a, err := m.newApp(ctx)
 	if err != nil {
 		return err
 	}
-	mets.watchHolds(a.store)
-	parts := []readiness{
-		{"database", a.store.Writable},
-		{"catalog", func(context.Context) error {
+	mets.WatchHolds(a.store)
+	parts := []ops.Part{
+		{Name: "database", Check: a.store.Writable},
+		{Name: "catalog", Check: func(context.Context) error {
 			if a.catalog.Len() == 0 {
 				return errors.New("no models loaded yet")
 			}
@@ -196,7 +197,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		}
 		platforms++
 		notifiers.add(bot.PlatformDiscord, dc)
-		parts = append(parts, readiness{"discord", connected(dc.Connected)})
+		parts = append(parts, ops.Part{Name: "discord", Check: ops.Connected(dc.Connected)})
 		start("discord", dc.Run)
 	}
 	extra := map[string]http.Handler{}
@@ -212,7 +213,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		}
 		platforms++
 		notifiers.add(bot.PlatformSlack, sl)
-		parts = append(parts, readiness{"slack", connected(sl.Connected)})
+		parts = append(parts, ops.Part{Name: "slack", Check: ops.Connected(sl.Connected)})
 		if c.Slack.Mode == "http" {
 			extra["POST /slack/events"] = sl.HTTPHandler()
 		}
@@ -240,24 +241,24 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			m.logger().Warn("scheduler shutdown", "err", err)
 		}
 	}()
-	var ops *opsServer
+	var srv *ops.Server
 	if addr := m.Config.HTTP.Addr; addr != "" {
-		if ops, err = newOpsServer(addr, mets, parts, extra); err != nil {
+		if srv, err = ops.Listen(addr, mets, parts, extra); err != nil {
 			cancel()
 			wg.Wait()
 			return err
 		}
-		m.logger().Info("serving /healthz, /readyz and /metrics", "addr", ops.Addr())
+		m.logger().Info("serving /healthz, /readyz and /metrics", "addr", srv.Addr())
 		if m.OpsListening != nil {
-			m.OpsListening(ops.Addr())
+			m.OpsListening(srv.Addr())
 		}
-		start("http", func(context.Context) error { return ops.Serve() })
+		start("http", func(context.Context) error { return srv.Serve() })
 	}
 	<-ctx.Done()
 	m.shutdown(a)
-	if ops != nil {
+	if srv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = ops.Shutdown(sctx)
+		_ = srv.Shutdown(sctx)
 		scancel()
 	}
 	wg.Wait()
@@ -274,16 +275,6 @@ func (m *Main) shutdown(a *app) {
 
 // consoleFlagSet wraps the FlagSet so run and console share flag setup.
 type consoleFlagSet struct{ *flag.FlagSet }
-
-// connected turns an adapter's Connected into a readiness check.
-func connected(f func() bool) func(context.Context) error {
-	return func(context.Context) error {
-		if !f() {
-			return errors.New("not connected")
-		}
-		return nil
-	}
-}
 
 // notifierSet delivers a scheduler notice through the platform of the
 // user's identity, when that adapter can send one (a DM).

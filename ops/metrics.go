@@ -1,4 +1,7 @@
-package main
+// Package ops is orchat's operations room: the Prometheus metrics every part
+// reports to (through bot.Metrics) and the HTTP server of /healthz, /readyz
+// and /metrics. It is the only package that imports client_golang.
+package ops
 
 import (
 	"context"
@@ -11,9 +14,9 @@ import (
 	"github.com/orchat/orchat/bot"
 )
 
-// promMetrics reports every part's measurements to Prometheus, on a
-// registry of its own (served at /metrics).
-type promMetrics struct {
+// Metrics reports every part's measurements to Prometheus, on a registry
+// of its own (served at /metrics by a Server). It implements bot.Metrics.
+type Metrics struct {
 	reg *prometheus.Registry
 
 	requests     *prometheus.CounterVec
@@ -32,15 +35,16 @@ type promMetrics struct {
 	jobTime      *prometheus.HistogramVec
 }
 
-var _ bot.Metrics = (*promMetrics)(nil)
+var _ bot.Metrics = (*Metrics)(nil)
 
-func newPromMetrics() *promMetrics {
+// NewMetrics registers every orchat metric, and Go's and the process's own.
+func NewMetrics() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	fast := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
 	slow := []float64{.1, .25, .5, 1, 2, 4, 8, 15, 30, 60, 120, 300}
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
-	m := &promMetrics{reg: reg}
+	m := &Metrics{reg: reg}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orchat_requests_total", Help: "Events handled, by platform, command and outcome (ok or an error code)."}, []string{"platform", "command", "outcome"})
 	m.requestTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "orchat_request_duration_seconds", Help: "Time to handle an event, model call included.", Buckets: slow}, []string{"platform", "command"})
 	m.upstreamTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "orchat_upstream_latency_seconds", Help: "Time of one model call attempt, by model.", Buckets: slow}, []string{"model"})
@@ -61,8 +65,14 @@ func newPromMetrics() *promMetrics {
 	return m
 }
 
-// watchHolds publishes the open holds, read from the ledger at scrape time.
-func (m *promMetrics) watchHolds(l bot.Ledger) {
+// Holds is the ledger call behind the open-holds gauges.
+type Holds interface {
+	// OpenHolds returns how many holds are open and the tokens they hold.
+	OpenHolds(ctx context.Context) (count int, tokens int64, err error)
+}
+
+// WatchHolds publishes the open holds, read from the ledger at scrape time.
+func (m *Metrics) WatchHolds(l Holds) {
 	read := func() (int, int64) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -78,12 +88,14 @@ func (m *promMetrics) watchHolds(l bot.Ledger) {
 		func() float64 { _, t := read(); return float64(t) }))
 }
 
-func (m *promMetrics) Request(platform, command, outcome string, d time.Duration) {
+// Request counts and times one handled event.
+func (m *Metrics) Request(platform, command, outcome string, d time.Duration) {
 	m.requests.WithLabelValues(platform, command, outcome).Inc()
 	m.requestTime.WithLabelValues(platform, command).Observe(d.Seconds())
 }
 
-func (m *promMetrics) Upstream(model string, status int, ttft, latency time.Duration) {
+// Upstream times one model call attempt and counts its failure.
+func (m *Metrics) Upstream(model string, status int, ttft, latency time.Duration) {
 	m.upstreamTime.WithLabelValues(model).Observe(latency.Seconds())
 	if ttft > 0 {
 		m.ttft.WithLabelValues(model).Observe(ttft.Seconds())
@@ -93,7 +105,8 @@ func (m *promMetrics) Upstream(model string, status int, ttft, latency time.Dura
 	}
 }
 
-func (m *promMetrics) Tokens(model string, prompt, completion, charged int64, usd float64) {
+// Tokens adds what one call consumed, charged and cost.
+func (m *Metrics) Tokens(model string, prompt, completion, charged int64, usd float64) {
 	m.tokens.WithLabelValues(model, "prompt").Add(float64(max(prompt, 0)))
 	m.tokens.WithLabelValues(model, "completion").Add(float64(max(completion, 0)))
 	m.charged.WithLabelValues(model).Add(float64(max(charged, 0)))
@@ -102,19 +115,24 @@ func (m *promMetrics) Tokens(model string, prompt, completion, charged int64, us
 	}
 }
 
-func (m *promMetrics) Fallback(from, to string) { m.fallbacks.WithLabelValues(from, to).Inc() }
+// Fallback counts a move from one candidate model to the next.
+func (m *Metrics) Fallback(from, to string) { m.fallbacks.WithLabelValues(from, to).Inc() }
 
-func (m *promMetrics) LedgerWrite(op string, d time.Duration) {
+// LedgerWrite times one ledger write transaction.
+func (m *Metrics) LedgerWrite(op string, d time.Duration) {
 	m.ledgerWrite.WithLabelValues(op).Observe(d.Seconds())
 }
 
-func (m *promMetrics) Refusal(reason string) { m.refusals.WithLabelValues(reason).Inc() }
+// Refusal counts a request refused for a reason.
+func (m *Metrics) Refusal(reason string) { m.refusals.WithLabelValues(reason).Inc() }
 
-func (m *promMetrics) PlatformRateLimited(platform string) {
+// PlatformRateLimited counts a platform's 429.
+func (m *Metrics) PlatformRateLimited(platform string) {
 	m.platform429.WithLabelValues(platform).Inc()
 }
 
-func (m *promMetrics) JobRun(job string, err error, d time.Duration) {
+// JobRun counts and times one scheduler job run.
+func (m *Metrics) JobRun(job string, err error, d time.Duration) {
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"

@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"context"
@@ -12,28 +12,39 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// readiness is one part the bot needs to serve: its name and a check.
-type readiness struct {
-	name  string
-	check func(ctx context.Context) error
+// Part is one part the bot needs to serve, for /readyz: its name and a
+// check that says what is wrong (nil: ready).
+type Part struct {
+	Name  string
+	Check func(ctx context.Context) error
 }
 
-// opsServer serves /healthz, /readyz and /metrics (and, in Slack's HTTP
-// mode, Slack's endpoints) on http.addr.
-type opsServer struct {
+// Connected turns an adapter's Connected into a readiness check.
+func Connected(connected func() bool) func(context.Context) error {
+	return func(context.Context) error {
+		if !connected() {
+			return errors.New("not connected")
+		}
+		return nil
+	}
+}
+
+// Server serves /healthz, /readyz and /metrics (and, in Slack's HTTP mode,
+// Slack's endpoints) on http.addr.
+type Server struct {
 	srv   *http.Server
 	ln    net.Listener
-	parts []readiness
+	parts []Part
 }
 
-// newOpsServer listens on addr. extra mounts more handlers (Slack's HTTP
-// mode) by path.
-func newOpsServer(addr string, mets *promMetrics, parts []readiness, extra map[string]http.Handler) (*opsServer, error) {
+// Listen listens on addr for a Server of mets and parts. extra mounts more
+// handlers (Slack's HTTP mode) by pattern.
+func Listen(addr string, mets *Metrics, parts []Part, extra map[string]http.Handler) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http.addr %s: %w", addr, err)
 	}
-	o := &opsServer{ln: ln, parts: parts}
+	o := &Server{ln: ln, parts: parts}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -49,10 +60,10 @@ func newOpsServer(addr string, mets *promMetrics, parts []readiness, extra map[s
 }
 
 // Addr is the address the server listens on.
-func (o *opsServer) Addr() string { return o.ln.Addr().String() }
+func (o *Server) Addr() string { return o.ln.Addr().String() }
 
 // Serve serves until Shutdown.
-func (o *opsServer) Serve() error {
+func (o *Server) Serve() error {
 	if err := o.srv.Serve(o.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -60,20 +71,20 @@ func (o *opsServer) Serve() error {
 }
 
 // Shutdown stops the server, letting requests in flight finish.
-func (o *opsServer) Shutdown(ctx context.Context) error { return o.srv.Shutdown(ctx) }
+func (o *Server) Shutdown(ctx context.Context) error { return o.srv.Shutdown(ctx) }
 
 // ready answers /readyz: each part's state as JSON, 503 unless all are ok.
-func (o *opsServer) ready(w http.ResponseWriter, r *http.Request) {
+func (o *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	states := map[string]string{}
 	ok := true
 	for _, p := range o.parts {
-		if err := p.check(ctx); err != nil {
-			states[p.name] = err.Error()
+		if err := p.Check(ctx); err != nil {
+			states[p.Name] = err.Error()
 			ok = false
 		} else {
-			states[p.name] = "ok"
+			states[p.Name] = "ok"
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
