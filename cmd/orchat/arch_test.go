@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"discord/discordtest":   {"github.com/gorilla/websocket"},
 	"slack":                 {"bot", "github.com/slack-go/slack", "github.com/gorilla/websocket"},
 	"slack/slackfake":       {"github.com/slack-go/slack", "github.com/gorilla/websocket"},
+	"config":                {"bot", "github.com/BurntSushi/toml"},
 	"ops": {"bot", "github.com/prometheus", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg",
 		"google.golang.org/protobuf", "golang.org/x/sys"},
 	"bot/platformtest": {"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
@@ -37,6 +38,7 @@ var owners = map[string][]string{
 	"github.com/mattn/go-sqlite3":   {"accounts"},
 	"github.com/go-co-op/gocron/v2": {"scheduler"},
 	"github.com/prometheus":         {"ops"},
+	"github.com/BurntSushi/toml":    {"config"},
 }
 
 // TestImportRules fails when a package depends on what DESIGN.md says it

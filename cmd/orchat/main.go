@@ -20,6 +20,7 @@ import (
 
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/config"
 	"github.com/orchat/orchat/router"
 )
 
@@ -70,7 +71,7 @@ type Main struct {
 	JSON       bool
 	Simulate   bool
 
-	Config  Config
+	Config  config.Config
 	closers []func() error
 	// OpsListening, when set, is told the address the HTTP server listens
 	// on (tests use http.addr = 127.0.0.1:0).
@@ -272,7 +273,7 @@ func (m *Main) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 // loadConfig reads the config once flags are known and applies the flags
 // that override it.
 func (m *Main) loadConfig() error {
-	cfg, err := LoadConfig(m.ConfigPath, m.Getenv)
+	cfg, err := config.Load(m.ConfigPath, m.Getenv)
 	if err != nil {
 		return err
 	}

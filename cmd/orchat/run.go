@@ -121,14 +121,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	if len(pos) > 0 {
 		return usagef("run takes no arguments")
 	}
-	// Refuse a half-configured Slack before anything starts.
 	c := m.Config
-	if c.Slack.BotToken != "" && c.Slack.Mode == "socket" && c.Slack.AppToken == "" {
-		return bot.Errorf(bot.EINVALID, "Slack needs an app-level token in Socket Mode: set SLACK_APP_TOKEN (xapp-…, scope connections:write), or slack.mode = \"http\" with SLACK_SIGNING_SECRET.")
-	}
-	if c.Slack.BotToken != "" && c.Slack.Mode == "http" && c.HTTP.Addr == "" {
-		return bot.Errorf(bot.EINVALID, "slack.mode = \"http\" serves Slack's events on the [http] server: set http.addr.")
-	}
 	m.quietTerminal()
 	mets := ops.NewMetrics()
 	m.mets = mets

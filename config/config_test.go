@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -11,7 +11,7 @@ func noEnv(string) string { return "" }
 
 func TestConfig(t *testing.T) {
 	t.Run("NoFileUsesDefaults", func(t *testing.T) {
-		cfg, err := LoadConfig("", noEnv)
+		cfg, err := Load("", noEnv)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -24,23 +24,23 @@ func TestConfig(t *testing.T) {
 	})
 
 	t.Run("ExampleFileIsTheDefaults", func(t *testing.T) {
-		cfg, err := LoadConfig("../../config.example.toml", noEnv)
+		cfg, err := Load("../config.example.toml", noEnv)
 		if err != nil {
 			t.Fatal(err)
 		}
-		def := DefaultConfig()
+		def := Default()
 		// The example leaves catalog_cache empty and tiers commented; every
 		// other key must equal the default, so the file documents the truth.
 		if !reflect.DeepEqual(cfg.Accounts, def.Accounts) || !reflect.DeepEqual(cfg.OpenRouter, def.OpenRouter) ||
 			!reflect.DeepEqual(cfg.Scheduler, def.Scheduler) || !reflect.DeepEqual(cfg.Bot, def.Bot) ||
 			cfg.Router.MaxTokens != def.Router.MaxTokens || cfg.Billing != def.Billing ||
 			cfg.HTTP != def.HTTP || cfg.Log != def.Log || cfg.Console != def.Console {
-			t.Fatalf("config.example.toml drifted from DefaultConfig:\n%+v\n%+v", cfg, def)
+			t.Fatalf("config.example.toml drifted from Default:\n%+v\n%+v", cfg, def)
 		}
 	})
 
 	t.Run("EveryDocumentedSectionExists", func(t *testing.T) {
-		b, err := os.ReadFile("../../config.example.toml")
+		b, err := os.ReadFile("../config.example.toml")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func TestConfig(t *testing.T) {
 
 	t.Run("EnvExpansionAndSecretOverride", func(t *testing.T) {
 		env := map[string]string{"MY_KEY": "sk-or-file", "DISCORD_BOT_TOKEN": "from-env"}
-		cfg, err := ParseConfig(strings.NewReader("[openrouter]\napi_key = \"${MY_KEY}\"\n[discord]\ntoken = \"from-file\"\n"), func(k string) string { return env[k] })
+		cfg, err := Parse(strings.NewReader("[openrouter]\napi_key = \"${MY_KEY}\"\n[discord]\ntoken = \"from-file\"\n"), func(k string) string { return env[k] })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,14 +66,14 @@ func TestConfig(t *testing.T) {
 	})
 
 	t.Run("WarnHoldShorterThanRequest", func(t *testing.T) {
-		cfg, err := ParseConfig(strings.NewReader("[accounts]\nhold_ttl = \"2m\"\n"), noEnv)
+		cfg, err := Parse(strings.NewReader("[accounts]\nhold_ttl = \"2m\"\n"), noEnv)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if w := cfg.Warnings(); len(w) != 1 || !strings.Contains(w[0], "not charged") {
 			t.Fatalf("warnings %q", w)
 		}
-		if w := DefaultConfig().Warnings(); len(w) != 0 {
+		if w := Default().Warnings(); len(w) != 0 {
 			t.Fatalf("the defaults warn: %q", w)
 		}
 	})
@@ -94,7 +94,7 @@ func TestConfig(t *testing.T) {
 		{"ErrCompareOneModel", "[compare]\nmodels = [\"a/b\"]\n", "compare.models"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig(strings.NewReader(tt.toml), noEnv)
+			_, err := Parse(strings.NewReader(tt.toml), noEnv)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err=%v, want it to mention %q", err, tt.want)
 			}

@@ -1,4 +1,8 @@
-package main
+// Package config is orchat's config file: TOML parsed over the defaults,
+// ${ENV} references and the secret environment variables applied, and every
+// value validated, in one place (CONVENTIONS.md 8). config.example.toml
+// documents every key. Nothing reads it globally: the binaries pass it down.
+package config
 
 import (
 	"errors"
@@ -18,8 +22,7 @@ import (
 )
 
 // Config is orchat's whole configuration, as read from a TOML file
-// (config.example.toml documents every key). It is parsed, defaulted and
-// validated here and passed down explicitly; no package reads it globally.
+// (config.example.toml documents every key).
 type Config struct {
 	Admins          []string `toml:"admins"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
@@ -179,9 +182,9 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // DefaultSystemPrompt is the system prompt when the config gives none.
 const DefaultSystemPrompt = "You are orchat, a helpful assistant in a {platform} community ({community}), talking with {user}. Today is {date}, {time}. Answer clearly and concisely; use Markdown sparingly."
 
-// DefaultConfig returns the configuration used when no file is given; a file
+// Default returns the configuration used when no file is given; a file
 // only needs the keys it changes.
-func DefaultConfig() Config {
+func Default() Config {
 	return Config{
 		Admins:          nil,
 		ShutdownTimeout: Duration{20 * time.Second},
@@ -247,11 +250,11 @@ var secretEnv = []struct {
 	{"SLACK_SIGNING_SECRET", func(c *Config) *string { return &c.Slack.SigningSecret }},
 }
 
-// ParseConfig reads TOML from r over the defaults, expands ${ENV}
+// Parse reads TOML from r over the defaults, expands ${ENV}
 // references in string values, applies the secret environment variables
 // and validates the result. getenv is os.Getenv outside tests.
-func ParseConfig(r io.Reader, getenv func(string) string) (Config, error) {
-	cfg := DefaultConfig()
+func Parse(r io.Reader, getenv func(string) string) (Config, error) {
+	cfg := Default()
 	if r != nil {
 		data, err := io.ReadAll(r)
 		if err != nil {
@@ -280,18 +283,18 @@ func ParseConfig(r io.Reader, getenv func(string) string) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// LoadConfig reads the file at path, or only the defaults (and the
+// Load reads the file at path, or only the defaults (and the
 // environment) when path is "".
-func LoadConfig(path string, getenv func(string) string) (Config, error) {
+func Load(path string, getenv func(string) string) (Config, error) {
 	if path == "" {
-		return ParseConfig(nil, getenv)
+		return Parse(nil, getenv)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	cfg, err := ParseConfig(f, getenv)
+	cfg, err := Parse(f, getenv)
 	if err != nil {
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
@@ -496,6 +499,12 @@ func (c Config) Validate() error {
 	}
 	if c.Slack.Mode == "http" && c.Slack.BotToken != "" && c.Slack.SigningSecret == "" {
 		bad("slack.signing_secret", "", `is required when slack.mode = "http" (or set SLACK_SIGNING_SECRET)`)
+	}
+	if c.Slack.Mode == "socket" && c.Slack.BotToken != "" && c.Slack.AppToken == "" {
+		bad("slack.app_token", "", `is required in Socket Mode: set SLACK_APP_TOKEN (xapp-…, scope connections:write), or slack.mode = "http" with SLACK_SIGNING_SECRET`)
+	}
+	if c.Slack.Mode == "http" && c.Slack.BotToken != "" && c.HTTP.Addr == "" {
+		bad("http.addr", "", `must be set when slack.mode = "http": Slack's events are served on the [http] server`)
 	}
 	if err := bot.Identity(c.Console.User).Validate(); err != nil || bot.Identity(c.Console.User).Platform() != bot.PlatformConsole {
 		bad("console.user", c.Console.User, "must be a console identity such as console:you")
