@@ -11,28 +11,17 @@ import (
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/commands"
+	"github.com/orchat/orchat/stack"
 )
 
 // hostNote marks ledger rows written by the host from the command line;
 // their actor is the system.
 const hostNote = "host (command line)"
 
-// openStore opens (and migrates) the ledger named by the config.
+// openStore opens (and migrates) the ledger named by the config, alone:
+// the host's ledger commands need no router or engine.
 func (m *Main) openStore() (*accounts.Store, error) {
-	c := m.Config
-	opts := accounts.Options{
-		SignupBonus:        c.Accounts.SignupBonus,
-		FreePerDay:         c.Accounts.FreeRequestsPerDay,
-		FreePerDayToppedUp: c.Accounts.FreeRequestsPerDayToppedUp,
-		Location:           c.Location(),
-		HoldTTL:            c.Accounts.HoldTTL.Duration,
-		Logger:             m.logger().With("component", "accounts"),
-		Metrics:            m.metrics(),
-	}
-	if m.storeOptions != nil {
-		m.storeOptions(&opts)
-	}
-	st, err := accounts.Open(c.Accounts.Database, opts)
+	st, err := stack.OpenStore(m.Config.Stack().Accounts, m.deps())
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func newDiscordDriver(lt *loadRun) (*discordDriver, error) {
 	}
 	var err error
 	p.ad, err = discord.New(discord.Options{
-		Token: dc.Token, APIURL: dc.APIURL, Commands: lt.app.commands, Catalog: lt.app.catalog, Handler: lt,
+		Token: dc.Token, APIURL: dc.APIURL, Commands: lt.st.Commands, Catalog: lt.st.Catalog, Handler: lt,
 		History:    bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars},
 		Logger:     lt.m.logger().With("component", "discord"),
 		HTTPClient: loopbackClient(), DrainTimeout: 30 * time.Second,
@@ -143,7 +143,7 @@ func newSlackDriver(lt *loadRun) (*slackDriver, error) {
 	}
 	var err error
 	p.ad, err = slack.New(slack.Options{
-		BotToken: sl.BotToken, AppToken: sl.AppToken, APIURL: sl.APIURL(), Commands: lt.app.commands, Handler: lt,
+		BotToken: sl.BotToken, AppToken: sl.AppToken, APIURL: sl.APIURL(), Commands: lt.st.Commands, Handler: lt,
 		History: bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars},
 		Logger:  lt.m.logger().With("component", "slack"),
 		// The fake is not rate-limited: keep the workspace's pace out of

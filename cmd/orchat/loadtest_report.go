@@ -214,7 +214,7 @@ func (lt *loadRun) report(ctx context.Context, elapsed time.Duration) (*loadRepo
 	// The ledger's side.
 	charged := map[string]int64{} // generation → tokens charged
 	var chargedBy = map[bot.Identity]int64{}
-	err := lt.app.store.EachCharge(ctx, func(e bot.Entry) error {
+	err := lt.st.Store.EachCharge(ctx, func(e bot.Entry) error {
 		rep.Charges++
 		rep.ChargedTokens += -e.Amount
 		chargedBy[e.Identity] += -e.Amount
@@ -242,14 +242,14 @@ func (lt *loadRun) report(ctx context.Context, elapsed time.Duration) (*loadRepo
 			ledger("generation %s: charged %d tokens the upstream never billed", gen, c)
 		}
 	}
-	vr, err := lt.app.store.Verify(ctx)
+	vr, err := lt.st.Store.Verify(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range vr.Problems {
 		ledger("verify: %s", p)
 	}
-	holds, held, err := lt.app.store.OpenHolds(ctx)
+	holds, held, err := lt.st.Store.OpenHolds(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ func (lt *loadRun) report(ctx context.Context, elapsed time.Duration) (*loadRepo
 		if c := chargedBy[u.id]; c != told {
 			ledger("%s: the ledger charged %d tokens, the answers told the user %d", u.id, c, told)
 		}
-		b, err := lt.app.store.Balance(ctx, u.id)
+		b, err := lt.st.Store.Balance(ctx, u.id)
 		if err != nil {
 			return nil, err
 		}

@@ -14,10 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
-	"github.com/orchat/orchat/router"
 	"github.com/orchat/orchat/router/openroutertest"
+	"github.com/orchat/orchat/stack"
 )
 
 // loadAPIKey is the key the load test's bot sends and its simulator
@@ -30,7 +29,7 @@ const loadAPIKey = "sk-or-v1-loadtest-not-a-real-key"
 type loadRun struct {
 	m       *Main
 	o       loadOptions
-	app     *app
+	st      *stack.Stack
 	sim     *openroutertest.Server
 	billing bot.Billing
 	drv     loadDriver
@@ -96,7 +95,7 @@ type servedRec struct {
 	partial    float64
 }
 
-// runLoad wires the bot as `orchat run` does (newApp, from the config
+// runLoad wires the bot as `orchat run` does (stack.Open, from the config
 // with the load test's changes), runs the users and checks the outcome.
 func runLoad(ctx context.Context, m *Main, o loadOptions) (*loadReport, error) {
 	lt, err := newLoadRun(ctx, m, o)
@@ -159,26 +158,27 @@ func newLoadRun(ctx context.Context, m *Main, o loadOptions) (*loadRun, error) {
 		c.OpenRouter.MaxRetryAfter.Duration = o.MaxRetryAfter
 	}
 	c.OpenRouter.APIKey = loadAPIKey
+	deps := m.deps()
 	if o.DBDelay > 0 {
-		m.storeOptions = func(so *accounts.Options) { so.BeforeCommit = func() { fsyncDelay(o.DBDelay) } }
+		deps.Hooks.BeforeCommit = func() { fsyncDelay(o.DBDelay) }
 	}
-	connect := c.OpenRouter.ConnectTimeout.Duration
-	m.routerOptions = func(rc *router.Config) {
-		rc.HTTPClient = &http.Client{Transport: &timedTransport{base: upstreamTransport(connect)}}
-	}
+	deps.HTTPClient = &http.Client{Transport: &timedTransport{base: upstreamTransport(c.OpenRouter.ConnectTimeout.Duration)}}
 
-	sim, err := m.startSimulator(openroutertest.Options{
+	sim, err := openroutertest.Start(openroutertest.Options{
 		Latency: o.Latency, TokensPerSecond: o.TokensPerSecond, FailRate: o.FailRate, Seed: o.Seed,
 		APIKey: loadAPIKey, OnServed: lt.onServed,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start the simulator: %w", err)
 	}
+	m.onClose(func() error { sim.Close(); return nil })
 	lt.sim = sim
-	if lt.app, err = m.newApp(ctx); err != nil {
+	c.OpenRouter.BaseURL = sim.URL()
+	if lt.st, err = stack.Open(ctx, c.Stack(), deps); err != nil {
 		return nil, err
 	}
-	lt.billing = lt.app.router.Config().Billing
+	m.onClose(lt.st.Close)
+	lt.billing = lt.st.Router.Config().Billing
 	switch o.Platform {
 	case "discord":
 		lt.drv, err = newDiscordDriver(lt)
@@ -237,7 +237,7 @@ func (lt *loadRun) stop() {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		lt.drv.stop(sctx)
-		lt.app.engine.Drain(sctx)
+		lt.st.Drain(sctx)
 	})
 }
 
@@ -245,14 +245,14 @@ func (lt *loadRun) stop() {
 // request is refused for want of tokens and no welcome note is part of
 // an answer.
 func (lt *loadRun) fund(ctx context.Context) error {
-	st := lt.app.store
+	st := lt.st.Store
 	users := make(chan *loadUser)
 	errs := make(chan error, len(lt.users))
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
 			for u := range users {
-				u.hash = lt.app.router.UserHash(u.id)
+				u.hash = lt.st.Router.UserHash(u.id)
 				if _, _, err := st.EnsureUser(ctx, u.id); err != nil {
 					errs <- err
 					continue
@@ -438,7 +438,7 @@ func (lt *loadRun) Handle(ctx context.Context, ev bot.Event, out bot.Output) (er
 		}
 		d.finish(o, err)
 	}()
-	return lt.app.engine.Handle(ctx, ev, o)
+	return lt.st.Engine.Handle(ctx, ev, o)
 }
 
 var _ bot.Handler = (*loadRun)(nil)

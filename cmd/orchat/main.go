@@ -18,10 +18,8 @@ import (
 	"syscall"
 	_ "time/tzdata" // time zones work on machines without a zoneinfo database
 
-	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/config"
-	"github.com/orchat/orchat/router"
 )
 
 func main() {
@@ -79,11 +77,6 @@ type Main struct {
 
 	log  *slog.Logger
 	mets bot.Metrics
-	// storeOptions and routerOptions, when set, adjust the ledger's and
-	// the router's options before they are opened (the load test's slow
-	// disk, and its timing of the upstream calls).
-	storeOptions  func(*accounts.Options)
-	routerOptions func(*router.Config)
 }
 
 // NewMain returns a Main wired to the process's streams and environment.

@@ -16,6 +16,14 @@ import (
 	"github.com/orchat/orchat/router/openroutertest"
 )
 
+// routerConfig is the router's config for the offline tools, which build
+// a catalog and a router but no stack.
+func (m *Main) routerConfig() router.Config {
+	rc := m.Config.Stack().Router
+	rc.Logger, rc.Metrics = m.logger().With("component", "router"), m.metrics()
+	return rc
+}
+
 // loadCatalog returns the catalog for the offline tools: a file given with
 // --catalog, the simulator's with --simulate, else the cached copy, else
 // OpenRouter's /models (which needs no key).

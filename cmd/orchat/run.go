@@ -17,6 +17,7 @@ import (
 	"github.com/orchat/orchat/ops"
 	"github.com/orchat/orchat/scheduler"
 	"github.com/orchat/orchat/slack"
+	"github.com/orchat/orchat/stack"
 )
 
 // isTerminal reports whether f is an interactive terminal.
@@ -92,7 +93,7 @@ func runConsole(ctx context.Context, m *Main, args []string) error {
 		return usagef("console takes no arguments (type your questions on stdin)")
 	}
 	m.quietTerminal()
-	a, err := m.newApp(ctx)
+	st, err := m.openStack(ctx)
 	if err != nil {
 		return err
 	}
@@ -103,8 +104,8 @@ func runConsole(ctx context.Context, m *Main, args []string) error {
 	if isTerminal(m.Stdin) && !m.JSON {
 		fmt.Fprintln(m.Stderr, "orchat: type a question, or /help for commands; Ctrl-D quits.")
 	}
-	err = con.Run(ctx, a.engine)
-	m.shutdown(a)
+	err = con.Run(ctx, st.Engine)
+	m.shutdown(st)
 	return err
 }
 
@@ -125,15 +126,15 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	m.quietTerminal()
 	mets := ops.NewMetrics()
 	m.mets = mets
-	a, err := m.newApp(ctx)
+	st, err := m.openStack(ctx)
 	if err != nil {
 		return err
 	}
-	mets.WatchHolds(a.store)
+	mets.WatchHolds(st.Store)
 	parts := []ops.Part{
-		{Name: "database", Check: a.store.Writable},
+		{Name: "database", Check: st.Store.Writable},
 		{Name: "catalog", Check: func(context.Context) error {
-			if a.catalog.Len() == 0 {
+			if st.Catalog.Len() == 0 {
 				return errors.New("no models loaded yet")
 			}
 			return nil
@@ -170,7 +171,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			fmt.Fprintln(m.Stderr, "orchat: type a question, or /help for commands; Ctrl-D quits.")
 		}
 		start("console", func(ctx context.Context) error {
-			err := con.Run(ctx, a.engine)
+			err := con.Run(ctx, st.Engine)
 			if consoleOnly {
 				cancel() // the console was the only platform: end of input ends the bot
 			}
@@ -178,11 +179,11 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		})
 	}
 	notifiers := notifierSet{}
-	history := bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars}
+	history := c.History()
 	if c.Discord.Token != "" {
 		dc, err := discord.New(discord.Options{
 			Token: c.Discord.Token, APIURL: c.Discord.APIURL, ShardID: c.Discord.ShardID, ShardCount: c.Discord.ShardCount,
-			DevGuilds: c.Discord.DevGuilds, Commands: a.commands, Catalog: a.catalog, Handler: a.engine, History: history,
+			DevGuilds: c.Discord.DevGuilds, Commands: st.Commands, Catalog: st.Catalog, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
 		})
 		if err != nil {
@@ -198,7 +199,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		sl, err := slack.New(slack.Options{
 			BotToken: c.Slack.BotToken, AppToken: c.Slack.AppToken, SigningSecret: c.Slack.SigningSecret,
 			Mode: c.Slack.Mode, APIURL: c.Slack.APIURL, CommandNames: c.Slack.Commands,
-			Commands: a.commands, Handler: a.engine, History: history,
+			Commands: st.Commands, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "slack"), Metrics: mets,
 		})
 		if err != nil {
@@ -219,8 +220,8 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		Location: c.Location(), DailyReset: c.Scheduler.DailyReset,
 		CatalogRefresh: c.Scheduler.CatalogRefresh.Duration, HoldSweep: c.Scheduler.HoldSweep.Duration,
 		NotifyReset: c.Scheduler.NotifyReset, Notifier: notifiers,
-		Leader: c.Scheduler.Leader, Lease: a.store,
-		Ledger: a.store, Resets: a.store, Catalog: a.catalog,
+		Leader: c.Scheduler.Leader, Lease: st.Store,
+		Ledger: st.Store, Resets: st.Store, Catalog: st.Catalog,
 		Logger: m.logger().With("component", "scheduler"), Metrics: mets,
 	})
 	if err != nil {
@@ -248,7 +249,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		start("http", func(context.Context) error { return srv.Serve() })
 	}
 	<-ctx.Done()
-	m.shutdown(a)
+	m.shutdown(st)
 	if srv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = srv.Shutdown(sctx)
@@ -260,10 +261,10 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 
 // shutdown lets answers in flight finish (up to shutdown_timeout), then
 // cancels the rest; their holds are settled or released by the commands.
-func (m *Main) shutdown(a *app) {
+func (m *Main) shutdown(st *stack.Stack) {
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout.Duration)
 	defer cancel()
-	a.engine.Drain(ctx)
+	st.Drain(ctx)
 }
 
 // consoleFlagSet wraps the FlagSet so run and console share flag setup.

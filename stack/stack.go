@@ -1,0 +1,221 @@
+// Package stack is the one place orchat's pipeline is wired (CONVENTIONS.md
+// 14): the ledger, the model catalog, the router over it, the commands and
+// the engine, built from plain config and injected deps. The bot, the load
+// test and every test world call Open; what must differ (a clock, a slow
+// disk, an instrumented HTTP client) is passed in, never wired again.
+//
+// Platform adapters, the scheduler and the operations server are not part
+// of it: they are attached to a Stack by whoever runs it (cmd/orchat).
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/orchat/orchat/accounts"
+	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/commands"
+	"github.com/orchat/orchat/router"
+	"github.com/orchat/orchat/router/openroutertest"
+)
+
+// Config is the pipeline's settings, plain data. The part configs it holds
+// are the parts' own; the dependencies some of them carry (loggers, metrics,
+// HTTP clients, hooks) are ignored here and taken from Deps instead, so one
+// logger and one metrics sink serve every part.
+type Config struct {
+	// Accounts is the ledger.
+	Accounts Accounts
+	// Router is the OpenRouter client, the catalog and the auto router.
+	Router router.Config
+	// Commands are the commands' settings (system prompt, history,
+	// attachments, compare defaults, low-balance mark).
+	Commands commands.Config
+	// Engine is how events become command runs.
+	Engine Engine
+	// Simulate answers from the built-in OpenRouter simulator: Open starts
+	// it on loopback, points the router at it and keeps no catalog cache
+	// (the simulator's catalog is not the real one). For a simulator the
+	// caller runs itself (tests, the load test), set Router.BaseURL instead.
+	Simulate bool
+}
+
+// Accounts is where the ledger is and its rules.
+type Accounts struct {
+	// Database is accounts.database: the ledger's SQLite file.
+	Database string
+	// Options are the ledger's rules (signup bonus, free tier, hold TTL, the
+	// day's time zone, a clock). Logger, Metrics and BeforeCommit come from
+	// Deps.
+	Options accounts.Options
+}
+
+// Engine is the engine's part of Config.
+type Engine struct {
+	// Admins may run the admin commands.
+	Admins []bot.Identity
+	// Limit is the per-user rate limit (PerMinute 0: off).
+	Limit bot.RateLimit
+	// Timeout bounds one command run (0: the engine's default).
+	Timeout time.Duration
+	// EditInterval is the least time between two edits of a message.
+	EditInterval time.Duration
+}
+
+// Deps are what the pipeline is handed rather than configured with.
+type Deps struct {
+	// Logger is the log of every part, each with its component (default
+	// slog.Default()).
+	Logger *slog.Logger
+	// Metrics receives every part's measurements (default bot.NopMetrics).
+	Metrics bot.Metrics
+	// HTTPClient is the router's client to the upstream (nil: the router's
+	// own transport and timeouts).
+	HTTPClient *http.Client
+	// Hooks are for tests and the load test only.
+	Hooks Hooks
+}
+
+// Hooks change the pipeline's behaviour where a test must reach inside.
+type Hooks struct {
+	// BeforeCommit, when set, runs inside every ledger write transaction
+	// just before it commits, holding the writer: the load test sleeps in
+	// it as a slow disk's fsync would.
+	BeforeCommit func()
+}
+
+func (d Deps) withDefaults() Deps {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Metrics == nil {
+		d.Metrics = bot.NopMetrics{}
+	}
+	return d
+}
+
+// Stack is a wired pipeline: what a platform adapter hands its events to
+// (Engine) and what it needs beside it (Commands to register, Catalog for
+// model autocomplete, Store for readiness and the scheduler).
+type Stack struct {
+	Store *accounts.Store
+	// Sim is the built-in simulator when Config.Simulate, else nil.
+	Sim      *openroutertest.Server
+	Catalog  *router.Catalog
+	Router   *router.Router
+	Commands []*bot.Command
+	Engine   *bot.Engine
+
+	stop    context.CancelFunc // ends the background catalog refresh
+	refresh sync.WaitGroup
+	once    sync.Once
+	err     error
+}
+
+// Open wires the pipeline: the simulator when asked for, the ledger
+// (created and migrated when new), the catalog (from its cache, refreshed
+// in the background; or from the upstream, before Open returns, when there
+// is no cache), the router, the commands and the engine. On error nothing
+// stays open. Close releases it all.
+func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
+	deps = deps.withDefaults()
+	log := deps.Logger
+	s := &Stack{stop: func() {}}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	rc := cfg.Router
+	if cfg.Simulate {
+		if s.Sim, err = openroutertest.Start(openroutertest.Options{}); err != nil {
+			return nil, fmt.Errorf("start the simulator: %w", err)
+		}
+		rc.BaseURL, rc.CatalogCache = s.Sim.URL(), ""
+	}
+	rc.Logger, rc.Metrics, rc.HTTPClient = log.With("component", "router"), deps.Metrics, deps.HTTPClient
+
+	if s.Store, err = OpenStore(cfg.Accounts, deps); err != nil {
+		return nil, err
+	}
+	s.Catalog = router.NewCatalog(rc)
+	if err := s.loadCatalog(ctx, rc.BaseURL, log); err != nil {
+		return nil, err
+	}
+	if s.Router, err = router.New(rc, s.Catalog); err != nil {
+		return nil, err
+	}
+	s.Commands = commands.New(commands.Deps{
+		Ledger: s.Store, Votes: s.Store, Prefs: s.Store, Catalog: s.Catalog, Chat: s.Router,
+		Config: cfg.Commands, Logger: log.With("component", "commands"), Metrics: deps.Metrics,
+	})
+	e := cfg.Engine
+	s.Engine = bot.NewEngine(bot.EngineOptions{
+		Users: s.Store, Commands: s.Commands, Parse: commands.NewParser(s.Commands),
+		Admins: e.Admins, Limit: e.Limit, Timeout: e.Timeout, EditInterval: e.EditInterval,
+		Logger: log.With("component", "engine"), Metrics: deps.Metrics,
+	})
+	return s, nil
+}
+
+// OpenStore opens (creating and migrating it when new) the ledger a Config
+// names, with the deps' logger, metrics and hooks: Open's ledger, and the
+// one the host's ledger commands (balance, topup, verify) use alone.
+func OpenStore(a Accounts, deps Deps) (*accounts.Store, error) {
+	deps = deps.withDefaults()
+	opts := a.Options
+	opts.Logger = deps.Logger.With("component", "accounts")
+	opts.Metrics = deps.Metrics
+	opts.BeforeCommit = deps.Hooks.BeforeCommit
+	return accounts.Open(a.Database, opts)
+}
+
+// loadCatalog fills the catalog: a cached one is used at once and
+// refreshed in the background (a restart is instant even when the upstream
+// is slow); without one, the upstream is asked before anything can answer.
+func (s *Stack) loadCatalog(ctx context.Context, baseURL string, log *slog.Logger) error {
+	if s.Catalog.Len() == 0 {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := s.Catalog.Refresh(rctx); err != nil {
+			return fmt.Errorf("load the model catalog from %s: %w", baseURL, err)
+		}
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	s.stop = cancel
+	s.refresh.Go(func() {
+		defer cancel()
+		if err := s.Catalog.Refresh(rctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("catalog refresh failed; using the cached catalog", "component", "router", "err", err)
+		}
+	})
+	return nil
+}
+
+// Drain stops taking new events and lets the answers in flight finish
+// until ctx ends; then it cancels them, and their holds are settled or
+// released before it returns.
+func (s *Stack) Drain(ctx context.Context) { s.Engine.Drain(ctx) }
+
+// Close releases the ledger and the simulator (call Drain first to let
+// answers finish). Later calls return the first call's result.
+func (s *Stack) Close() error {
+	s.once.Do(func() {
+		s.stop()
+		s.refresh.Wait()
+		if s.Store != nil {
+			s.err = s.Store.Close()
+		}
+		if s.Sim != nil {
+			s.Sim.Close()
+		}
+	})
+	return s.err
+}
