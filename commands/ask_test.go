@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/orchat/orchat/bot"
-	"github.com/orchat/orchat/bot/platformtest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // refusing is a platform that refuses every answer message (Discord
@@ -48,7 +48,7 @@ func TestAnswerRefusedAfterCharge(t *testing.T) {
 		{"Compare", "/compare What is a monad?"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			st := platformtest.NewStack(t, platformtest.StackOptions{})
+			st := stacktest.MustOpen(t, stacktest.Options{})
 			const user bot.Identity = "console:ann"
 			out := &refusing{}
 			err := st.Engine.Handle(context.Background(), bot.Event{ID: "e1", Platform: bot.PlatformConsole, Identity: user, Community: "console", Text: tt.text}, out)

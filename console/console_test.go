@@ -10,21 +10,21 @@ import (
 	"testing"
 
 	"github.com/orchat/orchat/bot"
-	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/console"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // harness drives the console through a pipe, one JSON line per finished
 // message back.
 type harness struct {
-	st   *platformtest.Stack
+	st   *stacktest.Stack
 	in   *io.PipeWriter
 	out  *lines
 	done chan struct{}
 	sent int
 }
 
-func (h *harness) Start(t *testing.T, st *platformtest.Stack) {
+func (h *harness) Start(t *testing.T, st *stacktest.Stack) {
 	h.st = st
 	r, w := io.Pipe()
 	h.in, h.out, h.done = w, &lines{}, make(chan struct{})
@@ -44,7 +44,7 @@ func (h *harness) Start(t *testing.T, st *platformtest.Stack) {
 func (h *harness) Identity(user string) bot.Identity { return bot.Identity("console:" + user) }
 
 // say writes one line as user and returns the messages printed for it.
-func (h *harness) say(t *testing.T, user, line string) []platformtest.Seen {
+func (h *harness) say(t *testing.T, user, line string) []stacktest.Seen {
 	t.Helper()
 	mark := h.out.count()
 	if _, err := io.WriteString(h.in, user+"> "+line+"\n"); err != nil {
@@ -52,7 +52,7 @@ func (h *harness) say(t *testing.T, user, line string) []platformtest.Seen {
 	}
 	h.sent++
 	h.st.Handler.Await(t, h.sent)
-	var seen []platformtest.Seen
+	var seen []stacktest.Seen
 	for _, l := range h.out.since(mark) {
 		var m struct {
 			Kind    string   `json:"kind"`
@@ -67,7 +67,7 @@ func (h *harness) say(t *testing.T, user, line string) []platformtest.Seen {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("console printed a line that is not JSON: %q", l)
 		}
-		s := platformtest.Seen{Text: m.Text, Footer: m.Footer, Private: m.Private, Buttons: m.Choices}
+		s := stacktest.Seen{Text: m.Text, Footer: m.Footer, Private: m.Private, Buttons: m.Choices}
 		for _, p := range m.Panels {
 			s.Text += "\n" + p.Label + " · " + p.Model + " · " + p.Status + "\n" + p.Text + p.Error
 		}
@@ -76,11 +76,11 @@ func (h *harness) say(t *testing.T, user, line string) []platformtest.Seen {
 	return seen
 }
 
-func (h *harness) Mention(t *testing.T, user, text string) []platformtest.Seen {
+func (h *harness) Mention(t *testing.T, user, text string) []stacktest.Seen {
 	return h.say(t, user, text)
 }
 
-func (h *harness) Command(t *testing.T, user, name string, options map[string]string) []platformtest.Seen {
+func (h *harness) Command(t *testing.T, user, name string, options map[string]string) []stacktest.Seen {
 	line := "/" + name
 	keys := make([]string, 0, len(options))
 	for k := range options {
@@ -98,12 +98,12 @@ func (h *harness) Command(t *testing.T, user, name string, options map[string]st
 	return h.say(t, user, line)
 }
 
-func (h *harness) Vote(t *testing.T, user, compareID, choice string) []platformtest.Seen {
+func (h *harness) Vote(t *testing.T, user, compareID, choice string) []stacktest.Seen {
 	return h.say(t, user, "/vote "+compareID+" "+choice)
 }
 
 func TestPlatformBehaviour(t *testing.T) {
-	platformtest.Run(t, func(t *testing.T) platformtest.Harness { return &harness{} })
+	stacktest.Run(t, func(t *testing.T) stacktest.Harness { return &harness{} })
 }
 
 // lines collects what the console prints, line by line.

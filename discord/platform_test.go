@@ -10,16 +10,16 @@ import (
 	"time"
 
 	"github.com/orchat/orchat/bot"
-	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/discord"
 	"github.com/orchat/orchat/discord/discordtest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // TestPlatformBehaviour runs the behaviour suite every adapter passes,
 // against the Discord adapter connected to the fake Discord.
 func TestPlatformBehaviour(t *testing.T) {
 	t.Parallel()
-	platformtest.Run(t, newPlatformHarness)
+	stacktest.Run(t, newPlatformHarness)
 }
 
 // platformHarness drives the Discord adapter through the fake: mentions
@@ -29,21 +29,20 @@ type platformHarness struct {
 	dc             *discordtest.Server
 	guild, general string
 	users          map[string]discordtest.User
-	st             *platformtest.Stack
+	st             *stacktest.Stack
 	sent           int // events sent so far (each mention, command or click)
 }
 
 // newPlatformHarness makes the fake Discord now, so identities exist
 // before the stack (which lists the admin) is built.
-func newPlatformHarness(t *testing.T) platformtest.Harness {
-	h := &platformHarness{dc: discordtest.NewServer(discordtest.Options{}), users: map[string]discordtest.User{}}
-	t.Cleanup(h.dc.Close)
+func newPlatformHarness(t *testing.T) stacktest.Harness {
+	h := &platformHarness{dc: discordtest.MustStart(t, discordtest.Options{}), users: map[string]discordtest.User{}}
 	h.guild = h.dc.NewGuild()
 	h.general = h.dc.NewChannel(h.guild)
 	return h
 }
 
-func (h *platformHarness) Start(t *testing.T, st *platformtest.Stack) {
+func (h *platformHarness) Start(t *testing.T, st *stacktest.Stack) {
 	t.Helper()
 	h.st = st
 	a, err := discord.New(discord.Options{
@@ -81,7 +80,7 @@ func (h *platformHarness) Identity(name string) bot.Identity {
 	return bot.Identity("discord:" + h.user(name).ID)
 }
 
-func (h *platformHarness) Mention(t *testing.T, user, text string) []platformtest.Seen {
+func (h *platformHarness) Mention(t *testing.T, user, text string) []stacktest.Seen {
 	t.Helper()
 	u := h.user(user)
 	return h.act(t, u, func() string {
@@ -90,7 +89,7 @@ func (h *platformHarness) Mention(t *testing.T, user, text string) []platformtes
 	})
 }
 
-func (h *platformHarness) Command(t *testing.T, user, name string, options map[string]string) []platformtest.Seen {
+func (h *platformHarness) Command(t *testing.T, user, name string, options map[string]string) []stacktest.Seen {
 	t.Helper()
 	u := h.user(user)
 	keys := make([]string, 0, len(options))
@@ -107,7 +106,7 @@ func (h *platformHarness) Command(t *testing.T, user, name string, options map[s
 
 // Vote clicks the choice's button on the compare's message; without one
 // (the compare is gone, or has no such choice) it types /vote instead.
-func (h *platformHarness) Vote(t *testing.T, user, compareID, choice string) []platformtest.Seen {
+func (h *platformHarness) Vote(t *testing.T, user, compareID, choice string) []stacktest.Seen {
 	t.Helper()
 	u := h.user(user)
 	for _, m := range h.dc.Messages() {
@@ -126,7 +125,7 @@ func (h *platformHarness) Vote(t *testing.T, user, compareID, choice string) []p
 // act sends one event (send returns its interaction id, "" for a message),
 // waits until it is answered, and returns the bot's messages the user sees
 // that were created or edited meanwhile, in their final versions.
-func (h *platformHarness) act(t *testing.T, u discordtest.User, send func() string) []platformtest.Seen {
+func (h *platformHarness) act(t *testing.T, u discordtest.User, send func() string) []stacktest.Seen {
 	t.Helper()
 	before := map[string]int{}
 	for _, m := range h.dc.Messages() {
@@ -139,7 +138,7 @@ func (h *platformHarness) act(t *testing.T, u discordtest.User, send func() stri
 		h.settle(t, interaction)
 	}
 	dm := h.dc.DMChannel(u.ID)
-	var seen []platformtest.Seen
+	var seen []stacktest.Seen
 	for _, m := range h.dc.Seen(u.ID) {
 		if edits, ok := before[m.ID]; ok && edits == m.Edits {
 			continue
@@ -180,7 +179,7 @@ func (h *platformHarness) settle(t *testing.T, interaction string) {
 // seenOf is a message as the suite reads it: the content and every embed's
 // title, description and fields as the text, the embed footers, whether
 // only the user sees it, and its button labels.
-func seenOf(m discordtest.Message, dm string) platformtest.Seen {
+func seenOf(m discordtest.Message, dm string) stacktest.Seen {
 	var text, footer []string
 	add := func(list *[]string, s string) {
 		if s != "" {
@@ -199,7 +198,7 @@ func seenOf(m discordtest.Message, dm string) platformtest.Seen {
 			add(&footer, e.Footer.Text)
 		}
 	}
-	s := platformtest.Seen{
+	s := stacktest.Seen{
 		Text: strings.Join(text, "\n"), Footer: strings.Join(footer, "\n"),
 		Private: m.Ephemeral() || m.ChannelID == dm,
 	}

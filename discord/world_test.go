@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,20 +13,19 @@ import (
 
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
-	"github.com/orchat/orchat/bot/platformtest"
-	"github.com/orchat/orchat/commands"
 	"github.com/orchat/orchat/discord"
 	"github.com/orchat/orchat/discord/discordtest"
 	"github.com/orchat/orchat/router"
 	"github.com/orchat/orchat/router/openroutertest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // compareModels are /compare's default models in the tests.
 var compareModels = []string{"google/gemini-2.5-flash", "openai/gpt-5-mini"}
 
-// world is one orchat on Discord: the fake Discord, the upstream simulator,
-// a real SQLite ledger, the real commands and engine, and the adapter under
-// test, connected over loopback.
+// world is one orchat on Discord: the fake Discord, the test stack (the
+// upstream simulator, a real SQLite ledger, the real commands and engine)
+// and the adapter under test, connected over loopback.
 type world struct {
 	t       *testing.T
 	dc      *discordtest.Server
@@ -37,7 +35,7 @@ type world struct {
 	engine  *bot.Engine
 	adapter *discord.Adapter
 	metrics *metrics
-	logs    *platformtest.SyncBuffer
+	logs    *stacktest.SyncBuffer
 
 	guild, general string
 	alice, bob     discordtest.User
@@ -70,10 +68,9 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 		c(&s)
 	}
 	w := &world{
-		t: t, dc: discordtest.NewServer(s.fake), metrics: &metrics{}, logs: &platformtest.SyncBuffer{},
+		t: t, dc: discordtest.MustStart(t, s.fake), metrics: &metrics{}, logs: &stacktest.SyncBuffer{},
 		canned: map[string]string{}, handled: map[string]int{}, engineMs: map[string]map[string]bot.Message{},
 	}
-	t.Cleanup(w.dc.Close)
 	w.guild = w.dc.NewGuild()
 	w.general = w.dc.NewChannel(w.guild)
 	w.alice, w.bob, w.admin = w.dc.NewUser("alice"), w.dc.NewUser("bob"), w.dc.NewUser("ada")
@@ -99,55 +96,24 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 		}
 		return nil
 	}
-	w.sim = openroutertest.NewServer(s.sim)
-	t.Cleanup(w.sim.Close)
-
-	var err error
-	ao := accounts.DefaultOptions()
-	ao.Logger = log
-	w.store, err = accounts.Open(filepath.Join(t.TempDir(), "orchat.db"), ao)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.store.Close() })
+	st := stacktest.MustOpen(t, stacktest.Options{
+		Sim: s.sim, Admins: []bot.Identity{w.identity(w.admin)}, CompareModels: compareModels, Logger: log,
+	})
+	w.sim, w.store, w.catalog, w.engine = st.Sim, st.Store, st.Catalog, st.Engine
 	for _, u := range []discordtest.User{w.alice, w.bob, w.admin} {
 		if _, _, err := w.store.EnsureUser(context.Background(), w.identity(u)); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	rc := router.DefaultConfig()
-	rc.BaseURL, rc.APIKey, rc.Logger = w.sim.URL(), "sk-or-v1-test", log
-	rc.FallbackBackoff, rc.MaxFallbackWait = time.Millisecond, 20*time.Millisecond
-	w.catalog = router.NewCatalog(rc)
-	if err := w.catalog.Load(openroutertest.DefaultCatalog()); err != nil {
-		t.Fatal(err)
-	}
-	r, err := router.New(rc, w.catalog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	history := bot.HistoryLimit{Messages: 20, Chars: 24000}
-	cmds := commands.New(commands.Deps{
-		Ledger: w.store, Votes: w.store, Prefs: w.store, Catalog: w.catalog, Chat: r, Logger: log,
-		Config: commands.Config{
-			SystemPrompt: "You are orchat on {platform}, talking with {user}.", History: history,
-			AttachmentTextBytes: 100_000, AttachmentImageBytes: 1 << 20,
-			CompareModels: compareModels, CompareMaxTokens: 256,
-		},
-	})
-	w.engine = bot.NewEngine(bot.EngineOptions{
-		Users: w.store, Commands: cmds, Parse: commands.NewParser(cmds),
-		Admins: []bot.Identity{w.identity(w.admin)}, EditInterval: 50 * time.Millisecond, Logger: log,
-	})
-
 	opts := s.opts
 	opts.Token, opts.APIURL = w.dc.Token, w.dc.APIURL
 	if s.token != "" {
 		opts.Token = s.token
 	}
-	opts.Commands, opts.Catalog, opts.History, opts.Logger, opts.Metrics = cmds, w.catalog, history, log, w.metrics
+	opts.Commands, opts.Catalog, opts.History, opts.Logger, opts.Metrics = st.Commands, w.catalog, stacktest.History, log, w.metrics
 	opts.Handler = recorder{w: w, next: w.engine}
+	var err error
 	w.adapter, err = discord.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +156,7 @@ func (w *world) can(marker, text string) {
 func (w *world) checkTokenNotLogged() {
 	w.t.Helper()
 	log := w.logs.String()
-	for _, secret := range []string{w.dc.Token, "sk-or-v1-test"} {
+	for _, secret := range []string{w.dc.Token, stacktest.APIKey} {
 		if strings.Contains(log, secret) {
 			w.t.Errorf("the log holds a secret (%.6s…)", secret)
 		}

@@ -13,7 +13,11 @@ import (
 // Wiring a router, offline: a simulated OpenRouter, a catalog refreshed from
 // it, a plan for a prompt, then its stream.
 func Example() {
-	sim := openroutertest.NewServer(openroutertest.Options{})
+	sim, err := openroutertest.Start(openroutertest.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer sim.Close()
 
 	cfg := router.DefaultConfig()

@@ -40,9 +40,7 @@ func testConfig(baseURL string) router.Config {
 // MustSim starts a simulator that closes with the test.
 func MustSim(tb testing.TB, opts openroutertest.Options) *openroutertest.Server {
 	tb.Helper()
-	s := openroutertest.NewServer(opts)
-	tb.Cleanup(s.Close)
-	return s
+	return openroutertest.MustStart(tb, opts)
 }
 
 // MustRouter returns a router on baseURL whose catalog is loaded from the

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/orchat/orchat/bot"
-	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/router"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 const rich = bot.MaxAmount // a balance that affords anything
@@ -208,7 +208,7 @@ func TestMissingTierCandidates(t *testing.T) {
 			configured[id] = true
 		}
 	}
-	var logs platformtest.SyncBuffer
+	var logs stacktest.SyncBuffer
 	cfg := testConfig("http://127.0.0.1:1/api/v1")
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	c := router.NewCatalog(cfg)

@@ -11,16 +11,16 @@ import (
 	"time"
 
 	"github.com/orchat/orchat/bot"
-	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/slack"
-	"github.com/orchat/orchat/slack/slackfake"
+	"github.com/orchat/orchat/slack/slacktest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // TestPlatformBehaviour runs the behaviour suite every adapter passes on
 // Slack: Socket Mode against the fake, mentions in a channel, native slash
 // commands and vote buttons.
 func TestPlatformBehaviour(t *testing.T) {
-	platformtest.Run(t, func(t *testing.T) platformtest.Harness { return &platformHarness{} })
+	stacktest.Run(t, func(t *testing.T) stacktest.Harness { return &platformHarness{} })
 }
 
 // platformHarness drives the Slack adapter through the fake Slack for the
@@ -28,8 +28,8 @@ func TestPlatformBehaviour(t *testing.T) {
 // the bot answered to an action is every bot message there that is new, or
 // was changed, since the action began.
 type platformHarness struct {
-	st    *platformtest.Stack
-	slack *slackfake.Server
+	st    *stacktest.Stack
+	slack *slacktest.Server
 	// sent counts the events handed to the handler so far: one a mention
 	// (its message event is not for the handler), command or click. The
 	// fake's echoes of the bot's own messages are ignored by the adapter.
@@ -39,9 +39,9 @@ type platformHarness struct {
 // platformChannel is where the suite's conversations happen.
 const platformChannel = general
 
-func (h *platformHarness) Start(t *testing.T, st *platformtest.Stack) {
+func (h *platformHarness) Start(t *testing.T, st *stacktest.Stack) {
 	h.st = st
-	h.slack = slackfake.New(t)
+	h.slack = slacktest.MustStart(t, slacktest.Options{})
 	for _, u := range []string{"alice", "bob", "admin"} {
 		h.slack.SetUser(h.userID(u), strings.ToUpper(u[:1])+u[1:])
 	}
@@ -78,20 +78,20 @@ func (h *platformHarness) Start(t *testing.T, st *platformtest.Stack) {
 func (h *platformHarness) userID(user string) string { return "U" + strings.ToUpper(user) }
 
 func (h *platformHarness) Identity(user string) bot.Identity {
-	return bot.Identity("slack:" + slackfake.TeamID + ":" + h.userID(user))
+	return bot.Identity("slack:" + slacktest.TeamID + ":" + h.userID(user))
 }
 
-func (h *platformHarness) Mention(t *testing.T, user, text string) []platformtest.Seen {
+func (h *platformHarness) Mention(t *testing.T, user, text string) []stacktest.Seen {
 	t.Helper()
 	return h.act(t, func() {
-		h.slack.Mention(slackfake.Post{User: h.userID(user), Channel: platformChannel, Text: text})
+		h.slack.Mention(slacktest.Post{User: h.userID(user), Channel: platformChannel, Text: text})
 	})
 }
 
 // Command runs the Slack slash command of an engine command, its options
 // written as name:value words (the prompt last) the way the engine's
 // parser reads a command's text.
-func (h *platformHarness) Command(t *testing.T, user, name string, options map[string]string) []platformtest.Seen {
+func (h *platformHarness) Command(t *testing.T, user, name string, options map[string]string) []stacktest.Seen {
 	t.Helper()
 	slash, ok := slack.DefaultCommandNames()[name]
 	if !ok {
@@ -119,7 +119,7 @@ func (h *platformHarness) Command(t *testing.T, user, name string, options map[s
 // Vote clicks the button for choice on the compare's message; a compare
 // without that button (a failed panel has none) or not found is voted on
 // by typing /vote in a mention, as a user would.
-func (h *platformHarness) Vote(t *testing.T, user, compareID, choice string) []platformtest.Seen {
+func (h *platformHarness) Vote(t *testing.T, user, compareID, choice string) []stacktest.Seen {
 	t.Helper()
 	if ts, ok := h.voteButton(compareID, choice); ok {
 		return h.act(t, func() { h.slack.Click(h.userID(user), platformChannel, ts, choice) })
@@ -147,7 +147,7 @@ func (h *platformHarness) voteButton(compareID, choice string) (string, bool) {
 // answer is complete and returns the bot's messages posted or changed in
 // answer: new messages first, oldest first, then the older messages it
 // changed (a compare's tally).
-func (h *platformHarness) act(t *testing.T, do func()) []platformtest.Seen {
+func (h *platformHarness) act(t *testing.T, do func()) []stacktest.Seen {
 	t.Helper()
 	before := map[string]int{} // ts → edits
 	for _, m := range h.slack.Messages(platformChannel) {
@@ -156,7 +156,7 @@ func (h *platformHarness) act(t *testing.T, do func()) []platformtest.Seen {
 	do()
 	h.sent++
 	h.st.Handler.Await(t, h.sent)
-	var fresh, changed []platformtest.Seen
+	var fresh, changed []stacktest.Seen
 	for _, m := range h.slack.Messages(platformChannel) {
 		if m.BotID == "" {
 			continue // a user's message
@@ -175,8 +175,8 @@ func (h *platformHarness) act(t *testing.T, do func()) []platformtest.Seen {
 // seenOf is a message as the user sees it: Text is every block but the
 // footer and the slash command's intro line (sections, compare panels and
 // their facts, the tally, button labels), Footer the footer's context line.
-func seenOf(m slackfake.Message) platformtest.Seen {
-	s := platformtest.Seen{Private: m.Ephemeral || strings.HasPrefix(m.Channel, "D")}
+func seenOf(m slacktest.Message) stacktest.Seen {
+	s := stacktest.Seen{Private: m.Ephemeral || strings.HasPrefix(m.Channel, "D")}
 	blocks := decodeBlocks(m)
 	var body []json.RawMessage
 	var raw []json.RawMessage
@@ -232,7 +232,7 @@ type block struct {
 	} `json:"elements"`
 }
 
-func decodeBlocks(m slackfake.Message) []block {
+func decodeBlocks(m slacktest.Message) []block {
 	var blocks []block
 	if len(m.Blocks) > 0 {
 		_ = json.Unmarshal(m.Blocks, &blocks)

@@ -14,14 +14,14 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/orchat/orchat/bot"
-	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/slack"
-	"github.com/orchat/orchat/slack/slackfake"
+	"github.com/orchat/orchat/slack/slacktest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 func TestMention(t *testing.T) {
 	w := newWorld(t)
-	d, answer := w.mention(slackfake.Post{User: alice, Channel: general, Text: "Why is the sky blue?"})
+	d, answer := w.mention(slacktest.Post{User: alice, Channel: general, Text: "Why is the sky blue?"})
 
 	t.Run("AnsweredInAThreadUnderTheMention", func(t *testing.T) {
 		if got, want := answer.ThreadTS, d.TS; got != want {
@@ -71,8 +71,8 @@ func TestMention(t *testing.T) {
 
 func TestThreadFollowUp(t *testing.T) {
 	w := newWorld(t)
-	d, first := w.mention(slackfake.Post{User: alice, Channel: general, Text: "Why is the sky blue?"})
-	w.say(slackfake.Post{User: bob, Channel: general, Thread: d.TS, Text: "And why are sunsets red?"})
+	d, first := w.mention(slacktest.Post{User: alice, Channel: general, Text: "Why is the sky blue?"})
+	w.say(slacktest.Post{User: bob, Channel: general, Thread: d.TS, Text: "And why are sunsets red?"})
 
 	t.Run("EarlierTurnsAreContext", func(t *testing.T) {
 		reqs := w.simRequests()
@@ -92,11 +92,11 @@ func TestThreadFollowUp(t *testing.T) {
 	})
 	t.Run("OtherThreadsAndTopLevelMessagesIgnored", func(t *testing.T) {
 		before := len(w.simRequests())
-		parent := w.slack.Say(slackfake.Post{User: bob, Channel: general, Text: "lunch anyone?"})
-		w.slack.Say(slackfake.Post{User: alice, Channel: general, Thread: parent.TS, Text: "sure"})
-		w.slack.Say(slackfake.Post{User: "UOTHERBOT", BotID: "BOTHER", Channel: general, Thread: d.TS, Text: "a bot speaks"})
+		parent := w.slack.Say(slacktest.Post{User: bob, Channel: general, Text: "lunch anyone?"})
+		w.slack.Say(slacktest.Post{User: alice, Channel: general, Thread: parent.TS, Text: "sure"})
+		w.slack.Say(slacktest.Post{User: "UOTHERBOT", BotID: "BOTHER", Channel: general, Thread: d.TS, Text: "a bot speaks"})
 		// A later mention is answered: the messages before it were seen.
-		w.mention(slackfake.Post{User: bob, Channel: random, Text: "ping"})
+		w.mention(slacktest.Post{User: bob, Channel: random, Text: "ping"})
 		if got := len(w.simRequests()) - before; got != 1 {
 			t.Fatalf("the model was asked %d times, want 1 (only the mention)", got)
 		}
@@ -108,12 +108,12 @@ func TestThreadFollowUp(t *testing.T) {
 
 func TestDirectMessages(t *testing.T) {
 	w := newWorld(t)
-	dm := slackfake.DMChannel(alice)
-	first := w.say(slackfake.Post{User: alice, Channel: dm, Text: "Hello there"})
+	dm := slacktest.DMChannel(alice)
+	first := w.say(slacktest.Post{User: alice, Channel: dm, Text: "Hello there"})
 	if first.ThreadTS != "" {
 		t.Fatalf("a DM is answered in a thread (%s), want at the top", first.ThreadTS)
 	}
-	w.say(slackfake.Post{User: alice, Channel: dm, Text: "What did I just say?"})
+	w.say(slacktest.Post{User: alice, Channel: dm, Text: "What did I just say?"})
 	reqs := w.simRequests()
 	msgs := reqs[len(reqs)-1].Messages
 	if len(msgs) < 4 || msgs[1].Content != "Hello there" || msgs[2].Role != bot.RoleAssistant {
@@ -124,7 +124,7 @@ func TestDirectMessages(t *testing.T) {
 func TestCompareAndVote(t *testing.T) {
 	w := newWorld(t)
 	w.slack.Slash(alice, general, "compare", "Name a colour")
-	var cmp slackfake.Message
+	var cmp slacktest.Message
 	w.eventually("the compare shows its vote buttons", func() bool {
 		for _, m := range w.slack.BotMessages(general) {
 			if strings.Contains(m.Visible(), "[A] [B] [Tie]") {
@@ -167,11 +167,11 @@ func TestCompareAndVote(t *testing.T) {
 
 func TestRedeliveredEventAnsweredOnce(t *testing.T) {
 	w := newWorld(t)
-	d := w.slack.Mention(slackfake.Post{User: alice, Channel: general, Text: "Count to three"})
+	d := w.slack.Mention(slacktest.Post{User: alice, Channel: general, Text: "Count to three"})
 	w.slack.Redeliver(d) // while the first is being answered
 	w.answerAfter(general, d.TS, d.TS)
 	w.slack.Redeliver(d) // after it was answered
-	w.mention(slackfake.Post{User: bob, Channel: random, Text: "ping"})
+	w.mention(slacktest.Post{User: bob, Channel: random, Text: "ping"})
 
 	answers := 0
 	for _, m := range w.slack.Thread(general, d.TS) {
@@ -192,20 +192,20 @@ func TestHTTPMode(t *testing.T) {
 	endpoint := w.endpoint
 
 	t.Run("URLVerification", func(t *testing.T) {
-		status, body := w.slack.PostHTTP(endpoint, slackfake.Secret, slackfake.URLVerification("c4ll3ng3"), 0, time.Now())
+		status, body := w.slack.PostHTTP(endpoint, slacktest.Secret, slacktest.URLVerification("c4ll3ng3"), 0, time.Now())
 		if status != http.StatusOK || body != "c4ll3ng3" {
 			t.Fatalf("status=%d body=%q, want 200 and the challenge", status, body)
 		}
 	})
 
-	message, mention := w.slack.MentionEvents(slackfake.Post{User: alice, Channel: general, Text: "Hello over HTTP"})
+	message, mention := w.slack.MentionEvents(slacktest.Post{User: alice, Channel: general, Text: "Hello over HTTP"})
 	t.Run("BadSignatureRefused", func(t *testing.T) {
 		if status, _ := w.slack.PostHTTP(endpoint, "not-the-secret", mention, 0, time.Now()); status != http.StatusUnauthorized {
 			t.Fatalf("status=%d, want 401", status)
 		}
 	})
 	t.Run("StaleTimestampRefused", func(t *testing.T) {
-		if status, _ := w.slack.PostHTTP(endpoint, slackfake.Secret, mention, 0, time.Now().Add(-6*time.Minute)); status != http.StatusUnauthorized {
+		if status, _ := w.slack.PostHTTP(endpoint, slacktest.Secret, mention, 0, time.Now().Add(-6*time.Minute)); status != http.StatusUnauthorized {
 			t.Fatalf("status=%d, want 401", status)
 		}
 	})
@@ -218,18 +218,18 @@ func TestHTTPMode(t *testing.T) {
 		}
 	})
 	t.Run("SignedRequestAnswered", func(t *testing.T) {
-		for _, d := range []*slackfake.Delivery{message, mention} {
-			if status, _ := w.slack.PostHTTP(endpoint, slackfake.Secret, d, 0, time.Now()); status != http.StatusOK {
+		for _, d := range []*slacktest.Delivery{message, mention} {
+			if status, _ := w.slack.PostHTTP(endpoint, slacktest.Secret, d, 0, time.Now()); status != http.StatusOK {
 				t.Fatalf("status=%d, want 200", status)
 			}
 		}
 		w.answerAfter(general, mention.TS, mention.TS)
 	})
 	t.Run("RetryAnsweredOnce", func(t *testing.T) {
-		if status, _ := w.slack.PostHTTP(endpoint, slackfake.Secret, mention, 1, time.Now()); status != http.StatusOK {
+		if status, _ := w.slack.PostHTTP(endpoint, slacktest.Secret, mention, 1, time.Now()); status != http.StatusOK {
 			t.Fatalf("status=%d, want 200", status)
 		}
-		w.mention(slackfake.Post{User: bob, Channel: random, Text: "ping"})
+		w.mention(slacktest.Post{User: bob, Channel: random, Text: "ping"})
 		if got := len(w.charges(alice)); got != 1 {
 			t.Fatalf("charges=%d, want 1", got)
 		}
@@ -243,7 +243,7 @@ func TestHTTPMode(t *testing.T) {
 func TestModelTextNeverPings(t *testing.T) {
 	w := newWorld(t)
 	// What a user types as <!channel> reaches the app escaped, like this.
-	_, answer := w.mention(slackfake.Post{User: alice, Channel: general, Text: "Repeat after me: &lt;!channel&gt; &lt;!here&gt; &lt;@UBOB&gt; &amp; done"})
+	_, answer := w.mention(slacktest.Post{User: alice, Channel: general, Text: "Repeat after me: &lt;!channel&gt; &lt;!here&gt; &lt;@UBOB&gt; &amp; done"})
 	if final := w.final(answer.TS); !strings.Contains(final.Text, "<!channel> <!here> <@UBOB> & done") {
 		t.Fatalf("the model did not echo the mass mention, the test proves nothing: %q", final.Text)
 	}
@@ -316,12 +316,12 @@ func TestWorkspacePacing(t *testing.T) {
 	w.slack.Echo(false)
 	users := []string{alice, bob, admin, "UCAROL"}
 	var wg sync.WaitGroup
-	answers := make([]slackfake.Message, len(users))
+	answers := make([]slacktest.Message, len(users))
 	for i, u := range users {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, answers[i] = w.mention(slackfake.Post{User: u, Channel: general, Text: "Tell me about pacing, part " + u})
+			_, answers[i] = w.mention(slacktest.Post{User: u, Channel: general, Text: "Tell me about pacing, part " + u})
 		}()
 	}
 	wg.Wait()
@@ -361,7 +361,7 @@ func TestWorkspacePacing(t *testing.T) {
 func TestRateLimitedUpdateWaitsRetryAfter(t *testing.T) {
 	w := newWorld(t)
 	w.slack.RateLimit("chat.update", 1, 1)
-	_, answer := w.mention(slackfake.Post{User: alice, Channel: general, Text: "Say something long"})
+	_, answer := w.mention(slacktest.Post{User: alice, Channel: general, Text: "Say something long"})
 
 	var limited time.Time
 	for _, c := range w.slack.Calls("chat.update") {
@@ -387,7 +387,7 @@ func TestRateLimitedUpdateWaitsRetryAfter(t *testing.T) {
 func TestAttachmentsDownloadedWithTheToken(t *testing.T) {
 	w := newWorld(t)
 	f := w.slack.AddFile("notes.txt", "text/plain", []byte("The secret word is pelican."))
-	w.mention(slackfake.Post{User: alice, Channel: general, Text: "What is the secret word?", Files: []slackapi.File{f}})
+	w.mention(slacktest.Post{User: alice, Channel: general, Text: "What is the secret word?", Files: []slackapi.File{f}})
 	reqs := w.simRequests()
 	last := reqs[len(reqs)-1].Messages
 	if got := last[len(last)-1].Content; !strings.Contains(got, "The secret word is pelican.") {
@@ -410,7 +410,7 @@ func TestPrivateStreamedMessagePostedOnceFinished(t *testing.T) {
 			})
 		}
 	})
-	w.slack.Mention(slackfake.Post{User: alice, Channel: general, Text: "psst"})
+	w.slack.Mention(slacktest.Post{User: alice, Channel: general, Text: "psst"})
 	w.eventually("alice sees the finished private answer", func() bool { return seenEphemeral(w, alice, "the answer") })
 	if got := len(w.slack.Ephemerals(alice)); got != 1 {
 		t.Fatalf("alice got %d ephemeral messages, want 1 (the finished one)", got)
@@ -435,8 +435,8 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 		}
 	})
 	t.Run("RefusedToken", func(t *testing.T) {
-		fake := slackfake.New(t)
-		logs := &platformtest.SyncBuffer{}
+		fake := slacktest.MustStart(t, slacktest.Options{})
+		logs := &stacktest.SyncBuffer{}
 		a, err := slack.New(slack.Options{
 			BotToken: "xoxb-wrong-SECRET3", AppToken: fake.AppToken, APIURL: fake.APIURL(), Handler: h,
 			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -450,8 +450,8 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 		}
 	})
 	t.Run("RefusedAppToken", func(t *testing.T) {
-		fake := slackfake.New(t)
-		logs := &platformtest.SyncBuffer{}
+		fake := slacktest.MustStart(t, slacktest.Options{})
+		logs := &stacktest.SyncBuffer{}
 		a, err := slack.New(slack.Options{
 			BotToken: fake.BotToken, AppToken: "xapp-wrong-SECRET4", APIURL: fake.APIURL(), Handler: h,
 			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -539,7 +539,7 @@ func TestReconnectsWhenSlackAsks(t *testing.T) {
 	w := newWorld(t)
 	w.slack.Disconnect()
 	w.eventually("the app opens a new connection", func() bool { return w.slack.Connections() == 2 })
-	w.mention(slackfake.Post{User: alice, Channel: general, Text: "Still there?"})
+	w.mention(slacktest.Post{User: alice, Channel: general, Text: "Still there?"})
 	if !w.adapter.Connected() {
 		t.Fatal("Connected()=false after the reconnection")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,12 +12,10 @@ import (
 
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
-	"github.com/orchat/orchat/bot/platformtest"
-	"github.com/orchat/orchat/commands"
-	"github.com/orchat/orchat/router"
 	"github.com/orchat/orchat/router/openroutertest"
 	"github.com/orchat/orchat/slack"
-	"github.com/orchat/orchat/slack/slackfake"
+	"github.com/orchat/orchat/slack/slacktest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // People of the fake workspace.
@@ -34,25 +31,25 @@ const (
 // compareModels are two catalog models a /compare in the tests uses.
 var compareModels = []string{"google/gemini-2.5-flash", "openai/gpt-5-mini"}
 
-// world is one running orchat on Slack: the fake Slack, the upstream
-// simulator, a real SQLite ledger, the real commands and engine, and the
-// adapter under test.
+// world is one running orchat on Slack: the fake Slack, the test stack (the
+// upstream simulator, a real SQLite ledger, the real commands and engine)
+// and the adapter under test.
 type world struct {
 	t       *testing.T
-	slack   *slackfake.Server
+	slack   *slacktest.Server
 	sim     *openroutertest.Server
 	store   *accounts.Store
 	engine  *bot.Engine
 	adapter *slack.Adapter
 	metrics *metrics
-	logs    *platformtest.SyncBuffer
+	logs    *stacktest.SyncBuffer
 	// endpoint is the adapter's HTTP handler in http mode.
 	endpoint string
 
 	mu       sync.Mutex
 	requests []*openroutertest.Request // what the simulator was asked
 	finals   map[string]bot.Message    // the engine's last version of each message, by id
-	last     *slackfake.Delivery       // the last delivery a helper sent
+	last     *slacktest.Delivery       // the last delivery a helper sent
 }
 
 // setup changes a world before it starts.
@@ -67,7 +64,7 @@ type setup struct {
 // no token or secret reached the log.
 func newWorld(t *testing.T, change ...func(*setup)) *world {
 	t.Helper()
-	w := &world{t: t, slack: slackfake.New(t), metrics: &metrics{}, logs: &platformtest.SyncBuffer{}, finals: map[string]bot.Message{}}
+	w := &world{t: t, slack: slacktest.MustStart(t, slacktest.Options{}), metrics: &metrics{}, logs: &stacktest.SyncBuffer{}, finals: map[string]bot.Message{}}
 	for _, name := range []struct{ id, name string }{{alice, "Alice"}, {bob, "Bob"}, {admin, "Ada Admin"}} {
 		w.slack.SetUser(name.id, name.name)
 	}
@@ -83,42 +80,10 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 		w.mu.Unlock()
 		return nil
 	}
-	w.sim = openroutertest.NewServer(s.sim)
-	t.Cleanup(w.sim.Close)
-
-	var err error
-	ao := accounts.DefaultOptions()
-	ao.Logger = log
-	w.store, err = accounts.Open(filepath.Join(t.TempDir(), "orchat.db"), ao)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.store.Close() })
-
-	rc := router.DefaultConfig()
-	rc.BaseURL, rc.APIKey, rc.Logger = w.sim.URL(), "sk-or-v1-test", log
-	rc.FallbackBackoff, rc.MaxFallbackWait = time.Millisecond, 20*time.Millisecond
-	cat := router.NewCatalog(rc)
-	if err := cat.Load(openroutertest.DefaultCatalog()); err != nil {
-		t.Fatal(err)
-	}
-	r, err := router.New(rc, cat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	history := bot.HistoryLimit{Messages: 20, Chars: 24000}
-	cmds := commands.New(commands.Deps{
-		Ledger: w.store, Votes: w.store, Prefs: w.store, Catalog: cat, Chat: r, Logger: log,
-		Config: commands.Config{
-			SystemPrompt: "You are orchat on {platform}, talking with {user}.", History: history,
-			AttachmentTextBytes: 100_000, AttachmentImageBytes: 1 << 20,
-			CompareModels: compareModels, CompareMaxTokens: 256,
-		},
+	st := stacktest.MustOpen(t, stacktest.Options{
+		Sim: s.sim, Admins: []bot.Identity{w.identity(admin)}, CompareModels: compareModels, Logger: log,
 	})
-	w.engine = bot.NewEngine(bot.EngineOptions{
-		Users: w.store, Commands: cmds, Parse: commands.NewParser(cmds),
-		Admins: []bot.Identity{w.identity(admin)}, EditInterval: 50 * time.Millisecond, Logger: log,
-	})
+	w.sim, w.store, w.engine = st.Sim, st.Store, st.Engine
 
 	var handler bot.Handler = recorder{w: w, next: w.engine}
 	if s.handler != nil {
@@ -126,13 +91,14 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 	}
 	opts := s.opts
 	opts.BotToken, opts.AppToken, opts.APIURL = w.slack.BotToken, w.slack.AppToken, w.slack.APIURL()
-	opts.Commands, opts.Handler, opts.History, opts.Logger, opts.Metrics = cmds, handler, history, log, w.metrics
+	opts.Commands, opts.Handler, opts.History, opts.Logger, opts.Metrics = st.Commands, handler, stacktest.History, log, w.metrics
 	if opts.UpdatesPerMinute == 0 {
 		opts.UpdatesPerMinute = 6000
 	}
 	if s.http {
-		opts.Mode, opts.SigningSecret = slack.ModeHTTP, slackfake.Secret
+		opts.Mode, opts.SigningSecret = slack.ModeHTTP, slacktest.Secret
 	}
+	var err error
 	w.adapter, err = slack.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +107,7 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 		srv := httptest.NewServer(w.adapter.HTTPHandler())
 		t.Cleanup(srv.Close)
 		w.endpoint = srv.URL + "/slack/events"
-		w.slack.UseHTTP(w.endpoint, slackfake.Secret)
+		w.slack.UseHTTP(w.endpoint, slacktest.Secret)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -161,7 +127,7 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 }
 
 func (w *world) identity(user string) bot.Identity {
-	return bot.Identity("slack:" + slackfake.TeamID + ":" + user)
+	return bot.Identity("slack:" + slacktest.TeamID + ":" + user)
 }
 
 // checkNoSecretsLogged fails the test if a token or the signing secret
@@ -169,7 +135,7 @@ func (w *world) identity(user string) bot.Identity {
 func (w *world) checkNoSecretsLogged() {
 	w.t.Helper()
 	log := w.logs.String()
-	for _, secret := range []string{slackfake.BotToken, slackfake.AppToken, slackfake.Secret, "sk-or-v1-test"} {
+	for _, secret := range []string{slacktest.BotToken, slacktest.AppToken, slacktest.Secret, stacktest.APIKey} {
 		if strings.Contains(log, secret) {
 			w.t.Errorf("the log holds a secret (%.10s…)", secret)
 		}
@@ -190,7 +156,7 @@ func (w *world) eventually(what string, cond func() bool) {
 
 // mention mentions the bot and waits for the finished answer in the
 // thread; it returns the mention's delivery and the answer.
-func (w *world) mention(p slackfake.Post) (*slackfake.Delivery, slackfake.Message) {
+func (w *world) mention(p slacktest.Post) (*slacktest.Delivery, slacktest.Message) {
 	w.t.Helper()
 	d := w.slack.Mention(p)
 	w.setLast(d)
@@ -203,14 +169,14 @@ func (w *world) mention(p slackfake.Post) (*slackfake.Delivery, slackfake.Messag
 
 // say writes a message without a mention and waits for the answer after
 // it in the thread (or at the top of a DM).
-func (w *world) say(p slackfake.Post) slackfake.Message {
+func (w *world) say(p slacktest.Post) slacktest.Message {
 	w.t.Helper()
 	d := w.slack.Say(p)
 	w.setLast(d)
 	return w.answerAfter(p.Channel, p.Thread, d.TS)
 }
 
-func (w *world) setLast(d *slackfake.Delivery) {
+func (w *world) setLast(d *slacktest.Delivery) {
 	w.mu.Lock()
 	w.last = d
 	w.mu.Unlock()
@@ -218,9 +184,9 @@ func (w *world) setLast(d *slackfake.Delivery) {
 
 // answerAfter waits for the bot's finished answer after ts: in the thread
 // when thread is set, else at the channel's top level.
-func (w *world) answerAfter(channel, thread, ts string) slackfake.Message {
+func (w *world) answerAfter(channel, thread, ts string) slacktest.Message {
 	w.t.Helper()
-	var got slackfake.Message
+	var got slacktest.Message
 	w.eventually("the bot answers after "+ts, func() bool {
 		for _, m := range w.slack.BotMessages(channel) {
 			if m.ThreadTS != thread || !after(m.TS, ts) {
@@ -237,7 +203,7 @@ func (w *world) answerAfter(channel, thread, ts string) slackfake.Message {
 }
 
 // isAnswer reports whether a message is a model's answer (not a notice).
-func isAnswer(m slackfake.Message) bool {
+func isAnswer(m slacktest.Message) bool {
 	for _, id := range m.BlockIDs() {
 		if strings.HasPrefix(id, "orchat.reply") {
 			return true
@@ -248,7 +214,7 @@ func isAnswer(m slackfake.Message) bool {
 
 // finished reports whether a message shows its footer (not the "…" of a
 // message still streaming).
-func finished(m slackfake.Message) bool {
+func finished(m slacktest.Message) bool {
 	lines := strings.Split(m.Visible(), "\n")
 	ids := m.BlockIDs()
 	return len(ids) > 0 && ids[len(ids)-1] == "orchat.footer" && lines[len(lines)-1] != "…"

@@ -24,18 +24,18 @@ var allowed = map[string][]string{
 	"discord":               {"bot", "github.com/bwmarrin/discordgo", "github.com/gorilla/websocket", "golang.org/x/crypto"},
 	"discord/discordtest":   {"github.com/gorilla/websocket"},
 	"slack":                 {"bot", "github.com/slack-go/slack", "github.com/gorilla/websocket"},
-	"slack/slackfake":       {"github.com/slack-go/slack", "github.com/gorilla/websocket"},
+	"slack/slacktest":       {"github.com/slack-go/slack", "github.com/gorilla/websocket"},
 	"stack":                 {"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
 	"config":                {"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3", "github.com/BurntSushi/toml"},
 	"ops": {"bot", "github.com/prometheus", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg",
 		"google.golang.org/protobuf", "golang.org/x/sys"},
-	"bot/platformtest": {"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
+	"stack/stacktest": {"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
 }
 
 // owners: only these packages may import these libraries directly.
 var owners = map[string][]string{
 	"github.com/bwmarrin/discordgo": {"discord"},
-	"github.com/slack-go/slack":     {"slack", "slack/slackfake"},
+	"github.com/slack-go/slack":     {"slack", "slack/slacktest"},
 	"github.com/mattn/go-sqlite3":   {"accounts"},
 	"github.com/go-co-op/gocron/v2": {"scheduler"},
 	"github.com/prometheus":         {"ops"},

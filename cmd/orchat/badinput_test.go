@@ -21,8 +21,8 @@ import (
 
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
-	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/router/openroutertest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // The bad-input corpus (testdata/bad-inputs, format in its README.md): every
@@ -312,7 +312,7 @@ func (m consoleMsg) all() string {
 type consoleDriver struct {
 	in     *io.PipeWriter
 	msgs   chan consoleMsg
-	stderr *platformtest.SyncBuffer
+	stderr *stacktest.SyncBuffer
 	done   chan int
 	marks  int
 }
@@ -320,7 +320,7 @@ type consoleDriver struct {
 func startConsole(t *testing.T, args ...string) *consoleDriver {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	d := &consoleDriver{in: inW, msgs: make(chan consoleMsg, 1024), stderr: &platformtest.SyncBuffer{}, done: make(chan int, 1)}
+	d := &consoleDriver{in: inW, msgs: make(chan consoleMsg, 1024), stderr: &stacktest.SyncBuffer{}, done: make(chan int, 1)}
 	m := &Main{Stdin: inR, Stdout: outW, Stderr: d.stderr, Getenv: func(string) string { return "" }}
 	go func() {
 		code := m.Run(context.Background(), append([]string{"console", "--json", "--multi-user"}, args...))
@@ -446,7 +446,7 @@ func runConsoleCases(t *testing.T, cases []badCase) {
 			faults[c.name] = c
 		}
 	}
-	sim := openroutertest.NewServer(openroutertest.Options{FaultFunc: func(r *openroutertest.Request) *openroutertest.Fault {
+	sim := openroutertest.MustStart(t, openroutertest.Options{FaultFunc: func(r *openroutertest.Request) *openroutertest.Fault {
 		for i := len(r.Messages) - 1; i >= 0; i-- {
 			if r.Messages[i].Role != bot.RoleUser {
 				continue
@@ -464,7 +464,6 @@ func runConsoleCases(t *testing.T, cases []badCase) {
 		}
 		return nil
 	}})
-	t.Cleanup(sim.Close)
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "orchat.toml")
@@ -622,7 +621,7 @@ func runConfigCase(t *testing.T, c badCase) {
 	}
 	argv := strings.Fields(strings.NewReplacer("{config}", cfg, "{db}", db, "{dir}", dir).Replace(args))
 	var out bytes.Buffer
-	errb := &platformtest.SyncBuffer{}
+	errb := &stacktest.SyncBuffer{}
 	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: errb, Getenv: func(k string) string { return c.env[k] }}
 	code := m.Run(context.Background(), argv)
 	if err := m.Close(); err != nil {

@@ -17,8 +17,8 @@ import (
 
 	_ "github.com/mattn/go-sqlite3" // the test reads the crashed file itself
 
-	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/router/openroutertest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // TestCrashWithAnswersInFlight is issue 8's crash test: the real binary
@@ -37,7 +37,7 @@ func TestCrashWithAnswersInFlight(t *testing.T) {
 	)
 	bin := orchatBinary(t)
 	// Every answer takes an hour to start, except the ones marked quick.
-	sim := openroutertest.NewServer(openroutertest.Options{
+	sim := openroutertest.MustStart(t, openroutertest.Options{
 		Latency: time.Hour,
 		FaultFunc: func(r *openroutertest.Request) *openroutertest.Fault {
 			if last := r.Messages[len(r.Messages)-1]; strings.HasPrefix(last.Content, "quick") {
@@ -46,7 +46,6 @@ func TestCrashWithAnswersInFlight(t *testing.T) {
 			return nil
 		},
 	})
-	t.Cleanup(sim.Close)
 
 	dir := t.TempDir()
 	db := filepath.Join(dir, "orchat.db")
@@ -87,7 +86,7 @@ rate_limit_per_minute = 0
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr platformtest.SyncBuffer
+	var stderr stacktest.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/orchat/orchat/bot/platformtest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // consoleRun runs `orchat console --json` in-process with the simulator,
 // stdin lines from input, and returns what it printed.
 func consoleRun(t *testing.T, input string, args ...string) []consoleMessage {
 	t.Helper()
-	var out, errb platformtest.SyncBuffer
+	var out, errb stacktest.SyncBuffer
 	m := &Main{Stdin: strings.NewReader(input), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
 	args = append([]string{"console", "--json", "--simulate", "--multi-user"}, args...)
 	if code := m.Run(t.Context(), args); code != exitOK {

@@ -7,15 +7,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"runtime"
-	"sync"
 	"time"
 
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/discord"
 	"github.com/orchat/orchat/discord/discordtest"
 	"github.com/orchat/orchat/slack"
-	"github.com/orchat/orchat/slack/slackfake"
+	"github.com/orchat/orchat/slack/slacktest"
 )
 
 // loopbackClient is the adapters' HTTP client to their fake: enough idle
@@ -53,7 +51,10 @@ type discordDriver struct {
 
 func newDiscordDriver(lt *loadRun) (*discordDriver, error) {
 	c := lt.m.Config
-	dc := discordtest.NewServer(discordtest.Options{})
+	dc, err := discordtest.Start(discordtest.Options{})
+	if err != nil {
+		return nil, err
+	}
 	lt.m.onClose(func() error { dc.Close(); return nil })
 	p := &discordDriver{lt: lt, dc: dc, channel: dc.NewChannel(dc.NewGuild()), done: make(chan error, 1)}
 	if rate := lt.o.Edit429Rate; rate > 0 {
@@ -62,7 +63,6 @@ func newDiscordDriver(lt *loadRun) (*discordDriver, error) {
 			Match: func(discordtest.Request) bool { return rand.Float64() < rate },
 		})
 	}
-	var err error
 	p.ad, err = discord.New(discord.Options{
 		Token: dc.Token, APIURL: dc.APIURL, Commands: lt.st.Commands, Catalog: lt.st.Catalog, Handler: lt,
 		History:    bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars},
@@ -117,15 +117,14 @@ func (p *discordDriver) stop(ctx context.Context) {
 	}
 }
 
-// slackDriver runs the real Slack adapter against slackfake over Socket
+// slackDriver runs the real Slack adapter against slacktest over Socket
 // Mode: asks are mentions (message + app_mention events, answered in a
 // thread with chat.postMessage and paced chat.update), compares are slash
 // commands.
 type slackDriver struct {
 	lt      *loadRun
-	sl      *slackfake.Server
+	sl      *slacktest.Server
 	ad      *slack.Adapter
-	tb      *loadTB
 	channel string
 	cancel  context.CancelFunc
 	done    chan error
@@ -133,15 +132,15 @@ type slackDriver struct {
 
 func newSlackDriver(lt *loadRun) (*slackDriver, error) {
 	c := lt.m.Config
-	tb := &loadTB{lt: lt}
-	lt.m.onClose(func() error { tb.cleanup(); return nil })
-	sl := slackfake.New(tb)
-	sl.Echo(true)
-	p := &slackDriver{lt: lt, sl: sl, tb: tb, channel: "CLOADTEST", done: make(chan error, 1)}
+	sl, err := slacktest.Start(slacktest.Options{})
+	if err != nil {
+		return nil, err
+	}
+	lt.m.onClose(func() error { sl.Close(); return nil })
+	p := &slackDriver{lt: lt, sl: sl, channel: "CLOADTEST", done: make(chan error, 1)}
 	if rate := lt.o.Edit429Rate; rate > 0 {
 		sl.RateLimitShare("chat.update", rate, int(math.Ceil(lt.o.Edit429Wait.Seconds())))
 	}
-	var err error
 	p.ad, err = slack.New(slack.Options{
 		BotToken: sl.BotToken, AppToken: sl.AppToken, APIURL: sl.APIURL(), Commands: lt.st.Commands, Handler: lt,
 		History: bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars},
@@ -174,20 +173,29 @@ func (p *slackDriver) newUsers(n int) []*loadUser {
 }
 
 func (p *slackDriver) submit(ctx context.Context, r *loadRequest) (string, error) {
-	var d *slackfake.Delivery
+	var first []*slacktest.Delivery // what Slack sends for the request
+	var d *slacktest.Delivery       // the one the bot answers, and its id
 	var id string
 	if r.compare {
-		d = p.sl.Slash(r.user.ref, p.channel, "compare", r.prompt)
-		id = d.TriggerID
+		d = p.sl.SlashEvent(r.user.ref, p.channel, "compare", r.prompt)
+		first, id = []*slacktest.Delivery{d}, d.TriggerID
 	} else {
-		d = p.sl.Mention(slackfake.Post{User: r.user.ref, Channel: p.channel, Text: r.prompt})
-		id = d.EventID
+		var message *slacktest.Delivery
+		message, d = p.sl.MentionEvents(slacktest.Post{User: r.user.ref, Channel: p.channel, Text: r.prompt})
+		first, id = []*slacktest.Delivery{message, d}, d.EventID
 	}
 	if id == "" {
 		return "", errors.New("slack: the fake's delivery has no id")
 	}
+	for _, f := range first {
+		if err := p.sl.Deliver(f, 0); err != nil {
+			return "", err
+		}
+	}
 	for range p.lt.o.Duplicates - 1 {
-		p.sl.Redeliver(d)
+		if err := p.sl.Deliver(d, 1); err != nil {
+			p.lt.problem("slack: %v", err)
+		}
 	}
 	return "slack:" + id, nil
 }
@@ -204,41 +212,3 @@ func (p *slackDriver) stop(ctx context.Context) {
 		p.lt.problem("slack adapter: did not stop in time")
 	}
 }
-
-// loadTB lets slackfake, written for tests, report to the load test: a
-// complaint is a failure of the run; a fatal one also ends the user's
-// goroutine, which its request records.
-type loadTB struct {
-	lt       *loadRun
-	mu       sync.Mutex
-	cleanups []func()
-}
-
-func (t *loadTB) Helper() {}
-
-func (t *loadTB) Errorf(format string, args ...any) {
-	t.lt.problem("slack fake: "+format, args...)
-}
-
-func (t *loadTB) Fatalf(format string, args ...any) {
-	t.lt.problem("slack fake: "+format, args...)
-	runtime.Goexit()
-}
-
-func (t *loadTB) Cleanup(f func()) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.cleanups = append(t.cleanups, f)
-}
-
-func (t *loadTB) cleanup() {
-	t.mu.Lock()
-	fs := t.cleanups
-	t.cleanups = nil
-	t.mu.Unlock()
-	for i := len(fs) - 1; i >= 0; i-- {
-		fs[i]()
-	}
-}
-
-var _ slackfake.TB = (*loadTB)(nil)

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/discord/discordtest"
 	"github.com/orchat/orchat/router/openroutertest"
-	"github.com/orchat/orchat/slack/slackfake"
+	"github.com/orchat/orchat/slack/slacktest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 func secret(prefix string) string {
@@ -59,11 +59,9 @@ func get(t *testing.T, url string) (int, string) {
 func TestRunningBot(t *testing.T) {
 	dir := t.TempDir()
 	apiKey, discordToken, signing := secret("sk-or-v1-"), secret("discord-bot-token-"), secret("slack-signing-")
-	sim := openroutertest.NewServer(openroutertest.Options{APIKey: apiKey, TokensPerSecond: 2000})
-	defer sim.Close()
-	dc := discordtest.NewServer(discordtest.Options{Token: discordToken})
-	defer dc.Close()
-	sl := slackfake.New(t)
+	sim := openroutertest.MustStart(t, openroutertest.Options{APIKey: apiKey, TokensPerSecond: 2000})
+	dc := discordtest.MustStart(t, discordtest.Options{Token: discordToken})
+	sl := slacktest.MustStart(t, slacktest.Options{})
 
 	cfgPath := filepath.Join(dir, "orchat.toml")
 	db := filepath.Join(dir, "orchat.db")
@@ -89,11 +87,11 @@ level = "debug"
 		"SLACK_BOT_TOKEN": sl.BotToken, "SLACK_APP_TOKEN": sl.AppToken, "SLACK_SIGNING_SECRET": signing,
 	}
 
-	logs := &platformtest.SyncBuffer{}
+	logs := &stacktest.SyncBuffer{}
 	log.SetOutput(logs) // discordgo and slack-go write here
 	defer log.SetOutput(os.Stderr)
 	stdin, feed := io.Pipe()
-	stdout := &platformtest.SyncBuffer{}
+	stdout := &stacktest.SyncBuffer{}
 	addr := make(chan string, 1)
 	m := &Main{Stdin: stdin, Stdout: stdout, Stderr: logs, Getenv: func(k string) string { return env[k] },
 		OpsListening: func(a string) { addr <- a }}

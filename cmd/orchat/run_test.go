@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orchat/orchat/bot/platformtest"
 	"github.com/orchat/orchat/discord/discordtest"
 	"github.com/orchat/orchat/router/openroutertest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // TestRunConsoleEndKeepsOtherPlatforms: `orchat run --console` with its
@@ -20,10 +20,8 @@ import (
 func TestRunConsoleEndKeepsOtherPlatforms(t *testing.T) {
 	dir := t.TempDir()
 	apiKey, discordToken := secret("sk-or-v1-"), secret("discord-bot-token-")
-	sim := openroutertest.NewServer(openroutertest.Options{APIKey: apiKey})
-	defer sim.Close()
-	dc := discordtest.NewServer(discordtest.Options{Token: discordToken})
-	defer dc.Close()
+	sim := openroutertest.MustStart(t, openroutertest.Options{APIKey: apiKey})
+	dc := discordtest.MustStart(t, discordtest.Options{Token: discordToken})
 	cfgPath := filepath.Join(dir, "orchat.toml")
 	cfg := fmt.Sprintf("[openrouter]\nbase_url = %q\n[accounts]\ndatabase = %q\n[discord]\napi_url = %q\n[http]\naddr = \"127.0.0.1:0\"\n",
 		sim.URL(), filepath.Join(dir, "orchat.db"), dc.APIURL)
@@ -31,9 +29,9 @@ func TestRunConsoleEndKeepsOtherPlatforms(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"OPENROUTER_API_KEY": apiKey, "DISCORD_BOT_TOKEN": discordToken}
-	logs := &platformtest.SyncBuffer{}
+	logs := &stacktest.SyncBuffer{}
 	addr := make(chan string, 1)
-	m := &Main{Stdin: strings.NewReader(""), Stdout: &platformtest.SyncBuffer{}, Stderr: logs, Getenv: func(k string) string { return env[k] },
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &stacktest.SyncBuffer{}, Stderr: logs, Getenv: func(k string) string { return env[k] },
 		OpsListening: func(a string) { addr <- a }}
 	defer m.Close()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -30,8 +30,7 @@ func TestGracefulShutdown(t *testing.T) {
 		{"AnswersCutWithNote", "300ms", 20, "restarting"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sim := openroutertest.NewServer(openroutertest.Options{TokensPerSecond: tt.tps})
-			defer sim.Close()
+			sim := openroutertest.MustStart(t, openroutertest.Options{TokensPerSecond: tt.tps})
 			dir := t.TempDir()
 			cfg := filepath.Join(dir, "orchat.toml")
 			os.WriteFile(cfg, []byte(fmt.Sprintf("shutdown_timeout = %q\n[stream]\nedit_interval = \"100ms\"\n", tt.timeout)), 0o600)

@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// TB is the part of testing.TB the helpers use (a *testing.T is one), so
-// programs that are not tests, such as orchat loadtest, can drive the fake
-// too.
+// TB is the part of testing.TB the fake uses (a *testing.T is one): Fatalf
+// ends a wait that timed out, Cleanup stops the server.
 type TB interface {
 	Helper()
 	Fatalf(format string, args ...any)
+	Cleanup(func())
 }
 
 // WaitTimeout bounds every wait of the helpers: generous, so a slow machine

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -84,8 +85,20 @@ type Server struct {
 	gw gateway
 }
 
-// NewServer starts a fake Discord; Close stops it.
-func NewServer(opts Options) *Server {
+// MustStart starts a fake Discord for a test; it stops when the test ends.
+func MustStart(tb TB, opts Options) *Server {
+	tb.Helper()
+	s, err := Start(opts)
+	if err != nil {
+		tb.Fatalf("discordtest: %v", err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake Discord on loopback for a program (the load test);
+// Close stops it.
+func Start(opts Options) (*Server, error) {
 	if opts.Token == "" {
 		opts.Token = "fake-token"
 	}
@@ -115,11 +128,16 @@ func NewServer(opts Options) *Server {
 	api := http.NewServeMux()
 	s.routes(api)
 	mux.Handle("/api/v9/", s.middleware(api))
-	s.http = httptest.NewServer(mux)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.http = &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	s.http.Start()
 	s.URL = s.http.URL
 	s.APIURL = s.URL + "/api/v9"
 	s.GatewayURL = "ws" + strings.TrimPrefix(s.URL, "http") + "/gateway"
-	return s
+	return s, nil
 }
 
 // Close disconnects every gateway client and stops the server.

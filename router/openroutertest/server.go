@@ -187,16 +187,29 @@ type Server struct {
 	seen      map[uint64]int // request body hash → times seen (fault draws)
 }
 
-// NewServer starts a simulator and panics on error, like httptest.NewServer.
-func NewServer(opts Options) *Server {
+// TB is the part of testing.TB the simulator uses (a *testing.T is one);
+// the package does not import testing, because orchat itself runs the
+// simulator.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// MustStart starts a simulator for a test; it stops when the test ends.
+func MustStart(tb TB, opts Options) *Server {
+	tb.Helper()
 	s, err := Start(opts)
 	if err != nil {
-		panic("openroutertest: " + err.Error())
+		tb.Fatalf("openroutertest: %v", err)
 	}
+	tb.Cleanup(s.Close)
 	return s
 }
 
-// Start starts a simulator on opts.Addr.
+// Start starts a simulator on opts.Addr (default 127.0.0.1:0) for a
+// program (orchat's offline mode, simulate-upstream, the load test); Close
+// stops it.
 func Start(opts Options) (*Server, error) {
 	cat := opts.Catalog
 	if opts.CatalogFile != "" {

@@ -21,9 +21,7 @@ import (
 
 func MustServer(tb testing.TB, opts openroutertest.Options) *openroutertest.Server {
 	tb.Helper()
-	s := openroutertest.NewServer(opts)
-	tb.Cleanup(s.Close)
-	return s
+	return openroutertest.MustStart(tb, opts)
 }
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}}

@@ -1,4 +1,4 @@
-package slackfake
+package slacktest
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,7 +37,7 @@ func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
 	err = c.WriteJSON(map[string]any{
 		"type": "hello", "num_connections": 1,
 		"connection_info": map[string]any{"app_id": AppID},
-		"debug_info":      map[string]any{"host": "slackfake", "approximate_connection_time": 3600},
+		"debug_info":      map[string]any{"host": "slacktest", "approximate_connection_time": 3600},
 	})
 	s.wsMu.Unlock()
 	if old != nil {
@@ -102,7 +103,7 @@ func (s *Server) Connections() int {
 // it within Slack's 3 seconds. It returns the envelope id.
 func (s *Server) Send(d *Delivery) string {
 	s.t.Helper()
-	return s.send(d, 0, true)
+	return s.sendOrFail(d, 0)
 }
 
 // Redeliver sends d again, as Slack does when it thinks the first
@@ -110,21 +111,47 @@ func (s *Server) Send(d *Delivery) string {
 // retry_attempt 1.
 func (s *Server) Redeliver(d *Delivery) string {
 	s.t.Helper()
-	return s.send(d, 1, true)
+	return s.sendOrFail(d, 1)
 }
 
-func (s *Server) send(d *Delivery, retry int, check bool) string {
+func (s *Server) sendOrFail(d *Delivery, retry int) string {
 	s.t.Helper()
-	if target, secret, ok := s.httpTarget(); ok {
-		status, _ := s.PostHTTP(target, secret, d, retry, time.Now())
-		if check && status != http.StatusOK {
-			s.t.Errorf("slackfake: the app answered %s with %d, want 200", d.Type, status)
-		}
-		return ""
+	env, err := s.deliver(d, retry)
+	switch {
+	case errors.Is(err, errNoConnection):
+		s.t.Fatalf("%v", err)
+	case err != nil:
+		s.t.Errorf("%v", err)
 	}
-	c := s.waitConn(check)
+	return env
+}
+
+// errNoConnection: the app never opened its Socket Mode connection.
+var errNoConnection = errors.New("slacktest: the app never opened a Socket Mode connection")
+
+// Deliver sends d as Slack's delivery number retry (0: the first, 1: a
+// retry of it) over Socket Mode, or to the app's endpoint in HTTP mode,
+// and waits until the app acknowledges it; the error says what went wrong.
+// It is how a program that is not a test (the load test) delivers.
+func (s *Server) Deliver(d *Delivery, retry int) error {
+	_, err := s.deliver(d, retry)
+	return err
+}
+
+func (s *Server) deliver(d *Delivery, retry int) (string, error) {
+	if target, secret, ok := s.httpTarget(); ok {
+		status, _, err := s.postHTTP(target, secret, d, retry, time.Now())
+		if err != nil {
+			return "", err
+		}
+		if status != http.StatusOK {
+			return "", fmt.Errorf("slacktest: the app answered %s with %d, want 200", d.Type, status)
+		}
+		return "", nil
+	}
+	c := s.awaitConn()
 	if c == nil {
-		return ""
+		return "", errNoConnection
 	}
 	s.mu.Lock()
 	s.envelope++
@@ -145,20 +172,14 @@ func (s *Server) send(d *Delivery, retry int, check bool) string {
 	err := c.WriteJSON(msg)
 	s.wsMu.Unlock()
 	if err != nil {
-		if check {
-			s.t.Errorf("slackfake: sending %s: %v", d.Type, err)
-		}
-		return env
-	}
-	if !check {
-		return env
+		return env, fmt.Errorf("slacktest: sending %s: %v", d.Type, err)
 	}
 	select {
 	case <-ch:
 	case <-time.After(ackTimeout):
-		s.t.Errorf("slackfake: envelope %s (%s) was not acknowledged within %s", env, d.Type, ackTimeout)
+		return env, fmt.Errorf("slacktest: envelope %s (%s) was not acknowledged within %s", env, d.Type, ackTimeout)
 	}
-	return env
+	return env, nil
 }
 
 // Acked reports whether the app acknowledged an envelope.
@@ -168,19 +189,16 @@ func (s *Server) Acked(envelope string) bool {
 	return s.acked[envelope]
 }
 
-// waitConn waits for the app's Socket Mode connection.
-func (s *Server) waitConn(must bool) *websocket.Conn {
-	s.t.Helper()
+// awaitConn waits up to 10 s for the app's Socket Mode connection; nil
+// when none came.
+func (s *Server) awaitConn() *websocket.Conn {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.wsMu.Lock()
 		c := s.conn
 		s.wsMu.Unlock()
-		if c != nil || !must {
+		if c != nil || time.Now().After(deadline) {
 			return c
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("slackfake: the app never opened a Socket Mode connection")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -201,13 +219,22 @@ func (s *Server) httpTarget() (string, string, bool) {
 }
 
 // PostHTTP posts d to an http-mode endpoint the way Slack does, signed
-// with secret at time at; retry > 0 adds X-Slack-Retry-Num.
+// with secret at time at; retry > 0 adds X-Slack-Retry-Num. It fails the
+// test when the post cannot be made.
 func (s *Server) PostHTTP(target, secret string, d *Delivery, retry int, at time.Time) (status int, answer string) {
 	s.t.Helper()
+	status, answer, err := s.postHTTP(target, secret, d, retry, at)
+	if err != nil {
+		s.t.Fatalf("%v", err)
+	}
+	return status, answer
+}
+
+func (s *Server) postHTTP(target, secret string, d *Delivery, retry int, at time.Time) (int, string, error) {
 	body, ctype := d.HTTPBody()
 	req, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		s.t.Fatalf("slackfake: %v", err)
+		return 0, "", fmt.Errorf("slacktest: %v", err)
 	}
 	stamp := strconv.FormatInt(at.Unix(), 10)
 	req.Header.Set("Content-Type", ctype)
@@ -219,11 +246,11 @@ func (s *Server) PostHTTP(target, secret string, d *Delivery, retry int, at time
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		s.t.Fatalf("slackfake: posting to the app: %v", err)
+		return 0, "", fmt.Errorf("slacktest: posting to the app: %v", err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	return res.StatusCode, string(b), nil
 }
 
 // URLVerification is the challenge Slack posts when the request URL is set.
@@ -412,6 +439,14 @@ func (s *Server) Say(p Post) *Delivery {
 // Slash runs a slash command (command without "/") in channel.
 func (s *Server) Slash(user, channel, command, text string) *Delivery {
 	s.t.Helper()
+	d := s.SlashEvent(user, channel, command, text)
+	s.Send(d)
+	return d
+}
+
+// SlashEvent returns, unsent, the delivery Slack makes for a slash command
+// (command without "/") in channel.
+func (s *Server) SlashEvent(user, channel, command, text string) *Delivery {
 	s.mu.Lock()
 	s.triggers++
 	n := s.triggers
@@ -433,9 +468,7 @@ func (s *Server) Slash(user, channel, command, text string) *Delivery {
 		fields[k] = form.Get(k)
 	}
 	payload, _ := json.Marshal(fields)
-	d := &Delivery{Type: "slash_commands", Payload: payload, Form: form, TriggerID: trigger}
-	s.Send(d)
-	return d
+	return &Delivery{Type: "slash_commands", Payload: payload, Form: form, TriggerID: trigger}
 }
 
 // Click presses the button of a message whose action_id ends in
@@ -446,7 +479,7 @@ func (s *Server) Click(user, channel, ts, choice string) *Delivery {
 	m := s.find(channel, ts)
 	if m == nil {
 		s.mu.Unlock()
-		s.t.Fatalf("slackfake: no message %s in %s to click", ts, channel)
+		s.t.Fatalf("slacktest: no message %s in %s to click", ts, channel)
 	}
 	wire := s.wire(m)
 	blocks := m.Blocks
@@ -470,7 +503,7 @@ func (s *Server) Click(user, channel, ts, choice string) *Delivery {
 		}
 	}
 	if action == nil {
-		s.t.Fatalf("slackfake: message %s has no button for %q", ts, choice)
+		s.t.Fatalf("slacktest: message %s has no button for %q", ts, choice)
 	}
 	trigger := fmt.Sprintf("%d.%d.fake-trigger", n, time.Now().UnixNano())
 	payload, _ := json.Marshal(map[string]any{
@@ -491,10 +524,14 @@ func (s *Server) Click(user, channel, ts, choice string) *Delivery {
 // ("refresh_requested"): the app should open a new connection.
 func (s *Server) Disconnect() {
 	s.t.Helper()
-	c := s.waitConn(true)
+	c := s.awaitConn()
+	if c == nil {
+		s.t.Fatalf("%v", errNoConnection)
+		return
+	}
 	s.wsMu.Lock()
 	defer s.wsMu.Unlock()
-	if err := c.WriteJSON(map[string]any{"type": "disconnect", "reason": "refresh_requested", "debug_info": map[string]any{"host": "slackfake"}}); err != nil {
-		s.t.Errorf("slackfake: sending disconnect: %v", err)
+	if err := c.WriteJSON(map[string]any{"type": "disconnect", "reason": "refresh_requested", "debug_info": map[string]any{"host": "slacktest"}}); err != nil {
+		s.t.Errorf("slacktest: sending disconnect: %v", err)
 	}
 }

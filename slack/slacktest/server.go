@@ -1,6 +1,7 @@
-// Package slackfake is a fake Slack on loopback for the adapter's tests. It
-// builds on slack-go's own slacktest server, adding through its customize
-// hook the Web API methods slacktest lacks or keeps no state for
+// Package slacktest is a fake Slack on loopback for the adapter's tests and
+// the load test. It builds on slack-go's own slacktest server (imported here
+// as slackgotest), adding through its customize hook the Web API methods
+// that server lacks or keeps no state for
 // (auth.test, apps.connections.open, chat.postMessage, chat.update,
 // chat.postEphemeral, conversations.replies, conversations.history,
 // users.info), private file downloads, response_url endpoints, and a
@@ -10,7 +11,7 @@
 // It keeps every message (text and blocks) so tests can read what each
 // user saw, records every call with its time, and can answer chat.update
 // with 429 and Retry-After on demand. Everything speaks Slack's JSON.
-package slackfake
+package slacktest
 
 import (
 	"encoding/json"
@@ -27,7 +28,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	slackapi "github.com/slack-go/slack"
-	"github.com/slack-go/slack/slacktest"
+	slackgotest "github.com/slack-go/slack/slacktest"
 )
 
 // Defaults of a new server.
@@ -83,15 +84,32 @@ type Delivery struct {
 	Envelope  string // the last Socket Mode envelope id it was sent with
 }
 
-// TB is the part of testing.TB the fake uses (a *testing.T is one), so
-// programs that are not tests, such as orchat loadtest, can run it too:
-// Errorf reports a delivery the app did not acknowledge in time, Fatalf
-// one that could not be made at all, and Cleanup stops the server.
+// Options configure a Server.
+type Options struct {
+	// NoEcho stops the server from sending the app message events for the
+	// bot's own messages (Slack sends them; the app must ignore them).
+	NoEcho bool
+}
+
+// TB is the part of testing.TB the fake uses (a *testing.T is one): Errorf
+// reports a delivery the app did not acknowledge in time, Fatalf one that
+// could not be made at all, and Cleanup stops the server.
 type TB interface {
 	Helper()
 	Errorf(format string, args ...any)
 	Fatalf(format string, args ...any)
 	Cleanup(func())
+}
+
+// noTB is the TB of a server started without a test: the helpers that
+// report to a test say how to use the server instead.
+type noTB struct{}
+
+func (noTB) Helper()                      {}
+func (noTB) Cleanup(func())               {}
+func (noTB) Errorf(f string, args ...any) { noTB{}.Fatalf(f, args...) }
+func (noTB) Fatalf(f string, args ...any) {
+	panic("slacktest: " + fmt.Sprintf(f, args...) + " (a server from Start reports to no test: deliver with Deliver, or start it with MustStart)")
 }
 
 // Server is the fake Slack.
@@ -100,7 +118,7 @@ type Server struct {
 	BotToken, AppToken       string
 
 	t     TB
-	st    *slacktest.Server
+	st    *slackgotest.Server
 	start time.Time
 
 	mu        sync.Mutex
@@ -134,16 +152,31 @@ type limit struct {
 	retryAfter int
 }
 
-// New starts a fake Slack for t; it stops when the test ends.
-func New(t TB) *Server {
+// MustStart starts a fake Slack for a test; it stops when the test ends,
+// and its helpers (Send, Mention, Slash, Click…) fail the test when a
+// delivery fails.
+func MustStart(tb TB, opts Options) *Server {
+	tb.Helper()
+	s, err := Start(opts)
+	if err != nil {
+		tb.Fatalf("slacktest: %v", err)
+	}
+	s.t = tb
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake Slack for a program (the load test): Close stops it,
+// and Deliver, not the test helpers, delivers its events.
+func Start(opts Options) (*Server, error) {
 	s := &Server{
 		TeamID: TeamID, BotUserID: BotUserID, BotID: BotID, BotToken: BotToken, AppToken: AppToken,
-		t: t, start: time.Now(),
+		t: noTB{}, start: time.Now(),
 		users: map[string]string{}, outside: map[string]bool{}, files: map[string][]byte{},
 		limits: map[string]*limit{}, shares: map[string]*limit{}, acks: map[string]chan json.RawMessage{}, acked: map[string]bool{},
-		echo: true, closed: make(chan struct{}),
+		echo: !opts.NoEcho, closed: make(chan struct{}),
 	}
-	s.st = slacktest.NewTestServer(func(c slacktest.Customize) {
+	s.st = slackgotest.NewTestServer(func(c slackgotest.Customize) {
 		c.Handle("/auth.test", s.api("auth.test", s.authTest))
 		c.Handle("/apps.connections.open", s.appsConnectionsOpen)
 		c.Handle("/chat.postMessage", s.api("chat.postMessage", s.postMessage))
@@ -157,8 +190,7 @@ func New(t TB) *Server {
 		c.Handle("/socket", s.socket)
 	})
 	s.st.Start()
-	t.Cleanup(s.Close)
-	return s
+	return s, nil
 }
 
 // Close stops the server and its websocket.

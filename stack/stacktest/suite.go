@@ -1,4 +1,4 @@
-package platformtest
+package stacktest
 
 import (
 	"context"
@@ -45,17 +45,17 @@ type Harness interface {
 // Run runs every behaviour on fresh harnesses from newHarness, each on its
 // own stack.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
-	start := func(t *testing.T, opts StackOptions) (Harness, *Stack) {
+	start := func(t *testing.T, opts Options) (Harness, *Stack) {
 		h := newHarness(t)
 		opts.Admins = append(opts.Admins, h.Identity("admin"))
-		st := NewStack(t, opts)
+		opts.Sim.TokensPerSecond = 2000
+		st := MustOpen(t, opts)
 		h.Start(t, st)
-		t.Cleanup(func() { st.Verify(t) })
 		return h, st
 	}
 
 	t.Run("AskStreamsAnAnswerWithFooter", func(t *testing.T) {
-		h, st := start(t, StackOptions{})
+		h, st := start(t, Options{})
 		seen := h.Mention(t, "alice", "hello there")
 		if !anyText(seen, "15,000 free tokens") {
 			t.Errorf("a first-time user was not told about the free tokens: %+v", seen)
@@ -73,7 +73,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	})
 
 	t.Run("BalanceIsPrivate", func(t *testing.T) {
-		h, st := start(t, StackOptions{})
+		h, st := start(t, Options{})
 		h.Mention(t, "alice", "hi")
 		seen := h.Command(t, "alice", "balance", nil)
 		m := find(t, seen, "Balance")
@@ -86,7 +86,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	})
 
 	t.Run("CompareWithOneFailingModel", func(t *testing.T) {
-		h, st := start(t, StackOptions{Faults: map[string]openroutertest.Fault{"openai/gpt-5-mini": {Status: 502}}})
+		h, st := start(t, Options{Sim: openroutertest.Options{Faults: map[string]openroutertest.Fault{"openai/gpt-5-mini": {Status: 502}}}})
 		seen := h.Command(t, "bob", "compare", map[string]string{
 			"prompt": "Write a haiku about the sea", "models": "google/gemini-2.5-flash,openai/gpt-5-mini,deepseek/deepseek-v3.2"})
 		cmp := find(t, seen, "A · google/gemini-2.5-flash")
@@ -128,7 +128,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	})
 
 	t.Run("FreeModelWhenBalanceIsEmpty", func(t *testing.T) {
-		h, st := start(t, StackOptions{})
+		h, st := start(t, Options{})
 		h.Mention(t, "alice", "hi")
 		bal := st.Balance(t, h.Identity("alice"))
 		h.Command(t, "admin", "deduct", map[string]string{"user": string(h.Identity("alice")), "amount": fmt.Sprint(bal)})
@@ -142,7 +142,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	})
 
 	t.Run("AdminTopUpAndNonAdminRefused", func(t *testing.T) {
-		h, st := start(t, StackOptions{})
+		h, st := start(t, Options{})
 		h.Mention(t, "bob", "hi")
 		before := st.Balance(t, h.Identity("bob"))
 		refused := h.Command(t, "alice", "topup", map[string]string{"user": string(h.Identity("bob")), "amount": "500"})
@@ -159,7 +159,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	})
 
 	t.Run("RateLimitSaysWhenToRetry", func(t *testing.T) {
-		h, _ := start(t, StackOptions{Limit: bot.RateLimit{PerMinute: 1, Burst: 2}})
+		h, _ := start(t, Options{Limit: bot.RateLimit{PerMinute: 1, Burst: 2}})
 		h.Command(t, "alice", "help", nil)
 		h.Command(t, "alice", "help", nil)
 		seen := h.Command(t, "alice", "help", nil)
@@ -169,7 +169,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	})
 
 	t.Run("BadInputGetsClearMessages", func(t *testing.T) {
-		h, st := start(t, StackOptions{})
+		h, st := start(t, Options{})
 		for _, tt := range []struct {
 			name string
 			do   func() []Seen
