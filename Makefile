@@ -16,5 +16,5 @@ ci:
 bench:
 	mkdir -p docs/bench
 	go test -run '^$$' -bench . -benchtime 2s -count 3 ./accounts/ ./router/ 2>&1 | tee docs/bench/go-bench.txt
-	go test -run '^$$' -bench EndToEnd -benchtime 3x -count 3 ./cmd/orchat/ 2>&1 | tee docs/bench/end-to-end.txt
-	go run ./cmd/orchat loadtest --users 500 --requests 5000 --fail-rate 0.3 --compare-share 0.1 --json 2>/dev/null | tee docs/bench/loadtest-500-faults.json
+	go test -run '^$$' -bench EndToEnd -benchtime 3x -count 3 ./cmd/orchat-loadtest/ 2>&1 | tee docs/bench/end-to-end.txt
+	go run ./cmd/orchat-loadtest --users 500 --requests 5000 --fail-rate 0.3 --compare-share 0.1 --json 2>/dev/null | tee docs/bench/loadtest-500-faults.json

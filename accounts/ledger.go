@@ -711,7 +711,7 @@ func (s *Store) History(ctx context.Context, id bot.Identity, limit int) ([]bot.
 
 // EachCharge calls fn with every charge row of every user, oldest first,
 // stopping at fn's first error: for reconciling the ledger with what the
-// upstream billed, generation by generation (orchat loadtest does).
+// upstream billed, generation by generation (orchat-loadtest does).
 func (s *Store) EachCharge(ctx context.Context, fn func(bot.Entry) error) error {
 	const op = "charges"
 	rows, err := s.r.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries WHERE kind = 'charge' ORDER BY id`)

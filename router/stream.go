@@ -148,7 +148,7 @@ func (p *streamParser) parse(r io.Reader, model string, onDelta func(string)) (R
 	if p.br == nil {
 		// Chunks are a few hundred bytes and readLine grows a longer
 		// line itself: a small buffer keeps 1,000 streams in flight
-		// from holding 64 MB (orchat loadtest measured it).
+		// from holding 64 MB (orchat-loadtest measured it).
 		p.br = bufio.NewReaderSize(r, 4<<10)
 	} else {
 		p.br.Reset(r)

@@ -8,10 +8,19 @@ import (
 
 const module = "github.com/orchat/orchat"
 
-// allowed lists, for each package, the module packages and outside
-// libraries it may depend on (directly or not); the standard library is
-// always allowed. DESIGN.md "Folders": the domain in bot, one job per
-// package, one outside library per package, wired only in cmd/orchat.
+// The rules of DESIGN.md "Folders", checked against go list, the source of
+// truth, so an import added anywhere is caught:
+//
+//   - bot, the domain, and everything under it import only the standard
+//     library;
+//   - every other package does one job in terms of bot, with one outside
+//     library (allowed lists what each may depend on, directly or not);
+//   - stack, the one place the pipeline is wired, may import the domain
+//     packages and the simulator, and config maps the file onto it;
+//   - only ops imports prometheus, only accounts go-sqlite3, and so on
+//     (owners);
+//   - the binaries (cmd/...) may use everything, but orchat, the product,
+//     links no platform fake and no test support (TestProductLinksNoFake).
 var allowed = map[string][]string{
 	"bot":                   {},
 	"commands":              {"bot"},
@@ -26,10 +35,10 @@ var allowed = map[string][]string{
 	"slack":                 {"bot", "github.com/slack-go/slack", "github.com/gorilla/websocket"},
 	"slack/slacktest":       {"github.com/slack-go/slack", "github.com/gorilla/websocket"},
 	"stack":                 {"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
+	"stack/stacktest":       {"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
 	"config":                {"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3", "github.com/BurntSushi/toml"},
 	"ops": {"bot", "github.com/prometheus", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg",
 		"google.golang.org/protobuf", "golang.org/x/sys"},
-	"stack/stacktest": {"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
 }
 
 // owners: only these packages may import these libraries directly.
@@ -42,9 +51,16 @@ var owners = map[string][]string{
 	"github.com/BurntSushi/toml":    {"config"},
 }
 
+// notInProduct are what `go list -deps ./cmd/orchat` must never contain:
+// the platform fakes, slack-go's test server, the load test and the test
+// support packages.
+var notInProduct = []string{
+	module + "/discord/discordtest", module + "/slack/slacktest", "github.com/slack-go/slack/slacktest",
+	"net/http/httptest", module + "/cmd/orchat-loadtest", module + "/stack/stacktest", module + "/accounts/accountstest",
+}
+
 // TestImportRules fails when a package depends on what DESIGN.md says it
-// must not: go list is the source of truth, so an import added anywhere is
-// caught.
+// must not.
 func TestImportRules(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`, "../../...").Output()
 	if err != nil {
@@ -53,12 +69,15 @@ func TestImportRules(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		parts := strings.Split(line, "|")
 		pkg := strings.TrimPrefix(strings.TrimPrefix(parts[0], module), "/")
-		if pkg == "cmd/orchat" {
-			continue
+		if strings.HasPrefix(pkg, "cmd/") {
+			continue // the binaries; the product's own rule is TestProductLinksNoFake
 		}
 		rules, ok := allowed[pkg]
+		if strings.HasPrefix(pkg, "bot/") {
+			rules, ok = nil, true // under the domain: the standard library only
+		}
 		if !ok {
-			t.Errorf("package %s has no import rule: add it to allowed in arch_test.go (and to DESIGN.md's table)", pkg)
+			t.Errorf("package %s has no import rule: add it to allowed in arch_test.go (and to the README's folder table)", pkg)
 			continue
 		}
 		for _, dep := range strings.Fields(parts[2]) {
@@ -72,6 +91,24 @@ func TestImportRules(t *testing.T) {
 					t.Errorf("%s imports %s; only %v may", pkg, lib, who)
 				}
 			}
+		}
+	}
+}
+
+// TestProductLinksNoFake fails when the orchat binary would link a
+// platform fake, the load test or test support.
+func TestProductLinksNoFake(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !contains(deps, module+"/stack") || !contains(deps, module+"/router/openroutertest") {
+		t.Fatalf("go list -deps lists neither the stack nor the simulator: %d deps", len(deps))
+	}
+	for _, bad := range notInProduct {
+		if contains(deps, bad) {
+			t.Errorf("cmd/orchat links %s; the product binary must not", bad)
 		}
 	}
 }

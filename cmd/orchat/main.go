@@ -1,6 +1,8 @@
 // Command orchat runs the orchat bot and its tools: the bot itself (Discord,
 // Slack and a terminal console), ledger administration, the model catalog,
-// the router's plans, the OpenRouter simulator and the load test.
+// the router's plans and the OpenRouter simulator. The load test is a
+// command of its own, cmd/orchat-loadtest, so this binary links no
+// platform fake.
 package main
 
 import (
@@ -26,7 +28,7 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		// A latency-sensitive server on a small machine: collect half as
 		// often as Go's default for a heap about a third larger. On 2
-		// cores with 500 users streaming, orchat loadtest measured the
+		// cores with 500 users streaming, orchat-loadtest measured the
 		// p99 overhead at 4.8-5.0 ms with it and 5.3-6.7 ms without
 		// (docs/BENCHMARKS.md). GOGC in the environment still decides.
 		debug.SetGCPercent(200)
@@ -130,7 +132,6 @@ func subcommands() map[string]subcommand {
 		"simulate-upstream": {"simulate-upstream [--addr A] [--catalog FILE] [--latency D] [--fail-rate F] [--seed N]", "serve the OpenRouter simulator and print its base URL", runSimulate},
 		"run":               {"run [--console]", "run the bot on every platform with credentials (the default command)", runBot},
 		"console":           {"console [--user NAME] [--parallel N] [--multi-user]", "chat with the bot in the terminal (stdin lines; --json for scripts)", runConsole},
-		"loadtest":          {"loadtest [--users N] [--requests N | --duration D] [--fail-rate F] [--platform P]", "load the real stack against the simulator and check every token (--help for all flags)", runLoadtest},
 	}
 }
 
@@ -290,7 +291,7 @@ Usage: orchat [global flags] COMMAND [arguments]
 
 Commands:
 `)
-	names := []string{"run", "console", "models", "route", "simulate-upstream", "loadtest", "migrate", "balance", "topup", "ledger"}
+	names := []string{"run", "console", "models", "route", "simulate-upstream", "migrate", "balance", "topup", "ledger"}
 	scs := subcommands()
 	for _, n := range names {
 		sc := scs[n]

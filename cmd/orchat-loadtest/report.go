@@ -17,7 +17,7 @@ import (
 	"github.com/orchat/orchat/bot"
 )
 
-// loadReport is what `orchat loadtest` prints. The figures:
+// loadReport is what `orchat-loadtest` prints. The figures:
 //
 //   - requests: events sent (asks + compares); deliveries counts the
 //     duplicates too, handler_runs how often the engine's handler ran.
@@ -541,7 +541,7 @@ func (lt *loadRun) settings() map[string]any {
 
 // print writes the report for people.
 func (r *loadReport) print(w io.Writer) {
-	printf(w, "orchat loadtest: %d users, %d requests (%d asks, %d compares) on %s in %.1fs (%.1f/s)", r.Users, r.Requests, r.Asks, r.Compares, r.Platform, r.DurationS, r.RPS)
+	printf(w, "orchat-loadtest: %d users, %d requests (%d asks, %d compares) on %s in %.1fs (%.1f/s)", r.Users, r.Requests, r.Asks, r.Compares, r.Platform, r.DurationS, r.RPS)
 	printf(w, "  answers %d, clear errors %d %v, unexplained failures %d", r.Answers, r.ClearErrors, r.ClearErrorKinds, r.Unexplained)
 	for _, s := range r.UnexplainedSamples {
 		printf(w, "    %s", s)

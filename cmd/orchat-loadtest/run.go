@@ -258,7 +258,7 @@ func (lt *loadRun) fund(ctx context.Context) error {
 					continue
 				}
 				if lt.o.TopUp > 0 {
-					if _, _, err := st.TopUp(ctx, bot.Adjustment{Identity: u.id, Amount: lt.o.TopUp, Key: "loadtest:topup:" + string(u.id), Actor: bot.ActorSystem, Note: "orchat loadtest"}); err != nil {
+					if _, _, err := st.TopUp(ctx, bot.Adjustment{Identity: u.id, Amount: lt.o.TopUp, Key: "loadtest:topup:" + string(u.id), Actor: bot.ActorSystem, Note: "orchat-loadtest"}); err != nil {
 						errs <- err
 					}
 				}

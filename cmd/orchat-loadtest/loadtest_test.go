@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,12 +18,25 @@ import (
 // Retry-After waits capped at 50 ms.
 var fastLoad = []string{"--latency", "20ms", "--tokens-per-second", "0", "--idle-timeout", "300ms", "--max-retry-after", "50ms", "--ramp", "20ms"}
 
-// loadtest runs `orchat loadtest --json` with args through Main and
+// runCLI runs orchat-loadtest with args like the binary would and returns
+// its exit status, stdout and stderr.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	code := m.Run(context.Background(), args)
+	if err := m.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	return code, out.String(), errb.String()
+}
+
+// loadtest runs `orchat-loadtest --json` with args through Main and
 // returns its report, failing the test unless it exits 0.
 func loadtest(t *testing.T, args ...string) loadReport {
 	t.Helper()
-	args = append(append([]string{"loadtest", "--json", "--db", filepath.Join(t.TempDir(), "load.db")}, fastLoad...), args...)
-	code, stdout, stderr := runCLI(t, nil, args...)
+	args = append(append([]string{"--json", "--db", filepath.Join(t.TempDir(), "load.db")}, fastLoad...), args...)
+	code, stdout, stderr := runCLI(t, args...)
 	var rep loadReport
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("exit %d; stdout is not one JSON report: %v\n%s\nstderr:\n%s", code, err, stdout, stderr)
@@ -136,16 +150,16 @@ func TestLoadtestUsage(t *testing.T) {
 		{"--requests", "10", "--duration", "1s"},
 		{"--compare-models", "a/b"},
 	} {
-		code, _, stderr := runCLI(t, nil, append([]string{"loadtest"}, args...)...)
+		code, _, stderr := runCLI(t, args...)
 		if code != exitUsage || !strings.Contains(stderr, "--") {
-			t.Errorf("loadtest %v: exit %d, stderr %q; want exit %d naming the flag", args, code, stderr, exitUsage)
+			t.Errorf("orchat-loadtest %v: exit %d, stderr %q; want exit %d naming the flag", args, code, stderr, exitUsage)
 		}
 	}
 	db := filepath.Join(t.TempDir(), "live.db")
-	if err := writeFile(db, "SQLite format 3\x00 not empty"); err != nil {
+	if err := os.WriteFile(db, []byte("SQLite format 3\x00 not empty"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := runCLI(t, nil, "loadtest", "--db", db)
+	code, _, stderr := runCLI(t, "--db", db)
 	if code != exitUser || !strings.Contains(stderr, "already exists") {
 		t.Errorf("loadtest on an existing database: exit %d, stderr %q; want a refusal", code, stderr)
 	}
@@ -169,8 +183,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 	var busy time.Duration
 	b.StopTimer()
 	for range b.N {
-		m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
-		if err := m.loadConfig(); err != nil {
+		m := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+		if err := m.loadConfig(""); err != nil {
 			b.Fatal(err)
 		}
 		dir := b.TempDir()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +14,7 @@ import (
 	"github.com/orchat/orchat/bot"
 )
 
-// loadOptions are the knobs of one `orchat loadtest` run.
+// loadOptions are the knobs of one `orchat-loadtest` run.
 type loadOptions struct {
 	Users        int
 	Requests     int           // total requests (with Duration: 0, until it ends)
@@ -52,14 +53,15 @@ type loadOptions struct {
 // a compare takes four holds and four settles.
 var defaultCompareModels = []string{"google/gemini-2.5-flash", "openai/gpt-5-mini", "deepseek/deepseek-v3.2", "qwen/qwen3-coder"}
 
-// runLoadtest is `orchat loadtest`: the real stack (the ledger on a SQLite
-// file, the router, the commands, the engine, and with --platform the real
-// Discord or Slack adapter against its loopback fake) under N concurrent
-// users and an upstream simulator with a fault mix. It prints one report
-// and exits 1 unless every request was answered or refused clearly and
-// every token is accounted for. loadReport defines the figures.
-func runLoadtest(ctx context.Context, m *Main, args []string) error {
-	fs := m.flags("loadtest")
+// run parses the command line, runs the load test and prints its report;
+// it fails unless every request was answered or refused clearly and every
+// token is accounted for. loadReport defines the figures.
+func (m *Main) run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("orchat-loadtest", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	cfgPath := fs.String("config", "", "orchat's TOML config `file` the bot is built from (default: the built-in defaults)")
+	fs.StringVar(&m.DBPath, "db", "", "a new database `file` for the ledger, kept afterwards (default: a temporary one)")
+	fs.BoolVar(&m.JSON, "json", false, "print the report as one JSON object")
 	o := loadOptions{}
 	fs.IntVar(&o.Users, "users", 50, "concurrent users, each with an identity of their own and one request in flight at a time")
 	fs.IntVar(&o.Requests, "requests", 0, "requests in all (default: 10 per user; 0: none, to measure the idle stack)")
@@ -86,12 +88,17 @@ func runLoadtest(ctx context.Context, m *Main, args []string) error {
 	fs.StringVar(&o.LogLevel, "log-level", "error", "the bot's log level during the run: debug, info, warn or error")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to `file` (go tool pprof)")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write an allocation profile of the run to `file`")
-	pos, err := m.parse(fs, args)
-	if err != nil {
-		return err
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
 	}
-	if len(pos) > 0 {
-		return usagef("loadtest takes no arguments")
+	if fs.NArg() > 0 {
+		return usagef("orchat-loadtest takes flags only, not %q", fs.Arg(0))
+	}
+	if err := m.loadConfig(*cfgPath); err != nil {
+		return err
 	}
 	requestsSet := false
 	fs.Visit(func(f *flag.Flag) { requestsSet = requestsSet || f.Name == "requests" })
