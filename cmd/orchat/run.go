@@ -8,8 +8,9 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/console"
@@ -140,22 +141,25 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			return nil
 		}},
 	}
+	// Every platform and the HTTP server run in one group: the first to
+	// fail stops the others (ctx ends), and so does the end of the input
+	// of a console that runs alone (cancel).
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
+	g, ctx := errgroup.WithContext(ctx)
 	start := func(name string, run func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
-				mu.Unlock()
-				cancel()
+				return fmt.Errorf("%s: %w", name, err)
 			}
-		}()
+			return nil
+		})
+	}
+	// abort stops what started before a later part failed to start.
+	abort := func(err error) error {
+		cancel()
+		_ = g.Wait()
+		return err
 	}
 	// Decided before anything starts: the console goroutine must not read
 	// a count the platforms below are still adding to.
@@ -187,7 +191,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
 		})
 		if err != nil {
-			return err
+			return abort(err)
 		}
 		platforms++
 		notifiers.add(bot.PlatformDiscord, dc)
@@ -203,7 +207,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			Logger: m.logger().With("component", "slack"), Metrics: mets,
 		})
 		if err != nil {
-			return err
+			return abort(err)
 		}
 		platforms++
 		notifiers.add(bot.PlatformSlack, sl)
@@ -225,7 +229,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		Logger: m.logger().With("component", "scheduler"), Metrics: mets,
 	})
 	if err != nil {
-		return err
+		return abort(err)
 	}
 	sched.Start()
 	defer func() {
@@ -238,9 +242,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	var srv *ops.Server
 	if addr := m.Config.HTTP.Addr; addr != "" {
 		if srv, err = ops.Listen(addr, mets, parts, extra); err != nil {
-			cancel()
-			wg.Wait()
-			return err
+			return abort(err)
 		}
 		m.logger().Info("serving /healthz, /readyz and /metrics", "addr", srv.Addr())
 		if m.OpsListening != nil {
@@ -255,8 +257,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		_ = srv.Shutdown(sctx)
 		scancel()
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return g.Wait()
 }
 
 // shutdown lets answers in flight finish (up to shutdown_timeout), then

@@ -70,3 +70,36 @@ func TestRunConsoleEndKeepsOtherPlatforms(t *testing.T) {
 		t.Fatal("orchat run did not stop after its context ended")
 	}
 }
+
+// TestRunPlatformFailureStopsTheBot: when one platform fails for good (a
+// Discord application whose Message Content intent is off), `orchat run`
+// stops the others, drains, and exits 1 naming the platform and what to
+// do, instead of serving on half its platforms.
+func TestRunPlatformFailureStopsTheBot(t *testing.T) {
+	dir := t.TempDir()
+	apiKey, discordToken := secret("sk-or-v1-"), secret("discord-bot-token-")
+	sim := openroutertest.MustStart(t, openroutertest.Options{APIKey: apiKey})
+	dc := discordtest.MustStart(t, discordtest.Options{Token: discordToken, DisallowedIntents: 1 << 15})
+	cfgPath := filepath.Join(dir, "orchat.toml")
+	cfg := fmt.Sprintf("[openrouter]\nbase_url = %q\n[accounts]\ndatabase = %q\n[discord]\napi_url = %q\n[http]\naddr = \"127.0.0.1:0\"\n",
+		sim.URL(), filepath.Join(dir, "orchat.db"), dc.APIURL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OPENROUTER_API_KEY": apiKey, "DISCORD_BOT_TOKEN": discordToken}
+	logs := &stacktest.SyncBuffer{}
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &stacktest.SyncBuffer{}, Stderr: logs, Getenv: func(k string) string { return env[k] }}
+	defer m.Close()
+	done := make(chan int, 1)
+	go func() {
+		done <- m.Run(context.Background(), []string{"run", "--console", "--json", "--config", cfgPath})
+	}()
+	select {
+	case code := <-done:
+		if code != exitUser || !strings.Contains(logs.String(), "orchat: discord:") || !strings.Contains(logs.String(), "Message Content intent") {
+			t.Fatalf("exit %d, want 1 with the Discord error:\n%s", code, logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("orchat run kept running after Discord failed for good:\n%s", logs.String())
+	}
+}
