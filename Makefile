@@ -6,7 +6,7 @@
 test:
 	go test -race ./...
 
-# What CI runs: the tests, go vet and a gofmt check.
+# What CI runs: the tests, go vet, staticcheck and a gofmt check.
 ci:
 	bash .ci/run
 

@@ -34,10 +34,7 @@ func (s *set) compare() *bot.Command {
 // compareModels reads the models option (a comma list, or model1..model4)
 // and checks there are 2-4 distinct ones.
 func (s *set) compareModels(args bot.Args) ([]string, error) {
-	var ids []string
-	for _, v := range strings.FieldsFunc(args.Get("models", -1), func(r rune) bool { return r == ',' || r == ' ' }) {
-		ids = append(ids, v)
-	}
+	ids := strings.FieldsFunc(args.Get("models", -1), func(r rune) bool { return r == ',' || r == ' ' })
 	for i := 1; i <= 4; i++ {
 		if v := strings.TrimSpace(args.Get(fmt.Sprintf("model%d", i), -1)); v != "" {
 			ids = append(ids, v)
