@@ -55,7 +55,7 @@ const (
 
 // Options configure a Store. The numbers are used exactly as given, so that
 // zero can mean zero (no signup bonus, no free tier): start from
-// DefaultOptions, or pass every configured value as cmd/orchat does. Fields
+// DefaultOptions, or pass every configured value as config.Config.Stack does. Fields
 // whose zero value is meaningless (Location, HoldTTL, Now, Logger, Metrics)
 // fall back to their defaults.
 type Options struct {
