@@ -795,7 +795,7 @@ func TestRateLimits(t *testing.T) {
 		if got := w.dc.RateLimited(); got != 2 {
 			t.Fatalf("%d requests answered 429, want 2", got)
 		}
-		if got := w.metrics.rateLimited.Load(); got != 2 {
+		if got := w.metrics.RateLimited.Load(); got != 2 {
 			t.Fatalf("PlatformRateLimited reported %d times, want 2", got)
 		}
 		reqs := w.dc.Requests()

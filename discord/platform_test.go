@@ -1,7 +1,6 @@
 package discord_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"sort"
@@ -53,15 +52,7 @@ func (h *platformHarness) Start(t *testing.T, st *stacktest.Stack) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	stacktest.Go(t, a.Run)
 	h.dc.WaitFor(t, "the adapter to connect", a.Connected)
 	h.dc.WaitFor(t, "the slash commands to be registered", func() bool { _, ok := h.dc.Commands(""); return ok })
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +33,7 @@ type world struct {
 	catalog *router.Catalog
 	engine  *bot.Engine
 	adapter *discord.Adapter
-	metrics *metrics
+	metrics *stacktest.Metrics
 	logs    *stacktest.SyncBuffer
 
 	guild, general string
@@ -68,7 +67,7 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 		c(&s)
 	}
 	w := &world{
-		t: t, dc: discordtest.MustStart(t, s.fake), metrics: &metrics{}, logs: &stacktest.SyncBuffer{},
+		t: t, dc: discordtest.MustStart(t, s.fake), metrics: &stacktest.Metrics{Platform: bot.PlatformDiscord}, logs: &stacktest.SyncBuffer{},
 		canned: map[string]string{}, handled: map[string]int{}, engineMs: map[string]map[string]bot.Message{},
 	}
 	w.guild = w.dc.NewGuild()
@@ -121,18 +120,10 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 	if s.noConnect {
 		return w
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.adapter.Run(ctx) }()
-	var once sync.Once
+	stop := stacktest.Go(t, w.adapter.Run)
 	w.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-			w.engine.Drain(context.Background())
-		})
+		stop()
+		w.engine.Drain(context.Background())
 	}
 	t.Cleanup(func() {
 		w.stop()
@@ -292,84 +283,25 @@ func (r recorder) Handle(ctx context.Context, ev bot.Event, out bot.Output) erro
 		intercept(ev)
 		return nil
 	}
-	err := r.next.Handle(ctx, ev, &recordingOutput{w: r.w, ev: ev.ID, out: out})
+	// The engine's messages are kept by the order they were posted in
+	// ("1", "2", …), each in its last version.
+	order := map[string]string{} // adapter id → post order
+	tap := &stacktest.Tap{Out: out, OnWrite: func(id string, m bot.Message, posted bool) {
+		r.w.mu.Lock()
+		defer r.w.mu.Unlock()
+		if posted {
+			order[id] = fmt.Sprint(len(order) + 1)
+		}
+		if r.w.engineMs[ev.ID] == nil {
+			r.w.engineMs[ev.ID] = map[string]bot.Message{}
+		}
+		r.w.engineMs[ev.ID][order[id]] = m
+	}}
+	err := r.next.Handle(ctx, ev, tap)
 	r.w.mu.Lock()
 	r.w.handled[ev.ID]++
 	r.w.mu.Unlock()
 	return err
-}
-
-// recordingOutput passes the engine's messages on, keeping the last
-// version of each by the order it was posted in ("1", "2", …).
-type recordingOutput struct {
-	w   *world
-	ev  string
-	out bot.Output
-	mu  sync.Mutex
-	ids map[string]string // adapter id → post order
-	n   int
-}
-
-func (o *recordingOutput) keep(key string, m bot.Message) {
-	o.w.mu.Lock()
-	defer o.w.mu.Unlock()
-	if o.w.engineMs[o.ev] == nil {
-		o.w.engineMs[o.ev] = map[string]bot.Message{}
-	}
-	o.w.engineMs[o.ev][key] = m
-}
-
-func (o *recordingOutput) Post(ctx context.Context, m bot.Message) (string, error) {
-	id, err := o.out.Post(ctx, m)
-	if err == nil {
-		o.mu.Lock()
-		o.n++
-		if o.ids == nil {
-			o.ids = map[string]string{}
-		}
-		o.ids[id] = fmt.Sprint(o.n)
-		key := o.ids[id]
-		o.mu.Unlock()
-		o.keep(key, m)
-	}
-	return id, err
-}
-
-func (o *recordingOutput) Edit(ctx context.Context, id string, m bot.Message) error {
-	err := o.out.Edit(ctx, id, m)
-	if err == nil {
-		o.mu.Lock()
-		key := o.ids[id]
-		o.mu.Unlock()
-		o.keep(key, m)
-	}
-	return err
-}
-
-func (o *recordingOutput) Limits() bot.Limits {
-	if l, ok := o.out.(bot.Limiter); ok {
-		return l.Limits()
-	}
-	return bot.Limits{}
-}
-
-func (o *recordingOutput) Typing(ctx context.Context) error {
-	if t, ok := o.out.(bot.Typer); ok {
-		return t.Typing(ctx)
-	}
-	return nil
-}
-
-// metrics counts what the adapter reports.
-type metrics struct {
-	bot.NopMetrics
-	rateLimited atomic.Int64
-}
-
-func (m *metrics) PlatformRateLimited(platform string) {
-	if platform == bot.PlatformDiscord {
-		m.rateLimited.Add(1)
-	}
 }
 
 func lastUser(msgs []bot.ChatMessage) string {

@@ -1,7 +1,6 @@
 package slack_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -55,14 +54,9 @@ func (h *platformHarness) Start(t *testing.T, st *stacktest.Stack) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	stop := stacktest.Go(t, a.Run)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		stop()
 		a.Wait()
 	})
 	deadline := time.Now().Add(15 * time.Second)

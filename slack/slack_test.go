@@ -376,7 +376,7 @@ func TestRateLimitedUpdateWaitsRetryAfter(t *testing.T) {
 	if limited.IsZero() {
 		t.Fatal("no update was rate limited")
 	}
-	if got := w.metrics.rateLimited.Load(); got != 1 {
+	if got := w.metrics.RateLimited.Load(); got != 1 {
 		t.Fatalf("PlatformRateLimited counted %d, want 1", got)
 	}
 	if final := w.final(answer.TS); answer.Visible() != slack.Mrkdwn(final.Text)+"\n"+final.Footer {

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,7 +40,7 @@ type world struct {
 	store   *accounts.Store
 	engine  *bot.Engine
 	adapter *slack.Adapter
-	metrics *metrics
+	metrics *stacktest.Metrics
 	logs    *stacktest.SyncBuffer
 	// endpoint is the adapter's HTTP handler in http mode.
 	endpoint string
@@ -64,7 +63,7 @@ type setup struct {
 // no token or secret reached the log.
 func newWorld(t *testing.T, change ...func(*setup)) *world {
 	t.Helper()
-	w := &world{t: t, slack: slacktest.MustStart(t, slacktest.Options{}), metrics: &metrics{}, logs: &stacktest.SyncBuffer{}, finals: map[string]bot.Message{}}
+	w := &world{t: t, slack: slacktest.MustStart(t, slacktest.Options{}), metrics: &stacktest.Metrics{Platform: bot.PlatformSlack}, logs: &stacktest.SyncBuffer{}, finals: map[string]bot.Message{}}
 	for _, name := range []struct{ id, name string }{{alice, "Alice"}, {bob, "Bob"}, {admin, "Ada Admin"}} {
 		w.slack.SetUser(name.id, name.name)
 	}
@@ -110,14 +109,9 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 		w.slack.UseHTTP(w.endpoint, slacktest.Secret)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.adapter.Run(ctx) }()
+	stop := stacktest.Go(t, w.adapter.Run)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		stop()
 		w.adapter.Wait()
 		w.engine.Drain(context.Background())
 		w.checkNoSecretsLogged()
@@ -271,49 +265,9 @@ type recorder struct {
 }
 
 func (r recorder) Handle(ctx context.Context, ev bot.Event, out bot.Output) error {
-	return r.next.Handle(ctx, ev, &recordingOutput{w: r.w, out: out})
-}
-
-type recordingOutput struct {
-	w   *world
-	out bot.Output
-}
-
-func (o *recordingOutput) Limits() bot.Limits {
-	if l, ok := o.out.(bot.Limiter); ok {
-		return l.Limits()
-	}
-	return bot.Limits{}
-}
-
-func (o *recordingOutput) Post(ctx context.Context, m bot.Message) (string, error) {
-	id, err := o.out.Post(ctx, m)
-	if err == nil {
-		o.w.mu.Lock()
-		o.w.finals[id] = m
-		o.w.mu.Unlock()
-	}
-	return id, err
-}
-
-func (o *recordingOutput) Edit(ctx context.Context, id string, m bot.Message) error {
-	err := o.out.Edit(ctx, id, m)
-	if err == nil {
-		o.w.mu.Lock()
-		o.w.finals[id] = m
-		o.w.mu.Unlock()
-	}
-	return err
-}
-
-// metrics counts the platform's 429s.
-type metrics struct {
-	bot.NopMetrics
-	rateLimited atomic.Int64
-}
-
-func (m *metrics) PlatformRateLimited(platform string) {
-	if platform == bot.PlatformSlack {
-		m.rateLimited.Add(1)
-	}
+	return r.next.Handle(ctx, ev, &stacktest.Tap{Out: out, OnWrite: func(id string, m bot.Message, _ bool) {
+		r.w.mu.Lock()
+		r.w.finals[id] = m
+		r.w.mu.Unlock()
+	}})
 }

@@ -18,17 +18,7 @@ import (
 // input already at an end (stdin from /dev/null) keeps serving Discord; only
 // a console that is the sole platform ends the bot with its input.
 func TestRunConsoleEndKeepsOtherPlatforms(t *testing.T) {
-	dir := t.TempDir()
-	apiKey, discordToken := secret("sk-or-v1-"), secret("discord-bot-token-")
-	sim := openroutertest.MustStart(t, openroutertest.Options{APIKey: apiKey})
-	dc := discordtest.MustStart(t, discordtest.Options{Token: discordToken})
-	cfgPath := filepath.Join(dir, "orchat.toml")
-	cfg := fmt.Sprintf("[openrouter]\nbase_url = %q\n[accounts]\ndatabase = %q\n[discord]\napi_url = %q\n[http]\naddr = \"127.0.0.1:0\"\n",
-		sim.URL(), filepath.Join(dir, "orchat.db"), dc.APIURL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"OPENROUTER_API_KEY": apiKey, "DISCORD_BOT_TOKEN": discordToken}
+	cfgPath, env := discordConfig(t, discordtest.Options{})
 	logs := &stacktest.SyncBuffer{}
 	addr := make(chan string, 1)
 	m := &Main{Stdin: strings.NewReader(""), Stdout: &stacktest.SyncBuffer{}, Stderr: logs, Getenv: func(k string) string { return env[k] },
@@ -76,17 +66,7 @@ func TestRunConsoleEndKeepsOtherPlatforms(t *testing.T) {
 // stops the others, drains, and exits 1 naming the platform and what to
 // do, instead of serving on half its platforms.
 func TestRunPlatformFailureStopsTheBot(t *testing.T) {
-	dir := t.TempDir()
-	apiKey, discordToken := secret("sk-or-v1-"), secret("discord-bot-token-")
-	sim := openroutertest.MustStart(t, openroutertest.Options{APIKey: apiKey})
-	dc := discordtest.MustStart(t, discordtest.Options{Token: discordToken, DisallowedIntents: 1 << 15})
-	cfgPath := filepath.Join(dir, "orchat.toml")
-	cfg := fmt.Sprintf("[openrouter]\nbase_url = %q\n[accounts]\ndatabase = %q\n[discord]\napi_url = %q\n[http]\naddr = \"127.0.0.1:0\"\n",
-		sim.URL(), filepath.Join(dir, "orchat.db"), dc.APIURL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"OPENROUTER_API_KEY": apiKey, "DISCORD_BOT_TOKEN": discordToken}
+	cfgPath, env := discordConfig(t, discordtest.Options{DisallowedIntents: 1 << 15})
 	logs := &stacktest.SyncBuffer{}
 	m := &Main{Stdin: strings.NewReader(""), Stdout: &stacktest.SyncBuffer{}, Stderr: logs, Getenv: func(k string) string { return env[k] }}
 	defer m.Close()
@@ -102,4 +82,23 @@ func TestRunPlatformFailureStopsTheBot(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("orchat run kept running after Discord failed for good:\n%s", logs.String())
 	}
+}
+
+// discordConfig writes the config of a bot on a fake Discord (opts, with
+// its token) and the simulator, with the HTTP server on a free port, and
+// returns it with the environment holding the secrets.
+func discordConfig(t *testing.T, opts discordtest.Options) (string, map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	apiKey, discordToken := secret("sk-or-v1-"), secret("discord-bot-token-")
+	sim := openroutertest.MustStart(t, openroutertest.Options{APIKey: apiKey})
+	opts.Token = discordToken
+	dc := discordtest.MustStart(t, opts)
+	cfgPath := filepath.Join(dir, "orchat.toml")
+	cfg := fmt.Sprintf("[openrouter]\nbase_url = %q\n[accounts]\ndatabase = %q\n[discord]\napi_url = %q\n[http]\naddr = \"127.0.0.1:0\"\n",
+		sim.URL(), filepath.Join(dir, "orchat.db"), dc.APIURL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, map[string]string{"OPENROUTER_API_KEY": apiKey, "DISCORD_BOT_TOKEN": discordToken}
 }
