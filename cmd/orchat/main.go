@@ -177,6 +177,9 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		name = "run"
 	}
 	sc, ok := subcommands()[name]
+	if !ok && name == "loadtest" {
+		return usagef("the load test is a command of its own, so that orchat links no platform fake: go run ./cmd/orchat-loadtest --help")
+	}
 	if !ok {
 		return usagef("unknown command %q", name)
 	}
