@@ -18,21 +18,27 @@ var allowed = map[string][]string{
 	"console":               {"bot"},
 	"router":                {"bot"},
 	"router/openroutertest": {"bot", "router"},
-	"accounts":              {"bot", "github.com/mattn/go-sqlite3"},
+	"accounts":              append([]string{"bot", "github.com/mattn/go-sqlite3"}, pgx...),
 	"accounts/accountstest": {"bot"},
+	"accounts/postgrestest": pgx,
 	"scheduler":             {"bot", "github.com/go-co-op/gocron/v2", "github.com/jonboulle/clockwork", "github.com/robfig/cron/v3", "github.com/google/uuid"},
 	"discord":               {"bot", "github.com/bwmarrin/discordgo", "github.com/gorilla/websocket", "golang.org/x/crypto"},
 	"discord/discordtest":   {"github.com/gorilla/websocket"},
 	"slack":                 {"bot", "github.com/slack-go/slack", "github.com/gorilla/websocket"},
 	"slack/slackfake":       {"github.com/slack-go/slack", "github.com/gorilla/websocket"},
-	"bot/platformtest":      {"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
+	"bot/platformtest":      append([]string{"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"}, pgx...),
 }
+
+// pgx is the PostgreSQL driver and what it brings (one rule, several
+// modules): only accounts, and the test-schema helper beside it, use it.
+var pgx = []string{"github.com/jackc/pgx/v5", "github.com/jackc/pgpassfile", "github.com/jackc/pgservicefile", "github.com/jackc/puddle/v2", "golang.org/x/text", "golang.org/x/sync"}
 
 // owners: only these packages may import these libraries directly.
 var owners = map[string][]string{
 	"github.com/bwmarrin/discordgo": {"discord"},
 	"github.com/slack-go/slack":     {"slack", "slack/slackfake"},
 	"github.com/mattn/go-sqlite3":   {"accounts"},
+	"github.com/jackc/pgx/v5":       {"accounts", "accounts/postgrestest"},
 	"github.com/go-co-op/gocron/v2": {"scheduler"},
 }
 
