@@ -17,10 +17,11 @@ import (
 
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/accounts/accountstest"
+	"github.com/orchat/orchat/accounts/postgrestest"
 	"github.com/orchat/orchat/bot"
 )
 
-// options maps the suite's config to the SQLite store's options.
+// options maps the suite's config to the store's options.
 func options(cfg accountstest.Config) accounts.Options {
 	return accounts.Options{
 		SignupBonus:        cfg.SignupBonus,
@@ -28,6 +29,9 @@ func options(cfg accountstest.Config) accounts.Options {
 		FreePerDayToppedUp: cfg.FreePerDayToppedUp,
 		Location:           cfg.Location,
 		HoldTTL:            cfg.HoldTTL,
+		EventWindow:        cfg.EventWindow,
+		Instance:           cfg.Instance,
+		Boot:               cfg.Boot,
 		Now:                cfg.Now,
 		Logger:             slog.New(slog.DiscardHandler),
 	}
@@ -38,7 +42,8 @@ func testOptions() accounts.Options {
 	return options(accountstest.DefaultConfig(accountstest.NewClock(accountstest.Start)))
 }
 
-// MustOpenPath opens the store at path and closes it when the test ends.
+// MustOpenPath opens the store at path (a file or a PostgreSQL URL) and
+// closes it when the test ends.
 func MustOpenPath(tb testing.TB, path string, opts accounts.Options) *accounts.Store {
 	tb.Helper()
 	s, err := accounts.Open(path, opts)
@@ -55,21 +60,80 @@ func MustOpen(tb testing.TB, opts accounts.Options) *accounts.Store {
 	return MustOpenPath(tb, filepath.Join(tb.TempDir(), "ledger.db"), opts)
 }
 
-func backend() accountstest.Backend {
+// engine is one of the two databases every behaviour runs on: it makes a
+// new, empty database for a test, and opens raw connections to it.
+type engine struct {
+	name string
+	// database returns a new, empty database for tb: a file under its
+	// temporary folder, or a schema of its own on the test server.
+	database func(tb testing.TB) string
+	driver   string
+}
+
+var engines = []engine{
+	{"SQLite", func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "ledger.db") }, "sqlite3"},
+	{"PostgreSQL", postgrestest.DSN, "pgx"},
+}
+
+// eachEngine runs fn as a subtest per engine; the PostgreSQL one skips,
+// saying how to run it, without ORCHAT_TEST_POSTGRES.
+func eachEngine(t *testing.T, fn func(t *testing.T, e engine)) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { fn(t, e) })
+	}
+}
+
+// raw opens database as an operator's shell would, beside the store.
+func (e engine) raw(tb testing.TB, database string) *sql.DB {
+	tb.Helper()
+	dsn := database
+	if e.driver == "sqlite3" {
+		dsn = accounts.WriterDSN(database)
+	}
+	db, err := sql.Open(e.driver, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// backend is the suite's view of an engine.
+func (e engine) backend() accountstest.Backend {
+	var databases sync.Map // accountstest.Store → its database
+	open := func(t *testing.T, database string, cfg accountstest.Config) accountstest.Store {
+		s := MustOpenPath(t, database, options(cfg))
+		databases.Store(accountstest.Store(s), database)
+		return s
+	}
+	databaseOf := func(s accountstest.Store) string {
+		d, _ := databases.Load(s)
+		return d.(string)
+	}
 	return accountstest.Backend{
 		Open: func(t *testing.T, cfg accountstest.Config) accountstest.Store {
-			return MustOpen(t, options(cfg))
+			return open(t, e.database(t), cfg)
 		},
-		// Reopen leaves the old store as a crashed process would: its
-		// connections are never closed cleanly and its holds stay open.
+		// Reopen leaves the old store as a crashed (or a still running)
+		// process would: its connections are never closed cleanly and its
+		// holds stay open.
 		Reopen: func(t *testing.T, s accountstest.Store, cfg accountstest.Config) accountstest.Store {
-			return MustOpenPath(t, s.(*accounts.Store).Path(), options(cfg))
+			return open(t, databaseOf(s), cfg)
+		},
+		Exec: func(t *testing.T, s accountstest.Store, query string) error {
+			_, err := e.raw(t, databaseOf(s)).Exec(query)
+			return err
 		},
 	}
 }
 
 func TestLedgerSuite(t *testing.T) {
-	accountstest.RunLedgerSuite(t, backend())
+	eachEngine(t, func(t *testing.T, e engine) {
+		if e.name == "PostgreSQL" {
+			postgrestest.URL(t)
+		}
+		accountstest.RunLedgerSuite(t, e.backend())
+	})
 }
 
 func wantCode(t testing.TB, err error, code string) {
