@@ -58,7 +58,7 @@ func openPostgres(database string, o Options) (*Store, error) {
 	if err != nil {
 		// url's error repeats the URL, password and all.
 		return nil, fmt.Errorf("accounts: open: %w", bot.Errorf(bot.EINVALID,
-			"The PostgreSQL URL in accounts.database cannot be read: check its host and port, and percent-encode special characters in the user and password (@ is %%40, / is %%2F, : is %%3A)."))
+			"The PostgreSQL URL of the ledger cannot be read: check its host and port, and percent-encode special characters in the user and password (@ is %%40, / is %%2F, : is %%3A)."))
 	}
 	var secrets []string
 	if pw, ok := u.User.Password(); ok && pw != "" {
@@ -178,10 +178,6 @@ func (e *scrubbed) Unwrap() error { return e.err }
 // postgresOpenError turns what went wrong while connecting or migrating
 // into a sentence about the server for the operator.
 func (s *Store) postgresOpenError(err error) error {
-	var be *bot.Error
-	if errors.As(err, &be) {
-		return fmt.Errorf("accounts: open: %w", err)
-	}
 	err = s.scrub(err)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -205,6 +201,10 @@ func (s *Store) postgresOpenError(err error) error {
 	if unreachable(err) {
 		return fmt.Errorf("accounts: open: %w (%w)", bot.Errorf(bot.EUNAVAILABLE,
 			"Cannot reach PostgreSQL at %s: check that the server runs and the host and port are right.", s.path), err)
+	}
+	var be *bot.Error
+	if errors.As(err, &be) {
+		return fmt.Errorf("accounts: open: %w", err)
 	}
 	return fmt.Errorf("accounts: open %s: %w", s.path, err)
 }

@@ -231,7 +231,7 @@ func (m *Main) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("orchat "+name, flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.StringVar(&m.ConfigPath, "config", m.ConfigPath, "TOML config `file` (default: none, built-in defaults)")
-	fs.StringVar(&m.DBPath, "db", m.DBPath, "database `file` (default: accounts.database, data/orchat.db)")
+	fs.StringVar(&m.DBPath, "db", m.DBPath, "database `file` or postgres:// URL (default: ORCHAT_DATABASE_URL, accounts.database, data/orchat.db)")
 	fs.StringVar(&m.Upstream, "upstream", m.Upstream, "OpenRouter-compatible base `URL` (overrides openrouter.base_url)")
 	fs.StringVar(&m.HTTPAddr, "http", m.HTTPAddr, "health and metrics `address` (overrides http.addr; \"\" in the config turns it off)")
 	fs.BoolVar(&m.JSON, "json", m.JSON, "machine-readable output")
@@ -305,7 +305,7 @@ Commands:
 	fmt.Fprint(m.Stdout, `
 Global flags (before or after the command):
   --config FILE    TOML config (see config.example.toml); default: built-in defaults
-  --db FILE        database file; default data/orchat.db
+  --db FILE|URL    database file or postgres:// URL; default data/orchat.db
   --upstream URL   OpenRouter-compatible base URL
   --http ADDR      health and metrics address (default 127.0.0.1:9464)
   --json           machine-readable output
