@@ -130,7 +130,7 @@ func subcommands() map[string]subcommand {
 		"migrate":           {"migrate", "create or upgrade the database schema", runMigrate},
 		"balance":           {"balance IDENTITY", "show a user's balance, holds and free requests", runBalance},
 		"topup":             {"topup IDENTITY AMOUNT [--key K] [--note TEXT]", "add tokens to a user (idempotent by --key)", runTopUp},
-		"ledger":            {"ledger IDENTITY [--limit N] | ledger verify", "show a user's last ledger rows, or check every balance", runLedger},
+		"ledger":            {"ledger IDENTITY [--limit N] | verify | copy", "a user's last ledger rows; check every balance; copy --to DB", runLedger},
 		"models":            {"models [--search TEXT] [--free] [--vision] [--tools] [--catalog FILE]", "list the models with prices per million tokens and context", runModels},
 		"route":             {"route [--catalog FILE] [--model ID] [--image] [--balance N] PROMPT|-", "show the auto router's plan for a prompt, calling no model", runRoute},
 		"simulate-upstream": {"simulate-upstream [--addr A] [--catalog FILE] [--latency D] [--fail-rate F] [--seed N]", "serve the OpenRouter simulator and print its base URL", runSimulate},
