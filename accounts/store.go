@@ -45,9 +45,11 @@ import (
 
 // Compile-time proof that a Store is every storage the bot needs.
 var (
-	_ bot.Ledger      = (*Store)(nil)
-	_ bot.Votes       = (*Store)(nil)
-	_ bot.Preferences = (*Store)(nil)
+	_ bot.Ledger        = (*Store)(nil)
+	_ bot.Votes         = (*Store)(nil)
+	_ bot.Preferences   = (*Store)(nil)
+	_ bot.EventLog      = (*Store)(nil)
+	_ bot.SharedLimiter = (*Store)(nil)
 )
 
 // Defaults of DESIGN.md, returned by DefaultOptions.
