@@ -187,3 +187,28 @@ func TestOpenPostgres(t *testing.T) {
 		wantCode(t, err, bot.EINVALID)
 	})
 }
+
+// After a PostgreSQL restart or failover every pooled connection is dead;
+// the next write must not fail for it: a transaction that never began is
+// begun again on a fresh connection.
+func TestPostgresSessionsEndedByServer(t *testing.T) {
+	app := "orchat-test-" + strings.ReplaceAll(t.Name(), "/", "-")
+	dsn := setQuery(t, postgrestest.DSN(t), "application_name", app)
+	s := MustOpenPath(t, dsn, testOptions())
+	ensure(t, s, alice)
+	raw := engines[1].raw(t, postgrestest.URL(t))
+	var ended int
+	if err := raw.QueryRow(`SELECT COUNT(pg_terminate_backend(pid, 30000)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&ended); err != nil || ended == 0 {
+		t.Fatalf("ended %d sessions: %v", ended, err)
+	}
+	h, err := s.Reserve(t.Context(), alice, 100, "after-restart")
+	if err != nil {
+		t.Fatalf("the first write after the server ended every session: %v", err)
+	}
+	if _, err := s.Settle(t.Context(), h.ID, bot.Charge{Amount: 40, Model: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.Balance(t.Context(), alice); err != nil || b.Balance != 14_960 || b.Held != 0 {
+		t.Fatalf("Balance=%+v, %v", b, err)
+	}
+}

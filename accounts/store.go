@@ -555,24 +555,41 @@ func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Contex
 	start := time.Now()
 	defer func() { s.metrics.LedgerWrite(op, time.Since(start)) }()
 	for attempt := 1; ; attempt++ {
-		err := s.writeOnce(ctx, op, fn)
-		if err == nil || attempt == maxAttempts || !s.retryable(err) {
+		err, unsent := s.writeOnce(ctx, op, fn)
+		if err == nil || attempt == maxAttempts || !(unsent || s.retryable(err)) {
 			return err
 		}
 		s.log.Debug("write transaction retried", slog.String("op", op), slog.Int("attempt", attempt), slog.Any("error", err))
 	}
 }
 
-func (s *Store) writeOnce(ctx context.Context, op string, fn func(ctx context.Context, tx dbtx) error) error {
+// writeOnce runs one attempt of write. unsent is true when the
+// transaction never began (a pooled connection the server had closed, as
+// after a PostgreSQL restart or failover): nothing was written, so the
+// attempt may be repeated on another connection. A failure later, at
+// COMMIT above all, is never repeated: the write may have landed.
+func (s *Store) writeOnce(ctx context.Context, op string, fn func(ctx context.Context, tx dbtx) error) (err error, unsent bool) {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
-		return s.fail(op, err)
+		return s.fail(op, err), false
 	}
 	defer conn.Close()
 	ctx = context.WithoutCancel(ctx)
 	if _, err := conn.ExecContext(ctx, s.d.begin); err != nil {
-		return s.fail(op, err)
+		if s.d.engine != Postgres || !unreachable(err) {
+			return s.fail(op, err), false
+		}
+		// The server ended this connection: the pool must not hand it out
+		// again, and nothing was sent, so another may try.
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+		return s.fail(op, err), true
 	}
+	return s.writeTx(ctx, op, conn, fn), false
+}
+
+// writeTx runs fn inside the transaction begun on conn and commits it.
+func (s *Store) writeTx(ctx context.Context, op string, conn *sql.Conn, fn func(ctx context.Context, tx dbtx) error) error {
+	var err error
 	err = fn(ctx, bound{conn, s.d})
 	var then commitThen
 	switch {
