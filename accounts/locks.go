@@ -331,7 +331,14 @@ func (l *Locks) Close() error {
 	var err error
 	if l.err == nil {
 		if l.conn != nil {
-			err = l.conn.Close(context.Background())
+			// Release before closing: the server frees a closed session's
+			// locks only once its backend has exited, a moment after
+			// Close returns, and a process taking over at once must
+			// find them free.
+			ctx, cancel := context.WithTimeout(context.Background(), max(l.ttl/3, time.Second))
+			_, uerr := l.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+			cancel()
+			err = errors.Join(uerr, l.conn.Close(context.Background()))
 		}
 		l.err = bot.Errorf(bot.EUNAVAILABLE, "These locks were closed.")
 		l.held = map[string]bool{}
