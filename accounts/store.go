@@ -555,7 +555,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Contex
 	start := time.Now()
 	defer func() { s.metrics.LedgerWrite(op, time.Since(start)) }()
 	for attempt := 1; ; attempt++ {
-		err, unsent := s.writeOnce(ctx, op, fn)
+		unsent, err := s.writeOnce(ctx, op, fn)
 		if err == nil || attempt == maxAttempts || !(unsent || s.retryable(err)) {
 			return err
 		}
@@ -568,23 +568,23 @@ func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Contex
 // after a PostgreSQL restart or failover): nothing was written, so the
 // attempt may be repeated on another connection. A failure later, at
 // COMMIT above all, is never repeated: the write may have landed.
-func (s *Store) writeOnce(ctx context.Context, op string, fn func(ctx context.Context, tx dbtx) error) (err error, unsent bool) {
+func (s *Store) writeOnce(ctx context.Context, op string, fn func(ctx context.Context, tx dbtx) error) (unsent bool, err error) {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
-		return s.fail(op, err), false
+		return false, s.fail(op, err)
 	}
 	defer conn.Close()
 	ctx = context.WithoutCancel(ctx)
 	if _, err := conn.ExecContext(ctx, s.d.begin); err != nil {
 		if s.d.engine != Postgres || !unreachable(err) {
-			return s.fail(op, err), false
+			return false, s.fail(op, err)
 		}
 		// The server ended this connection: the pool must not hand it out
 		// again, and nothing was sent, so another may try.
 		conn.Raw(func(any) error { return driver.ErrBadConn })
-		return s.fail(op, err), true
+		return true, s.fail(op, err)
 	}
-	return s.writeTx(ctx, op, conn, fn), false
+	return false, s.writeTx(ctx, op, conn, fn)
 }
 
 // writeTx runs fn inside the transaction begun on conn and commits it.
