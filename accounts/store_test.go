@@ -162,17 +162,6 @@ func ensure(t *testing.T, s *accounts.Store, id bot.Identity) {
 	}
 }
 
-// rawDB opens the file beside the store, as an operator's sqlite3 shell would.
-func rawDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite3", accounts.WriterDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 func TestOpen(t *testing.T) {
 	t.Run("CreatesParentFolder", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "data", "nested", "orchat.db")
