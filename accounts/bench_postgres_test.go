@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,55 +41,22 @@ func benchPostgres(b *testing.B, stores, users int) ([]*accounts.Store, []bot.Id
 // one reserve and one settle per op from one goroutine.
 func BenchmarkReserveSettlePostgres(b *testing.B) {
 	ss, ids, _ := benchPostgres(b, 1, 1)
-	s, ctx := ss[0], context.Background()
-	i := 0
-	for b.Loop() {
-		i++
-		key := strconv.Itoa(i)
-		h, err := s.Reserve(ctx, ids[0], 100, "event-"+key)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.Settle(ctx, h.ID, benchCharge("gen-"+key)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
-}
-
-// reserveSettleParallel runs reserve+settle pairs from many goroutines on
-// 64 users, spread over the stores.
-func reserveSettleParallel(b *testing.B, stores int) {
-	ss, ids, _ := benchPostgres(b, stores, 64)
-	ctx := context.Background()
-	var next atomic.Int64
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := next.Add(1)
-			key := strconv.FormatInt(n, 10)
-			s := ss[n%int64(len(ss))]
-			h, err := s.Reserve(ctx, ids[n%int64(len(ids))], 100, "event-"+key)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := s.Settle(ctx, h.ID, benchCharge("gen-"+key)); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+	reserveSettle(b, ss[0], ids[0])
 }
 
 // BenchmarkReserveSettleParallelPostgres is the parallel benchmark on one
-// store (one pool of 10 connections).
-func BenchmarkReserveSettleParallelPostgres(b *testing.B) { reserveSettleParallel(b, 1) }
+// store (one pool of 10 connections) and 64 users.
+func BenchmarkReserveSettleParallelPostgres(b *testing.B) {
+	ss, ids, _ := benchPostgres(b, 1, 64)
+	reserveSettleParallel(b, ss, ids)
+}
 
 // BenchmarkReserveSettleThreeStoresPostgres spreads the same load over
 // three stores on one database, as three orchat processes would.
-func BenchmarkReserveSettleThreeStoresPostgres(b *testing.B) { reserveSettleParallel(b, 3) }
+func BenchmarkReserveSettleThreeStoresPostgres(b *testing.B) {
+	ss, ids, _ := benchPostgres(b, 3, 64)
+	reserveSettleParallel(b, ss, ids)
+}
 
 // rawConn is one pgx connection to the schema, outside any store.
 func rawConn(b *testing.B, dsn string) *pgx.Conn {
