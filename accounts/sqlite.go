@@ -164,6 +164,12 @@ func sqliteCode(err error) *bot.Error {
 	return nil
 }
 
+// sqliteBusy reports whether err is SQLite's "database is locked".
+func sqliteBusy(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+}
+
 // IntegrityCheck returns SQLite's PRAGMA integrity_check report: "ok" for a
 // sound file, else one line per problem. On PostgreSQL, which checks its
 // pages itself (and offers the amcheck extension to operators), it is

@@ -217,6 +217,14 @@ func Open(database string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	version, err := s.start(context.Background())
+	// Processes opening one new SQLite file together: while one switches
+	// it to WAL and another begins a write, SQLite answers SQLITE_BUSY at
+	// once rather than wait where waiting could deadlock. Starting is
+	// idempotent (migrations, heartbeat, sweep), so try again.
+	for attempt := 1; err != nil && s.d.engine == SQLite && sqliteBusy(err) && attempt <= 20; attempt++ {
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+		version, err = s.start(context.Background())
+	}
 	if err != nil {
 		s.Close()
 		return nil, s.openError(err)
