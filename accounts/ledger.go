@@ -438,6 +438,8 @@ func (s *Store) ReleaseExpired(ctx context.Context, now time.Time) (int, error) 
 // process owns, it is kept in this process.
 func (s *Store) ReleasePreviousBoots(ctx context.Context) (holds int, tokens int64, err error) {
 	const op = "release_previous_boots"
+	s.instanceMu.Lock()
+	defer s.instanceMu.Unlock()
 	if s.instance == nil {
 		l, err := s.OpenLocks(ctx, "instance "+s.opts.Instance+" boot "+s.opts.Boot, 0)
 		if err != nil {

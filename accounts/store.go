@@ -37,6 +37,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -183,10 +184,11 @@ type Store struct {
 
 	pg *pgState // PostgreSQL only: how to open lock sessions, and the secret to keep out of errors
 
-	locks     *lockTable // SQLite only: this process's locks on the file
-	leases    leases     // PostgreSQL only: the advisory locks behind TryLead
-	instance  *Locks     // the lock of Options.Instance, once ReleasePreviousBoots took it
-	lastPrune atomic.Int64
+	locks      *lockTable // SQLite only: this process's locks on the file
+	leases     leases     // PostgreSQL only: the advisory locks behind TryLead
+	instanceMu sync.Mutex
+	instance   *Locks // the lock of Options.Instance, once ReleasePreviousBoots took it
+	lastPrune  atomic.Int64
 }
 
 // Open opens the ledger named by database, brings its schema up to date
@@ -290,9 +292,11 @@ func (s *Store) openError(err error) error {
 func (s *Store) Close() error {
 	var errs []error
 	errs = append(errs, s.leases.closeAll())
+	s.instanceMu.Lock()
 	if s.instance != nil {
 		errs = append(errs, s.instance.Close())
 	}
+	s.instanceMu.Unlock()
 	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}
