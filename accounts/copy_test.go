@@ -158,3 +158,70 @@ func TestCopy(t *testing.T) {
 		}
 	})
 }
+
+// notCopied are the tables Copy leaves out on purpose: the migrations
+// record (each side has its own), the heartbeat row, and SQLite's leases
+// (a lease belongs to a running process).
+var notCopied = map[string]bool{"migrations": true, "heartbeat": true, "leases": true}
+
+// TestCopyCoversSchema keeps ledger copy whole as the schema grows: every
+// table of a migrated database is copied (or listed in notCopied), with
+// every one of its columns. A migration that adds a column fails here
+// until copy.go carries it.
+func TestCopyCoversSchema(t *testing.T) {
+	want := accounts.CopyColumns()
+	eachEngine(t, func(t *testing.T, e engine) {
+		db := e.database(t)
+		MustOpenPath(t, db, testOptions())
+		query := `SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+			WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid`
+		if e.name == "PostgreSQL" {
+			query = `SELECT table_name, column_name FROM information_schema.columns
+				WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position`
+		}
+		rows, err := e.raw(t, db).Query(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string][]string{}
+		for rows.Next() {
+			var table, column string
+			if err := rows.Scan(&table, &column); err != nil {
+				t.Fatal(err)
+			}
+			if !notCopied[table] {
+				got[table] = append(got[table], column)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for table, columns := range got {
+			if !sameSet(columns, want[table]) {
+				t.Errorf("table %s has columns %v; ledger copy carries %v (add them to copyTables in copy.go)", table, columns, want[table])
+			}
+		}
+		for table := range want {
+			if got[table] == nil {
+				t.Errorf("ledger copy carries table %s, which the schema does not have", table)
+			}
+		}
+	})
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]bool{}
+	for _, x := range a {
+		seen[x] = true
+	}
+	for _, x := range b {
+		if !seen[x] {
+			return false
+		}
+	}
+	return true
+}

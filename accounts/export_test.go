@@ -57,3 +57,12 @@ func LeaseSessionPID(s *Store, name string) uint32 {
 	defer s.leases.mu.Unlock()
 	return LockSessionPID(s.leases.m[name].locks)
 }
+
+// CopyColumns is what Copy carries: each table's columns.
+func CopyColumns() map[string][]string {
+	out := map[string][]string{}
+	for _, t := range copyTables {
+		out[t.name] = t.columns
+	}
+	return out
+}
