@@ -12,7 +12,9 @@ ci:
 
 # Every benchmark and the full-size load test, with the raw output kept in
 # docs/bench/ (docs/BENCHMARKS.md quotes it). Takes about ten minutes on a
-# 2-core machine; run it on a quiet machine.
+# 2-core machine; run it on a quiet machine. The ledger's PostgreSQL
+# benchmarks run against this server (as in .ci/run).
+bench: export ORCHAT_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 bench:
 	mkdir -p docs/bench
 	go test -run '^$$' -bench . -benchtime 2s -count 3 ./accounts/ ./router/ 2>&1 | tee docs/bench/go-bench.txt

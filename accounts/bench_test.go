@@ -53,12 +53,18 @@ func benchStore(b *testing.B, users int) (*accounts.Store, []bot.Identity) {
 // ledger's work for one paid answer, from one goroutine on a file.
 func BenchmarkReserveSettle(b *testing.B) {
 	s, ids := benchStore(b, 1)
+	reserveSettle(b, s, ids[0])
+}
+
+// reserveSettle runs one reserve and one settle for id per op and
+// reports pairs/s (for both engines).
+func reserveSettle(b *testing.B, s *accounts.Store, id bot.Identity) {
 	ctx := context.Background()
 	i := 0
 	for b.Loop() {
 		i++
 		key := strconv.Itoa(i)
-		h, err := s.Reserve(ctx, ids[0], 100, "event-"+key)
+		h, err := s.Reserve(ctx, id, 100, "event-"+key)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -73,6 +79,12 @@ func BenchmarkReserveSettle(b *testing.B) {
 // users, as a busy community produces it.
 func BenchmarkReserveSettleParallel(b *testing.B) {
 	s, ids := benchStore(b, 64)
+	reserveSettleParallel(b, []*accounts.Store{s}, ids)
+}
+
+// reserveSettleParallel runs reserve+settle pairs from many goroutines on
+// the users, spread over the stores, and reports pairs/s.
+func reserveSettleParallel(b *testing.B, ss []*accounts.Store, ids []bot.Identity) {
 	ctx := context.Background()
 	var next atomic.Int64
 	b.ResetTimer()
@@ -80,6 +92,7 @@ func BenchmarkReserveSettleParallel(b *testing.B) {
 		for pb.Next() {
 			n := next.Add(1)
 			key := strconv.FormatInt(n, 10)
+			s := ss[n%int64(len(ss))]
 			h, err := s.Reserve(ctx, ids[n%int64(len(ids))], 100, "event-"+key)
 			if err != nil {
 				b.Error(err)

@@ -64,7 +64,7 @@ func (s *Store) UseFree(ctx context.Context, id bot.Identity, now time.Time) (bo
 		fu.Limit = s.freeLimit(toppedUp > 0)
 		if fu.Limit > 0 {
 			err = tx.QueryRowContext(ctx, `INSERT INTO free_usage (identity, period, used) VALUES (?, ?, 1)
-				ON CONFLICT (identity, period) DO UPDATE SET used = used + 1 WHERE used < ?
+				ON CONFLICT (identity, period) DO UPDATE SET used = free_usage.used + 1 WHERE free_usage.used < CAST(? AS INTEGER)
 				RETURNING used`, string(id), key, fu.Limit).Scan(&fu.Used)
 			if err == nil {
 				fu.Remaining = fu.Limit - fu.Used
@@ -130,13 +130,13 @@ func (s *Store) FreeStatus(ctx context.Context, id bot.Identity, now time.Time) 
 		return bot.FreeUse{}, s.fail(op, err)
 	}
 	var toppedUp int64
-	err := s.r.QueryRowContext(ctx, `SELECT topped_up FROM users WHERE identity = ?`, string(id)).Scan(&toppedUp)
+	err := s.read.QueryRowContext(ctx, `SELECT topped_up FROM users WHERE identity = ?`, string(id)).Scan(&toppedUp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return bot.FreeUse{}, s.fail(op, unknownUser(id))
 	} else if err != nil {
 		return bot.FreeUse{}, s.fail(op, err)
 	}
-	fu, err := s.freeUse(ctx, s.r, id, toppedUp > 0, now)
+	fu, err := s.freeUse(ctx, s.read, id, toppedUp > 0, now)
 	if err != nil {
 		return bot.FreeUse{}, s.fail(op, err)
 	}

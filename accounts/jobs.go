@@ -11,7 +11,8 @@ import (
 
 // This file is the ledger's side of the scheduler's chores: the record of
 // daily free-tier resets, who used up a day's allowance, and the lease that
-// elects one scheduler leader when several instances share the ledger.
+// elects one scheduler leader when several instances share the ledger (a
+// row with an expiry on SQLite, a session advisory lock on PostgreSQL).
 
 // FreeReset is one recorded daily free-tier reset: the period (a local date)
 // that ended, and when the scheduler recorded its end.
@@ -55,11 +56,14 @@ func (s *Store) RecordReset(ctx context.Context, period string, at time.Time) (f
 // limit of them, or all when limit is not positive.
 func (s *Store) FreeResets(ctx context.Context, limit int) ([]FreeReset, error) {
 	const op = "free_resets"
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+	query := `SELECT period, ran_at FROM free_resets ORDER BY period DESC`
+	var args []any
+	if limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, limit)
 	}
 	var out []FreeReset
-	err := eachRow(ctx, s.r, `SELECT period, ran_at FROM free_resets ORDER BY period DESC LIMIT ?`, func(r *sql.Rows) error {
+	err := eachRow(ctx, s.read, query, func(r *sql.Rows) error {
 		var fr FreeReset
 		var at int64
 		if err := r.Scan(&fr.Period, &at); err != nil {
@@ -68,7 +72,7 @@ func (s *Store) FreeResets(ctx context.Context, limit int) ([]FreeReset, error) 
 		fr.RanAt = fromNanos(at)
 		out = append(out, fr)
 		return nil
-	}, limit)
+	}, args...)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
@@ -86,9 +90,9 @@ func (s *Store) FreeExhausted(ctx context.Context, period string) ([]bot.Identit
 		return nil, s.fail(op, err)
 	}
 	var out []bot.Identity
-	err := eachRow(ctx, s.r, `SELECT f.identity FROM free_usage f JOIN users u ON u.identity = f.identity
-		WHERE f.period = ? AND u.blocked = 0 AND f.used > 0
-			AND f.used >= CASE WHEN u.topped_up > 0 THEN ? ELSE ? END
+	err := eachRow(ctx, s.read, `SELECT f.identity FROM free_usage f JOIN users u ON u.identity = f.identity
+		WHERE f.period = ? AND NOT u.blocked AND f.used > 0
+			AND f.used >= CASE WHEN u.topped_up > 0 THEN CAST(? AS INTEGER) ELSE CAST(? AS INTEGER) END
 		ORDER BY f.identity`, func(r *sql.Rows) error {
 		var id string
 		if err := r.Scan(&id); err != nil {
@@ -110,12 +114,19 @@ func checkPeriod(period string) error {
 	return nil
 }
 
-// TryLead takes or renews the lease called name for holder, until ttl from
-// now by the Store's clock. It returns nil when holder has the lease: it
-// renewed its own, took a free one, or took one whose holder let it expire
-// (a crashed or stopped instance). ECONFLICT, naming the holder and the
-// expiry, while another holder's lease has not expired; EINVALID for an
-// empty or overlong name or holder, or a ttl that is not positive.
+// TryLead takes or renews the lease called name for holder. It returns nil
+// when holder has the lease: it renewed its own, took a free one, or took
+// one whose holder is gone. ECONFLICT, naming the holder, while another
+// holder has it; EINVALID for an empty or overlong name or holder, or a
+// ttl that is not positive.
+//
+// On SQLite the lease is a row that lasts until ttl from now by the
+// Store's clock, so a crashed holder's lease is taken once it expires. On
+// PostgreSQL it is a session advisory lock on a connection of this Store's
+// own: the server frees it the moment the holder's process dies, and ttl
+// is how long a holder that stops answering (frozen, cut off) keeps it;
+// renewing checks that the session still lives, and LeaseLost fires
+// when it does not.
 func (s *Store) TryLead(ctx context.Context, name, holder string, ttl time.Duration) error {
 	const op = "try_lead"
 	if err := checkLease(name, holder); err != nil {
@@ -123,6 +134,12 @@ func (s *Store) TryLead(ctx context.Context, name, holder string, ttl time.Durat
 	}
 	if ttl <= 0 {
 		return s.fail(op, bot.Errorf(bot.EINVALID, "A lease lasts a positive time, not %s.", ttl))
+	}
+	if s.d.engine == Postgres {
+		if err := s.tryLeadPostgres(ctx, name, holder, ttl); err != nil {
+			return s.fail(op, err)
+		}
+		return nil
 	}
 	return s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
 		now := s.opts.Now()
@@ -149,13 +166,20 @@ func (s *Store) TryLead(ctx context.Context, name, holder string, ttl time.Durat
 }
 
 // ResignLead gives up holder's lease called name at once, so another
-// instance can take it without waiting for it to expire. A lease holder
+// instance can take it without waiting for it to expire (SQLite) or for
+// this process to end (PostgreSQL). A lease holder
 // does not have (never had, or lost) is left alone; resigning twice is a
 // no-op. EINVALID for an empty or overlong name or holder.
 func (s *Store) ResignLead(ctx context.Context, name, holder string) error {
 	const op = "resign_lead"
 	if err := checkLease(name, holder); err != nil {
 		return s.fail(op, err)
+	}
+	if s.d.engine == Postgres {
+		if err := s.resignLeadPostgres(ctx, name, holder); err != nil {
+			return s.fail(op, err)
+		}
+		return nil
 	}
 	return s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
@@ -164,12 +188,20 @@ func (s *Store) ResignLead(ctx context.Context, name, holder string) error {
 }
 
 // LeaseHolder returns who holds the lease called name and until when; the
-// lease may have expired already. ENOTFOUND when nobody ever took it or the
-// last holder resigned.
+// lease may have expired already. On PostgreSQL a lease lasts as long as
+// its holder's session, and the time is zero. ENOTFOUND when nobody ever
+// took it or the last holder resigned (or, on PostgreSQL, ended).
 func (s *Store) LeaseHolder(ctx context.Context, name string) (holder string, expires time.Time, err error) {
 	const op = "lease_holder"
+	if s.d.engine == Postgres {
+		holder, err := s.WhoHolds(ctx, leaseLockName(name))
+		if bot.ErrorCode(err) == bot.ENOTFOUND {
+			return "", time.Time{}, s.fail(op, bot.Errorf(bot.ENOTFOUND, "Nobody holds the %s lease.", name))
+		}
+		return holder, time.Time{}, err
+	}
 	var at int64
-	err = s.r.QueryRowContext(ctx, `SELECT holder, expires_at FROM leases WHERE name = ?`, name).Scan(&holder, &at)
+	err = s.read.QueryRowContext(ctx, `SELECT holder, expires_at FROM leases WHERE name = ?`, name).Scan(&holder, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, s.fail(op, bot.Errorf(bot.ENOTFOUND, "Nobody holds the %s lease.", name))
 	} else if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +62,7 @@ func (s *Store) EnsureUser(ctx context.Context, id bot.Identity) (bot.User, bool
 	}
 	// Almost every event comes from a known user: answer from a reader
 	// without queueing for the writer.
-	u, err := s.user(ctx, s.r, id)
+	u, err := s.user(ctx, s.read, id)
 	if err == nil {
 		return u, false, nil
 	} else if bot.ErrorCode(err) != bot.ENOTFOUND {
@@ -132,7 +133,7 @@ func (s *Store) Balance(ctx context.Context, id bot.Identity) (bot.Balance, erro
 	}
 	b := bot.Balance{Identity: id}
 	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT balance, held, topped_up, blocked, created_at FROM users WHERE identity = ?`,
+	err := s.read.QueryRowContext(ctx, `SELECT balance, held, topped_up, blocked, created_at FROM users WHERE identity = ?`,
 		string(id)).Scan(&b.Balance, &b.Held, &b.ToppedUp, &b.Blocked, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return bot.Balance{}, s.fail(op, unknownUser(id))
@@ -141,7 +142,7 @@ func (s *Store) Balance(ctx context.Context, id bot.Identity) (bot.Balance, erro
 	}
 	b.CreatedAt = fromNanos(created)
 	b.Available = max(b.Balance-b.Held, 0)
-	if b.Free, err = s.freeUse(ctx, s.r, id, b.ToppedUp > 0, s.opts.Now()); err != nil {
+	if b.Free, err = s.freeUse(ctx, s.read, id, b.ToppedUp > 0, s.opts.Now()); err != nil {
 		return bot.Balance{}, s.fail(op, err)
 	}
 	return b, nil
@@ -171,7 +172,7 @@ func (s *Store) Reserve(ctx context.Context, id bot.Identity, amount int64, key 
 		// The conditional update is the whole check: it holds the tokens
 		// only if they are available, in the same statement.
 		res, err := tx.ExecContext(ctx, `UPDATE users SET held = held + ?1
-			WHERE identity = ?2 AND blocked = 0 AND balance - held >= ?1`, amount, string(id))
+			WHERE identity = ?2 AND NOT blocked AND balance - held >= ?1`, amount, string(id))
 		if err != nil {
 			return err
 		}
@@ -188,9 +189,10 @@ func (s *Store) Reserve(ctx context.Context, id bot.Identity, amount int64, key 
 			}
 			return s.refuseReserve(ctx, tx, id, amount)
 		}
-		err = tx.QueryRowContext(ctx, `INSERT INTO holds (identity, amount, key, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id`,
-			string(id), amount, sql.NullString{String: key, Valid: key != ""}, nanos(h.CreatedAt), nanos(h.ExpiresAt)).Scan(&h.ID)
+		err = tx.QueryRowContext(ctx, `INSERT INTO holds (identity, amount, key, created_at, expires_at, owner_instance, owner_boot)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id`,
+			string(id), amount, sql.NullString{String: key, Valid: key != ""}, nanos(h.CreatedAt), nanos(h.ExpiresAt),
+			s.opts.Instance, s.opts.Boot).Scan(&h.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			// The key was used before: answer with that hold and undo
 			// the tokens this call was about to hold.
@@ -278,7 +280,7 @@ func (s *Store) Settle(ctx context.Context, holdID int64, c bot.Charge) (bot.Ent
 			amount, expires     int64
 			entryID, closedTime sql.NullInt64
 		)
-		err := tx.QueryRowContext(ctx, `SELECT identity, amount, state, expires_at, entry_id, closed_at FROM holds WHERE id = ?`, holdID).
+		err := tx.QueryRowContext(ctx, `SELECT identity, amount, state, expires_at, entry_id, closed_at FROM holds WHERE id = ?`+s.d.forUpdate, holdID).
 			Scan(&identity, &amount, &state, &expires, &entryID, &closedTime)
 		if errors.Is(err, sql.ErrNoRows) {
 			return bot.Errorf(bot.ENOTFOUND, "There is no hold %d.", holdID)
@@ -412,14 +414,80 @@ func (s *Store) Release(ctx context.Context, holdID int64) error {
 // returns how many it freed. The sweeper runs it, and so does start-up, so
 // a crash between reserve and settle never loses tokens.
 func (s *Store) ReleaseExpired(ctx context.Context, now time.Time) (int, error) {
+	n, tokens, err := s.releaseWhere(ctx, "release_expired", `expires_at < ?`, nanos(now))
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		s.log.Info("expired holds released", slog.Int("holds", n), slog.Int64("tokens", tokens))
+	}
+	return n, nil
+}
+
+// ReleasePreviousBoots frees, at once, every open hold that this Store's
+// instance (Options.Instance) reserved in an earlier boot: what a crash of
+// this same instance left behind, which no process will ever settle. It
+// returns how many holds and tokens it freed. Holds of other instances are
+// left to the expiry sweeper: they may belong to a live process.
+//
+// Before releasing anything it takes the lock of the instance name for as
+// long as the Store is open, so that two processes running under one
+// instance name cannot free each other's holds: ECONFLICT, naming the
+// other process, when a live process holds it. On PostgreSQL the lock is
+// an advisory lock (freed when that process dies); on SQLite, which one
+// process owns, it is kept in this process.
+func (s *Store) ReleasePreviousBoots(ctx context.Context) (holds int, tokens int64, err error) {
+	const op = "release_previous_boots"
+	s.instanceMu.Lock()
+	defer s.instanceMu.Unlock()
+	if s.instance == nil {
+		l, err := s.OpenLocks(ctx, "instance "+s.opts.Instance+" boot "+s.opts.Boot, 0)
+		if err != nil {
+			return 0, 0, err
+		}
+		name := "instance:" + s.opts.Instance
+		ok, err := l.TryLock(ctx, name)
+		if err == nil && !ok {
+			who, werr := s.WhoHolds(ctx, name)
+			if werr != nil {
+				who = "another process"
+			}
+			err = bot.Errorf(bot.ECONFLICT,
+				"Another orchat process runs as instance %q (%s); give each process its own instance name, so that neither releases the other's holds.", s.opts.Instance, who)
+		}
+		if err != nil {
+			l.Close()
+			return 0, 0, s.fail(op, err)
+		}
+		s.instance = l
+	}
+	holds, tokens, err = s.releaseWhere(ctx, op, `owner_instance = ? AND owner_boot <> ?`, s.opts.Instance, s.opts.Boot)
+	if err != nil {
+		return 0, 0, err
+	}
+	if holds > 0 {
+		s.log.Info("holds of a previous boot released", slog.String("instance", s.opts.Instance), slog.Int("holds", holds), slog.Int64("tokens", tokens))
+	}
+	return holds, tokens, nil
+}
+
+// releaseWhere releases the open holds that also match cond, in one
+// statement that says which it released (so a settle racing it in
+// another process either wins the hold or finds it released), and takes
+// their tokens off the users' held totals, in identity order so that two
+// sweepers never deadlock.
+func (s *Store) releaseWhere(ctx context.Context, op, cond string, args ...any) (int, int64, error) {
 	var n int
-	err := s.write(ctx, "release_expired", func(ctx context.Context, tx dbtx) error {
+	var tokens int64
+	err := s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
+		n, tokens = 0, 0
 		low, err := lowHoldID(ctx, tx)
 		if err != nil {
 			return err
 		}
 		held := map[string]int64{}
-		err = eachRow(ctx, tx, `SELECT identity, amount FROM holds WHERE id >= ? AND state = 'open' AND expires_at < ?`,
+		err = eachRow(ctx, tx, `UPDATE holds SET state = 'released', closed_at = ?
+			WHERE id >= ? AND state = 'open' AND `+cond+` RETURNING identity, amount`,
 			func(r *sql.Rows) error {
 				var identity string
 				var amount int64
@@ -427,22 +495,25 @@ func (s *Store) ReleaseExpired(ctx context.Context, now time.Time) (int, error) 
 					return err
 				}
 				held[identity] += amount
+				tokens += amount
 				n++
 				return nil
-			}, low, nanos(now))
+			}, append([]any{nanos(s.opts.Now()), low}, args...)...)
 		if err != nil {
 			return err
 		}
-		if n > 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE holds SET state = 'released', closed_at = ? WHERE id >= ? AND state = 'open' AND expires_at < ?`,
-				nanos(s.opts.Now()), low, nanos(now)); err != nil {
+		ids := make([]string, 0, len(held))
+		for identity := range held {
+			ids = append(ids, identity)
+		}
+		slices.Sort(ids)
+		for _, identity := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET held = held - ? WHERE identity = ?`, held[identity], identity); err != nil {
 				return err
 			}
-			for identity, amount := range held {
-				if _, err := tx.ExecContext(ctx, `UPDATE users SET held = held - ? WHERE identity = ?`, amount, identity); err != nil {
-					return err
-				}
-			}
+		}
+		if !s.d.lowWater {
+			return nil
 		}
 		// Raise the low-water mark to the oldest hold still open, or past
 		// the newest hold when none is, so the next sweep scans only what
@@ -460,12 +531,9 @@ func (s *Store) ReleaseExpired(ctx context.Context, now time.Time) (int, error) 
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	if n > 0 {
-		s.log.Info("expired holds released", slog.Int("holds", n))
-	}
-	return n, nil
+	return n, tokens, nil
 }
 
 // lowHoldID returns the sweeper's low-water mark: no hold below it is open.
@@ -480,7 +548,7 @@ func lowHoldID(ctx context.Context, q queryer) (int64, error) {
 func (s *Store) OpenHolds(ctx context.Context) (int, int64, error) {
 	var count int
 	var tokens int64
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM holds
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM holds
 		WHERE id >= (SELECT COALESCE(MAX(low_hold_id), 0) FROM sweep) AND state = 'open'`).Scan(&count, &tokens); err != nil {
 		return 0, 0, s.fail("open_holds", err)
 	}
@@ -550,8 +618,7 @@ func (s *Store) adjust(ctx context.Context, kind bot.EntryKind, a bot.Adjustment
 	e := bot.Entry{Identity: a.Identity, Kind: kind, Amount: signed, Key: a.Key, Actor: actor, Note: a.Note, CreatedAt: now}
 	applied := false
 	err := s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
-		prev, err := entryByKey(ctx, tx, a.Key)
-		if err == nil {
+		repeated := func(prev bot.Entry) error {
 			if prev.Identity != a.Identity || prev.Kind != kind || prev.Amount != signed {
 				return bot.Errorf(bot.ECONFLICT,
 					"The key %q was already used for a %s of %s tokens for %s; use a new key for a new adjustment.",
@@ -559,6 +626,10 @@ func (s *Store) adjust(ctx context.Context, kind bot.EntryKind, a bot.Adjustment
 			}
 			e = prev
 			return errRollback
+		}
+		prev, err := entryByKey(ctx, tx, a.Key)
+		if err == nil {
+			return repeated(prev)
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -570,7 +641,7 @@ func (s *Store) adjust(ctx context.Context, kind bot.EntryKind, a bot.Adjustment
 			}
 		case bot.EntryDeduct:
 			var balance, held int64
-			err := tx.QueryRowContext(ctx, `SELECT balance, held FROM users WHERE identity = ?`, string(a.Identity)).Scan(&balance, &held)
+			err := tx.QueryRowContext(ctx, `SELECT balance, held FROM users WHERE identity = ?`+s.d.forUpdate, string(a.Identity)).Scan(&balance, &held)
 			if errors.Is(err, sql.ErrNoRows) {
 				return unknownUser(a.Identity)
 			} else if err != nil {
@@ -582,9 +653,18 @@ func (s *Store) adjust(ctx context.Context, kind bot.EntryKind, a bot.Adjustment
 					bot.FormatTokens(a.Amount), a.Identity, bot.FormatTokens(max(balance-held, 0)), bot.FormatTokens(balance), bot.FormatTokens(held))
 			}
 		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO entries (identity, kind, amount, key, actor, note, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			string(a.Identity), string(kind), signed, a.Key, string(actor), a.Note, nanos(now)).Scan(&e.ID); err != nil {
+		err = tx.QueryRowContext(ctx, `INSERT INTO entries (identity, kind, amount, key, actor, note, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id`,
+			string(a.Identity), string(kind), signed, a.Key, string(actor), a.Note, nanos(now)).Scan(&e.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			// The same key committed by a concurrent call (another
+			// process) since the look-up above: answer as for a repeat.
+			prev, err := entryByKey(ctx, tx, a.Key)
+			if err != nil {
+				return err
+			}
+			return repeated(prev)
+		} else if err != nil {
 			return err
 		}
 		var toppedUp int64
@@ -685,7 +765,7 @@ func (s *Store) History(ctx context.Context, id bot.Identity, limit int) ([]bot.
 		limit = defaultHistory
 	}
 	limit = min(limit, maxHistory)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries WHERE identity = ? ORDER BY id DESC LIMIT ?`, string(id), limit)
+	rows, err := s.read.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries WHERE identity = ? ORDER BY id DESC LIMIT ?`, string(id), limit)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
@@ -702,7 +782,7 @@ func (s *Store) History(ctx context.Context, id bot.Identity, limit int) ([]bot.
 		return nil, s.fail(op, err)
 	}
 	if len(es) == 0 {
-		if _, err := s.user(ctx, s.r, id); err != nil {
+		if _, err := s.user(ctx, s.read, id); err != nil {
 			return nil, s.fail(op, err)
 		}
 	}
@@ -714,7 +794,7 @@ func (s *Store) History(ctx context.Context, id bot.Identity, limit int) ([]bot.
 // upstream billed, generation by generation (orchat-loadtest does).
 func (s *Store) EachCharge(ctx context.Context, fn func(bot.Entry) error) error {
 	const op = "charges"
-	rows, err := s.r.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries WHERE kind = 'charge' ORDER BY id`)
+	rows, err := s.read.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries WHERE kind = 'charge' ORDER BY id`)
 	if err != nil {
 		return s.fail(op, err)
 	}
@@ -742,7 +822,8 @@ func (s *Store) SpendByModel(ctx context.Context, id bot.Identity, since time.Ti
 	if err := id.Validate(); err != nil {
 		return nil, s.fail(op, err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), -SUM(amount) AS charged
+	rows, err := s.read.QueryContext(ctx, `SELECT model, COUNT(*), CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT),
+			CAST(-SUM(amount) AS BIGINT) AS charged
 		FROM entries WHERE identity = ? AND kind = 'charge' AND created_at >= ?
 		GROUP BY model ORDER BY charged DESC, model`, string(id), nanos(since))
 	if err != nil {
@@ -761,7 +842,7 @@ func (s *Store) SpendByModel(ctx context.Context, id bot.Identity, since time.Ti
 		return nil, s.fail(op, err)
 	}
 	if len(ms) == 0 {
-		if _, err := s.user(ctx, s.r, id); err != nil {
+		if _, err := s.user(ctx, s.read, id); err != nil {
 			return nil, s.fail(op, err)
 		}
 	}

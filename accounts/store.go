@@ -1,48 +1,56 @@
-// Package accounts is orchat's ledger on SQLite: users, the append-only
-// ledger of balance changes, holds for calls in flight, daily free-tier
-// counters, compares and their votes, and per-user preferences.
+// Package accounts is orchat's ledger: users, the append-only ledger of
+// balance changes, holds for calls in flight, daily free-tier counters,
+// compares and their votes, per-user preferences, and the state several
+// processes on one ledger share so that an answer happens once (event
+// dedupe, rate-limit buckets, hold owners, leader and shard locks).
 //
-// A Store implements bot.Ledger, bot.Votes and bot.Preferences. It is the
-// only package that imports go-sqlite3; everything else sees the bot
-// interfaces. The semantics are DESIGN.md's "Ledger semantics"; the
-// conformance suite in accountstest pins them down for every backend.
+// A Store implements bot.Ledger, bot.Votes and bot.Preferences on either
+// of two engines, chosen by the database Open is given: a file path opens
+// SQLite (go-sqlite3), the zero-setup default for one process; a
+// postgres:// URL opens PostgreSQL (pgx), for several processes on one
+// ledger. It is the only package that imports either driver; everything
+// else sees the bot interfaces and one *Store type. The semantics are
+// DESIGN.md's "Ledger semantics"; the conformance suite in accountstest
+// pins them down, and runs unchanged against both engines.
 //
-// The database runs in WAL mode with synchronous=NORMAL, a busy timeout,
-// immediate write transactions and foreign keys on. Writes go through one
-// connection (SQLite allows one writer at a time anyway, and queueing in Go
-// is cheaper than spinning on SQLITE_BUSY); reads use a separate pool of
-// read-only connections, so a slow report never blocks a charge.
+// On SQLite the database runs in WAL mode with synchronous=NORMAL, a busy
+// timeout, immediate write transactions and foreign keys on. Writes go
+// through one connection (SQLite allows one writer at a time anyway, and
+// queueing in Go is cheaper than spinning on SQLITE_BUSY); reads use a
+// separate pool of read-only connections, so a slow report never blocks a
+// charge. On PostgreSQL one pool serves both, writers lock the rows they
+// change, and a transaction that loses a deadlock is retried.
 package accounts
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"net/url"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/mattn/go-sqlite3"
 
 	"github.com/orchat/orchat/bot"
 )
 
 // Compile-time proof that a Store is every storage the bot needs.
 var (
-	_ bot.Ledger      = (*Store)(nil)
-	_ bot.Votes       = (*Store)(nil)
-	_ bot.Preferences = (*Store)(nil)
+	_ bot.Ledger        = (*Store)(nil)
+	_ bot.Votes         = (*Store)(nil)
+	_ bot.Preferences   = (*Store)(nil)
+	_ bot.EventLog      = (*Store)(nil)
+	_ bot.SharedLimiter = (*Store)(nil)
 )
 
 // Defaults of DESIGN.md, returned by DefaultOptions.
@@ -51,13 +59,17 @@ const (
 	DefaultFreePerDay               = 50
 	DefaultFreePerDayToppedUp       = 1000
 	DefaultHoldTTL                  = 15 * time.Minute
+	// DefaultEventWindow is how long SeenEvent remembers an event: Slack
+	// retries for about an hour, and a Discord gateway resume replays
+	// minutes.
+	DefaultEventWindow = time.Hour
 )
 
 // Options configure a Store. The numbers are used exactly as given, so that
 // zero can mean zero (no signup bonus, no free tier): start from
-// DefaultOptions, or pass every configured value as config.Config.Stack does. Fields
-// whose zero value is meaningless (Location, HoldTTL, Now, Logger, Metrics)
-// fall back to their defaults.
+// DefaultOptions, or pass every configured value as config.Config.Stack does.
+// Fields whose zero value is meaningless (Location, HoldTTL, EventWindow, Now,
+// Boot, Logger, Metrics) fall back to their defaults.
 type Options struct {
 	// SignupBonus is credited once, by the first contact of an identity.
 	SignupBonus int64
@@ -70,6 +82,16 @@ type Options struct {
 	// HoldTTL is how long a hold lives before the sweeper may free it
 	// (default 15 minutes).
 	HoldTTL time.Duration
+	// EventWindow is how long SeenEvent remembers an event id (default
+	// one hour).
+	EventWindow time.Duration
+	// Instance names this process among those sharing the database (a
+	// host or replica name; "" is a name too), and Boot this run of it
+	// (default: random at Open). Every hold records both, so that at
+	// start an instance can release what its own previous boots still
+	// held (ReleasePreviousBoots) instead of waiting for their expiry.
+	Instance string
+	Boot     string
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
 	// Logger receives the audit of admin changes and start-up facts
@@ -101,6 +123,7 @@ func DefaultOptions() Options {
 		FreePerDayToppedUp: DefaultFreePerDayToppedUp,
 		Location:           time.UTC,
 		HoldTTL:            DefaultHoldTTL,
+		EventWindow:        DefaultEventWindow,
 	}
 }
 
@@ -114,8 +137,22 @@ func (o Options) normalize() (Options, error) {
 	if o.HoldTTL < 0 {
 		return o, bot.Errorf(bot.EINVALID, "The hold lifetime cannot be negative (got %s).", o.HoldTTL)
 	}
+	if o.EventWindow < 0 {
+		return o, bot.Errorf(bot.EINVALID, "The event window cannot be negative (got %s).", o.EventWindow)
+	}
+	if len(o.Instance) > maxKeyLen || len(o.Boot) > maxKeyLen {
+		return o, bot.Errorf(bot.EINVALID, "An instance or boot name is at most %d bytes long.", maxKeyLen)
+	}
 	if o.HoldTTL == 0 {
 		o.HoldTTL = DefaultHoldTTL
+	}
+	if o.EventWindow == 0 {
+		o.EventWindow = DefaultEventWindow
+	}
+	if o.Boot == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		o.Boot = hex.EncodeToString(b[:])
 	}
 	if o.Location == nil {
 		o.Location = time.UTC
@@ -132,193 +169,154 @@ func (o Options) normalize() (Options, error) {
 	return o, nil
 }
 
-// Store is the SQLite ledger. It is safe for concurrent use.
+// Store is the ledger, on SQLite or PostgreSQL. It is safe for concurrent
+// use, and several Stores (in one process or many) may share a PostgreSQL
+// database.
 type Store struct {
-	path    string
+	d       *dialect
+	path    string // the SQLite file, or the PostgreSQL URL without its password
 	opts    Options
-	w       *sql.DB // exactly one connection: every write goes through it
-	r       *sql.DB // read-only connections for queries
+	w       *sql.DB // SQLite: exactly one connection, every write goes through it; PostgreSQL: the pool
+	r       *sql.DB // SQLite: read-only connections for queries; PostgreSQL: the same pool
+	read    bound   // r, in the dialect's placeholders
 	log     *slog.Logger
 	metrics bot.Metrics
+
+	pg *pgState // PostgreSQL only: how to open lock sessions, and the secret to keep out of errors
+
+	locks      *lockTable // SQLite only: this process's locks on the file
+	leases     leases     // PostgreSQL only: the advisory locks behind TryLead
+	instanceMu sync.Mutex
+	instance   *Locks // the lock of Options.Instance, once ReleasePreviousBoots took it
+	lastPrune  atomic.Int64
 }
 
-// Open opens (creating it and its folder when missing) the ledger at path,
-// brings its schema up to date and releases the expired holds a crash may
-// have left open. The errors name the file and say what
-// to do: EINVALID for a file that is not SQLite, a read-only file or folder,
-// or a schema written by a newer orchat.
-func Open(path string, opts Options) (*Store, error) {
-	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return nil, fmt.Errorf("accounts: open: %w", bot.Errorf(bot.EINVALID,
-			"The ledger needs a database file path such as data/orchat.db, not %q.", path))
+// Open opens the ledger named by database, brings its schema up to date
+// and releases the expired holds a crash may have left open. database is
+// a file path for SQLite (created, with its folder, when missing) or a
+// postgres:// (postgresql://) URL for PostgreSQL, whose password never
+// appears in an error or a log line. The errors name the database and say
+// what to do: EINVALID for a database that is not one orchat can use (a
+// file that is not SQLite, a read-only file or server, a URL of another
+// kind) or a schema written by a newer orchat; EUNAVAILABLE for a
+// PostgreSQL server that cannot be reached.
+func Open(database string, opts Options) (*Store, error) {
+	engine, err := EngineOf(database)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: open: %w", err)
 	}
 	o, err := opts.normalize()
 	if err != nil {
 		return nil, fmt.Errorf("accounts: open: %w", err)
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("accounts: open %s: %w", path, err)
-	}
-	if err := checkFile(abs, o.ReadOnly); err != nil {
-		return nil, fmt.Errorf("accounts: open: %w", err)
-	}
-	if !o.ReadOnly {
-		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-			return nil, fmt.Errorf("accounts: open: %w", bot.Errorf(bot.EINVALID,
-				"Cannot create the folder of database %s: %v.", abs, err))
-		}
-	}
-	s := &Store{path: abs, opts: o, log: o.Logger, metrics: o.Metrics}
-
-	s.w, err = sql.Open("sqlite3", dsn(abs, o.ReadOnly || o.forceReadOnlyFile, true))
-	if err != nil {
-		return nil, fmt.Errorf("accounts: open %s: %w", abs, err)
-	}
-	s.w.SetMaxOpenConns(1)
-	s.w.SetMaxIdleConns(1)
-	s.w.SetConnMaxLifetime(0)
-	s.w.SetConnMaxIdleTime(0)
-
-	s.r, err = sql.Open("sqlite3", dsn(abs, true, false))
-	if err != nil {
-		s.w.Close()
-		return nil, fmt.Errorf("accounts: open %s: %w", abs, err)
-	}
-	s.r.SetMaxOpenConns(readers)
-	s.r.SetMaxIdleConns(readers)
-	s.r.SetConnMaxIdleTime(0)
-
-	ctx := context.Background()
-	var version int
-	if o.ReadOnly {
-		version, err = s.checkVersion(ctx)
+	var s *Store
+	if engine == Postgres {
+		s, err = openPostgres(database, o)
 	} else {
-		version, err = s.migrate(ctx)
-		if err == nil {
-			err = s.Writable(ctx)
-		}
-		if err == nil {
-			// Holds a crash left behind are freed once they expire.
-			_, err = s.ReleaseExpired(ctx, o.Now())
-		}
+		s, err = openSQLite(database, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	version, err := s.start(context.Background())
+	// Processes opening one new SQLite file together: while one switches
+	// it to WAL and another begins a write, SQLite answers SQLITE_BUSY at
+	// once rather than wait where waiting could deadlock. Starting is
+	// idempotent (migrations, heartbeat, sweep), so try again.
+	for attempt := 1; err != nil && s.d.engine == SQLite && sqliteBusy(err) && attempt <= 20; attempt++ {
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+		version, err = s.start(context.Background())
 	}
 	if err != nil {
 		s.Close()
 		return nil, s.openError(err)
 	}
-	s.log.Debug("ledger opened", slog.String("path", abs), slog.Int("schema", version), slog.Bool("read_only", o.ReadOnly))
+	s.log.Debug("ledger opened", slog.String("engine", string(s.d.engine)), slog.String("database", s.path),
+		slog.Int("schema", version), slog.Bool("read_only", o.ReadOnly))
 	return s, nil
 }
 
-// readers is the size of the read-only pool: enough for the reports and
-// balance lookups that run beside the writer on a small machine.
-const readers = 4
-
-// dsn builds the go-sqlite3 data source name. Writers take the write lock
-// when they begin (_txlock=immediate), so two transactions never deadlock
-// upgrading a read lock; readers never write.
-func dsn(file string, readOnly, writer bool) string {
-	q := url.Values{}
-	q.Set("_busy_timeout", "5000")
-	q.Set("_foreign_keys", "on")
-	q.Set("_stmt_cache_size", "48")
-	if writer {
-		q.Set("_txlock", "immediate")
-		q.Set("_synchronous", "NORMAL")
-		if !readOnly {
-			q.Set("_journal_mode", "WAL")
-		}
+// EngineOf says which engine Open would use for database, without opening
+// anything: Postgres for a postgres:// or postgresql:// URL, SQLite for a
+// file path. EINVALID, never repeating a password, for what is neither: an
+// empty name, an in-memory or file: URI, a URL of another scheme, or a
+// PostgreSQL key=value string.
+func EngineOf(database string) (Engine, error) {
+	lower := strings.ToLower(strings.TrimSpace(database))
+	switch {
+	case strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://"):
+		return Postgres, nil
+	case database == "" || database == ":memory:" || strings.HasPrefix(lower, "file:"):
+		return "", bot.Errorf(bot.EINVALID,
+			"The ledger needs a database file path such as data/orchat.db or a postgres:// URL, not %q.", database)
+	case strings.Contains(lower, "://"):
+		scheme, _, _ := strings.Cut(database, "://")
+		return "", bot.Errorf(bot.EINVALID,
+			"%s:// is not a database orchat can use: give a file path for SQLite (data/orchat.db) or a postgres:// URL for PostgreSQL.", scheme)
+	case keywordDSN.MatchString(lower):
+		return "", bot.Errorf(bot.EINVALID,
+			"The database looks like a PostgreSQL key=value string; write it as a URL instead: postgres://USER@HOST:5432/DBNAME (the password from ORCHAT_DATABASE_URL or ${NAME}).")
 	}
-	if readOnly {
-		q.Set("mode", "ro")
-	}
-	return "file:" + (&url.URL{Path: file}).EscapedPath() + "?" + q.Encode()
+	return SQLite, nil
 }
 
-// sqliteHeader starts every SQLite database file.
-const sqliteHeader = "SQLite format 3\x00"
-
-// checkFile refuses, before SQLite touches it, a path that is a folder or a
-// file that is not an SQLite database, so a typo in the config cannot
-// scribble -wal and -shm files beside someone's spreadsheet.
-func checkFile(file string, readOnly bool) error {
-	fi, err := os.Stat(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		if readOnly {
-			return bot.Errorf(bot.EINVALID, "Database %s does not exist, and it was to be opened read-only.", file)
-		}
-		return nil
-	} else if err != nil {
-		return bot.Errorf(bot.EINVALID, "Cannot read database %s: %v.", file, err)
+// start brings a freshly opened store into service: the schema checked
+// (read-only) or migrated, a write proved, and expired holds released.
+func (s *Store) start(ctx context.Context) (int, error) {
+	if s.opts.ReadOnly {
+		return s.checkVersion(ctx)
 	}
-	if fi.IsDir() {
-		return bot.Errorf(bot.EINVALID, "Database %s is a folder; give the path of a database file inside it, such as %s.", file, filepath.Join(file, "orchat.db"))
+	version, err := s.migrate(ctx)
+	if err == nil {
+		err = s.Writable(ctx)
 	}
-	if fi.Size() == 0 {
-		return nil // SQLite treats an empty file as a new database
+	if err == nil {
+		// Holds a crash left behind are freed once they expire.
+		_, err = s.ReleaseExpired(ctx, s.opts.Now())
 	}
-	f, err := os.Open(file)
-	if err != nil {
-		return bot.Errorf(bot.EINVALID, "Cannot read database %s: %v.", file, err)
-	}
-	defer f.Close()
-	head := make([]byte, len(sqliteHeader))
-	if _, err := io.ReadFull(f, head); err != nil || string(head) != sqliteHeader {
-		return notSQLite(file)
-	}
-	return nil
-}
-
-func notSQLite(file string) error {
-	return bot.Errorf(bot.EINVALID, "%s is not an SQLite database; point the ledger at an orchat database file or at a new path.", file)
+	return version, err
 }
 
 // openError turns what went wrong while opening into a sentence about the
-// file for the operator.
+// database for the operator.
 func (s *Store) openError(err error) error {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code {
-		case sqlite3.ErrNotADB, sqlite3.ErrCorrupt:
-			return fmt.Errorf("accounts: open: %w (%w)", notSQLite(s.path), se)
-		case sqlite3.ErrReadonly, sqlite3.ErrCantOpen, sqlite3.ErrPerm, sqlite3.ErrAuth:
-			return fmt.Errorf("accounts: open: %w", s.readOnlyError(se))
-		}
+	if s.d.engine == Postgres {
+		return s.postgresOpenError(err)
 	}
-	var be *bot.Error
-	if errors.As(err, &be) {
-		return fmt.Errorf("accounts: open: %w", err)
-	}
-	return fmt.Errorf("accounts: open %s: %w", s.path, err)
+	return s.sqliteOpenError(err)
 }
 
-func (s *Store) readOnlyError(cause error) error {
-	return bot.Errorf(bot.EINVALID,
-		"Database %s is read-only or cannot be opened for writing (%v): orchat writes the file and its -wal and -shm files beside it, so check the permissions of the file and its folder, and that the disk is mounted read-write.",
-		s.path, cause)
-}
-
-// Close closes the database. Open holds stay in the file; the next start's
-// sweep releases them once they expire.
+// Close closes the database and gives up every lock this Store holds (its
+// leader lease on PostgreSQL among them). Open holds stay; the next
+// start's sweep releases them once they expire.
 func (s *Store) Close() error {
 	var errs []error
-	if s.r != nil {
+	errs = append(errs, s.leases.closeAll())
+	s.instanceMu.Lock()
+	if s.instance != nil {
+		errs = append(errs, s.instance.Close())
+	}
+	s.instanceMu.Unlock()
+	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}
 	if s.w != nil {
 		errs = append(errs, s.w.Close())
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("accounts: close: %w", err)
+		return fmt.Errorf("accounts: close: %w", s.scrub(err))
 	}
 	return nil
 }
 
-// Path returns the absolute path of the database file, for logs and reports.
+// Path returns the database for logs and reports: the absolute path of
+// the SQLite file, or the PostgreSQL URL with its password removed.
 func (s *Store) Path() string { return s.path }
 
-//go:embed migrations/*.sql
+// Engine returns the engine the Store runs on.
+func (s *Store) Engine() Engine { return s.d.engine }
+
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
 type migration struct {
@@ -327,10 +325,11 @@ type migration struct {
 	sql     string
 }
 
-// migrations returns the embedded migrations in order. Their names start
-// with their version, 0001_…, numbered from 1 without gaps.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+// migrations returns the engine's embedded migrations in order. Their
+// names start with their version, 0001_…, numbered from 1 without gaps;
+// both engines have the same versions under the same names.
+func migrations(engine Engine) ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/"+string(engine)+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -357,18 +356,32 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// SchemaVersion is the newest schema this build knows.
+// SchemaVersion is the newest schema this build knows (the same on both
+// engines).
 func SchemaVersion() int {
-	ms, err := migrations()
+	ms, err := migrations(SQLite)
 	if err != nil {
 		return 0
 	}
 	return len(ms)
 }
 
+// MigrationNames lists the embedded migrations of an engine in order, for
+// the test that keeps both engines at the same versions.
+func MigrationNames(engine Engine) []string {
+	ms, _ := migrations(engine)
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.name
+	}
+	return names
+}
+
 // Migrate brings the schema up to date (Open already does; `orchat migrate`
 // calls it explicitly). Each migration runs once, recorded in the migrations
-// table. EINVALID when the database was written by a newer orchat.
+// table; on PostgreSQL all of them run in one transaction under a lock, so
+// processes starting together migrate once. EINVALID when the database was
+// written by a newer orchat or was opened read-only.
 func (s *Store) Migrate(ctx context.Context) error {
 	if s.opts.ReadOnly {
 		return fmt.Errorf("accounts: migrate: %w", bot.Errorf(bot.EINVALID, "Database %s was opened read-only; open it read-write to migrate it.", s.path))
@@ -377,18 +390,36 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return err
 }
 
+// migrationsTable is the record of applied migrations, per engine.
+var migrationsTable = map[Engine]string{
+	SQLite: `CREATE TABLE IF NOT EXISTS migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	) STRICT`,
+	Postgres: `CREATE TABLE IF NOT EXISTS migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at BIGINT NOT NULL
+	)`,
+}
+
 func (s *Store) migrate(ctx context.Context) (int, error) {
-	ms, err := migrations()
+	ms, err := migrations(s.d.engine)
 	if err != nil {
 		return 0, fmt.Errorf("accounts: migrate: %w", err)
 	}
 	var version int
 	err = s.write(ctx, "migrate", func(ctx context.Context, tx dbtx) error {
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (
-			version    INTEGER PRIMARY KEY,
-			name       TEXT NOT NULL,
-			applied_at INTEGER NOT NULL
-		) STRICT`); err != nil {
+		version = 0
+		if s.d.engine == Postgres {
+			// Processes starting together on a new database: the first
+			// migrates, the others wait and find it done.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, s.lockKey("migrate")); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, migrationsTable[s.d.engine]); err != nil {
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM migrations`).Scan(&version); err != nil {
@@ -398,14 +429,16 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 			return s.newerSchema(version, len(ms))
 		}
 		for _, m := range ms[version:] {
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			// Migrations are sent as written: several statements, with
+			// no placeholders to rebind.
+			if _, err := tx.(bound).q.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("migration %s: %w", m.name, err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 				m.version, m.name, s.opts.Now().UnixNano()); err != nil {
 				return err
 			}
-			s.log.Info("migration applied", slog.String("path", s.path), slog.Int("version", m.version), slog.String("name", m.name))
+			s.log.Info("migration applied", slog.String("database", s.path), slog.Int("version", m.version), slog.String("name", m.name))
 			version = m.version
 		}
 		return nil
@@ -423,8 +456,8 @@ func (s *Store) newerSchema(have, know int) error {
 func (s *Store) checkVersion(ctx context.Context) (int, error) {
 	know := SchemaVersion()
 	var version int
-	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM migrations`).Scan(&version)
-	if err != nil && strings.Contains(err.Error(), "no such table") {
+	err := s.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM migrations`).Scan(&version)
+	if err != nil && s.noSuchTable(err) {
 		return 0, bot.Errorf(bot.EINVALID, "Database %s holds no orchat ledger yet; open it read-write once (orchat migrate).", s.path)
 	} else if err != nil {
 		return 0, err
@@ -445,15 +478,16 @@ func (s *Store) Ping(ctx context.Context) error {
 		return s.fail("ping", err)
 	}
 	var one int
-	if err := s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+	if err := s.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
 		return s.fail("ping", err)
 	}
 	return nil
 }
 
 // Writable proves that the ledger takes writes by committing a heartbeat
-// row, so a readiness check notices a file that turned read-only (or a full
-// disk) before a user's charge does.
+// row, so a readiness check notices a database that turned read-only (a
+// remounted disk, a full disk, a PostgreSQL standby) before a user's
+// charge does. EUNAVAILABLE when it does not.
 func (s *Store) Writable(ctx context.Context) error {
 	if s.opts.ReadOnly {
 		return fmt.Errorf("accounts: writable: %w", bot.Errorf(bot.EUNAVAILABLE, "Database %s was opened read-only.", s.path))
@@ -465,26 +499,34 @@ func (s *Store) Writable(ctx context.Context) error {
 	})
 }
 
-// IntegrityCheck returns SQLite's PRAGMA integrity_check report: "ok" for a
-// sound file, else one line per problem.
-func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
-	rows, err := s.r.QueryContext(ctx, `PRAGMA integrity_check`)
-	if err != nil {
-		return "", s.fail("integrity_check", err)
+// PoolStats are the database connections of a Store, for /readyz and
+// /metrics: how many are open, in use and idle, the most that may be open,
+// and how often and how long callers waited for one.
+type PoolStats struct {
+	Open, InUse, Idle, MaxOpen int
+	WaitCount                  int64
+	WaitDuration               time.Duration
+}
+
+// PoolStats returns the Store's connections now. On SQLite they are the
+// writer and the readers together; on PostgreSQL the one pool (lock
+// sessions, which hold one connection each, are not counted).
+func (s *Store) PoolStats() PoolStats {
+	var p PoolStats
+	add := func(db *sql.DB) {
+		st := db.Stats()
+		p.Open += st.OpenConnections
+		p.InUse += st.InUse
+		p.Idle += st.Idle
+		p.MaxOpen += st.MaxOpenConnections
+		p.WaitCount += st.WaitCount
+		p.WaitDuration += st.WaitDuration
 	}
-	defer rows.Close()
-	var lines []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return "", s.fail("integrity_check", err)
-		}
-		lines = append(lines, line)
+	add(s.w)
+	if s.r != s.w {
+		add(s.r)
 	}
-	if err := rows.Err(); err != nil {
-		return "", s.fail("integrity_check", err)
-	}
-	return strings.Join(lines, "\n"), nil
+	return p
 }
 
 // errRollback ends a write transaction without writing anything and
@@ -505,28 +547,62 @@ type dbtx interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// write runs fn in one immediate transaction on the writer connection and
-// reports its duration as a LedgerWrite metric.
+// maxAttempts bounds how often a write transaction runs when PostgreSQL
+// aborts it to break a deadlock or a serialization conflict: each attempt
+// starts afresh, so fn must not count across attempts.
+const maxAttempts = 4
+
+// write runs fn in one write transaction and reports its duration as a
+// LedgerWrite metric.
 //
-// ctx bounds the wait for the writer. Once the transaction has begun it
+// ctx bounds the wait for a connection. Once the transaction has begun it
 // runs to its end under a context that is never cancelled: it takes
 // microseconds, and an interrupted statement would only turn into a
-// rollback. The transaction is driven with BEGIN and COMMIT on a pooled
-// connection rather than sql.Tx, which starts a goroutine per transaction
-// and per query: a third of the cost of a reserve on a small machine.
+// rollback (on PostgreSQL lock_timeout bounds a wait for a row another
+// process holds). The transaction is driven with BEGIN and COMMIT on a
+// pooled connection rather than sql.Tx, which starts a goroutine per
+// transaction and per query: a third of the cost of a reserve on a small
+// machine.
 func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context, tx dbtx) error) error {
 	start := time.Now()
 	defer func() { s.metrics.LedgerWrite(op, time.Since(start)) }()
+	for attempt := 1; ; attempt++ {
+		unsent, err := s.writeOnce(ctx, op, fn)
+		if err == nil || attempt == maxAttempts || !(unsent || s.retryable(err)) {
+			return err
+		}
+		s.log.Debug("write transaction retried", slog.String("op", op), slog.Int("attempt", attempt), slog.Any("error", err))
+	}
+}
+
+// writeOnce runs one attempt of write. unsent is true when the
+// transaction never began (a pooled connection the server had closed, as
+// after a PostgreSQL restart or failover): nothing was written, so the
+// attempt may be repeated on another connection. A failure later, at
+// COMMIT above all, is never repeated: the write may have landed.
+func (s *Store) writeOnce(ctx context.Context, op string, fn func(ctx context.Context, tx dbtx) error) (unsent bool, err error) {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
-		return s.fail(op, err)
+		return false, s.fail(op, err)
 	}
 	defer conn.Close()
 	ctx = context.WithoutCancel(ctx)
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return s.fail(op, err)
+	if _, err := conn.ExecContext(ctx, s.d.begin); err != nil {
+		if s.d.engine != Postgres || !unreachable(err) {
+			return false, s.fail(op, err)
+		}
+		// The server ended this connection: the pool must not hand it out
+		// again, and nothing was sent, so another may try.
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+		return true, s.fail(op, err)
 	}
-	err = fn(ctx, conn)
+	return false, s.writeTx(ctx, op, conn, fn)
+}
+
+// writeTx runs fn inside the transaction begun on conn and commits it.
+func (s *Store) writeTx(ctx context.Context, op string, conn *sql.Conn, fn func(ctx context.Context, tx dbtx) error) error {
+	var err error
+	err = fn(ctx, bound{conn, s.d})
 	var then commitThen
 	switch {
 	case err == nil:
@@ -554,7 +630,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Contex
 // never finds a transaction left open.
 func (s *Store) rollback(ctx context.Context, op string, conn *sql.Conn, cause error) error {
 	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil && !strings.Contains(err.Error(), "no transaction is active") {
-		s.log.Error("rollback failed; dropping the writer connection", slog.String("op", op), slog.Any("error", err))
+		s.log.Error("rollback failed; dropping the connection", slog.String("op", op), slog.Any("error", s.scrub(err)))
 		conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	if cause == nil {
@@ -563,27 +639,37 @@ func (s *Store) rollback(ctx context.Context, op string, conn *sql.Conn, cause e
 	return s.fail(op, cause)
 }
 
-// fail prefixes err with the operation and translates SQLite's errors into
-// codes, keeping any *bot.Error reachable with errors.As.
+// fail prefixes err with the operation and translates the engine's errors
+// into codes, keeping any *bot.Error reachable with errors.As.
 func (s *Store) fail(op string, err error) error {
 	var be *bot.Error
 	if errors.As(err, &be) {
 		return fmt.Errorf("accounts: %s: %w", op, err)
 	}
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch {
-		case se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey:
-			return fmt.Errorf("accounts: %s: %w (%w)", op, bot.Errorf(bot.ECONFLICT, "That was already recorded."), err)
-		case se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked:
-			return fmt.Errorf("accounts: %s: %w (%w)", op, bot.Errorf(bot.EUNAVAILABLE, "The ledger is busy; please try again in a moment."), err)
-		case se.Code == sqlite3.ErrReadonly:
-			return fmt.Errorf("accounts: %s: %w (%w)", op, bot.Errorf(bot.EUNAVAILABLE, "The ledger is read-only right now, so balances cannot change; nothing was charged."), err)
-		case se.Code == sqlite3.ErrFull:
-			return fmt.Errorf("accounts: %s: %w (%w)", op, bot.Errorf(bot.EUNAVAILABLE, "The ledger's disk is full; nothing was charged."), err)
-		}
+	err = s.scrub(err)
+	var code *bot.Error
+	if s.d.engine == Postgres {
+		code = postgresCode(err)
+	} else {
+		code = sqliteCode(err)
+	}
+	if code != nil {
+		return fmt.Errorf("accounts: %s: %w (%w)", op, code, err)
 	}
 	return fmt.Errorf("accounts: %s: %w", op, err)
+}
+
+// retryable reports whether a failed write may simply run again.
+func (s *Store) retryable(err error) bool {
+	return s.d.engine == Postgres && postgresRetryable(err)
+}
+
+// noSuchTable reports whether err says a table does not exist.
+func (s *Store) noSuchTable(err error) bool {
+	if s.d.engine == Postgres {
+		return postgresUndefinedTable(err)
+	}
+	return strings.Contains(err.Error(), "no such table")
 }
 
 func nanos(t time.Time) int64 { return t.UnixNano() }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"database/sql"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,10 +15,11 @@ import (
 
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/accounts/accountstest"
+	"github.com/orchat/orchat/accounts/postgrestest"
 	"github.com/orchat/orchat/bot"
 )
 
-// options maps the suite's config to the SQLite store's options.
+// options maps the suite's config to the store's options.
 func options(cfg accountstest.Config) accounts.Options {
 	return accounts.Options{
 		SignupBonus:        cfg.SignupBonus,
@@ -28,6 +27,9 @@ func options(cfg accountstest.Config) accounts.Options {
 		FreePerDayToppedUp: cfg.FreePerDayToppedUp,
 		Location:           cfg.Location,
 		HoldTTL:            cfg.HoldTTL,
+		EventWindow:        cfg.EventWindow,
+		Instance:           cfg.Instance,
+		Boot:               cfg.Boot,
 		Now:                cfg.Now,
 		Logger:             slog.New(slog.DiscardHandler),
 	}
@@ -38,7 +40,8 @@ func testOptions() accounts.Options {
 	return options(accountstest.DefaultConfig(accountstest.NewClock(accountstest.Start)))
 }
 
-// MustOpenPath opens the store at path and closes it when the test ends.
+// MustOpenPath opens the store at path (a file or a PostgreSQL URL) and
+// closes it when the test ends.
 func MustOpenPath(tb testing.TB, path string, opts accounts.Options) *accounts.Store {
 	tb.Helper()
 	s, err := accounts.Open(path, opts)
@@ -55,21 +58,80 @@ func MustOpen(tb testing.TB, opts accounts.Options) *accounts.Store {
 	return MustOpenPath(tb, filepath.Join(tb.TempDir(), "ledger.db"), opts)
 }
 
-func backend() accountstest.Backend {
+// engine is one of the two databases every behaviour runs on: it makes a
+// new, empty database for a test, and opens raw connections to it.
+type engine struct {
+	name string
+	// database returns a new, empty database for tb: a file under its
+	// temporary folder, or a schema of its own on the test server.
+	database func(tb testing.TB) string
+	driver   string
+}
+
+var engines = []engine{
+	{"SQLite", func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "ledger.db") }, "sqlite3"},
+	{"PostgreSQL", postgrestest.DSN, "pgx"},
+}
+
+// eachEngine runs fn as a subtest per engine; the PostgreSQL one skips,
+// saying how to run it, without ORCHAT_TEST_POSTGRES.
+func eachEngine(t *testing.T, fn func(t *testing.T, e engine)) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { fn(t, e) })
+	}
+}
+
+// raw opens database as an operator's shell would, beside the store.
+func (e engine) raw(tb testing.TB, database string) *sql.DB {
+	tb.Helper()
+	dsn := database
+	if e.driver == "sqlite3" {
+		dsn = accounts.WriterDSN(database)
+	}
+	db, err := sql.Open(e.driver, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// backend is the suite's view of an engine.
+func (e engine) backend() accountstest.Backend {
+	var databases sync.Map // accountstest.Store → its database
+	open := func(t *testing.T, database string, cfg accountstest.Config) accountstest.Store {
+		s := MustOpenPath(t, database, options(cfg))
+		databases.Store(accountstest.Store(s), database)
+		return s
+	}
+	databaseOf := func(s accountstest.Store) string {
+		d, _ := databases.Load(s)
+		return d.(string)
+	}
 	return accountstest.Backend{
 		Open: func(t *testing.T, cfg accountstest.Config) accountstest.Store {
-			return MustOpen(t, options(cfg))
+			return open(t, e.database(t), cfg)
 		},
-		// Reopen leaves the old store as a crashed process would: its
-		// connections are never closed cleanly and its holds stay open.
+		// Reopen leaves the old store as a crashed (or a still running)
+		// process would: its connections are never closed cleanly and its
+		// holds stay open.
 		Reopen: func(t *testing.T, s accountstest.Store, cfg accountstest.Config) accountstest.Store {
-			return MustOpenPath(t, s.(*accounts.Store).Path(), options(cfg))
+			return open(t, databaseOf(s), cfg)
+		},
+		Exec: func(t *testing.T, s accountstest.Store, query string) error {
+			_, err := e.raw(t, databaseOf(s)).Exec(query)
+			return err
 		},
 	}
 }
 
 func TestLedgerSuite(t *testing.T) {
-	accountstest.RunLedgerSuite(t, backend())
+	eachEngine(t, func(t *testing.T, e engine) {
+		if e.name == "PostgreSQL" {
+			postgrestest.URL(t)
+		}
+		accountstest.RunLedgerSuite(t, e.backend())
+	})
 }
 
 func wantCode(t testing.TB, err error, code string) {
@@ -88,24 +150,16 @@ func wantMessage(t testing.TB, err error, parts ...string) {
 	}
 }
 
-const alice bot.Identity = "console:alice"
+const (
+	alice bot.Identity = "console:alice"
+	bob   bot.Identity = "console:bob"
+)
 
 func ensure(t *testing.T, s *accounts.Store, id bot.Identity) {
 	t.Helper()
 	if _, _, err := s.EnsureUser(t.Context(), id); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// rawDB opens the file beside the store, as an operator's sqlite3 shell would.
-func rawDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite3", accounts.WriterDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }
 
 func TestOpen(t *testing.T) {
@@ -129,27 +183,6 @@ func TestOpen(t *testing.T) {
 			if got[k] != v {
 				t.Fatalf("PRAGMA %s=%q, want %q", k, got[k], v)
 			}
-		}
-	})
-
-	t.Run("MigrateIsIdempotent", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "ledger.db")
-		s := MustOpenPath(t, path, testOptions())
-		ensure(t, s, alice)
-		for range 2 {
-			if err := s.Migrate(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var n, version int
-		if err := rawDB(t, path).QueryRow(`SELECT COUNT(*), MAX(version) FROM migrations`).Scan(&n, &version); err != nil {
-			t.Fatal(err)
-		}
-		if n != accounts.SchemaVersion() || version != accounts.SchemaVersion() {
-			t.Fatalf("migrations table has %d rows up to version %d, want %d", n, version, accounts.SchemaVersion())
-		}
-		if b, err := s.Balance(t.Context(), alice); err != nil || b.Balance != 15_000 {
-			t.Fatalf("balance after migrating again=%+v, %v", b, err)
 		}
 	})
 
@@ -219,23 +252,6 @@ func TestOpen(t *testing.T) {
 		wantMessage(t, err, path, "read-only")
 	})
 
-	t.Run("ErrNewerSchema", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "ledger.db")
-		s := MustOpenPath(t, path, testOptions())
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		db := rawDB(t, path)
-		if _, err := db.Exec(`INSERT INTO migrations (version, name, applied_at) VALUES (99, '0099_future.sql', 0)`); err != nil {
-			t.Fatal(err)
-		}
-		db.Close()
-		for _, opts := range []accounts.Options{testOptions(), func() accounts.Options { o := testOptions(); o.ReadOnly = true; return o }()} {
-			_, err := accounts.Open(path, opts)
-			wantCode(t, err, bot.EINVALID)
-			wantMessage(t, err, path, "newer orchat", "schema 99", fmt.Sprintf("knows %d", accounts.SchemaVersion()), "upgrade orchat")
-		}
-	})
 }
 
 func TestReadOnlyOption(t *testing.T) {
@@ -312,87 +328,6 @@ func TestIntegrityCheck(t *testing.T) {
 	if want := "ok"; got != want {
 		t.Fatalf("integrity check=%q, want %q", got, want)
 	}
-}
-
-func TestVerify(t *testing.T) {
-	tamper := func(t *testing.T, query string) (bot.VerifyReport, error) {
-		t.Helper()
-		path := filepath.Join(t.TempDir(), "ledger.db")
-		s := MustOpenPath(t, path, testOptions())
-		ensure(t, s, alice)
-		if _, err := s.Reserve(t.Context(), alice, 100, ""); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := rawDB(t, path).Exec(query); err != nil {
-			t.Fatal(err)
-		}
-		return s.Verify(t.Context())
-	}
-
-	t.Run("ErrCachedBalanceDiffers", func(t *testing.T) {
-		rep, err := tamper(t, `UPDATE users SET balance = balance + 1`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.OK() || !strings.Contains(strings.Join(rep.Problems, "\n"), "console:alice: balance is 15001 but its ledger rows add up to 15000") {
-			t.Fatalf("problems=%q", rep.Problems)
-		}
-	})
-
-	t.Run("ErrHeldDiffers", func(t *testing.T) {
-		rep, err := tamper(t, `UPDATE holds SET amount = 90`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.OK() || !strings.Contains(strings.Join(rep.Problems, "\n"), "held is 100 but its open holds add up to 90") {
-			t.Fatalf("problems=%q", rep.Problems)
-		}
-	})
-
-	// A hold settled by another user's charge row (what a generation id
-	// repeated across users once produced) is reported.
-	t.Run("ErrHoldSettledByAnotherUsersCharge", func(t *testing.T) {
-		const bob bot.Identity = "console:bob"
-		path := filepath.Join(t.TempDir(), "ledger.db")
-		s := MustOpenPath(t, path, testOptions())
-		ensure(t, s, alice)
-		ensure(t, s, bob)
-		ha, err := s.Reserve(t.Context(), alice, 100, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ea, err := s.Settle(t.Context(), ha.ID, bot.Charge{Amount: 50, GenerationID: "gen-1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hb, err := s.Reserve(t.Context(), bob, 100, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := rawDB(t, path).Exec(`UPDATE users SET held = 0 WHERE identity = ?;
-			UPDATE holds SET state = 'settled', entry_id = ? WHERE id = ?`, string(bob), ea.ID, hb.ID); err != nil {
-			t.Fatal(err)
-		}
-		rep, err := s.Verify(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := fmt.Sprintf("hold %d of %s: settled by a charge row that does not exist or is another user's", hb.ID, bob); !slices.Contains(rep.Problems, want) {
-			t.Fatalf("problems=%q, want %q", rep.Problems, want)
-		}
-	})
-
-	t.Run("EntriesAreAppendOnly", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "ledger.db")
-		s := MustOpenPath(t, path, testOptions())
-		ensure(t, s, alice)
-		db := rawDB(t, path)
-		for _, q := range []string{`UPDATE entries SET amount = 1`, `DELETE FROM entries`} {
-			if _, err := db.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
-				t.Fatalf("%s: %v, want an append-only refusal", q, err)
-			}
-		}
-	})
 }
 
 // fakeMetrics records the ledger writes it is told about.

@@ -22,11 +22,12 @@ const maxProblems = 100
 func (s *Store) Verify(ctx context.Context) (bot.VerifyReport, error) {
 	const op = "verify"
 	var rep bot.VerifyReport
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	sqlTx, err := s.r.BeginTx(ctx, s.d.verifyTx)
 	if err != nil {
 		return rep, s.fail(op, err)
 	}
-	defer tx.Rollback()
+	defer sqlTx.Rollback()
+	tx := bound{sqlTx, s.d}
 
 	problem := func(format string, args ...any) {
 		rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
@@ -59,9 +60,9 @@ func (s *Store) Verify(ctx context.Context) (bot.VerifyReport, error) {
 		return nil
 	})
 	if err == nil {
-		err = eachRow(ctx, tx, `SELECT identity, COUNT(*), SUM(amount),
-				SUM(CASE kind WHEN 'topup' THEN amount ELSE 0 END),
-				SUM(CASE kind WHEN 'charge' THEN -amount ELSE 0 END)
+		err = eachRow(ctx, tx, `SELECT identity, COUNT(*), CAST(SUM(amount) AS BIGINT),
+				CAST(SUM(CASE kind WHEN 'topup' THEN amount ELSE 0 END) AS BIGINT),
+				CAST(SUM(CASE kind WHEN 'charge' THEN -amount ELSE 0 END) AS BIGINT)
 			FROM entries GROUP BY identity`, func(r *sql.Rows) error {
 			var id string
 			var n int
@@ -76,8 +77,8 @@ func (s *Store) Verify(ctx context.Context) (bot.VerifyReport, error) {
 		})
 	}
 	if err == nil {
-		err = eachRow(ctx, tx, `SELECT identity, SUM(CASE state WHEN 'open' THEN 1 ELSE 0 END),
-				SUM(CASE state WHEN 'open' THEN amount ELSE 0 END), SUM(charged)
+		err = eachRow(ctx, tx, `SELECT identity, CAST(SUM(CASE state WHEN 'open' THEN 1 ELSE 0 END) AS BIGINT),
+				CAST(SUM(CASE state WHEN 'open' THEN amount ELSE 0 END) AS BIGINT), CAST(SUM(charged) AS BIGINT)
 			FROM holds GROUP BY identity`, func(r *sql.Rows) error {
 			var id string
 			var n int

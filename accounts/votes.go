@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mattn/go-sqlite3"
-
 	"github.com/orchat/orchat/bot"
 )
 
@@ -85,13 +83,16 @@ func (s *Store) Vote(ctx context.Context, compareID string, voter bot.Identity, 
 			return bot.Errorf(bot.EINVALID, "This compare has models %s; vote %s or tie.",
 				strings.Join(letters(len(models)), ", "), strings.Join(letters(len(models)), ", "))
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO votes (compare_id, voter, choice, created_at) VALUES (?, ?, ?, ?)`,
+		res, err := tx.ExecContext(ctx, `INSERT INTO votes (compare_id, voter, choice, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (compare_id, voter) DO NOTHING`,
 			compareID, string(voter), choice, nanos(s.opts.Now()))
-		var se sqlite3.Error
-		if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique) {
-			return bot.Errorf(bot.ECONFLICT, "You already voted on this compare.")
-		} else if err != nil {
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return bot.Errorf(bot.ECONFLICT, "You already voted on this compare.")
 		}
 		return eachRow(ctx, tx, `SELECT choice, COUNT(*) FROM votes WHERE compare_id = ? GROUP BY choice`, func(r *sql.Rows) error {
 			var c string
@@ -146,8 +147,8 @@ func (s *Store) Pairs(ctx context.Context, community string) ([]bot.PairRecord, 
 		query += ` WHERE c.community = ?`
 		args = append(args, community)
 	}
-	query += ` GROUP BY v.compare_id, v.choice`
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	query += ` GROUP BY c.id, v.choice`
+	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
@@ -228,7 +229,7 @@ func (s *Store) DefaultModel(ctx context.Context, id bot.Identity) (string, erro
 		return "", s.fail(op, err)
 	}
 	var model string
-	err := s.r.QueryRowContext(ctx, `SELECT default_model FROM users WHERE identity = ?`, string(id)).Scan(&model)
+	err := s.read.QueryRowContext(ctx, `SELECT default_model FROM users WHERE identity = ?`, string(id)).Scan(&model)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", s.fail(op, unknownUser(id))
 	} else if err != nil {

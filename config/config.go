@@ -248,6 +248,7 @@ var secretEnv = []struct {
 	{"SLACK_BOT_TOKEN", func(c *Config) *string { return &c.Slack.BotToken }},
 	{"SLACK_APP_TOKEN", func(c *Config) *string { return &c.Slack.AppToken }},
 	{"SLACK_SIGNING_SECRET", func(c *Config) *string { return &c.Slack.SigningSecret }},
+	{"ORCHAT_DATABASE_URL", func(c *Config) *string { return &c.Accounts.Database }},
 }
 
 // Parse reads TOML from r over the defaults, expands ${ENV}
@@ -435,7 +436,7 @@ func (c Config) Validate() error {
 		bad("billing.usd_per_token", c.Billing.USDPerToken, "must be a positive USD amount such as 0.000001")
 	}
 	if c.Accounts.Database == "" {
-		bad("accounts.database", c.Accounts.Database, "must be a file path such as data/orchat.db")
+		bad("accounts.database", c.Accounts.Database, "must be a file path such as data/orchat.db or a postgres:// URL")
 	}
 	if c.Accounts.SignupBonus < 0 || c.Accounts.SignupBonus > bot.MaxAmount {
 		bad("accounts.signup_bonus", c.Accounts.SignupBonus, "must be between 0 and 1000000000000")

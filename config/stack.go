@@ -91,7 +91,11 @@ func (c Config) router() router.Config {
 	rc.Billing = bot.Billing{Mode: c.Billing.Mode, USDPerToken: c.Billing.USDPerToken}
 	rc.CatalogCache = c.Router.CatalogCache
 	if rc.CatalogCache == "" {
-		rc.CatalogCache = filepath.Join(filepath.Dir(c.Accounts.Database), "models.json")
+		dir := "data" // a PostgreSQL ledger has no folder to sit beside
+		if e, _ := accounts.EngineOf(c.Accounts.Database); e == accounts.SQLite {
+			dir = filepath.Dir(c.Accounts.Database)
+		}
+		rc.CatalogCache = filepath.Join(dir, "models.json")
 	}
 	return rc
 }

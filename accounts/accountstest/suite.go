@@ -1,7 +1,11 @@
 // Package accountstest is the conformance suite of orchat's ledger: the
 // behaviour DESIGN.md's "Ledger semantics" asks of every store, written
-// once and run against each backend (SQLite now, PostgreSQL later), the way
-// Litestream runs one replica-client suite against every backend.
+// once and run against each backend (SQLite and PostgreSQL), the way
+// Litestream runs one replica-client suite against every backend. Besides
+// one store's behaviour it pins down what several stores on one database
+// (several processes) must never do: sign a user up twice, hand out more
+// than a balance, charge a generation or a hold twice, answer an event
+// twice, let a rate limit through twice, elect two leaders.
 //
 // A backend's test calls RunLedgerSuite with a Backend that opens its store
 // on a fresh database. The suite imports only the standard library and bot.
@@ -21,11 +25,31 @@ import (
 )
 
 // Store is what every ledger backend implements: balances, votes and
-// preferences.
+// preferences, the state several processes share, and the scheduler's
+// records.
 type Store interface {
 	bot.Ledger
 	bot.Votes
 	bot.Preferences
+
+	// SeenEvent reports whether an event id is new within the event
+	// window, once across every store on the database.
+	SeenEvent(ctx context.Context, id string, now time.Time) (bool, error)
+	// TakeToken takes one request from the rate-limit bucket key.
+	TakeToken(ctx context.Context, key string, limit bot.RateLimit, now time.Time) (time.Duration, bool, error)
+	// Prune forgets old event ids and full buckets.
+	Prune(ctx context.Context, now time.Time) (events, buckets int, err error)
+	// ReleasePreviousBoots releases the open holds of this store's
+	// instance from its earlier boots.
+	ReleasePreviousBoots(ctx context.Context) (holds int, tokens int64, err error)
+	// RecordReset records a free-tier period's reset once.
+	RecordReset(ctx context.Context, period string, at time.Time) (bool, error)
+	// TryLead and ResignLead elect the scheduler leader.
+	TryLead(ctx context.Context, name, holder string, ttl time.Duration) error
+	ResignLead(ctx context.Context, name, holder string) error
+	// Close ends the store as its process's exit would: its sessions
+	// (and what they hold) end, its rows stay.
+	Close() error
 }
 
 // Config is the behaviour a test asks of a store; each backend maps it to
@@ -36,7 +60,11 @@ type Config struct {
 	FreePerDayToppedUp int
 	Location           *time.Location
 	HoldTTL            time.Duration
-	Now                func() time.Time
+	EventWindow        time.Duration
+	// Instance and Boot name the process and its run (holds record
+	// them); "" is a name too.
+	Instance, Boot string
+	Now            func() time.Time
 }
 
 // Backend opens stores for the suite.
@@ -44,9 +72,13 @@ type Backend struct {
 	// Open returns a store on a new, empty database, closed when the test
 	// ends.
 	Open func(t *testing.T, cfg Config) Store
-	// Reopen abandons s as a crash would, without settling or releasing
-	// anything, and returns a new store on the same database.
+	// Reopen returns a new store on s's database, leaving s as it is: as
+	// a crashed process would (nothing settled or released), or as a
+	// second process beside a live one. The suite uses it for both.
 	Reopen func(t *testing.T, s Store, cfg Config) Store
+	// Exec runs one raw SQL statement on s's database, as an operator's
+	// shell would, bypassing the store.
+	Exec func(t *testing.T, s Store, query string) error
 }
 
 // Clock is an injectable clock that tests move by hand, never by sleeping.
@@ -91,6 +123,7 @@ func DefaultConfig(clock *Clock) Config {
 		FreePerDayToppedUp: 1000,
 		Location:           time.UTC,
 		HoldTTL:            15 * time.Minute,
+		EventWindow:        time.Hour,
 		Now:                clock.Now,
 	}
 }
@@ -232,8 +265,8 @@ func wantMessage(t testing.TB, err error, parts ...string) {
 
 // RunLedgerSuite runs every behaviour test of the ledger against b.
 func RunLedgerSuite(t *testing.T, b Backend) {
-	if b.Open == nil || b.Reopen == nil {
-		t.Fatal("accountstest: Backend needs Open and Reopen")
+	if b.Open == nil || b.Reopen == nil || b.Exec == nil {
+		t.Fatal("accountstest: Backend needs Open, Reopen and Exec")
 	}
 	t.Run("EnsureUser", func(t *testing.T) { testEnsureUser(t, b) })
 	t.Run("Reserve", func(t *testing.T) { testReserve(t, b) })
@@ -247,6 +280,12 @@ func RunLedgerSuite(t *testing.T, b Backend) {
 	t.Run("Reads", func(t *testing.T) { testReads(t, b) })
 	t.Run("Votes", func(t *testing.T) { testVotes(t, b) })
 	t.Run("Preferences", func(t *testing.T) { testPreferences(t, b) })
+	t.Run("AppendOnly", func(t *testing.T) { testAppendOnly(t, b) })
+	t.Run("AcrossStores", func(t *testing.T) { testAcrossStores(t, b) })
+	t.Run("SeenEvent", func(t *testing.T) { testSeenEvent(t, b) })
+	t.Run("TakeToken", func(t *testing.T) { testTakeToken(t, b) })
+	t.Run("HoldOwners", func(t *testing.T) { testHoldOwners(t, b) })
+	t.Run("Leader", func(t *testing.T) { testLeader(t, b) })
 }
 
 func testEnsureUser(t *testing.T, b Backend) {

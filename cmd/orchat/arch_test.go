@@ -27,25 +27,31 @@ var allowed = map[string][]string{
 	"console":               {"bot"},
 	"router":                {"bot"},
 	"router/openroutertest": {"bot", "router"},
-	"accounts":              {"bot", "github.com/mattn/go-sqlite3"},
+	"accounts":              append([]string{"bot", "github.com/mattn/go-sqlite3"}, pgx...),
 	"accounts/accountstest": {"bot"},
+	"accounts/postgrestest": pgx,
 	"scheduler":             {"bot", "github.com/go-co-op/gocron/v2", "github.com/jonboulle/clockwork", "github.com/robfig/cron/v3", "github.com/google/uuid"},
 	"discord":               {"bot", "github.com/bwmarrin/discordgo", "github.com/gorilla/websocket", "golang.org/x/crypto"},
 	"discord/discordtest":   {"github.com/gorilla/websocket"},
 	"slack":                 {"bot", "github.com/slack-go/slack", "github.com/gorilla/websocket"},
 	"slack/slacktest":       {"github.com/slack-go/slack", "github.com/gorilla/websocket"},
-	"stack":                 {"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
-	"stack/stacktest":       {"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"},
-	"config":                {"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3", "github.com/BurntSushi/toml"},
+	"stack":                 append([]string{"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"}, pgx...),
+	"stack/stacktest":       append([]string{"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"}, pgx...),
+	"config":                append([]string{"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3", "github.com/BurntSushi/toml"}, pgx...),
 	"ops": {"bot", "github.com/prometheus", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg",
 		"google.golang.org/protobuf", "golang.org/x/sys"},
 }
+
+// pgx is the PostgreSQL driver and what it brings (one rule, several
+// modules): only accounts, and the test-schema helper beside it, use it.
+var pgx = []string{"github.com/jackc/pgx/v5", "github.com/jackc/pgpassfile", "github.com/jackc/pgservicefile", "github.com/jackc/puddle/v2", "golang.org/x/text", "golang.org/x/sync"}
 
 // owners: only these packages may import these libraries directly.
 var owners = map[string][]string{
 	"github.com/bwmarrin/discordgo": {"discord"},
 	"github.com/slack-go/slack":     {"slack", "slack/slacktest"},
 	"github.com/mattn/go-sqlite3":   {"accounts"},
+	"github.com/jackc/pgx/v5":       {"accounts", "accounts/postgrestest"},
 	"github.com/go-co-op/gocron/v2": {"scheduler"},
 	"github.com/prometheus":         {"ops"},
 	"github.com/BurntSushi/toml":    {"config"},

@@ -46,6 +46,7 @@ type badCase struct {
 	exit       int
 	args       string
 	env        map[string]string
+	secrets    []string // config cases: text that must never be shown
 	fault      *openroutertest.Fault
 	faultModel string
 	body       string
@@ -129,6 +130,8 @@ func parseBadCase(kind, name, data string) (badCase, error) {
 			case "env":
 				k, v, _ := strings.Cut(val, "=")
 				c.env[k] = v
+			case "secret":
+				c.secrets = append(c.secrets, val)
 			default:
 				err = fmt.Errorf("unknown header %q", key)
 			}
@@ -638,6 +641,11 @@ func runConfigCase(t *testing.T, c badCase) {
 	}
 	if strings.Contains(stderr, "panic") {
 		t.Errorf("panic: %s", stderr)
+	}
+	for _, sec := range c.secrets {
+		if strings.Contains(stderr+out.String(), sec) {
+			t.Errorf("the secret %q was shown:\n%s", sec, stderr)
+		}
 	}
 	if lines := strings.Count(strings.TrimSpace(stderr), "\n"); lines > 2 {
 		t.Errorf("a bad config should get a short message, got %d lines:\n%s", lines+1, stderr)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/orchat/orchat/accounts"
@@ -21,7 +22,16 @@ const hostNote = "host (command line)"
 // openStore opens (and migrates) the ledger named by the config, alone:
 // the host's ledger commands need no router or engine.
 func (m *Main) openStore() (*accounts.Store, error) {
-	st, err := stack.OpenStore(m.Config.Stack().Accounts, m.deps())
+	return m.openStoreAt(m.Config.Accounts.Database, false)
+}
+
+// openStoreAt opens the ledger at database with the config's options;
+// readOnly opens an existing ledger without writing to it.
+func (m *Main) openStoreAt(database string, readOnly bool) (*accounts.Store, error) {
+	a := m.Config.Stack().Accounts
+	a.Database = database
+	a.Options.ReadOnly = readOnly
+	st, err := stack.OpenStore(a, m.deps())
 	if err != nil {
 		return nil, err
 	}
@@ -140,15 +150,22 @@ func runTopUp(ctx context.Context, m *Main, args []string) error {
 func runLedger(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("ledger")
 	limit := fs.Int("limit", 20, "how many rows, newest first")
+	to := fs.String("to", "", "ledger copy: the empty `database` to copy into (a postgres:// URL or a file)")
 	pos, err := m.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("usage: orchat ledger IDENTITY [--limit N] | orchat ledger verify")
+		return usagef("usage: orchat ledger IDENTITY [--limit N] | orchat ledger verify | orchat ledger copy --to DATABASE")
 	}
-	if pos[0] == "verify" {
+	switch pos[0] {
+	case "verify":
 		return ledgerVerify(ctx, m)
+	case "copy":
+		return ledgerCopy(ctx, m, *to)
+	}
+	if *to != "" {
+		return usagef("--to is for orchat ledger copy")
 	}
 	if *limit < 1 || *limit > 10000 {
 		return usagef("--limit must be between 1 and 10000, not %d", *limit)
@@ -206,6 +223,52 @@ func ledgerVerify(ctx context.Context, m *Main) error {
 	if !m.JSON {
 		fmt.Fprintf(m.Stdout, "ledger OK: %d users, %d entries, %d open holds; every balance equals the sum of its rows.\n", r.Users, r.Entries, r.Holds)
 	}
+	return nil
+}
+
+// ledgerCopy copies the configured ledger (opened read-only) into the
+// empty database to, proving the copy with ledger verify on both sides.
+func ledgerCopy(ctx context.Context, m *Main, to string) error {
+	if to == "" {
+		return usagef("usage: orchat ledger copy --to DATABASE (an empty postgres:// database or a new file; the source is --db or accounts.database)")
+	}
+	from, err := m.openStoreAt(m.Config.Accounts.Database, true)
+	if err != nil {
+		return err
+	}
+	dst, err := m.openStoreAt(to, false)
+	if err != nil {
+		return err
+	}
+	if from.Path() == dst.Path() {
+		return usagef("ledger copy: the source and the target are both %s", from.Path())
+	}
+	rep, err := accounts.Copy(ctx, from, dst)
+	if err != nil {
+		return err
+	}
+	if m.JSON {
+		tables := map[string]int{}
+		for _, t := range rep.Tables {
+			tables[t.Table] = t.Rows
+		}
+		return m.printJSON(map[string]any{
+			"from": from.Path(), "to": dst.Path(), "tables": tables,
+			"verify": map[string]any{"ok": rep.To.OK(), "users": rep.To.Users, "entries": rep.To.Entries, "holds": rep.To.Holds},
+		})
+	}
+	var parts []string
+	for _, t := range rep.Tables {
+		if t.Rows > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", bot.FormatTokens(int64(t.Rows)), strings.ReplaceAll(t.Table, "_", " ")))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"nothing: the ledger is empty"}
+	}
+	fmt.Fprintf(m.Stdout, "Copied %s to %s: %s.\n", from.Path(), dst.Path(), strings.Join(parts, ", "))
+	fmt.Fprintf(m.Stdout, "ledger verify: OK on both, %d users, %d entries, %d open holds; every balance equals the sum of its rows.\n",
+		rep.To.Users, rep.To.Entries, rep.To.Holds)
 	return nil
 }
 

@@ -126,7 +126,7 @@ func subcommands() map[string]subcommand {
 		"migrate":           {"migrate", "create or upgrade the database schema", runMigrate},
 		"balance":           {"balance IDENTITY", "show a user's balance, holds and free requests", runBalance},
 		"topup":             {"topup IDENTITY AMOUNT [--key K] [--note TEXT]", "add tokens to a user (idempotent by --key)", runTopUp},
-		"ledger":            {"ledger IDENTITY [--limit N] | ledger verify", "show a user's last ledger rows, or check every balance", runLedger},
+		"ledger":            {"ledger IDENTITY [--limit N] | verify | copy", "a user's last ledger rows; check every balance; copy --to DB", runLedger},
 		"models":            {"models [--search TEXT] [--free] [--vision] [--tools] [--catalog FILE]", "list the models with prices per million tokens and context", runModels},
 		"route":             {"route [--catalog FILE] [--model ID] [--image] [--balance N] PROMPT|-", "show the auto router's plan for a prompt, calling no model", runRoute},
 		"simulate-upstream": {"simulate-upstream [--addr A] [--catalog FILE] [--latency D] [--fail-rate F] [--seed N]", "serve the OpenRouter simulator and print its base URL", runSimulate},
@@ -229,7 +229,7 @@ func (m *Main) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("orchat "+name, flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.StringVar(&m.ConfigPath, "config", m.ConfigPath, "TOML config `file` (default: none, built-in defaults)")
-	fs.StringVar(&m.DBPath, "db", m.DBPath, "database `file` (default: accounts.database, data/orchat.db)")
+	fs.StringVar(&m.DBPath, "db", m.DBPath, "database `file` or postgres:// URL (default: ORCHAT_DATABASE_URL, accounts.database, data/orchat.db)")
 	fs.StringVar(&m.Upstream, "upstream", m.Upstream, "OpenRouter-compatible base `URL` (overrides openrouter.base_url)")
 	fs.StringVar(&m.HTTPAddr, "http", m.HTTPAddr, "health and metrics `address` (overrides http.addr; \"\" in the config turns it off)")
 	fs.BoolVar(&m.JSON, "json", m.JSON, "machine-readable output")
@@ -303,7 +303,7 @@ Commands:
 	fmt.Fprint(m.Stdout, `
 Global flags (before or after the command):
   --config FILE    TOML config (see config.example.toml); default: built-in defaults
-  --db FILE        database file; default data/orchat.db
+  --db FILE|URL    database file or postgres:// URL; default data/orchat.db
   --upstream URL   OpenRouter-compatible base URL
   --http ADDR      health and metrics address (default 127.0.0.1:9464)
   --json           machine-readable output
