@@ -105,7 +105,7 @@ func (p *planner) plan() (bot.Plan, error) {
 // auto is the local auto router: classify, take the tier's candidates,
 // apply the hard constraints, fall back to the catalog, then afford.
 func (p *planner) auto() (bot.Plan, error) {
-	cl := classify(p.msgs, p.fullPrompt, p.r.cfg.LongPromptTokens)
+	cl := p.r.classify(p.msgs, p.fullPrompt, false)
 	p.reasons = append(p.reasons, cl.reason)
 	cands := p.tierCandidates(cl.tier)
 	if len(cands) == 0 {
