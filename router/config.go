@@ -98,6 +98,15 @@ type Config struct {
 	// never leaves the process).
 	UserSalt string
 
+	// Rank, when set, reorders a tier's candidates for one request: the
+	// hook for preferences a community's compare votes teach (a later
+	// phase). It gets the request, the tier and the candidates that met
+	// the hard constraints and the balance, best first, with their cost;
+	// it returns the ids in the order to try and a sentence for the plan's
+	// reasons ("" says nothing). Ids it leaves out keep their order after
+	// the ones it returns; ids that are not candidates are ignored.
+	Rank func(req bot.PlanRequest, tier string, cands []RankCandidate) (order []string, why string)
+
 	Logger     *slog.Logger
 	Metrics    bot.Metrics
 	HTTPClient *http.Client
