@@ -111,6 +111,7 @@ func runRoute(ctx context.Context, m *Main, args []string) error {
 	image := fs.Bool("image", false, "the prompt comes with an image")
 	balance := fs.Int64("balance", 15000, "the user's available balance in `tokens`")
 	free := fs.Int("free-left", 50, "free-model requests the user has left today")
+	explain := fs.Bool("explain", false, "show the working: signals, the classifier's scores per tier, constraints, every candidate and why it was kept, skipped or dropped")
 	pos, err := m.parse(fs, args)
 	if err != nil {
 		return err
@@ -124,7 +125,7 @@ func runRoute(ctx context.Context, m *Main, args []string) error {
 		prompt = string(b)
 	}
 	if strings.TrimSpace(prompt) == "" {
-		return usagef("usage: orchat route [--catalog FILE] [--model ID] [--image] [--balance N] [--json] PROMPT (or - to read it from stdin)")
+		return usagef("usage: orchat route [--catalog FILE] [--model ID] [--image] [--balance N] [--explain] [--json] PROMPT (or - to read it from stdin)")
 	}
 	cat, err := m.loadCatalog(ctx, *file)
 	if err != nil {
@@ -140,31 +141,29 @@ func runRoute(ctx context.Context, m *Main, args []string) error {
 	if *image {
 		msg.Images = []string{"https://example.com/image.png"}
 	}
-	start := time.Now()
-	plan, err := r.Plan(ctx, bot.PlanRequest{
+	req := bot.PlanRequest{
 		Identity: "console:route", Model: *model, Available: *balance, FreeRemaining: *free,
 		Messages: []bot.ChatMessage{{Role: bot.RoleSystem, Content: m.Config.Bot.SystemPrompt}, msg},
-	})
+	}
+	if *explain {
+		ex, err := r.Explain(ctx, req)
+		if perr := m.printExplanation(ex, err); perr != nil {
+			return perr
+		}
+		return err
+	}
+	start := time.Now()
+	plan, err := r.Plan(ctx, req)
 	took := time.Since(start)
 	if err != nil {
 		return err
 	}
 	if m.JSON {
-		return m.printJSON(map[string]any{
-			"model": plan.Model, "tier": plan.Tier, "fallbacks": nonNil(plan.Fallbacks), "reasons": nonNil(plan.Reasons),
-			"estimated_cost_usd": plan.CostUSD, "estimated_tokens": plan.PromptTokens, "max_tokens": plan.MaxTokens,
-			"hold_tokens": plan.Cost, "free": plan.Free, "plan_us": took.Microseconds(),
-		})
+		out := planJSON(plan)
+		out["plan_us"] = took.Microseconds()
+		return m.printJSON(out)
 	}
-	fmt.Fprintf(m.Stdout, "model:     %s (tier %s)\n", plan.Model, plan.Tier)
-	if len(plan.Fallbacks) > 0 {
-		fmt.Fprintf(m.Stdout, "fallbacks: %s\n", strings.Join(plan.Fallbacks, ", "))
-	}
-	fmt.Fprintf(m.Stdout, "estimate:  %d prompt tokens + up to %d completion tokens, at most $%.6f (%s balance tokens held)\n",
-		plan.PromptTokens, plan.MaxTokens, plan.CostUSD, bot.FormatTokens(plan.Cost))
-	for _, why := range plan.Reasons {
-		fmt.Fprintf(m.Stdout, "why:       %s\n", why)
-	}
+	m.printPlan(plan)
 	fmt.Fprintf(m.Stdout, "planned in %s, without calling any model\n", took)
 	return nil
 }
