@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -171,6 +172,18 @@ func accuracy(t testing.TB, name string, res []evalResult) (float64, map[string]
 			fmt.Fprintf(&b, "  %-10s %5d %6.1f%%\n", tier, total[tier], 100*float64(right[tier])/float64(total[tier]))
 		}
 	}
+	langRight, langTotal := map[string]int{}, map[string]int{}
+	for _, e := range res {
+		langTotal[e.item.Lang]++
+		if e.err == nil && e.plan.Tier == e.item.Tier {
+			langRight[e.item.Lang]++
+		}
+	}
+	b.WriteString("  by language:")
+	for _, lang := range slices.Sorted(maps.Keys(langTotal)) {
+		fmt.Fprintf(&b, " %s %d/%d", lang, langRight[lang], langTotal[lang])
+	}
+	b.WriteByte('\n')
 	fmt.Fprintf(&b, "  confusion (rows: labelled tier, columns: planned tier)\n  %-10s", "")
 	for _, c := range cols {
 		fmt.Fprintf(&b, " %9s", c)
