@@ -25,7 +25,7 @@ type copyTable struct {
 	order   string
 }
 
-// copyTables lists, parents first, every table of schema 3 that holds the
+// copyTables lists, parents first, every table of schema 4 that holds the
 // ledger's state. Left out: migrations (each side has its own), heartbeat,
 // and SQLite's leases (a lease belongs to a running process).
 var copyTables = []copyTable{
@@ -34,14 +34,21 @@ var copyTables = []copyTable{
 		"prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens",
 		"cost_usd", "cost_reported", "byok", "upstream_cost_usd", "generation_id", "created_at"}, "isssssssiiiifbbfsi", "id"},
 	{"holds", []string{"id", "identity", "amount", "key", "state", "created_at", "expires_at", "closed_at", "entry_id", "charged",
-		"owner_instance", "owner_boot"}, "isiSsiiIIiss", "id"},
+		"owner_instance", "owner_boot", "community", "period", "budget"}, "isiSsiiIIissssi", "id"},
 	{"sweep", []string{"id", "low_hold_id"}, "ii", "id"},
 	{"free_usage", []string{"identity", "period", "used"}, "ssi", "identity, period"},
-	{"compares", []string{"id", "community", "requester", "models", "created_at"}, "ssssi", "id"},
+	{"compares", []string{"id", "community", "requester", "models", "created_at", "blind"}, "ssssib", "id"},
 	{"votes", []string{"compare_id", "voter", "choice", "created_at"}, "sssi", "compare_id, voter"},
 	{"free_resets", []string{"period", "ran_at"}, "si", "period"},
 	{"seen_events", []string{"id", "seen_at"}, "si", "id"},
 	{"rate_buckets", []string{"key", "tat"}, "si", "key"},
+	{"settings", []string{"community", "channel", "key", "value", "updated_by", "updated_at"}, "sssssi", "community, channel, key"},
+	{"setting_changes", []string{"id", "community", "channel", "key", "old_value", "new_value", "actor", "created_at"}, "issssssi", "id"},
+	{"pools", []string{"community", "balance", "funded", "drawn", "created_at"}, "siiii", "community"},
+	{"pool_entries", []string{"id", "community", "kind", "amount", "key", "actor", "member", "entry_id", "note", "created_at"}, "ississsIsi", "id"},
+	{"members", []string{"community", "identity", "first_seen", "refilled"}, "ssis", "community, identity"},
+	{"spend", []string{"community", "identity", "period", "spent", "held"}, "sssii", "community, identity, period"},
+	{"alerts", []string{"key", "community", "kind", "text", "created_at", "sent_at"}, "ssssiI", "key"},
 }
 
 func init() {
@@ -117,7 +124,7 @@ func Copy(ctx context.Context, from, to *Store) (CopyReport, error) {
 		}
 		if to.d.engine == Postgres {
 			// Ids go on from the copied ones.
-			for _, table := range []string{"entries", "holds"} {
+			for _, table := range []string{"entries", "holds", "setting_changes", "pool_entries"} {
 				if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('`+table+`', 'id'),
 					COALESCE((SELECT MAX(id) FROM `+table+`), 0) + 1, false)`); err != nil {
 					return err

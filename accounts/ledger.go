@@ -156,6 +156,11 @@ func (s *Store) Balance(ctx context.Context, id bot.Identity) (bot.Balance, erro
 // hold (ECONFLICT if that key belongs to another user). An empty key asks
 // for no idempotency.
 func (s *Store) Reserve(ctx context.Context, id bot.Identity, amount int64, key string) (bot.Hold, error) {
+	return s.reserve(ctx, id, amount, key, nil)
+}
+
+// reserve is Reserve, and ReserveWithin when b is set.
+func (s *Store) reserve(ctx context.Context, id bot.Identity, amount int64, key string, b *bot.Budget) (bot.Hold, error) {
 	const op = "reserve"
 	if err := id.Validate(); err != nil {
 		return bot.Hold{}, s.fail(op, err)
@@ -189,10 +194,24 @@ func (s *Store) Reserve(ctx context.Context, id bot.Identity, amount int64, key 
 			}
 			return s.refuseReserve(ctx, tx, id, amount)
 		}
-		err = tx.QueryRowContext(ctx, `INSERT INTO holds (identity, amount, key, created_at, expires_at, owner_instance, owner_boot)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id`,
+		community, period, budget := "", "", 0
+		if b != nil {
+			var resets time.Time
+			period, resets = s.period(h.CreatedAt)
+			if err := s.countSpendTx(ctx, tx, b, id, period, resets, amount); err != nil {
+				// A repeated key answers with its hold, budget or not.
+				if prev, ok, perr := s.holdByKey(ctx, tx, id, key); perr == nil && ok {
+					h = prev
+					return errRollback
+				}
+				return err
+			}
+			community, budget = b.Community, 1
+		}
+		err = tx.QueryRowContext(ctx, `INSERT INTO holds (identity, amount, key, created_at, expires_at, owner_instance, owner_boot, community, period, budget)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id`,
 			string(id), amount, sql.NullString{String: key, Valid: key != ""}, nanos(h.CreatedAt), nanos(h.ExpiresAt),
-			s.opts.Instance, s.opts.Boot).Scan(&h.ID)
+			s.opts.Instance, s.opts.Boot, community, period, budget).Scan(&h.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			// The key was used before: answer with that hold and undo
 			// the tokens this call was about to hold.
@@ -279,9 +298,11 @@ func (s *Store) Settle(ctx context.Context, holdID int64, c bot.Charge) (bot.Ent
 			identity, state     string
 			amount, expires     int64
 			entryID, closedTime sql.NullInt64
+			community, period   string
+			budget              int
 		)
-		err := tx.QueryRowContext(ctx, `SELECT identity, amount, state, expires_at, entry_id, closed_at FROM holds WHERE id = ?`+s.d.forUpdate, holdID).
-			Scan(&identity, &amount, &state, &expires, &entryID, &closedTime)
+		err := tx.QueryRowContext(ctx, `SELECT identity, amount, state, expires_at, entry_id, closed_at, community, period, budget FROM holds WHERE id = ?`+s.d.forUpdate, holdID).
+			Scan(&identity, &amount, &state, &expires, &entryID, &closedTime, &community, &period, &budget)
 		if errors.Is(err, sql.ErrNoRows) {
 			return bot.Errorf(bot.ENOTFOUND, "There is no hold %d.", holdID)
 		} else if err != nil {
@@ -304,6 +325,11 @@ func (s *Store) Settle(ctx context.Context, holdID int64, c bot.Charge) (bot.Ent
 		if nanos(now) > expires {
 			if err := releaseTx(ctx, tx, holdID, id, amount, now); err != nil {
 				return err
+			}
+			if budget == 1 {
+				if err := unspendTx(ctx, tx, community, period, identity, amount, 0); err != nil {
+					return err
+				}
 			}
 			return commitThen{bot.Errorf(bot.ECONFLICT, "This request's hold expired at %s before it was settled; it is released and nothing is charged for it.",
 				fromNanos(expires).Format(time.RFC3339))}
@@ -366,8 +392,13 @@ func (s *Store) Settle(ctx context.Context, holdID int64, c bot.Charge) (bot.Ent
 			nanos(now), link, charge, holdID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE users SET balance = balance - ?, held = held - ? WHERE identity = ?`, charge, amount, identity)
-		return err
+		if _, err = tx.ExecContext(ctx, `UPDATE users SET balance = balance - ?, held = held - ? WHERE identity = ?`, charge, amount, identity); err != nil {
+			return err
+		}
+		if budget == 1 {
+			return unspendTx(ctx, tx, community, period, identity, amount, charge)
+		}
+		return nil
 	})
 	if err != nil {
 		return bot.Entry{}, err
@@ -390,10 +421,11 @@ func releaseTx(ctx context.Context, tx dbtx, holdID int64, id bot.Identity, amou
 // released is a no-op. ENOTFOUND for an unknown hold.
 func (s *Store) Release(ctx context.Context, holdID int64) error {
 	return s.write(ctx, "release", func(ctx context.Context, tx dbtx) error {
-		var identity string
+		var identity, community, period string
 		var amount int64
+		var budget int
 		err := tx.QueryRowContext(ctx, `UPDATE holds SET state = 'released', closed_at = ? WHERE id = ? AND state = 'open'
-			RETURNING identity, amount`, nanos(s.opts.Now()), holdID).Scan(&identity, &amount)
+			RETURNING identity, amount, community, period, budget`, nanos(s.opts.Now()), holdID).Scan(&identity, &amount, &community, &period, &budget)
 		if errors.Is(err, sql.ErrNoRows) {
 			var one int
 			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM holds WHERE id = ?`, holdID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
@@ -405,8 +437,13 @@ func (s *Store) Release(ctx context.Context, holdID int64) error {
 		} else if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE users SET held = held - ? WHERE identity = ?`, amount, identity)
-		return err
+		if _, err = tx.ExecContext(ctx, `UPDATE users SET held = held - ? WHERE identity = ?`, amount, identity); err != nil {
+			return err
+		}
+		if budget == 1 {
+			return unspendTx(ctx, tx, community, period, identity, amount, 0)
+		}
+		return nil
 	})
 }
 
@@ -486,15 +523,22 @@ func (s *Store) releaseWhere(ctx context.Context, op, cond string, args ...any) 
 			return err
 		}
 		held := map[string]int64{}
+		type spendKey struct{ community, period, identity string }
+		spent := map[spendKey]int64{}
 		err = eachRow(ctx, tx, `UPDATE holds SET state = 'released', closed_at = ?
-			WHERE id >= ? AND state = 'open' AND `+cond+` RETURNING identity, amount`,
+			WHERE id >= ? AND state = 'open' AND `+cond+` RETURNING identity, amount, community, period, budget`,
 			func(r *sql.Rows) error {
-				var identity string
+				var identity, community, period string
 				var amount int64
-				if err := r.Scan(&identity, &amount); err != nil {
+				var budget int
+				if err := r.Scan(&identity, &amount, &community, &period, &budget); err != nil {
 					return err
 				}
 				held[identity] += amount
+				if budget == 1 {
+					spent[spendKey{community, period, ""}] += amount
+					spent[spendKey{community, period, identity}] += amount
+				}
 				tokens += amount
 				n++
 				return nil
@@ -509,6 +553,19 @@ func (s *Store) releaseWhere(ctx context.Context, op, cond string, args ...any) 
 		slices.Sort(ids)
 		for _, identity := range ids {
 			if _, err := tx.ExecContext(ctx, `UPDATE users SET held = held - ? WHERE identity = ?`, held[identity], identity); err != nil {
+				return err
+			}
+		}
+		keys := make([]spendKey, 0, len(spent))
+		for k := range spent {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b spendKey) int {
+			return strings.Compare(a.community+"\x00"+a.period+"\x00"+a.identity, b.community+"\x00"+b.period+"\x00"+b.identity)
+		})
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, `UPDATE spend SET held = held - ? WHERE community = ? AND period = ? AND identity = ?`,
+				spent[k], k.community, k.period, k.identity); err != nil {
 				return err
 			}
 		}
@@ -594,9 +651,9 @@ func (s *Store) adjust(ctx context.Context, kind bot.EntryKind, a bot.Adjustment
 			"An adjustment needs a key (such as the interaction id), so a retried command cannot apply it twice."))
 	case len(a.Key) > maxKeyLen:
 		return bot.Entry{}, false, s.fail(op, bot.Errorf(bot.EINVALID, "An adjustment key is at most %d bytes long.", maxKeyLen))
-	case strings.HasPrefix(a.Key, signupKeyPrefix) || strings.HasPrefix(a.Key, chargeKeyPrefix) || strings.HasPrefix(a.Key, generationKeyPrefix):
+	case strings.HasPrefix(a.Key, signupKeyPrefix) || strings.HasPrefix(a.Key, chargeKeyPrefix) || strings.HasPrefix(a.Key, generationKeyPrefix) || isPoolKey(a.Key):
 		return bot.Entry{}, false, s.fail(op, bot.Errorf(bot.EINVALID,
-			"Keys starting with %q, %q or %q are the ledger's own; use another key.", signupKeyPrefix, chargeKeyPrefix, generationKeyPrefix))
+			"Keys starting with %q, %q, %q, %q or %q are the ledger's own; use another key.", signupKeyPrefix, chargeKeyPrefix, generationKeyPrefix, poolKeyPrefix, "allowance:"))
 	}
 	actor := a.Actor
 	if actor == "" {

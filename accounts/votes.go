@@ -52,8 +52,8 @@ func (s *Store) RecordCompare(ctx context.Context, c bot.CompareRecord) error {
 		created = s.opts.Now()
 	}
 	return s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO compares (id, community, requester, models, created_at) VALUES (?, ?, ?, ?, ?)`,
-			c.ID, c.Community, string(c.Requester), string(models), nanos(created))
+		_, err := tx.ExecContext(ctx, `INSERT INTO compares (id, community, requester, models, created_at, blind) VALUES (?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Community, string(c.Requester), string(models), nanos(created), c.Blind)
 		return err
 	})
 }
@@ -110,6 +110,27 @@ func (s *Store) Vote(ctx context.Context, compareID string, voter bot.Identity, 
 	return tally, nil
 }
 
+// Compare returns a recorded compare: its community, requester, models
+// in panel order and whether it was blind. ENOTFOUND for an unknown id.
+func (s *Store) Compare(ctx context.Context, id string) (bot.CompareRecord, error) {
+	const op = "compare"
+	c := bot.CompareRecord{ID: id}
+	var requester, raw string
+	var created int64
+	err := s.read.QueryRowContext(ctx, `SELECT community, requester, models, blind, created_at FROM compares WHERE id = ?`, id).
+		Scan(&c.Community, &requester, &raw, &c.Blind, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, s.fail(op, bot.Errorf(bot.ENOTFOUND, "That compare does not exist (any more); start a new one with /compare."))
+	} else if err != nil {
+		return c, s.fail(op, err)
+	}
+	if err := json.Unmarshal([]byte(raw), &c.Models); err != nil {
+		return c, s.fail(op, fmt.Errorf("compare %s: models: %w", id, err))
+	}
+	c.Requester, c.CreatedAt = bot.Identity(requester), fromNanos(created)
+	return c, nil
+}
+
 // letters returns the panel letters of n models: A, B, ….
 func letters(n int) []string {
 	ls := make([]string, n)
@@ -141,13 +162,13 @@ func compareModels(ctx context.Context, q queryer, id string) ([]string, error) 
 // written with A < B.
 func (s *Store) Pairs(ctx context.Context, community string) ([]bot.PairRecord, error) {
 	const op = "pairs"
-	query := `SELECT c.models, v.choice, COUNT(*) FROM votes v JOIN compares c ON c.id = v.compare_id`
+	query := `SELECT c.models, c.blind, v.choice, COUNT(*) FROM votes v JOIN compares c ON c.id = v.compare_id`
 	var args []any
 	if community != "" {
 		query += ` WHERE c.community = ?`
 		args = append(args, community)
 	}
-	query += ` GROUP BY c.id, v.choice`
+	query += ` GROUP BY c.id, c.models, c.blind, v.choice`
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail(op, err)
@@ -170,8 +191,9 @@ func (s *Store) Pairs(ctx context.Context, community string) ([]bot.PairRecord, 
 	}
 	for rows.Next() {
 		var raw, choice string
+		var blind bool
 		var n int
-		if err := rows.Scan(&raw, &choice, &n); err != nil {
+		if err := rows.Scan(&raw, &blind, &choice, &n); err != nil {
 			return nil, s.fail(op, err)
 		}
 		var models []string
@@ -184,6 +206,9 @@ func (s *Store) Pairs(ctx context.Context, community string) ([]bot.PairRecord, 
 					if models[i] != models[j] {
 						p, _ := record(models[i], models[j])
 						p.Ties += n
+						if blind {
+							p.BlindTies += n
+						}
 					}
 				}
 			}
@@ -198,10 +223,16 @@ func (s *Store) Pairs(ctx context.Context, community string) ([]bot.PairRecord, 
 				continue
 			}
 			p, swapped := record(models[w], loser)
-			if swapped {
+			switch {
+			case swapped:
 				p.BWins += n
-			} else {
+			default:
 				p.AWins += n
+			}
+			if blind && swapped {
+				p.BlindBWins += n
+			} else if blind {
+				p.BlindAWins += n
 			}
 		}
 	}

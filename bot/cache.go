@@ -78,6 +78,16 @@ func (c *Cache[V]) Add(key string, v V) bool {
 	return true
 }
 
+// Delete forgets key.
+func (c *Cache[V]) Delete(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[key]; ok {
+		c.order.Remove(e)
+		delete(c.items, key)
+	}
+}
+
 // Len returns how many entries the cache holds, expired ones not yet
 // dropped included.
 func (c *Cache[V]) Len() int {

@@ -37,6 +37,9 @@ type PlanRequest struct {
 	Available int64
 	// FreeRemaining is how many free-tier requests the user has left today.
 	FreeRemaining int
+	// Policy, when set, is the community's model rules: a model they
+	// refuse is never planned (a chosen one is refused with the reason).
+	Policy *ModelPolicy
 }
 
 // Plan is the router's decision for one request, explained.

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,11 +21,51 @@ type Command struct {
 	Usage   string // e.g. "topup USER AMOUNT [note]"
 	Summary string // one line for /help
 	Admin   bool   // only identities listed in `admins` may run it
-	Private bool   // its replies are shown only to the asking user
+	// CommunityAdmin: the host's admins and the community's own admins
+	// may run it (Request.CommunityAdmin says which the user is).
+	CommunityAdmin bool
+	Private        bool // its replies are shown only to the asking user
 	// Options name the arguments in positional order; they may also be given
 	// by name (name:value), and platforms register them as slash options.
 	Options []Option
-	Run     func(ctx context.Context, req *Request) error
+	// Subcommands, when set, are what the command does (the Options are
+	// then unused): platforms register them as subcommands and groups,
+	// typed commands name them first ("/settings models allow …").
+	Subcommands []Subcommand
+	Run         func(ctx context.Context, req *Request) error
+}
+
+// Subcommand is one action of a command with subcommands, or a group of
+// them (Subcommands set; one level deep, as Discord allows).
+type Subcommand struct {
+	Name        string
+	Description string
+	Options     []Option
+	Subcommands []Subcommand
+	// Default, in a group, is the subcommand a typed command means when
+	// the next word names none ("/settings persona You are…" is "persona
+	// set").
+	Default string
+}
+
+// Find returns the subcommand named by path ("models allow").
+func (c *Command) Find(path string) (*Subcommand, bool) {
+	subs := c.Subcommands
+	var found *Subcommand
+	for _, name := range strings.Fields(path) {
+		found = nil
+		for i := range subs {
+			if subs[i].Name == name {
+				found = &subs[i]
+				break
+			}
+		}
+		if found == nil {
+			return nil, false
+		}
+		subs = found.Subcommands
+	}
+	return found, found != nil && len(found.Subcommands) == 0
 }
 
 // Option is one named argument of a command.
@@ -36,7 +77,16 @@ type Option struct {
 	Rest bool
 	// Model: the value is a model id (platforms offer autocomplete).
 	Model bool
+	// Kind is what the value names, for platforms with pickers: "" (text),
+	// OptionChannel, OptionMentionable (a user or a role).
+	Kind string
 }
+
+// Option kinds.
+const (
+	OptionChannel     = "channel"
+	OptionMentionable = "mentionable"
+)
 
 // Invocation is a parsed command: its name and arguments.
 type Invocation struct {
@@ -46,6 +96,9 @@ type Invocation struct {
 
 // Args are a command's arguments, by position and by name (name:value).
 type Args struct {
+	// Sub is the subcommand's path ("models allow") of a command with
+	// subcommands.
+	Sub   string
 	Pos   []string
 	Named map[string]string
 }
@@ -74,15 +127,18 @@ func (a Args) Rest(pos int) string {
 // Request is one command run: the event, its parsed arguments, and where to
 // reply.
 type Request struct {
-	ID        string // request id, in every log line and internal error message
-	Event     Event
-	Command   *Command
-	Args      Args
-	Reply     *Reply
-	Admin     bool
-	NewUser   bool
-	Logger    *slog.Logger
-	StartedAt time.Time
+	ID      string // request id, in every log line and internal error message
+	Event   Event
+	Command *Command
+	Args    Args
+	Reply   *Reply
+	Admin   bool
+	// CommunityAdmin: the user runs the event's community (or is a host
+	// admin); set for commands that need it.
+	CommunityAdmin bool
+	NewUser        bool
+	Logger         *slog.Logger
+	StartedAt      time.Time
 }
 
 // Parser turns an event into an invocation. EINVALID for an unknown command,
@@ -112,6 +168,12 @@ type EngineOptions struct {
 	Logger       *slog.Logger
 	Metrics      Metrics
 	Now          func() time.Time
+	// Communities, when set, decides who runs each community (for
+	// CommunityAdmin commands) and where the bot answers mentions.
+	Communities *Communities
+	// Members, when set, is told who used the bot in which community
+	// (once per member and process), for allowances.
+	Members Members
 }
 
 // Engine turns platform events into command runs: it ensures the user,
@@ -119,17 +181,16 @@ type EngineOptions struct {
 // deadline, and turns every error into a message a person understands.
 // One Engine serves every platform adapter concurrently.
 type Engine struct {
-	users    Users
-	commands map[string]*Command
-	list     []*Command
-	parse    Parser
-	admins   map[Identity]bool
-	limit    RateLimit
-	timeout  time.Duration
-	interval time.Duration
-	log      *slog.Logger
-	metrics  Metrics
-	now      func() time.Time
+	users       Users
+	cmds        atomic.Pointer[commandSet]
+	conf        atomic.Pointer[engineConf]
+	interval    time.Duration
+	log         *slog.Logger
+	metrics     Metrics
+	now         func() time.Time
+	communities *Communities
+	members     Members
+	noted       *Cache[struct{}] // community/identity pairs told to members
 
 	buckets sync.Map         // Identity → *bucket
 	seen    *Cache[struct{}] // event ids already handled
@@ -143,23 +204,30 @@ type Engine struct {
 	cancel   context.CancelFunc
 }
 
+// commandSet is the commands the engine runs and their parser; a config
+// reload swaps the whole set.
+type commandSet struct {
+	byName map[string]*Command
+	list   []*Command
+	parse  Parser
+}
+
+// engineConf is what a config reload may change in a running engine.
+type engineConf struct {
+	admins  map[Identity]bool
+	limit   RateLimit
+	timeout time.Duration
+}
+
 // NewEngine returns an Engine with opts, defaults filled in.
 func NewEngine(opts EngineOptions) *Engine {
 	e := &Engine{
-		users: opts.Users, commands: map[string]*Command{}, list: opts.Commands,
-		parse: opts.Parse, admins: map[Identity]bool{}, limit: opts.Limit,
-		timeout: opts.Timeout, interval: opts.EditInterval,
+		users: opts.Users, interval: opts.EditInterval,
 		log: opts.Logger, metrics: opts.Metrics, now: opts.Now,
+		communities: opts.Communities, members: opts.Members,
 	}
-	for _, c := range opts.Commands {
-		e.commands[c.Name] = c
-	}
-	for _, a := range opts.Admins {
-		e.admins[a] = true
-	}
-	if e.timeout <= 0 {
-		e.timeout = 5 * time.Minute
-	}
+	e.SetCommands(opts.Commands, opts.Parse)
+	e.Reconfigure(opts.Admins, opts.Limit, opts.Timeout)
 	if e.interval <= 0 {
 		e.interval = time.Second
 	}
@@ -173,22 +241,47 @@ func NewEngine(opts EngineOptions) *Engine {
 		e.now = time.Now
 	}
 	e.seen = NewCache[struct{}](200_000, time.Hour, e.now)
+	e.noted = NewCache[struct{}](200_000, 24*time.Hour, e.now)
 	e.hard, e.cancel = context.WithCancel(context.Background())
 	return e
 }
 
+// SetCommands replaces the commands and their parser (a config reload
+// rebuilds the commands with the new settings); events already running
+// finish with the old ones.
+func (e *Engine) SetCommands(cmds []*Command, parse Parser) {
+	set := &commandSet{byName: map[string]*Command{}, list: cmds, parse: parse}
+	for _, c := range cmds {
+		set.byName[c.Name] = c
+	}
+	e.cmds.Store(set)
+}
+
+// Reconfigure replaces the host's admins, the rate limit and the timeout
+// of a command run (a config reload); the next event sees them.
+func (e *Engine) Reconfigure(admins []Identity, limit RateLimit, timeout time.Duration) {
+	c := &engineConf{admins: map[Identity]bool{}, limit: limit, timeout: timeout}
+	for _, a := range admins {
+		c.admins[a] = true
+	}
+	if c.timeout <= 0 {
+		c.timeout = 5 * time.Minute
+	}
+	e.conf.Store(c)
+}
+
 // Commands returns the commands in the order they were given (for /help and
 // for registering slash commands).
-func (e *Engine) Commands() []*Command { return e.list }
+func (e *Engine) Commands() []*Command { return e.cmds.Load().list }
 
 // Command returns the command with the given name.
 func (e *Engine) Command(name string) (*Command, bool) {
-	c, ok := e.commands[name]
+	c, ok := e.cmds.Load().byName[name]
 	return c, ok
 }
 
 // IsAdmin reports whether id is listed in `admins`.
-func (e *Engine) IsAdmin(id Identity) bool { return e.admins[id] }
+func (e *Engine) IsAdmin(id Identity) bool { return e.conf.Load().admins[id] }
 
 // Handle answers one event, writing to out. Redelivered events (an ID seen
 // before) are dropped. It returns when the command has finished and every
@@ -241,9 +334,13 @@ func (e *Engine) handle(ctx context.Context, req *Request, out Output) (err erro
 		return fmt.Errorf("engine: event %s: %w", ev.ID, errors.New(ErrorMessage(err)))
 	}
 
-	inv, perr := e.parse(ev)
+	cmds, conf := e.cmds.Load(), e.conf.Load()
+	inv, perr := cmds.parse(ev)
+	if perr == nil && e.ignored(ctx, req, inv) {
+		return nil
+	}
 	if perr == nil {
-		req.Command = e.commands[inv.Name]
+		req.Command = cmds.byName[inv.Name]
 		req.Args = inv.Args
 		if req.Command == nil {
 			perr = fmt.Errorf("engine: parser returned unknown command %q", inv.Name)
@@ -257,7 +354,8 @@ func (e *Engine) handle(ctx context.Context, req *Request, out Output) (err erro
 		return fmt.Errorf("engine: ensure user: %w", err)
 	}
 	req.NewUser = created
-	req.Admin = e.admins[ev.Identity]
+	req.Admin = conf.admins[ev.Identity]
+	e.noteMember(ctx, req)
 	if created {
 		e.welcome(ctx, req, reply())
 	}
@@ -268,7 +366,7 @@ func (e *Engine) handle(ctx context.Context, req *Request, out Output) (err erro
 	if perr != nil {
 		return perr
 	}
-	if wait, ok := e.allow(ev.Identity); !ok {
+	if wait, ok := e.allow(ev.Identity, conf.limit); !ok {
 		e.metrics.Refusal("rate_limit")
 		return Errorf(ERATELIMIT, "You're sending requests faster than this bot allows. Try again in %s.", FormatWait(wait))
 	}
@@ -276,12 +374,85 @@ func (e *Engine) handle(ctx context.Context, req *Request, out Output) (err erro
 		req.Logger.Warn("non-admin tried an admin command", "command", req.Command.Name)
 		return Errorf(EUNAUTHORIZED, "Only admins can use /%s.", req.Command.Name)
 	}
+	if req.Command.CommunityAdmin {
+		if err := e.checkCommunityAdmin(ctx, req); err != nil {
+			return err
+		}
+	}
 
-	cctx, cancel := context.WithTimeout(ctx, e.timeout)
+	cctx, cancel := context.WithTimeout(ctx, conf.timeout)
 	defer cancel()
 	stop := context.AfterFunc(e.hard, cancel)
 	defer stop()
 	return e.run(cctx, req, reply())
+}
+
+// ignored reports whether the event is a mention in a channel where the
+// community does not want the bot to answer (/settings channels): it gets
+// no answer at all. Commands, typed or native, and DMs are always answered.
+func (e *Engine) ignored(ctx context.Context, req *Request, inv Invocation) bool {
+	ev := req.Event
+	if e.communities == nil || inv.Name != "ask" || ev.Command != "" || ev.Direct || !IsCommunity(ev.Community) {
+		return false
+	}
+	v, err := e.communities.View(ctx, ev.Community, ev.Channel)
+	if err != nil {
+		req.Logger.Warn("read the community's channels; answering", "err", err)
+		return false
+	}
+	if v.Channels().Allows(ev.Channel) {
+		return false
+	}
+	req.Logger.Debug("mention in a channel the community excluded", "community", ev.Community, "channel", ev.Channel)
+	return true
+}
+
+// noteMember tells Members, once per process, that the user used the bot
+// in this community.
+func (e *Engine) noteMember(ctx context.Context, req *Request) {
+	ev := req.Event
+	if e.members == nil || !IsCommunity(ev.Community) || !e.noted.Add(ev.Community+" "+string(ev.Identity), struct{}{}) {
+		return
+	}
+	if err := e.members.NoteMember(ctx, ev.Community, ev.Identity); err != nil {
+		e.noted.Delete(ev.Community + " " + string(ev.Identity))
+		req.Logger.Warn("remember the community's member", "err", err)
+	}
+}
+
+// checkCommunityAdmin lets a CommunityAdmin command run for the host's
+// admins and the community's own; everyone else is refused, with who may.
+func (e *Engine) checkCommunityAdmin(ctx context.Context, req *Request) error {
+	if req.Admin {
+		req.CommunityAdmin = true
+		return nil
+	}
+	ok := false
+	if e.communities != nil {
+		var err error
+		if ok, err = e.communities.IsAdmin(ctx, req.Event); err != nil {
+			return fmt.Errorf("engine: community admin: %w", err)
+		}
+	}
+	if !ok {
+		req.Logger.Warn("non-admin tried a community admin command", "command", req.Command.Name, "community", req.Event.Community)
+		return Errorf(EUNAUTHORIZED, "Only %s can use /%s.", communityAdmins(req.Event), req.Command.Name)
+	}
+	req.CommunityAdmin = true
+	return nil
+}
+
+// communityAdmins says who runs the event's community, for a refusal.
+func communityAdmins(ev Event) string {
+	switch {
+	case !IsCommunity(ev.Community):
+		return "the bot's admins, and a server's admins in its channels,"
+	case ev.Platform == PlatformDiscord:
+		return "this server's admins (Manage Server, or a role or member the server made an orchat admin) and the bot's host admins"
+	case ev.Platform == PlatformSlack:
+		return "this workspace's admins and owners (or members it made orchat admins) and the bot's host admins"
+	}
+	return "the bot's admins (admins in the config)"
 }
 
 // run calls the command, turning a panic into an internal error so one bad
@@ -368,17 +539,17 @@ type bucket struct {
 
 // allow takes one token from id's bucket; when it is empty it returns how
 // long until the next token.
-func (e *Engine) allow(id Identity) (time.Duration, bool) {
-	if e.limit.PerMinute <= 0 {
+func (e *Engine) allow(id Identity, limit RateLimit) (time.Duration, bool) {
+	if limit.PerMinute <= 0 {
 		return 0, true
 	}
-	burst := float64(max(e.limit.Burst, 1))
+	burst := float64(max(limit.Burst, 1))
 	now := e.now()
 	v, _ := e.buckets.LoadOrStore(id, &bucket{tokens: burst, at: now})
 	b := v.(*bucket)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	perSec := e.limit.PerMinute / 60
+	perSec := limit.PerMinute / 60
 	b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*perSec)
 	b.at = now
 	if b.tokens >= 1 {

@@ -29,6 +29,17 @@ type Event struct {
 	// the command name without "/" and its options by name.
 	Command string
 	Options map[string]string
+	// Subcommand is a native slash command's subcommand path, its group
+	// first ("models allow"); typed commands name it in Text.
+	Subcommand string
+	// Roles are the user's roles in the community (Discord role ids), for
+	// the community's admins by role.
+	Roles []string
+	// ManagesCommunity reports whether the platform says the user manages
+	// the community (Discord: Manage Server or Administrator; Slack: a
+	// workspace admin or owner); nil means it does not. It may call the
+	// platform, so the engine asks only when a command needs an admin.
+	ManagesCommunity func(ctx context.Context) (bool, error)
 	// Direct is true in a DM.
 	Direct      bool
 	Attachments []Attachment

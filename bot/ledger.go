@@ -111,10 +111,13 @@ type ModelSpend struct {
 
 // VerifyReport is the result of checking the ledger's invariants.
 type VerifyReport struct {
-	Users    int
-	Entries  int
-	Holds    int
-	Problems []string // empty when everything holds
+	Users   int
+	Entries int
+	Holds   int
+	// Pools and PoolEntries count the communities' pools and their rows.
+	Pools       int
+	PoolEntries int
+	Problems    []string // empty when everything holds
 }
 
 // OK reports whether no invariant was broken.

@@ -81,10 +81,23 @@ type Panel struct {
 	CompletionTokens int64
 	Charged          int64
 	Error            string
+	// Blind: the model is hidden until the member votes (Model holds
+	// the placeholder shown, and Summary leaves out the charge, which
+	// would tell a dear model from a cheap one).
+	Blind bool
 }
 
 // Summary is the panel's one-line facts: latency, tokens and charge.
 func (p Panel) Summary() string {
+	if p.Blind {
+		switch p.Status {
+		case StatusStreaming:
+			return "streaming…"
+		case StatusFailed:
+			return "failed"
+		}
+		return fmt.Sprintf("%s in / %s out", FormatTokens(p.PromptTokens), FormatTokens(p.CompletionTokens))
+	}
 	switch p.Status {
 	case StatusStreaming:
 		if p.TTFT > 0 {

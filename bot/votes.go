@@ -15,6 +15,9 @@ type CompareRecord struct {
 	Community string
 	Requester Identity
 	Models    []string // in panel order: A, B, C, D
+	// Blind: the models were hidden until a member voted; its votes are
+	// blind votes, marked and weighted in the leaderboard.
+	Blind     bool
 	CreatedAt time.Time
 }
 
@@ -27,6 +30,8 @@ type PairRecord struct {
 	A, B         string
 	AWins, BWins int
 	Ties         int
+	// The blind votes among them (from compares that hid the models).
+	BlindAWins, BlindBWins, BlindTies int
 }
 
 // Votes stores compares and the votes members cast on them.
@@ -42,6 +47,9 @@ type Votes interface {
 	// Pairs returns head-to-head results in a community, or across every
 	// community when community is "".
 	Pairs(ctx context.Context, community string) ([]PairRecord, error)
+
+	// Compare returns a recorded compare. ENOTFOUND for an unknown id.
+	Compare(ctx context.Context, id string) (CompareRecord, error)
 }
 
 // String writes the tally in choice order, tie last: "A 2 · B 1 · tie 0",

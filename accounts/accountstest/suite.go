@@ -286,6 +286,7 @@ func RunLedgerSuite(t *testing.T, b Backend) {
 	t.Run("TakeToken", func(t *testing.T) { testTakeToken(t, b) })
 	t.Run("HoldOwners", func(t *testing.T) { testHoldOwners(t, b) })
 	t.Run("Leader", func(t *testing.T) { testLeader(t, b) })
+	t.Run("Communities", func(t *testing.T) { testCommunities(t, b) })
 }
 
 func testEnsureUser(t *testing.T, b Backend) {
