@@ -130,8 +130,9 @@ func (r *Reply) Send(m Message) error {
 		m.Status = StatusDone
 	}
 	m.Private = m.Private || r.private
+	m.Footer = StripBidi(m.Footer)
 	var first error
-	for i, part := range Split(m.Text, r.limit) {
+	for i, part := range Split(StripBidi(m.Text), r.limit) {
 		p := m
 		p.Text, p.Part = part, i
 		if i > 0 {
@@ -149,20 +150,27 @@ func (r *Reply) Notice(text string) error {
 	return r.Send(Message{Kind: KindNotice, Text: text})
 }
 
+// renderText and renderCompare drop bidi overrides from everything shown:
+// whatever a model wrote, no platform shows text reordered by them.
 func (r *Reply) renderText(kind Kind, status Status, text, footer string, meta *ReplyMeta) []Message {
-	parts := Split(text, r.limit)
+	parts := Split(StripBidi(text), r.limit)
 	msgs := make([]Message, len(parts))
 	for i, p := range parts {
 		msgs[i] = Message{Kind: kind, Status: StatusDone, Text: p, Part: i, Private: r.private}
 	}
 	last := &msgs[len(msgs)-1]
-	last.Status, last.Footer, last.Meta = status, footer, meta
+	last.Status, last.Footer, last.Meta = status, StripBidi(footer), meta
 	return msgs
 }
 
 func (r *Reply) renderCompare(status Status, v CompareView) Message {
 	c := v
 	c.Panels = append([]Panel(nil), v.Panels...)
+	for i := range c.Panels {
+		p := &c.Panels[i]
+		p.Text, p.Error = StripBidi(p.Text), StripBidi(p.Error)
+	}
+	c.Footer = StripBidi(c.Footer)
 	c.Choices = append([]string(nil), v.Choices...)
 	if v.Tally != nil {
 		c.Tally = Tally{}

@@ -194,3 +194,52 @@ func TestReply(t *testing.T) {
 		}
 	})
 }
+
+// TestReplyDropsBidiOverrides: a right-to-left override in a model's
+// answer would show "invoice\u202Efdp.exe" as "invoiceexe.pdf" on any
+// platform; every message a reply writes (answers, notices, compares) is
+// free of them, while right-to-left text and its marks stay.
+func TestReplyDropsBidiOverrides(t *testing.T) {
+	const in = "open invoice\u202efdp.exe\u202c, \u2067isolated\u2069 and \u05e9\u05dc\u05d5\u05dd\u200f"
+	const want = "open invoicefdp.exe, isolated and \u05e9\u05dc\u05d5\u05dd\u200f"
+	rec := newRecorder(2000, time.Millisecond)
+	ctx := context.Background()
+	r := bot.NewReply(ctx, rec, 0, false, nil)
+	r.Update(in)
+	if err := r.Finish(in, "footer \u202e1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := bot.NewReply(ctx, rec, 0, false, nil).Notice(in); err != nil {
+		t.Fatal(err)
+	}
+	if err := bot.NewReply(ctx, rec, 0, false, nil).FinishCompare(bot.CompareView{ID: "c1",
+		Panels: []bot.Panel{{Label: "A", Text: in, Status: bot.StatusDone}, {Label: "B", Error: in, Status: bot.StatusFailed}},
+		Footer: "compare \u202d1"}); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var texts []string
+	for _, id := range rec.order {
+		m := rec.msgs[id]
+		texts = append(texts, m.Text, m.Footer)
+		if c := m.Compare; c != nil {
+			texts = append(texts, c.Footer)
+			for _, p := range c.Panels {
+				texts = append(texts, p.Text, p.Error)
+			}
+		}
+	}
+	found := 0
+	for _, s := range texts {
+		if strings.ContainsFunc(s, bot.IsBidiOverride) {
+			t.Errorf("a message holds a bidi override: %q", s)
+		}
+		if s == want {
+			found++
+		}
+	}
+	if found != 4 {
+		t.Errorf("want the answer, the notice and both panels as %q, found %d of them in %q", want, found, texts)
+	}
+}
