@@ -251,11 +251,13 @@ func (o *output) Edit(_ context.Context, id string, m bot.Message) error {
 }
 
 // show prints a message: live text as it grows, or the finished message.
+// What a model or a user wrote is made inert first: it reaches a terminal.
 func (o *output) show(id string, m bot.Message) {
 	a := o.a
 	if m.Status != bot.StatusStreaming && m.Kind == bot.KindReply && m.Status == bot.StatusDone {
 		a.remember(o.user, o.prompt, m.Text)
 	}
+	m = inertMessage(m)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.opts.JSON {
