@@ -196,7 +196,7 @@ func resolveUser(ev bot.Event, s string) (bot.Identity, error) {
 		return "", bot.Errorf(bot.EINVALID, "Say which user, for example @someone or %s.", exampleIdentity(ev.Platform))
 	}
 	if m := discordMention.FindStringSubmatch(s); m != nil && ev.Platform == bot.PlatformDiscord {
-		return bot.Identity("discord:" + m[1]), nil
+		return bot.ParseIdentity("discord:" + m[1])
 	}
 	if m := slackMention.FindStringSubmatch(s); m != nil && ev.Platform == bot.PlatformSlack {
 		parts := strings.Split(string(ev.Identity), ":")
