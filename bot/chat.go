@@ -33,8 +33,10 @@ type PlanRequest struct {
 	MaxTokens int
 	// Tools: the request needs tool calls.
 	Tools bool
-	// Available is the balance the user can reserve right now.
+	// Available is the balance the user can reserve right now; Held is what
+	// the user's answers in progress hold besides (refusals say both).
 	Available int64
+	Held      int64
 	// FreeRemaining is how many free-tier requests the user has left today.
 	FreeRemaining int
 }

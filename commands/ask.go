@@ -54,7 +54,7 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 	}
 	plan, err := s.Chat.Plan(ctx, bot.PlanRequest{
 		Identity: ev.Identity, Messages: msgs, Model: model,
-		Available: bal.Available, FreeRemaining: bal.Free.Remaining,
+		Available: bal.Available, Held: bal.Held, FreeRemaining: bal.Free.Remaining,
 	})
 	if err != nil {
 		return s.explainPlanError(err, bal)
