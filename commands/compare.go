@@ -184,6 +184,11 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	}
 	if ok >= 2 {
 		rec := bot.CompareRecord{ID: view.ID, Community: ev.Community, Requester: ev.Identity, Models: ids, CreatedAt: s.Now()}
+		for _, p := range view.Panels {
+			if p.Status != bot.StatusDone {
+				rec.Failed = append(rec.Failed, p.Label)
+			}
+		}
 		if err := s.Votes.RecordCompare(context.WithoutCancel(ctx), rec); err != nil {
 			s.Logger.Error("record compare", "compare", view.ID, "err", err)
 		} else {

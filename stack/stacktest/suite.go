@@ -109,9 +109,15 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if m := find(t, ok, "Your vote for A"); !m.Private {
 			t.Errorf("the vote confirmation was public: %+v", m)
 		}
-		again := h.Vote(t, "alice", id, "B")
+		again := h.Vote(t, "alice", id, "C")
 		if !anyText(again, "already") {
 			t.Fatalf("a second vote was not refused: %+v", again)
+		}
+		// The failed panel has no button, and a typed vote for it is
+		// refused with the reason.
+		failed := h.Vote(t, "carol", id, "B")
+		if !anyText(failed, "Answer B (openai/gpt-5-mini) failed") {
+			t.Fatalf("a vote for the failed panel was not refused with the reason: %+v", failed)
 		}
 		pairs, err := st.Store.Pairs(context.Background(), "")
 		if err != nil {
