@@ -243,3 +243,26 @@ func TestReplyDropsBidiOverrides(t *testing.T) {
 		t.Errorf("want the answer, the notice and both panels as %q, found %d of them in %q", want, found, texts)
 	}
 }
+
+// BenchmarkReplyUpdate streams a 512 KiB answer (the longest the router
+// lets through) in 64-byte deltas into a Discord-sized output. Rendering
+// (splitting into 2,000-character messages, cleaning) happens once per
+// edit interval, not once per delta, so a delta costs the same at the end
+// of a long answer as at its start.
+func BenchmarkReplyUpdate(b *testing.B) {
+	const size, delta = 512 << 10, 64
+	piece := strings.Repeat("word ", delta/5) + "\n"
+	for b.Loop() {
+		rec := newRecorder(2000, 20*time.Millisecond)
+		r := bot.NewReply(context.Background(), rec, 0, false, nil)
+		var text strings.Builder
+		for text.Len() < size {
+			text.WriteString(piece)
+			r.Update(text.String())
+		}
+		if err := r.Finish(text.String(), "", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(size/len(piece)), "ns/delta")
+}

@@ -61,6 +61,7 @@ type RouterConfig struct {
 	MinCompletionTokens int                 `toml:"min_completion_tokens"`
 	Temperature         *float64            `toml:"temperature"`
 	MaxFallbacks        int                 `toml:"max_fallbacks"`
+	MaxAnswerBytes      int                 `toml:"max_answer_bytes"`
 	CatalogCache        string              `toml:"catalog_cache"`
 	AutoModels          []string            `toml:"auto_models"`
 	Tiers               map[string][]string `toml:"tiers"`
@@ -202,6 +203,7 @@ func Default() Config {
 			MaxTokens:           1024,
 			MinCompletionTokens: 64,
 			MaxFallbacks:        2,
+			MaxAnswerBytes:      512 << 10,
 		},
 		Billing: BillingConfig{Mode: bot.BillingCost, USDPerToken: 0.000001},
 		Accounts: AccountsConfig{
@@ -417,6 +419,9 @@ func (c Config) Validate() error {
 	}
 	if c.Router.MaxFallbacks < 0 || c.Router.MaxFallbacks > 5 {
 		bad("router.max_fallbacks", c.Router.MaxFallbacks, "must be between 0 and 5")
+	}
+	if c.Router.MaxAnswerBytes < 1024 || c.Router.MaxAnswerBytes > 64<<20 {
+		bad("router.max_answer_bytes", c.Router.MaxAnswerBytes, "must be between 1024 and 67108864 (64 MiB); the default 524288 is 512 KiB")
 	}
 	for tier := range c.Router.Tiers {
 		if !slices.Contains([]string{"fast", "general", "code", "reasoning", "long", "vision", "free"}, tier) {
