@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -136,6 +137,8 @@ type DiscordConfig struct {
 	ShardID    int      `toml:"shard_id"`
 	ShardCount int      `toml:"shard_count"`
 	DevGuilds  []string `toml:"dev_guilds"`
+	// AttachmentHosts are the only hosts attachments are downloaded from.
+	AttachmentHosts []string `toml:"attachment_hosts"`
 }
 
 // SlackConfig is the Slack adapter.
@@ -231,7 +234,7 @@ func Default() Config {
 		},
 		Stream:  StreamConfig{EditInterval: Duration{time.Second}},
 		Compare: CompareConfig{MaxTokens: 512},
-		Discord: DiscordConfig{APIURL: "https://discord.com/api/v9", ShardCount: 1},
+		Discord: DiscordConfig{APIURL: "https://discord.com/api/v9", ShardCount: 1, AttachmentHosts: []string{"cdn.discordapp.com", "media.discordapp.net"}},
 		Slack:   SlackConfig{Mode: "socket", APIURL: "https://slack.com/api/"},
 		Console: ConsoleConfig{User: "console:you"},
 		HTTP:    HTTPConfig{Addr: "127.0.0.1:9464"},
@@ -496,6 +499,14 @@ func (c Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.Discord.APIURL, "http://") && !strings.HasPrefix(c.Discord.APIURL, "https://") {
 		bad("discord.api_url", c.Discord.APIURL, "must be an http:// or https:// URL")
+	}
+	if len(c.Discord.AttachmentHosts) == 0 {
+		bad("discord.attachment_hosts", "[]", `must list at least one host, such as "cdn.discordapp.com" (attachments are downloaded from these only)`)
+	}
+	for _, h := range c.Discord.AttachmentHosts {
+		if u, err := url.Parse("https://" + h); h == "" || err != nil || u.Host != h || u.Hostname() == "" {
+			bad("discord.attachment_hosts", h, `must be a host name (with an optional :port), such as "cdn.discordapp.com", without https:// or a path`)
+		}
 	}
 	if c.Slack.Mode != "socket" && c.Slack.Mode != "http" {
 		bad("slack.mode", c.Slack.Mode, `must be "socket" or "http"`)

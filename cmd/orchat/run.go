@@ -187,7 +187,8 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	if c.Discord.Token != "" {
 		dc, err := discord.New(discord.Options{
 			Token: c.Discord.Token, APIURL: c.Discord.APIURL, ShardID: c.Discord.ShardID, ShardCount: c.Discord.ShardCount,
-			DevGuilds: c.Discord.DevGuilds, Commands: st.Commands, Catalog: st.Catalog, Handler: st.Engine, History: history,
+			DevGuilds: c.Discord.DevGuilds, AttachmentHosts: c.Discord.AttachmentHosts,
+			Commands: st.Commands, Catalog: st.Catalog, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
 		})
 		if err != nil {
