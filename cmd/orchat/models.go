@@ -178,7 +178,7 @@ func nonNil(s []string) []string {
 func runSimulate(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("simulate-upstream")
 	addr := fs.String("addr", "127.0.0.1:0", "listen `address`")
-	file := fs.String("catalog", "", "serve this /models JSON `file` (default: the built-in trimmed catalog)")
+	file := fs.String("catalog", "", "serve this /models JSON `file` (default: the built-in snapshot of all 344 models)")
 	latency := fs.Duration("latency", 0, "time to the first token")
 	tps := fs.Float64("tokens-per-second", 0, "pace of the answer after the first token (0: as fast as possible)")
 	failRate := fs.Float64("fail-rate", 0, "share of requests (0-1) answered with a fault: 429, 502, 503, stalls, mid-stream errors, truncated streams")

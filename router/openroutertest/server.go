@@ -33,14 +33,19 @@ import (
 	"github.com/orchat/orchat/router"
 )
 
-//go:embed models-trimmed.json
+//go:embed models-2026-02-27.json
 var defaultCatalog []byte
 
-// DefaultCatalog returns the embedded catalog: a trimmed copy of OpenRouter's
-// /models of 27 February 2026 holding every model the default tiers and
-// compares need (several :free ones, vision models, million-token contexts,
-// openrouter/auto with its "-1" prices).
+// DefaultCatalog returns the embedded catalog: OpenRouter's whole /models
+// of 27 February 2026, 344 models (:free ones, vision models,
+// million-token contexts, openrouter/auto with its "-1" prices), so every
+// model a person may name offline answers, as it would online.
 func DefaultCatalog() []byte { return bytes.Clone(defaultCatalog) }
+
+// defaultModels is the embedded catalog parsed once per process: 344
+// models take a while to parse under the race detector, and every test
+// world starts a simulator.
+var defaultModels = sync.OnceValues(func() ([]bot.Model, error) { return router.ParseModels(defaultCatalog) })
 
 // Options configure a Server. Zero values give a fast, fault-free upstream
 // on a random loopback port with the embedded catalog.
@@ -226,10 +231,14 @@ func Start(opts Options) (*Server, error) {
 		}
 		cat = b
 	}
+	var list []bot.Model
+	var err error
 	if cat == nil {
 		cat = defaultCatalog
+		list, err = defaultModels()
+	} else {
+		list, err = router.ParseModels(cat)
 	}
-	list, err := router.ParseModels(cat)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
