@@ -51,6 +51,8 @@ type Adapter struct {
 	mu    sync.Mutex // guards out and the per-message print state
 	seq   int
 	turns map[bot.Identity][]bot.Turn
+	// waited: the notice that lines wait their turn has been shown.
+	waited bool
 }
 
 // New returns a console adapter.
@@ -229,7 +231,24 @@ type output struct {
 	shown  map[string]int // message id → runes of its text already printed
 }
 
-var _ bot.Limiter = (*output)(nil)
+var (
+	_ bot.Limiter = (*output)(nil)
+	_ bot.Patient = (*output)(nil)
+)
+
+// Waiting: in the console a line over the rate limit waits its turn (a
+// script's lines come faster than anyone types, and none is dropped). A
+// terminal is told once; a script's output stays its answers.
+func (o *output) Waiting(wait time.Duration) {
+	a := o.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.waited || !a.opts.Live {
+		return
+	}
+	a.waited = true
+	fmt.Fprintf(a.opts.Out, "\x1b[2m(Lines are coming faster than the rate limit allows: each waits its turn, about %s now, and none is dropped.)\x1b[0m\n", bot.FormatWait(wait))
+}
 
 // Limits: a terminal takes any length, and repaints cheaply.
 func (o *output) Limits() bot.Limits {
