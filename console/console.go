@@ -78,32 +78,32 @@ func New(opts Options) *Adapter {
 // them off.
 func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 	work := context.WithoutCancel(ctx)
-	lines := make(chan string)
+	lines := make(chan inputLine)
 	go func() {
 		defer close(lines)
-		sc := bufio.NewScanner(a.opts.In)
-		sc.Buffer(make([]byte, 64*1024), 4<<20)
-		for sc.Scan() {
+		err := readLines(a.opts.In, MaxLineBytes, func(l inputLine) bool {
 			select {
-			case lines <- sc.Text():
+			case lines <- l:
+				return true
 			case <-ctx.Done():
-				return
+				return false
 			}
-		}
-		if err := sc.Err(); err != nil {
+		})
+		if err != nil {
 			a.opts.Logger.Warn("reading input", "err", err)
 		}
 	}()
 	sem := make(chan struct{}, a.opts.Parallel)
 	var wg sync.WaitGroup
 	for {
-		var line string
+		var in inputLine
 		var ok bool
 		select {
-		case line, ok = <-lines:
+		case in, ok = <-lines:
 		case <-ctx.Done():
 			return nil
 		}
+		line := in.text
 		if !ok {
 			// End of input: wait for the answers in flight, unless a
 			// shutdown begins meanwhile (the engine's drain then decides).
@@ -115,7 +115,7 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 			}
 			return nil
 		}
-		if strings.TrimSpace(line) == "" {
+		if in.tooLong == 0 && strings.TrimSpace(line) == "" {
 			continue
 		}
 		select {
@@ -127,9 +127,75 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			if in.tooLong > 0 {
+				a.refuseLong(work, in.tooLong)
+				return
+			}
 			a.handle(work, h, line)
 		}()
 	}
+}
+
+// MaxLineBytes bounds one line of input (4 MiB): a longer line is refused
+// with a message, its bytes never held, and reading goes on.
+const MaxLineBytes = 4 << 20
+
+// inputLine is one line read: its text, or, for a line over the limit,
+// its length.
+type inputLine struct {
+	text    string
+	tooLong int64
+}
+
+// readLines reads r line by line (LF or CRLF, the last line with or
+// without one) and hands each to yield until it returns false. A line over
+// max bytes is handed as its length alone: the rest of it is read and
+// dropped, and reading goes on with the next line.
+func readLines(r io.Reader, max int, yield func(inputLine) bool) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	var dropped int64 // >0 while skipping the rest of a line over max
+	for {
+		chunk, err := br.ReadSlice('\n')
+		switch {
+		case dropped > 0:
+			dropped += int64(len(chunk))
+		case len(buf)+len(chunk) > max+2: // +2: the line ending
+			dropped = int64(len(buf) + len(chunk))
+			buf = buf[:0]
+		default:
+			buf = append(buf, chunk...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' || err != nil {
+			var l inputLine
+			if dropped > 0 {
+				l.tooLong = dropped
+			} else {
+				l.text = strings.TrimSuffix(strings.TrimSuffix(string(buf), "\n"), "\r")
+			}
+			if (l.tooLong > 0 || len(buf) > 0) && !yield(l) {
+				return nil
+			}
+			buf, dropped = buf[:0], 0
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// refuseLong tells the user a line was over MaxLineBytes and not sent.
+func (a *Adapter) refuseLong(ctx context.Context, n int64) {
+	out := &output{a: a, user: a.opts.User}
+	_, _ = out.Post(ctx, bot.Message{Kind: bot.KindError, Status: bot.StatusFailed, Text: fmt.Sprintf(
+		"That line is %.1f MiB long, and a line may be up to 4 MiB, so it was not sent. Shorten it, or attach the text as a file (file://PATH).",
+		float64(n)/(1<<20))})
 }
 
 // handle turns one line into an event and answers it.
