@@ -33,6 +33,15 @@ type Options struct {
 	// Live repaints a streaming answer as it arrives (for a terminal);
 	// otherwise each message is printed once, finished.
 	Live bool
+	// Markdown renders answers, /help, /balance and the rest for a
+	// terminal (bold, lists, code blocks), in MarkdownStyle (a glamour
+	// style: "dark", the default, "light", "notty"…) wrapped at Width
+	// columns; Height is the terminal's rows (a streamed block taller than
+	// it is rendered at a line break). Off, and always with JSON, the text
+	// is printed as written.
+	Markdown      bool
+	MarkdownStyle string
+	Width, Height int
 	// Parallel is how many lines may be answered at once (default 1: each
 	// line waits for the one before, like a chat).
 	Parallel int
@@ -53,6 +62,7 @@ type Adapter struct {
 	turns map[bot.Identity][]bot.Turn
 	// waited: the notice that lines wait their turn has been shown.
 	waited bool
+	md     *markdown // nil: plain text
 }
 
 // New returns a console adapter.
@@ -66,9 +76,21 @@ func New(opts Options) *Adapter {
 	if opts.History == 0 {
 		opts.History = 20
 	}
+	if opts.Height <= 0 {
+		opts.Height = 24
+	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return &Adapter{opts: opts, run: hex.EncodeToString(b[:]), turns: map[bot.Identity][]bot.Turn{}}
+	a := &Adapter{opts: opts, run: hex.EncodeToString(b[:]), turns: map[bot.Identity][]bot.Turn{}}
+	if opts.Markdown && !opts.JSON {
+		md, err := newMarkdown(opts.MarkdownStyle, opts.Width)
+		if err != nil {
+			opts.Logger.Warn("Markdown is shown as written", "err", err)
+		} else {
+			a.md = md
+		}
+	}
+	return a
 }
 
 // Run reads lines until the input ends or ctx is cancelled, handing each to
@@ -294,7 +316,8 @@ type output struct {
 	prompt string
 	mu     sync.Mutex
 	n      int
-	shown  map[string]int // message id → runes of its text already printed
+	shown  map[string]int   // message id → runes of its text already printed
+	live   map[string]*live // message id → what of it is on the terminal (Markdown)
 }
 
 var (
@@ -351,6 +374,24 @@ func (o *output) show(id string, m bot.Message) {
 		}
 		return
 	}
+	if a.opts.Live && m.Kind == bot.KindReply && a.md != nil {
+		o.mu.Lock()
+		if o.live == nil {
+			o.live = map[string]*live{}
+		}
+		st := o.live[id]
+		if st == nil {
+			st = &live{}
+			o.live[id] = st
+		}
+		o.mu.Unlock()
+		final := m.Status != bot.StatusStreaming
+		st.update(a.opts.Out, a.md, a.opts.Height, m.Text, final)
+		if final && m.Footer != "" {
+			fmt.Fprintf(a.opts.Out, "\x1b[2m── %s\x1b[0m\n", m.Footer)
+		}
+		return
+	}
 	if a.opts.Live && m.Kind == bot.KindReply {
 		o.mu.Lock()
 		if o.shown == nil {
@@ -374,11 +415,16 @@ func (o *output) show(id string, m bot.Message) {
 	if m.Status == bot.StatusStreaming {
 		return
 	}
-	fmt.Fprint(a.opts.Out, render(m))
+	fmt.Fprint(a.opts.Out, render(m, a.md))
 }
 
-// render writes a finished message as plain text.
-func render(m bot.Message) string {
+// render writes a finished message: as plain text, or with its Markdown
+// rendered when md is set.
+func render(m bot.Message, md *markdown) string {
+	body := func(s string) string { return s + "\n" }
+	if md != nil {
+		body = md.render
+	}
 	var b strings.Builder
 	switch {
 	case m.Kind == bot.KindCompare && m.Compare != nil:
@@ -389,7 +435,7 @@ func render(m bot.Message) string {
 			}
 			fmt.Fprintf(&b, "── %s · %s · %s\n", p.Label, model, p.Summary())
 			if p.Text != "" {
-				b.WriteString(p.Text + "\n")
+				b.WriteString(body(p.Text))
 			}
 			if p.Error != "" {
 				b.WriteString("⚠️ " + p.Error + "\n")
@@ -404,7 +450,7 @@ func render(m bot.Message) string {
 	case m.Kind == bot.KindError:
 		b.WriteString("⚠️ " + m.Text + "\n")
 	default:
-		b.WriteString(m.Text + "\n")
+		b.WriteString(body(m.Text))
 		if m.Footer != "" {
 			b.WriteString("── " + m.Footer + "\n")
 		}
