@@ -33,8 +33,10 @@ type PlanRequest struct {
 	MaxTokens int
 	// Tools: the request needs tool calls.
 	Tools bool
-	// Available is the balance the user can reserve right now.
+	// Available is the balance the user can reserve right now; Held is what
+	// the user's answers in progress hold besides (refusals say both).
 	Available int64
+	Held      int64
 	// FreeRemaining is how many free-tier requests the user has left today.
 	FreeRemaining int
 	// Policy, when set, is the community's model rules: a model they
@@ -79,6 +81,10 @@ type ChatRequest struct {
 	SessionID string   // groups a conversation's calls upstream
 }
 
+// FinishLength is the finish reason of an answer that a length limit
+// ended (OpenAI's "length").
+const FinishLength = "length"
+
 // Result is the outcome of one model call. On failure Err is set and Text
 // holds whatever was received before the failure.
 type Result struct {
@@ -90,8 +96,11 @@ type Result struct {
 	// Cost is the balance tokens to charge. Estimated is true when the
 	// stream ended without usage and Cost was estimated from what was
 	// received (the ledger still caps it at the hold).
-	Cost         int64
-	Estimated    bool
+	Cost      int64
+	Estimated bool
+	// FinishReason is the upstream's ("stop", "length", …); with Err set,
+	// FinishLength means the answer went past the longest one allowed and
+	// was cut there: asking again would only be cut again.
 	FinishReason string
 	TTFT         time.Duration // time to the first token; 0 if none came
 	Latency      time.Duration // time to the end of the call

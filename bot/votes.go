@@ -15,6 +15,9 @@ type CompareRecord struct {
 	Community string
 	Requester Identity
 	Models    []string // in panel order: A, B, C, D
+	// Failed are the letters of the panels whose model failed: no vote
+	// may go to them (the others still win over them).
+	Failed []string
 	// Blind: the models were hidden until a member voted; its votes are
 	// blind votes, marked and weighted in the leaderboard.
 	Blind     bool
@@ -41,7 +44,8 @@ type Votes interface {
 
 	// Vote records one vote ("A".."D" or "tie") and returns the new tally.
 	// ENOTFOUND for an unknown compare; EINVALID for a choice the compare
-	// does not have; ECONFLICT when this voter already voted on it.
+	// does not have or a panel that failed; ECONFLICT when this voter
+	// already voted on it.
 	Vote(ctx context.Context, compareID string, voter Identity, choice string) (Tally, error)
 
 	// Pairs returns head-to-head results in a community, or across every

@@ -54,7 +54,7 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 	}
 	plan, err := s.Chat.Plan(ctx, bot.PlanRequest{
 		Identity: ev.Identity, Messages: msgs, Model: model,
-		Available: bal.Available, FreeRemaining: bal.Free.Remaining,
+		Available: bal.Available, Held: bal.Held, FreeRemaining: bal.Free.Remaining,
 	})
 	if err != nil {
 		return s.explainPlanError(err, bal)
@@ -79,7 +79,7 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 	}
 	meta, footer := s.footer(ctx, ev.Identity, plan, res, out)
 	if err != nil {
-		return undelivered(req.Reply.Fail(res.Text, failNote(ctx, err, out.charged), footer, meta), out.charged)
+		return undelivered(req.Reply.Fail(res.Text, failNote(ctx, res, err, out.charged), footer, meta), out.charged)
 	}
 	s.lowBalance(ctx, req, out)
 	if strings.TrimSpace(res.Text) == "" {
@@ -127,7 +127,11 @@ func interrupted(ctx context.Context, err error) error {
 }
 
 // failNote is the note under a partial answer that broke off.
-func failNote(ctx context.Context, err error, charged int64) string {
+func failNote(ctx context.Context, res bot.Result, err error, charged int64) string {
+	if res.FinishReason == bot.FinishLength && ctx.Err() == nil {
+		// Cut at the longest answer allowed: asking again would be cut too.
+		return fmt.Sprintf("%s Charged %s tokens for the part you got.", bot.ErrorMessage(err), bot.FormatTokens(charged))
+	}
 	what := "The answer broke off"
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):

@@ -89,6 +89,13 @@ type Config struct {
 	LongPromptTokens int
 	// MaxTurns, when positive, keeps at most that many non-system turns.
 	MaxTurns int
+	// MaxAnswerBytes bounds the text of one answer (router.max_answer_bytes,
+	// default DefaultMaxAnswerBytes): past it the answer is cut with a
+	// note and the rest of the stream is never read, so a hostile or
+	// broken upstream cannot fill memory. MaxEventBytes bounds one SSE
+	// event (default DefaultMaxEventBytes).
+	MaxAnswerBytes int
+	MaxEventBytes  int
 
 	Billing bot.Billing
 	// CatalogCache is the file holding the last good /models answer; "" keeps
@@ -182,6 +189,8 @@ func DefaultConfig() Config {
 		Tiers:               DefaultTiers(),
 		AutoModels:          DefaultAutoModels(),
 		LongPromptTokens:    48_000,
+		MaxAnswerBytes:      DefaultMaxAnswerBytes,
+		MaxEventBytes:       DefaultMaxEventBytes,
 		Billing:             bot.Billing{Mode: bot.BillingCost, USDPerToken: 0.000001},
 	}
 }
@@ -245,6 +254,12 @@ func (c Config) withDefaults() Config {
 	if c.LongPromptTokens <= 0 {
 		c.LongPromptTokens = d.LongPromptTokens
 	}
+	if c.MaxAnswerBytes <= 0 {
+		c.MaxAnswerBytes = d.MaxAnswerBytes
+	}
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = d.MaxEventBytes
+	}
 	if c.Billing.Mode == "" {
 		c.Billing.Mode = d.Billing.Mode
 	}
@@ -307,6 +322,9 @@ func (c Config) Validate() error {
 	if c.LongPromptTokens < 0 {
 		bad("router.long_prompt_tokens", c.LongPromptTokens, "must not be negative")
 	}
+	if c.MaxAnswerBytes < 0 || c.MaxAnswerBytes > maxAnswerBytesLimit {
+		bad("router.max_answer_bytes", c.MaxAnswerBytes, "must be between 1 and %d (0 uses the default %d)", maxAnswerBytesLimit, DefaultMaxAnswerBytes)
+	}
 	p := c.Provider
 	if p.Sort != "" && !slices.Contains([]string{"price", "latency", "throughput"}, p.Sort) {
 		bad("router.provider.sort", p.Sort, "must be one of price, latency, throughput")
@@ -358,6 +376,10 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// maxAnswerBytesLimit is the largest router.max_answer_bytes: 64 MiB
+// keeps even a few answers in flight far from exhausting memory.
+const maxAnswerBytesLimit = 64 << 20
 
 func plausibleID(id string) bool {
 	a, b, ok := strings.Cut(id, "/")

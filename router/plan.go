@@ -673,8 +673,8 @@ func (p *planner) insufficient() error {
 	if p.req.FreeRemaining <= 0 {
 		free = " and no free requests are left today"
 	}
-	return bot.Errorf(bot.EINSUFFICIENT, "Your balance is %s tokens%s; this request needs about %s (for at least %d answer tokens on the cheapest suitable model). Ask an admin for a top-up.",
-		bot.FormatTokens(max(p.req.Available, 0)), free, bot.FormatTokens(max(p.cheapestFloor, 1)), p.floor)
+	return bot.Errorf(bot.EINSUFFICIENT, "%s%s; this request needs about %s (for at least %d answer tokens on the cheapest suitable model). Ask an admin for a top-up.",
+		bot.YourBalance(p.req.Available, p.req.Held), free, bot.FormatTokens(max(p.cheapestFloor, 1)), p.floor)
 }
 
 // tooLarge is the error when no model at all can take the message.
@@ -719,7 +719,7 @@ func (p *planner) chosen(id string) (bot.Plan, error) {
 	kept, ok := p.afford(&plan, cands, TierChosen)
 	if !ok {
 		t, _ := p.cost(c, plan.PromptTokens, p.floor)
-		return bot.Plan{}, bot.Errorf(bot.EINSUFFICIENT, "Your balance is %s tokens; %s needs about %s for this request (at least %d answer tokens). Ask an admin for a top-up, or pick a :free model or auto.", bot.FormatTokens(max(p.req.Available, 0)), m.ID, bot.FormatTokens(t), p.floor)
+		return bot.Plan{}, bot.Errorf(bot.EINSUFFICIENT, "%s; %s needs about %s for this request (at least %d answer tokens). Ask an admin for a top-up, or pick a :free model or auto.", bot.YourBalance(p.req.Available, p.req.Held), m.ID, bot.FormatTokens(t), p.floor)
 	}
 	return p.finish(plan, kept, TierChosen), nil
 }

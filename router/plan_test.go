@@ -364,6 +364,11 @@ func TestPlan(t *testing.T) {
 		if bot.ErrorCode(err) != bot.EINSUFFICIENT || !strings.Contains(bot.ErrorMessage(err), "anthropic/claude-opus-4.6 needs about") {
 			t.Fatalf("err=%v", err)
 		}
+		// Held by answers in progress: both figures, not a vanished balance.
+		_, err = plan(bot.PlanRequest{Messages: []bot.ChatMessage{user("hello")}, Available: 2, Held: 598, FreeRemaining: 0})
+		if want := "Your balance is 600 tokens, 598 of them held for answers in progress, so 2 are available"; !strings.Contains(bot.ErrorMessage(err), want) {
+			t.Fatalf("err=%v, want it to say %q", err, want)
+		}
 	})
 	t.Run("TrimsToTheContext", func(t *testing.T) {
 		var msgs []bot.ChatMessage

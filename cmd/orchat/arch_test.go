@@ -24,7 +24,7 @@ const module = "github.com/orchat/orchat"
 var allowed = map[string][]string{
 	"bot":      {},
 	"commands": {"bot"},
-	"console":  {"bot"},
+	"console":  append([]string{"bot"}, glamour...),
 	"router":   {"bot", "router/internal/tiermodel", "router/internal/tierset"},
 	// The auto router's tier model, its labelled prompts and its trainer
 	// (go generate) are the router's own.
@@ -51,6 +51,14 @@ var allowed = map[string][]string{
 // modules): only accounts, and the test-schema helper beside it, use it.
 var pgx = []string{"github.com/jackc/pgx/v5", "github.com/jackc/pgpassfile", "github.com/jackc/pgservicefile", "github.com/jackc/puddle/v2", "golang.org/x/text", "golang.org/x/sync"}
 
+// glamour renders Markdown for the terminal, with what it brings: only
+// console uses it.
+var glamour = []string{"github.com/charmbracelet", "github.com/alecthomas/chroma", "github.com/aymanbagabas/go-osc52",
+	"github.com/aymerick/douceur", "github.com/dlclark/regexp2", "github.com/gorilla/css", "github.com/lucasb-eyer/go-colorful",
+	"github.com/mattn/go-isatty", "github.com/mattn/go-runewidth", "github.com/microcosm-cc/bluemonday", "github.com/muesli/reflow",
+	"github.com/muesli/termenv", "github.com/rivo/uniseg", "github.com/xo/terminfo", "github.com/yuin/goldmark", "github.com/yuin/goldmark-emoji",
+	"golang.org/x/net", "golang.org/x/sys", "golang.org/x/term", "golang.org/x/text"}
+
 // owners: only these packages may import these libraries directly.
 var owners = map[string][]string{
 	"github.com/bwmarrin/discordgo": {"discord"},
@@ -60,6 +68,7 @@ var owners = map[string][]string{
 	"github.com/go-co-op/gocron/v2": {"scheduler"},
 	"github.com/prometheus":         {"ops"},
 	"github.com/BurntSushi/toml":    {"config"},
+	"github.com/charmbracelet/":     {"console"},
 }
 
 // notInProduct are what `go list -deps ./cmd/orchat` must never contain:

@@ -178,11 +178,12 @@ func nonNil(s []string) []string {
 func runSimulate(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("simulate-upstream")
 	addr := fs.String("addr", "127.0.0.1:0", "listen `address`")
-	file := fs.String("catalog", "", "serve this /models JSON `file` (default: the built-in trimmed catalog)")
+	file := fs.String("catalog", "", "serve this /models JSON `file` (default: the built-in snapshot of all 344 models)")
 	latency := fs.Duration("latency", 0, "time to the first token")
 	tps := fs.Float64("tokens-per-second", 0, "pace of the answer after the first token (0: as fast as possible)")
 	failRate := fs.Float64("fail-rate", 0, "share of requests (0-1) answered with a fault: 429, 502, 503, stalls, mid-stream errors, truncated streams")
 	seed := fs.Int64("seed", 1, "seed of the fault draws (the same seed and requests give the same faults)")
+	flood := fs.Int64("flood", 0, "after the first chunk of every answer, stream `BYTES` more of text, as a broken or hostile upstream might (for memory tests; replaces --fail-rate)")
 	pos, err := m.parse(fs, args)
 	if err != nil {
 		return err
@@ -193,7 +194,14 @@ func runSimulate(ctx context.Context, m *Main, args []string) error {
 	if *failRate < 0 || *failRate > 1 {
 		return usagef("--fail-rate must be between 0 and 1, not %g", *failRate)
 	}
-	sim, err := openroutertest.Start(openroutertest.Options{Addr: *addr, CatalogFile: *file, Latency: *latency, TokensPerSecond: *tps, FailRate: *failRate, Seed: *seed})
+	if *flood < 0 {
+		return usagef("--flood must be 0 or more bytes, not %d", *flood)
+	}
+	opts := openroutertest.Options{Addr: *addr, CatalogFile: *file, Latency: *latency, TokensPerSecond: *tps, FailRate: *failRate, Seed: *seed}
+	if *flood > 0 {
+		opts.FaultFunc = func(*openroutertest.Request) *openroutertest.Fault { return &openroutertest.Fault{Flood: *flood} }
+	}
+	sim, err := openroutertest.Start(opts)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/orchat/orchat/router"
 )
 
-const fullCatalog = "../../router/testdata/models-2026-02-27.json"
+const fullCatalog = "../../router/openroutertest/models-2026-02-27.json"
 
 // TestRouteCLI: orchat route --json plans offline, from a catalog file, a
 // sound model for each kind of prompt.

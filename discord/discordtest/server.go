@@ -9,7 +9,8 @@
 // (interaction callbacks, webhook edits and follow-ups, channel messages,
 // typing, DMs, command registration), keeps every message's current state,
 // records every request, validates Discord's message limits, and answers
-// 429 with retry_after and rate-limit headers when told to (RateLimit).
+// 429 with retry_after and rate-limit headers when told to (RateLimit). A
+// CDN on https serves attachments with signed, expiring links (Upload).
 package discordtest
 
 import (
@@ -82,6 +83,11 @@ type Server struct {
 	closedDMs    map[string]bool
 	typing       map[string]int
 
+	cdn      *httptest.Server // attachments (cdn.go)
+	cdnKey   []byte
+	cdnFiles map[string]cdnFile
+	cdnHits  int
+
 	gw gateway
 }
 
@@ -116,7 +122,9 @@ func Start(opts Options) (*Server, error) {
 		users: map[string]User{}, channels: map[string]*Channel{}, messages: map[string]*Message{},
 		interactions: map[string]*Interaction{}, tokens: map[string]*Interaction{},
 		commands: map[string][]ApplicationCommand{}, closedDMs: map[string]bool{}, typing: map[string]int{},
+		cdnFiles: map[string]cdnFile{},
 	}
+	s.startCDN()
 	s.Bot = User{ID: s.snowflake(), Username: opts.BotName, Discriminator: "0", Bot: true}
 	s.AppID = s.Bot.ID
 	s.users[s.Bot.ID] = s.Bot
@@ -145,6 +153,8 @@ func (s *Server) Close() {
 	s.gw.closeAll()
 	s.http.CloseClientConnections()
 	s.http.Close()
+	s.cdn.CloseClientConnections()
+	s.cdn.Close()
 }
 
 // snowflake returns a new id; ids grow with time, like Discord's.

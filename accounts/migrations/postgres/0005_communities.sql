@@ -1,5 +1,5 @@
--- 0004: communities run their own orchat: the PostgreSQL twin of
--- sqlite/0004_communities.sql, with the same tables, columns and meanings.
+-- 0005: communities run their own orchat: the PostgreSQL twin of
+-- sqlite/0005_communities.sql, with the same tables, columns and meanings.
 -- Times are Unix nanoseconds (UTC). No message text is stored.
 
 CREATE TABLE settings (

@@ -1,4 +1,4 @@
--- 0004: communities run their own orchat: settings per community and
+-- 0005: communities run their own orchat: settings per community and
 -- channel with the audit of every change, community pools and their
 -- append-only rows, the members an allowance refills, the daily spend a
 -- budget counts, the alerts the scheduler sends, and blind compares.
