@@ -57,6 +57,9 @@ type planner struct {
 	cl      classification
 	ex      *Explanation
 	skipped []string // ids skip has given a reason for
+	// disallowed counts the candidates the community's model rules
+	// refused: when they refused every paid one, the free tier answers.
+	disallowed int
 }
 
 // cand is a candidate with what it needs: for routers (openrouter/auto),
@@ -134,7 +137,7 @@ func (p *planner) auto() (bot.Plan, error) {
 		}
 		cands := p.tierCandidates(tier)
 		if len(cands) == 0 {
-			if i == 0 {
+			if i == 0 && p.disallowed == 0 {
 				return bot.Plan{}, p.tooLarge()
 			}
 			continue
@@ -342,6 +345,10 @@ func (p *planner) candidate(m bot.Model) (c cand, why string) {
 			return c, "none of its allowed models fits this request"
 		}
 	}
+	if ok, why := p.req.Policy.Permits(m); !ok {
+		p.disallowed++
+		return c, notAllowed + why
+	}
 	if !slices.Contains(m.OutputModalities, "text") {
 		return c, "does not write text"
 	}
@@ -374,6 +381,9 @@ func (p *planner) autoAllowed() []bot.Model {
 			continue
 		}
 		if p.needImage && !m.Vision() || p.needTools && !m.Tools() {
+			continue
+		}
+		if ok, _ := p.req.Policy.Permits(*m); !ok {
 			continue
 		}
 		if m.ContextLength < p.minPrompt+p.floor || m.MaxCompletionTokens > 0 && m.MaxCompletionTokens < p.floor {
@@ -654,7 +664,12 @@ func (p *planner) freeInstead(tier string) (bot.Plan, error) {
 	if chain := descent[tier]; len(chain) > 1 {
 		below = " (nor " + strings.Join(chain[1:], ", ") + ")"
 	}
-	p.reasons = append(p.reasons, fmt.Sprintf("the balance of %d tokens cannot cover the %s tier%s → free tier (%d free requests left today)", max(p.req.Available, 0), tier, below, p.req.FreeRemaining))
+	ruled := p.disallowed > 0 && p.cheapestFloor == 0 // the rules left no paid model, not the balance
+	if ruled {
+		p.reasons = append(p.reasons, fmt.Sprintf("the admins allow %s here → free tier (%d free requests left today)", p.req.Policy.String(), p.req.FreeRemaining))
+	} else {
+		p.reasons = append(p.reasons, fmt.Sprintf("the balance of %d tokens cannot cover the %s tier%s → free tier (%d free requests left today)", max(p.req.Available, 0), tier, below, p.req.FreeRemaining))
+	}
 	cands := p.tierCandidates(TierFree)
 	if len(cands) == 0 {
 		return bot.Plan{}, p.insufficient()
@@ -664,11 +679,20 @@ func (p *planner) freeInstead(tier string) (bot.Plan, error) {
 		return bot.Plan{}, err
 	}
 	plan = p.finish(plan, cands, TierFree)
-	plan.FreeFallback = plan.Free
+	plan.FreeFallback = plan.Free && !ruled
 	return plan, nil
 }
 
 func (p *planner) insufficient() error {
+	if p.disallowed > 0 && p.cheapestFloor == 0 {
+		// No paid model was even priced: the rules, not the balance, left
+		// nothing to choose.
+		free := ""
+		if p.req.FreeRemaining <= 0 {
+			free = ", and your free-model requests for today are used"
+		}
+		return bot.Errorf(bot.EINSUFFICIENT, "No model allowed here can take this request (the admins allow %s)%s.", p.req.Policy.String(), free)
+	}
 	free := ""
 	if p.req.FreeRemaining <= 0 {
 		free = " and no free requests are left today"
@@ -724,8 +748,15 @@ func (p *planner) chosen(id string) (bot.Plan, error) {
 	return p.finish(plan, kept, TierChosen), nil
 }
 
+// notAllowed starts the reason of a candidate the community's model
+// rules refuse.
+const notAllowed = "not allowed here: "
+
 // refuse explains why the chosen model cannot take the request.
 func (p *planner) refuse(m bot.Model, c cand, why string) error {
+	if rule, ok := strings.CutPrefix(why, notAllowed); ok {
+		return bot.Errorf(bot.EINVALID, "%s is not allowed here: %s. /settings show lists the rules; pick another model, or auto.", m.ID, rule)
+	}
 	switch why {
 	case "no image input":
 		return bot.Errorf(bot.EINVALID, "%s cannot read images. Models that can: %s (or switch back to auto).", m.ID, strings.Join(p.visionChoices(5), ", "))

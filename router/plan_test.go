@@ -299,6 +299,35 @@ func TestPlan(t *testing.T) {
 			t.Fatalf("err=%v", err)
 		}
 	})
+	t.Run("CommunityPolicy", func(t *testing.T) {
+		deny := &bot.ModelPolicy{Deny: []string{"openai/*"}}
+		_, err := plan(bot.PlanRequest{Messages: []bot.ChatMessage{user("hi")}, Model: "openai/gpt-5-mini", Available: rich, Policy: deny})
+		if bot.ErrorCode(err) != bot.EINVALID || !strings.Contains(bot.ErrorMessage(err), "openai/gpt-5-mini is not allowed here: the admins deny openai/*") {
+			t.Fatalf("a denied model chosen: err=%v", err)
+		}
+		// The auto router never plans a denied model, not even as a
+		// fallback, and openrouter/auto may not pick one either.
+		for _, prompt := range []string{"hi", "Write a Go function that reverses a string.", "Prove that the square root of 2 is irrational, step by step."} {
+			p, err := plan(bot.PlanRequest{Messages: []bot.ChatMessage{user(prompt)}, Available: rich, Policy: deny})
+			if err != nil {
+				t.Fatalf("%q: %v", prompt, err)
+			}
+			for _, id := range p.Candidates() {
+				if strings.HasPrefix(id, "openai/") {
+					t.Fatalf("%q: planned %v under a policy that denies openai/*", prompt, p.Candidates())
+				}
+			}
+		}
+		p, err := plan(bot.PlanRequest{Messages: []bot.ChatMessage{user("hi")}, Model: router.AutoModel, Available: rich, Policy: deny})
+		if err != nil || slices.ContainsFunc(p.AutoModels, func(id string) bool { return strings.HasPrefix(id, "openai/") }) {
+			t.Fatalf("openrouter/auto allowed %v, %v", p.AutoModels, err)
+		}
+		free := &bot.ModelPolicy{Allow: []string{":free"}}
+		p, err = plan(bot.PlanRequest{Messages: []bot.ChatMessage{user("hi")}, Available: rich, FreeRemaining: 5, Policy: free})
+		if err != nil || !p.Free || p.FreeFallback {
+			t.Fatalf("only free models allowed: plan=%+v, %v; want a free model, not called a fallback for a short balance", p, err)
+		}
+	})
 	t.Run("RoutingSuffixKept", func(t *testing.T) {
 		p, err := plan(bot.PlanRequest{Messages: []bot.ChatMessage{user("hi")}, Model: "openai/gpt-5-mini:nitro", Available: rich})
 		if err != nil || p.Model != "openai/gpt-5-mini:nitro" || p.Tier != router.TierChosen {
