@@ -33,9 +33,9 @@ func (s *Store) period(now time.Time) (string, time.Time) {
 // topped up, the rule OpenRouter applies to its own free models.
 func (s *Store) freeLimit(toppedUp bool) int {
 	if toppedUp {
-		return s.opts.FreePerDayToppedUp
+		return s.rules.Load().freeToppedUp
 	}
-	return s.opts.FreePerDay
+	return s.rules.Load().freePerDay
 }
 
 // UseFree counts one free-tier request in the period that now falls in.

@@ -100,7 +100,7 @@ func (s *Store) FreeExhausted(ctx context.Context, period string) ([]bot.Identit
 		}
 		out = append(out, bot.Identity(id))
 		return nil
-	}, period, s.opts.FreePerDayToppedUp, s.opts.FreePerDay)
+	}, period, s.rules.Load().freeToppedUp, s.rules.Load().freePerDay)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}

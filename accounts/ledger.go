@@ -92,22 +92,23 @@ func (s *Store) EnsureUser(ctx context.Context, id bot.Identity) (bot.User, bool
 // The users primary key makes creation happen once; the signup row's unique
 // key would refuse a second bonus even if it did not.
 func (s *Store) ensureUserTx(ctx context.Context, tx dbtx, id bot.Identity, now time.Time) (bool, error) {
+	bonus := s.rules.Load().signupBonus
 	res, err := tx.ExecContext(ctx, `INSERT INTO users (identity, created_at, balance) VALUES (?, ?, ?)
-		ON CONFLICT (identity) DO NOTHING`, string(id), nanos(now), s.opts.SignupBonus)
+		ON CONFLICT (identity) DO NOTHING`, string(id), nanos(now), bonus)
 	if err != nil {
 		return false, err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
-	if s.opts.SignupBonus > 0 {
+	if bonus > 0 {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO entries (identity, kind, amount, key, actor, note, created_at)
 			VALUES (?, 'signup', ?, ?, ?, 'signup bonus', ?)`,
-			string(id), s.opts.SignupBonus, signupKeyPrefix+string(id), string(bot.ActorSystem), nanos(now)); err != nil {
+			string(id), bonus, signupKeyPrefix+string(id), string(bot.ActorSystem), nanos(now)); err != nil {
 			return false, err
 		}
 	}
-	s.log.Debug("user created", slog.String("identity", string(id)), slog.Int64("bonus", s.opts.SignupBonus))
+	s.log.Debug("user created", slog.String("identity", string(id)), slog.Int64("bonus", bonus))
 	return true, nil
 }
 

@@ -312,6 +312,7 @@ func (s *Store) RefillAllowances(ctx context.Context, now time.Time) (bot.Allowa
 			}
 		}
 		rep.Short += short
+		s.poolBelowAlert(ctx, c.name, now)
 		if short > 0 {
 			p, err := s.Pool(ctx, c.name)
 			if err == nil {
@@ -378,4 +379,28 @@ func (s *Store) refillMember(ctx context.Context, community string, id bot.Ident
 // pool grants and allowances.
 func isPoolKey(key string) bool {
 	return strings.HasPrefix(key, poolKeyPrefix) || strings.HasPrefix(key, "allowance:")
+}
+
+// poolBelowAlert queues, once a day, the alert a community asked for
+// (alerts pool-below) when its pool is under the mark.
+func (s *Store) poolBelowAlert(ctx context.Context, community string, now time.Time) {
+	var mark int64
+	var v string
+	err := s.read.QueryRowContext(ctx, `SELECT value FROM settings WHERE community = ? AND channel = '' AND key = ?`, community, bot.SettingAlertsPoolBelow).Scan(&v)
+	if err != nil {
+		return
+	}
+	if _, err := fmt.Sscan(v, &mark); err != nil || mark <= 0 {
+		return
+	}
+	p, err := s.Pool(ctx, community)
+	if err != nil || p.Balance >= mark {
+		return
+	}
+	day, _ := s.period(now)
+	if _, err := s.QueueAlert(ctx, bot.Alert{Key: community + ":pool_below:" + day, Community: community, Kind: bot.AlertPoolLow,
+		Text: fmt.Sprintf("orchat: the pool of %s is down to %s tokens (below your mark of %s). A host admin can add more with /topup community AMOUNT.",
+			community, bot.FormatTokens(p.Balance), bot.FormatTokens(mark))}); err != nil {
+		s.log.Warn("queue the pool alert", slog.String("community", community), slog.Any("error", err))
+	}
 }

@@ -189,6 +189,23 @@ type Store struct {
 	instanceMu sync.Mutex
 	instance   *Locks // the lock of Options.Instance, once ReleasePreviousBoots took it
 	lastPrune  atomic.Int64
+	rules      atomic.Pointer[rules]
+}
+
+// rules are the Options a config reload may change in a running Store.
+type rules struct {
+	signupBonus              int64
+	freePerDay, freeToppedUp int
+}
+
+// SetRules replaces the signup bonus and the free tier's daily allowances
+// (a config reload): the next signup and the next free request use them.
+// Negative values are ignored.
+func (s *Store) SetRules(signupBonus int64, freePerDay, freeToppedUp int) {
+	if signupBonus < 0 || signupBonus > bot.MaxAmount || freePerDay < 0 || freeToppedUp < 0 {
+		return
+	}
+	s.rules.Store(&rules{signupBonus: signupBonus, freePerDay: freePerDay, freeToppedUp: freeToppedUp})
 }
 
 // Open opens the ledger named by database, brings its schema up to date
@@ -218,6 +235,7 @@ func Open(database string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.rules.Store(&rules{signupBonus: o.SignupBonus, freePerDay: o.FreePerDay, freeToppedUp: o.FreePerDayToppedUp})
 	version, err := s.start(context.Background())
 	// Processes opening one new SQLite file together: while one switches
 	// it to WAL and another begins a write, SQLite answers SQLITE_BUSY at

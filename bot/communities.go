@@ -82,6 +82,12 @@ func (c *Communities) Set(ctx context.Context, u SettingUpdate) (SettingChange, 
 	return ch, changed, err
 }
 
+// Changes returns the community's last limit setting changes, newest
+// first.
+func (c *Communities) Changes(ctx context.Context, community string, limit int) ([]SettingChange, error) {
+	return c.store.SettingChanges(ctx, community, limit)
+}
+
 // IsHostAdmin reports whether id is one of the host's admins.
 func (c *Communities) IsHostAdmin(id Identity) bool {
 	return slices.Contains(c.Host().Admins, id)

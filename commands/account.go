@@ -93,10 +93,16 @@ func (s *set) help() *bot.Command {
 			var sb strings.Builder
 			sb.WriteString("**orchat** puts every OpenRouter model here. Mention me or DM me to ask; replies continue the conversation.\n")
 			for _, c := range s.list {
-				if c.Admin {
+				if c.Admin || c.CommunityAdmin {
 					continue
 				}
 				fmt.Fprintf(&sb, "• `/%s` — %s\n", c.Usage, c.Summary)
+			}
+			sb.WriteString("For this community's admins:\n")
+			for _, c := range s.list {
+				if c.CommunityAdmin {
+					fmt.Fprintf(&sb, "• `/%s` — %s\n", c.Usage, c.Summary)
+				}
 			}
 			if req.Admin {
 				sb.WriteString("Admin:\n")

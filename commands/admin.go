@@ -14,10 +14,22 @@ var userOption = bot.Option{Name: "user", Description: "The user: a mention or a
 
 func (s *set) topup() *bot.Command {
 	return &bot.Command{
-		Name: "topup", Usage: "topup USER AMOUNT [note]", Summary: "Add tokens to a user's balance.",
-		Admin: true, Private: true,
-		Options: []bot.Option{userOption, {Name: "amount", Description: "Tokens to add (1 to 1,000,000,000,000)", Required: true}, {Name: "note", Description: "Why (kept in the ledger)", Rest: true}},
+		Name: "topup", Usage: "topup USER|community AMOUNT [note]",
+		Summary:        "Add tokens to a user's balance; a community's admins give from its pool; host admins fund a pool with /topup community AMOUNT.",
+		CommunityAdmin: true, Private: true,
+		Options: []bot.Option{
+			{Name: "user", Description: "A mention or an identity; community (or pool:…) for the pool", Required: true},
+			{Name: "amount", Description: "Tokens to add (1 to 1,000,000,000,000)", Required: true}, {Name: "note", Description: "Why (kept in the ledger)", Rest: true}},
 		Run: func(ctx context.Context, req *bot.Request) error {
+			if community, ok, err := poolTarget(req.Event, req.Args.Get("user", 0)); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				return s.adjustPool(ctx, req, "topup", community)
+			}
+			if !req.Admin {
+				return s.giveFromPool(ctx, req)
+			}
 			return s.adjust(ctx, req, "topup", s.Ledger.TopUp)
 		},
 	}
@@ -25,13 +37,122 @@ func (s *set) topup() *bot.Command {
 
 func (s *set) deduct() *bot.Command {
 	return &bot.Command{
-		Name: "deduct", Usage: "deduct USER AMOUNT [note]", Summary: "Remove tokens from a user's balance (never below zero).",
+		Name: "deduct", Usage: "deduct USER|community AMOUNT [note]", Summary: "Remove tokens from a user's balance or a community's pool (never below zero).",
 		Admin: true, Private: true,
-		Options: []bot.Option{userOption, {Name: "amount", Description: "Tokens to remove", Required: true}, {Name: "note", Description: "Why (kept in the ledger)", Rest: true}},
+		Options: []bot.Option{
+			{Name: "user", Description: "A mention or an identity; community (or pool:…) for the pool", Required: true},
+			{Name: "amount", Description: "Tokens to remove", Required: true}, {Name: "note", Description: "Why (kept in the ledger)", Rest: true}},
 		Run: func(ctx context.Context, req *bot.Request) error {
+			if community, ok, err := poolTarget(req.Event, req.Args.Get("user", 0)); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				return s.adjustPool(ctx, req, "deduct", community)
+			}
 			return s.adjust(ctx, req, "deduct", s.Ledger.Deduct)
 		},
 	}
+}
+
+// poolTarget reads a pool named where a user could be: "community" (or
+// pool, server, workspace) is the event's community, "pool:<community>"
+// any community's. ok is false for a user.
+func poolTarget(ev bot.Event, s string) (community string, ok bool, err error) {
+	s = strings.TrimSpace(s)
+	switch strings.ToLower(s) {
+	case "community", "pool", "server", "workspace":
+		if err := bot.ValidateCommunity(ev.Community); err != nil {
+			return "", true, bot.Errorf(bot.EINVALID, "Here is no community with a pool (a DM); name one: pool:discord:<server id>.")
+		}
+		return ev.Community, true, nil
+	}
+	return bot.ParsePool(s)
+}
+
+// adjustPool funds or takes back from a community's pool: the host's
+// admins only.
+func (s *set) adjustPool(ctx context.Context, req *bot.Request, verb, community string) error {
+	if !req.Admin {
+		return bot.Errorf(bot.EUNAUTHORIZED, "Only the bot's host admins fund or take back a community's pool; a community's admins give from it with /topup @member AMOUNT.")
+	}
+	if s.Pools == nil {
+		return bot.Errorf(bot.EUNAVAILABLE, "Pools are not available in this orchat.")
+	}
+	amount, err := ParseAmount(req.Args.Get("amount", 1))
+	if err != nil {
+		return err
+	}
+	note := strings.TrimSpace(req.Args.Get("note", -1))
+	if note == "" {
+		note = req.Args.Rest(2)
+	}
+	a := bot.PoolAdjustment{Community: community, Amount: amount, Key: "pool-" + verb + ":" + eventKey(req), Actor: req.Event.Identity, Note: bot.Clip(note, 200)}
+	op, past := s.Pools.FundPool, "Added %s tokens to the pool of %s"
+	if verb == "deduct" {
+		op, past = s.Pools.WithdrawPool, "Took %s tokens back from the pool of %s"
+	}
+	e, applied, err := op(ctx, a)
+	if err != nil {
+		return err
+	}
+	p, err := s.Pools.Pool(ctx, community)
+	if err != nil {
+		return fmt.Errorf("%s pool: %w", verb, err)
+	}
+	req.Logger.Info("host admin changed a pool", "op", verb, "community", community, "amount", amount, "applied", applied)
+	if !applied {
+		return req.Reply.Notice(fmt.Sprintf("Already done: this change was applied before (pool row #%d), so nothing changed. The pool of %s holds %s tokens.", e.ID, community, bot.FormatTokens(p.Balance)))
+	}
+	return req.Reply.Notice(fmt.Sprintf(past+"; it holds %s now. Its admins give from it with /topup @member AMOUNT, and /settings allowance refills members from it.",
+		bot.FormatTokens(amount), community, bot.FormatTokens(p.Balance)))
+}
+
+// giveFromPool is a community admin's /topup: tokens from the community's
+// pool, never beyond it.
+func (s *set) giveFromPool(ctx context.Context, req *bot.Request) error {
+	ev := req.Event
+	if s.Pools == nil {
+		return bot.Errorf(bot.EUNAVAILABLE, "Pools are not available in this orchat.")
+	}
+	if err := bot.ValidateCommunity(ev.Community); err != nil {
+		return err
+	}
+	user, err := resolveUser(ev, req.Args.Get("user", 0))
+	if err != nil {
+		return err
+	}
+	if user.Platform() != ev.Platform {
+		return bot.Errorf(bot.EINVALID, "%s is not a member here: name someone of %s.", user, bot.CommunityWord(ev.Community, false))
+	}
+	amount, err := ParseAmount(req.Args.Get("amount", 1))
+	if err != nil {
+		return err
+	}
+	note := strings.TrimSpace(req.Args.Get("note", -1))
+	if note == "" {
+		note = req.Args.Rest(2)
+	}
+	e, applied, err := s.Pools.GrantFromPool(ctx, bot.PoolGrant{Community: ev.Community, Member: user, Amount: amount,
+		Key: "pool-give:" + eventKey(req), Actor: ev.Identity, Note: bot.Clip(note, 200)})
+	if err != nil {
+		return err
+	}
+	p, err := s.Pools.Pool(ctx, ev.Community)
+	if err != nil {
+		return fmt.Errorf("topup from the pool: %w", err)
+	}
+	b, err := s.Ledger.Balance(ctx, user)
+	if err != nil {
+		return fmt.Errorf("topup from the pool: %w", err)
+	}
+	req.Logger.Info("community admin gave from the pool", "community", ev.Community, "target", string(user), "amount", amount, "applied", applied)
+	if !applied {
+		return req.Reply.Notice(fmt.Sprintf("Already done: this was given before (pool row #%d), so nothing changed. %s has %s tokens.", e.ID, user, bot.FormatTokens(b.Balance)))
+	}
+	s.poolLow(ctx, ev, p.Balance)
+	return req.Reply.Send(bot.Message{Kind: bot.KindNotice, Private: true, Meta: &bot.ReplyMeta{Balance: b.Balance, FreeLeft: -1}, Text: fmt.Sprintf(
+		"Gave %s tokens from the pool to %s; their balance is now %s tokens, and the pool holds %s.",
+		bot.FormatTokens(amount), user, bot.FormatTokens(b.Balance), bot.FormatTokens(p.Balance))})
 }
 
 // adjust runs a top-up or deduction, idempotent by the event id: a
@@ -113,9 +234,19 @@ func (s *set) setBlocked(ctx context.Context, req *bot.Request, blocked bool) er
 
 func (s *set) ledger() *bot.Command {
 	return &bot.Command{
-		Name: "ledger", Usage: "ledger USER", Summary: "A user's last 20 ledger rows.", Admin: true, Private: true,
-		Options: []bot.Option{userOption},
+		Name: "ledger", Usage: "ledger USER|community", Summary: "A user's (or a community pool's) last 20 ledger rows.", Admin: true, Private: true,
+		Options: []bot.Option{{Name: "user", Description: "A mention or an identity; community (or pool:…) for the pool", Required: true}},
 		Run: func(ctx context.Context, req *bot.Request) error {
+			if community, ok, err := poolTarget(req.Event, req.Args.Get("user", 0)); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				ev := req.Event
+				ev.Community = community
+				r := *req
+				r.Event = ev
+				return s.showPool(ctx, &r)
+			}
 			user, err := resolveUser(req.Event, req.Args.Get("user", 0))
 			if err != nil {
 				return err

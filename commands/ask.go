@@ -35,32 +35,41 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 		return bot.Errorf(bot.EINVALID, "Ask me something, for example: /ask What is the tallest mountain in Europe?")
 	}
 
-	msgs, notes, err := s.conversation(ctx, ev, prompt)
+	v := s.here(ctx, ev)
+	msgs, notes, err := s.conversation(ctx, ev, prompt, v.Persona())
 	if err != nil {
 		return err
 	}
 	if len(notes) > 0 {
 		_ = req.Reply.Notice(strings.Join(notes, "\n"))
 	}
-	model := strings.TrimSpace(req.Args.Get("model", -1))
-	if model == "" {
-		if model, err = s.Prefs.DefaultModel(ctx, ev.Identity); err != nil {
-			return fmt.Errorf("ask: default model: %w", err)
-		}
+	model, err := s.chooseModel(ctx, req, v)
+	if err != nil {
+		return err
 	}
+	model = strings.TrimSpace(model)
 	bal, err := s.Ledger.Balance(ctx, ev.Identity)
 	if err != nil {
 		return fmt.Errorf("ask: balance: %w", err)
 	}
+	caps := s.budgetHere(ctx, ev, v)
 	plan, err := s.Chat.Plan(ctx, bot.PlanRequest{
 		Identity: ev.Identity, Messages: msgs, Model: model,
-		Available: bal.Available, Held: bal.Held, FreeRemaining: bal.Free.Remaining,
+		Available: caps.available(bal.Available), Held: bal.Held, FreeRemaining: bal.Free.Remaining,
+		Policy: v.Policy(),
 	})
 	if err != nil {
+		if bot.ErrorCode(err) == bot.EINSUFFICIENT && caps.capped(bal.Available) {
+			return s.overBudget(ctx, ev, caps)
+		}
 		return s.explainPlanError(err, bal)
 	}
+	if plan.FreeFallback && caps.capped(bal.Available) {
+		plan.FreeFallback = false
+		_ = req.Reply.Notice("Today's budget here leaves too little for a paid answer, so a free model answers.")
+	}
 
-	sp, err := s.spend(ctx, ev.Identity, plan, "ask:"+eventKey(req))
+	sp, err := s.spend(ctx, ev, plan, "ask:"+eventKey(req), caps.budget)
 	if err != nil {
 		return err
 	}
@@ -82,6 +91,7 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 		return undelivered(req.Reply.Fail(res.Text, failNote(ctx, res, err, out.charged), footer, meta), out.charged)
 	}
 	s.lowBalance(ctx, req, out)
+	s.memberLow(ctx, ev, v, out)
 	if strings.TrimSpace(res.Text) == "" {
 		// A model that only reasoned, or sent usage and no text: say so
 		// (platforms refuse an empty message); the footer shows the cost.

@@ -38,6 +38,14 @@ type Deps struct {
 	Catalog bot.Catalog
 	Chat    bot.Chat
 	Config  Config
+	// Communities, when set, are the community settings (personas, model
+	// rules, compare defaults, budgets) and /settings; Pools, Budgets and
+	// Alerts the pools, daily caps and admins' alerts beside them. Any of
+	// them nil: that part is off.
+	Communities *bot.Communities
+	Pools       bot.Pools
+	Budgets     bot.Budgets
+	Alerts      bot.Alerts
 	Logger  *slog.Logger
 	Metrics bot.Metrics
 	Now     func() time.Time
@@ -69,7 +77,7 @@ func New(d Deps) []*bot.Command {
 	s := &set{Deps: d}
 	s.list = []*bot.Command{
 		s.ask(), s.compare(), s.vote(), s.leaderboard(),
-		s.balance(), s.usage(), s.models(), s.model(), s.help(),
+		s.balance(), s.usage(), s.models(), s.model(), s.help(), s.settings(),
 		s.topup(), s.deduct(), s.block(), s.unblock(), s.ledger(),
 	}
 	return s.list

@@ -14,6 +14,9 @@ import (
 
 var labels = []string{"A", "B", "C", "D"}
 
+// hiddenModel is what a blind compare shows in place of a model's name.
+const hiddenModel = "hidden model"
+
 func (s *set) compare() *bot.Command {
 	return &bot.Command{
 		Name:    "compare",
@@ -33,7 +36,7 @@ func (s *set) compare() *bot.Command {
 
 // compareModels reads the models option (a comma list, or model1..model4)
 // and checks there are 2-4 distinct ones.
-func (s *set) compareModels(args bot.Args) ([]string, error) {
+func (s *set) compareModels(args bot.Args, v bot.CommunityView) ([]string, error) {
 	ids := strings.FieldsFunc(args.Get("models", -1), func(r rune) bool { return r == ',' || r == ' ' })
 	for i := 1; i <= 4; i++ {
 		if v := strings.TrimSpace(args.Get(fmt.Sprintf("model%d", i), -1)); v != "" {
@@ -41,11 +44,14 @@ func (s *set) compareModels(args bot.Args) ([]string, error) {
 		}
 	}
 	if len(ids) == 0 {
-		// The defaults may name models that have since left the catalog:
-		// keep the ones still there.
-		for _, id := range s.Config.CompareModels {
-			if _, err := s.Catalog.Lookup(id); err == nil {
-				ids = append(ids, id)
+		// The defaults (the community's, else the host's) may name models
+		// that have since left the catalog, or that the rules here refuse:
+		// keep the ones still there and allowed.
+		for _, id := range v.CompareModels() {
+			if m, err := s.Catalog.Lookup(id); err == nil {
+				if ok, _ := v.Policy().Permits(m); ok {
+					ids = append(ids, id)
+				}
 			}
 		}
 		if len(ids) < 2 {
@@ -73,11 +79,13 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	if prompt == "" && len(ev.Attachments) == 0 {
 		return bot.Errorf(bot.EINVALID, "Give me a prompt to compare, for example: /compare Write a haiku about autumn")
 	}
-	ids, err := s.compareModels(req.Args)
+	v := s.here(ctx, ev)
+	ids, err := s.compareModels(req.Args, v)
 	if err != nil {
 		return err
 	}
-	msgs, notes, err := s.conversation(ctx, ev, prompt)
+	blind := v.Blind()
+	msgs, notes, err := s.conversation(ctx, ev, prompt, v.Persona())
 	if err != nil {
 		return err
 	}
@@ -90,15 +98,21 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	}
 
 	// Plan every model first: a typo in the third id must not cost anything.
+	caps := s.budgetHere(ctx, ev, v)
+	avail := caps.available(bal.Available)
 	plans := make([]bot.Plan, len(ids))
 	var need int64
 	freeNeed := 0
 	for i, id := range ids {
 		p, err := s.Chat.Plan(ctx, bot.PlanRequest{
 			Identity: ev.Identity, Messages: msgs, Model: id, MaxTokens: s.Config.CompareMaxTokens,
-			Available: bal.Available, Held: bal.Held, FreeRemaining: bal.Free.Remaining,
+			Available: avail, Held: bal.Held, FreeRemaining: bal.Free.Remaining,
+			Policy: v.Policy(),
 		})
 		if err != nil {
+			if bot.ErrorCode(err) == bot.EINSUFFICIENT && caps.capped(bal.Available) {
+				return s.overBudget(ctx, ev, caps)
+			}
 			if bot.ErrorCode(err) == bot.EINSUFFICIENT {
 				return s.explainPlanError(err, bal)
 			}
@@ -112,6 +126,9 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 			need += p.Cost
 		}
 	}
+	if need > avail && caps.capped(bal.Available) {
+		return s.overBudget(ctx, ev, caps)
+	}
 	if need > bal.Available {
 		return bot.Errorf(bot.EINSUFFICIENT, "This compare may cost up to %s tokens. %s. Pick cheaper or fewer models, or ask an admin for a /topup.",
 			bot.FormatTokens(need), bot.YourBalance(bal.Available, bal.Held))
@@ -122,7 +139,7 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	}
 	spends := make([]*spent, len(plans))
 	for i, p := range plans {
-		sp, err := s.spend(ctx, ev.Identity, p, fmt.Sprintf("compare:%s:%d", eventKey(req), i))
+		sp, err := s.spend(ctx, ev, p, fmt.Sprintf("compare:%s:%d", eventKey(req), i), caps.budget)
 		if err != nil {
 			for _, prev := range spends[:i] {
 				prev.settle(ctx, bot.Result{}, err) // release: nothing ran
@@ -134,7 +151,11 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 
 	view := bot.CompareView{ID: newCompareID()}
 	for i, id := range ids {
-		view.Panels = append(view.Panels, bot.Panel{Label: labels[i], Model: id, Status: bot.StatusStreaming})
+		p := bot.Panel{Label: labels[i], Model: id, Status: bot.StatusStreaming}
+		if blind {
+			p.Model, p.Blind = hiddenModel, true
+		}
+		view.Panels = append(view.Panels, p)
 	}
 	req.Reply.UpdateCompare(view)
 	req.Reply.Typing(ctx)
@@ -170,6 +191,9 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 		charged += out.charged
 		p := &view.Panels[i]
 		p.Answered, p.Text = res.Model, res.Text
+		if blind {
+			p.Answered = ""
+		}
 		if res.TTFT > 0 {
 			p.TTFT = res.TTFT
 		}
@@ -178,12 +202,15 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 		p.Status = bot.StatusDone
 		if res.Err != nil {
 			p.Status, p.Error = bot.StatusFailed, bot.ErrorMessage(interrupted(ctx, res.Err))
+			if blind {
+				p.Error = "This model failed (its name stays hidden until you vote)."
+			}
 		} else {
 			ok++
 		}
 	}
 	if ok >= 2 {
-		rec := bot.CompareRecord{ID: view.ID, Community: ev.Community, Requester: ev.Identity, Models: ids, CreatedAt: s.Now()}
+		rec := bot.CompareRecord{ID: view.ID, Community: ev.Community, Requester: ev.Identity, Models: ids, Blind: blind, CreatedAt: s.Now()}
 		for _, p := range view.Panels {
 			if p.Status != bot.StatusDone {
 				rec.Failed = append(rec.Failed, p.Label)
@@ -205,6 +232,9 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 		}
 	}
 	view.Footer = fmt.Sprintf("compare %s · charged %s in all", view.ID, bot.FormatTokens(charged))
+	if blind {
+		view.Footer = fmt.Sprintf("blind compare %s · vote to see which model wrote what · charged %s in all", view.ID, bot.FormatTokens(charged))
+	}
 	if b, err := s.Ledger.Balance(context.WithoutCancel(ctx), ev.Identity); err == nil {
 		view.Footer += " · balance " + bot.FormatTokens(b.Balance)
 	}

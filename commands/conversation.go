@@ -16,8 +16,8 @@ import (
 // conversation builds the messages for a model: the system prompt, the
 // earlier turns read back from the platform, then the new message with its
 // attachments. notes say which attachments were left out and why.
-func (s *set) conversation(ctx context.Context, ev bot.Event, prompt string) ([]bot.ChatMessage, []string, error) {
-	msgs := []bot.ChatMessage{{Role: bot.RoleSystem, Content: s.systemPrompt(ev)}}
+func (s *set) conversation(ctx context.Context, ev bot.Event, prompt, persona string) ([]bot.ChatMessage, []string, error) {
+	msgs := []bot.ChatMessage{{Role: bot.RoleSystem, Content: s.systemPrompt(ev, persona)}}
 	if ev.History != nil && s.Config.History.Messages > 0 {
 		turns, err := ev.History.Turns(ctx, s.Config.History)
 		if err != nil {
@@ -71,8 +71,12 @@ func historyMessages(turns []bot.Turn, limit bot.HistoryLimit) []bot.ChatMessage
 	return out
 }
 
-// systemPrompt fills in the configured system prompt's placeholders.
-func (s *set) systemPrompt(ev bot.Event) string {
+// systemPrompt fills in the placeholders of the persona in force (a
+// channel's or community's, else the configured system prompt).
+func (s *set) systemPrompt(ev bot.Event, persona string) string {
+	if persona == "" {
+		persona = s.Config.SystemPrompt
+	}
 	now := s.Now().In(s.Config.Location)
 	user := ev.UserName
 	if user == "" {
@@ -88,7 +92,7 @@ func (s *set) systemPrompt(ev bot.Event) string {
 		"{platform}", platformName(ev.Platform),
 		"{community}", community,
 		"{user}", user,
-	).Replace(s.Config.SystemPrompt)
+	).Replace(persona)
 }
 
 func platformName(p string) string {

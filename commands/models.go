@@ -126,7 +126,11 @@ func (s *set) model() *bot.Command {
 			if err := s.Prefs.SetDefaultModel(ctx, req.Event.Identity, m.ID); err != nil {
 				return fmt.Errorf("model: %w", err)
 			}
-			return req.Reply.Notice(fmt.Sprintf("Done: `%s` answers you from now on.\n%s", m.ID, ModelLine(m)))
+			text := fmt.Sprintf("Done: `%s` answers you from now on.\n%s", m.ID, ModelLine(m))
+			if ok, why := s.here(ctx, req.Event).Policy().Permits(m); !ok {
+				text += fmt.Sprintf("\nNot here, though: %s, so here the default model answers you.", why)
+			}
+			return req.Reply.Notice(text)
 		},
 	}
 }

@@ -23,8 +23,8 @@ func NewParser(cmds []*bot.Command) bot.Parser {
 			if !ok {
 				return bot.Invocation{}, unknownCommand(name, cmds)
 			}
-			args := parseArgs(c, ev.Text)
-			if err := extraArgs(c, args); err != nil {
+			args, err := commandArgs(c, ev.Subcommand, ev.Text)
+			if err != nil {
 				return bot.Invocation{}, err
 			}
 			for k, v := range ev.Options {
@@ -45,12 +45,96 @@ func NewParser(cmds []*bot.Command) bot.Parser {
 		if !ok {
 			return bot.Invocation{}, unknownCommand(name, cmds)
 		}
-		args := parseArgs(c, rest)
-		if err := extraArgs(c, args); err != nil {
+		args, err := commandArgs(c, "", rest)
+		if err != nil {
 			return bot.Invocation{}, err
 		}
 		return bot.Invocation{Name: name, Args: args}, nil
 	}
+}
+
+// commandArgs reads a command's arguments from text. For a command with
+// subcommands, sub is the path a platform named ("models allow"), or ""
+// to read it from the first words of text; the rest are the
+// subcommand's options.
+func commandArgs(c *bot.Command, sub, text string) (bot.Args, error) {
+	if len(c.Subcommands) == 0 {
+		args := parseArgs(c, text)
+		return args, extraArgs(c, args)
+	}
+	if sub == "" {
+		var err error
+		if sub, text, err = subcommandPath(c, text); err != nil {
+			return bot.Args{}, err
+		}
+	}
+	sc, ok := c.Find(sub)
+	if !ok {
+		return bot.Args{}, bot.Errorf(bot.EINVALID, "/%s has no subcommand %q. %s", c.Name, bot.Clip(sub, 40), subcommandList(c.Name, c.Subcommands))
+	}
+	leaf := &bot.Command{Name: c.Name + " " + sub, Usage: subUsage(c.Name, sub, sc), Options: sc.Options}
+	args := parseArgs(leaf, text)
+	args.Sub = sub
+	return args, extraArgs(leaf, args)
+}
+
+// subcommandPath takes the subcommand's words off the start of text: a
+// subcommand, or a group and one of its subcommands (its Default when
+// the next word names none). No word at all is the first subcommand.
+func subcommandPath(c *bot.Command, text string) (path, rest string, err error) {
+	word, rest := cutWord(text)
+	if word == "" {
+		return c.Subcommands[0].Name, "", nil
+	}
+	sc := findSub(c.Subcommands, word)
+	if sc == nil {
+		return "", "", bot.Errorf(bot.EINVALID, "/%s has no subcommand %q. %s", c.Name, bot.Clip(word, 30), subcommandList(c.Name, c.Subcommands))
+	}
+	if len(sc.Subcommands) == 0 {
+		return sc.Name, rest, nil
+	}
+	next, after := cutWord(rest)
+	if leaf := findSub(sc.Subcommands, next); leaf != nil {
+		return sc.Name + " " + leaf.Name, after, nil
+	}
+	if sc.Default != "" && next != "" {
+		return sc.Name + " " + sc.Default, rest, nil
+	}
+	return "", "", bot.Errorf(bot.EINVALID, "Say what to do with /%s %s: %s", c.Name, sc.Name, subcommandList(c.Name+" "+sc.Name, sc.Subcommands))
+}
+
+func findSub(subs []bot.Subcommand, name string) *bot.Subcommand {
+	for i := range subs {
+		if strings.EqualFold(subs[i].Name, name) {
+			return &subs[i]
+		}
+	}
+	return nil
+}
+
+// subcommandList names the subcommands, for a refusal: "Use /settings
+// show, /settings persona …".
+func subcommandList(prefix string, subs []bot.Subcommand) string {
+	names := make([]string, 0, len(subs))
+	for _, s := range subs {
+		names = append(names, "/"+prefix+" "+s.Name)
+	}
+	return "Use " + strings.Join(names, ", ") + "."
+}
+
+// subUsage is a subcommand's usage line: /settings models allow LIST
+// [channel:#c].
+func subUsage(command, path string, sc *bot.Subcommand) string {
+	u := command + " " + path
+	for _, o := range sc.Options {
+		switch {
+		case o.Required || o.Rest:
+			u += " " + strings.ToUpper(o.Name)
+		default:
+			u += " [" + o.Name + ":…]"
+		}
+	}
+	return u
 }
 
 // extraArgs refuses words a command has no option for, rather than

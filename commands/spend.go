@@ -25,7 +25,8 @@ type outcome struct {
 
 // spend reserves what a plan may cost: the worst case as a hold, or one of
 // today's free requests for a free model. Nothing is written when it fails.
-func (s *set) spend(ctx context.Context, id bot.Identity, plan bot.Plan, key string) (*spent, error) {
+func (s *set) spend(ctx context.Context, ev bot.Event, plan bot.Plan, key string, budget bot.Budget) (*spent, error) {
+	id := ev.Identity
 	sp := &spent{s: s, id: id}
 	if plan.Free {
 		fu, err := s.Ledger.UseFree(ctx, id, s.Now())
@@ -38,7 +39,21 @@ func (s *set) spend(ctx context.Context, id bot.Identity, plan bot.Plan, key str
 		sp.free = &fu
 		return sp, nil
 	}
-	h, err := s.Ledger.Reserve(ctx, id, plan.Cost, key)
+	var h bot.Hold
+	var err error
+	if budget.Any() && s.Budgets != nil {
+		h, err = s.Budgets.ReserveWithin(ctx, id, plan.Cost, key, budget)
+		if bot.ErrorCode(err) == bot.ERATELIMIT {
+			// Today's caps here: the store says whose and until when.
+			s.Metrics.Refusal("budget")
+			if u, uerr := s.Budgets.BudgetUse(ctx, budget.Community, id, s.Now()); uerr == nil && budget.Daily > 0 && u.All.Used()+plan.Cost > budget.Daily {
+				s.budgetAlert(ctx, ev, budget, u)
+			}
+			return nil, err
+		}
+	} else {
+		h, err = s.Ledger.Reserve(ctx, id, plan.Cost, key)
+	}
 	if err != nil {
 		if bot.ErrorCode(err) == bot.EINSUFFICIENT {
 			return nil, bot.Errorf(bot.EINSUFFICIENT, "%s An admin can add tokens with /topup.", bot.ErrorMessage(err))

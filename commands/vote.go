@@ -31,16 +31,34 @@ func (s *set) vote() *bot.Command {
 				choice = "tie"
 			}
 			tally, err := s.Votes.Vote(ctx, id, req.Event.Identity, choice)
-			if err != nil {
+			if bot.ErrorCode(err) == bot.ECONFLICT {
+				// Voted before: a blind compare's names are theirs to see.
+				return bot.Errorf(bot.ECONFLICT, "%s%s", bot.ErrorMessage(err), s.reveal(ctx, id))
+			} else if err != nil {
 				return err
 			}
 			return req.Reply.Send(bot.Message{
 				Kind: bot.KindNotice, Private: true,
-				Text: fmt.Sprintf("Your vote for %s is in. Votes so far: %s.", choiceName(choice), tally),
+				Text: fmt.Sprintf("Your vote for %s is in. Votes so far: %s.%s", choiceName(choice), tally, s.reveal(ctx, id)),
 				Vote: &bot.VoteResult{CompareID: id, Choice: choice, Tally: tally},
 			})
 		},
 	}
+}
+
+// reveal names the models of a blind compare, for a member who voted:
+// " The models were: A google/…, B openai/…". "" for a compare that was
+// not blind.
+func (s *set) reveal(ctx context.Context, id string) string {
+	rec, err := s.Votes.Compare(ctx, id)
+	if err != nil || !rec.Blind {
+		return ""
+	}
+	parts := make([]string, len(rec.Models))
+	for i, m := range rec.Models {
+		parts[i] = labels[i] + " " + m
+	}
+	return " It was blind: " + strings.Join(parts, " · ") + "."
 }
 
 func choiceName(c string) string {
@@ -65,7 +83,7 @@ func (s *set) leaderboard() *bot.Command {
 				return fmt.Errorf("leaderboard: %w", err)
 			}
 			var b strings.Builder
-			b.WriteString("**Leaderboard here** (Bradley–Terry rating from /compare votes)\n")
+			b.WriteString("**Leaderboard here** (Bradley–Terry rating from /compare votes; a blind vote counts twice)\n")
 			writeRanking(&b, Rank(here), 10)
 			b.WriteString("\n**Across every community**\n")
 			writeRanking(&b, Rank(all), 10)
@@ -83,8 +101,12 @@ func writeRanking(b *strings.Builder, rs []Ranking, n int) {
 		if i == n {
 			break
 		}
-		fmt.Fprintf(b, "%d. %s — %d (%d %s: %d won, %d lost, %d tied)\n", i+1, r.Model, r.Rating,
-			r.Votes, bot.Plural(r.Votes, "vote", "votes"), r.Wins, r.Losses, r.Ties)
+		blind := ""
+		if r.Blind > 0 {
+			blind = fmt.Sprintf(", %d blind", r.Blind)
+		}
+		fmt.Fprintf(b, "%d. %s — %d (%d %s%s: %d won, %d lost, %d tied)\n", i+1, r.Model, r.Rating,
+			r.Votes, bot.Plural(r.Votes, "vote", "votes"), blind, r.Wins, r.Losses, r.Ties)
 	}
 }
 
@@ -94,7 +116,12 @@ type Ranking struct {
 	Rating             int // Elo-like scale: 1000 is average, +400 is ten times the odds
 	Votes              int // head-to-head results the model took part in
 	Wins, Losses, Ties int
+	Blind              int // of the votes, those from blind compares
 }
+
+// BlindWeight is what a vote from a blind compare counts in the ranking,
+// against 1 for a vote that saw the names.
+const BlindWeight = 2.0
 
 // Rank orders models by a Bradley–Terry fit of their head-to-head results,
 // a tie counting half a win each way. A weak prior (four even games against
@@ -122,7 +149,13 @@ func Rank(pairs []bot.PairRecord) []Ranking {
 		if n == 0 || a == b {
 			continue
 		}
-		games = append(games, game{a, b, float64(p.AWins) + float64(p.Ties)/2, float64(p.BWins) + float64(p.Ties)/2, float64(n)})
+		// A blind vote weighs BlindWeight votes: its voter did not know
+		// which model wrote what.
+		w := BlindWeight - 1
+		aw := float64(p.AWins) + w*float64(p.BlindAWins)
+		bw := float64(p.BWins) + w*float64(p.BlindBWins)
+		ties := float64(p.Ties) + w*float64(p.BlindTies)
+		games = append(games, game{a, b, aw + ties/2, bw + ties/2, aw + bw + ties})
 		rs[a].Wins += p.AWins
 		rs[a].Losses += p.BWins
 		rs[b].Wins += p.BWins
@@ -131,6 +164,9 @@ func Rank(pairs []bot.PairRecord) []Ranking {
 		rs[b].Ties += p.Ties
 		rs[a].Votes += n
 		rs[b].Votes += n
+		blind := p.BlindAWins + p.BlindBWins + p.BlindTies
+		rs[a].Blind += blind
+		rs[b].Blind += blind
 	}
 	// Minorization–maximization (Hunter 2004), with the prior as virtual
 	// even games against a model of strength 1.

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orchat/orchat/accounts"
@@ -79,6 +80,10 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Hooks are for tests and the load test only.
 	Hooks Hooks
+	// Clock, when set, is every part's "now" (the ledger's days, the
+	// commands' and the engine's times, the settings cache); tests move
+	// it by hand. Nil: the real clock (and the ledger's own Now option).
+	Clock func() time.Time
 }
 
 // Hooks change the pipeline's behaviour where a test must reach inside.
@@ -105,17 +110,50 @@ func (d Deps) withDefaults() Deps {
 type Stack struct {
 	Store *accounts.Store
 	// Sim is the built-in simulator when Config.Simulate, else nil.
-	Sim      *openroutertest.Server
-	Catalog  *router.Catalog
-	Router   *router.Router
+	Sim     *openroutertest.Server
+	Catalog *router.Catalog
+	// Router is the router Open built; after a Reload, CurrentRouter is
+	// the one answering.
+	Router *router.Router
+	// Commands are the commands to register on the platforms (a reload
+	// rebuilds them with the same names and options).
 	Commands []*bot.Command
 	Engine   *bot.Engine
+	// Communities are the community settings every part reads (the
+	// engine, the commands, the adapters' model autocomplete), over the
+	// host's defaults of the config in force.
+	Communities *bot.Communities
+
+	chat   *liveChat
+	deps   Deps
+	mu     sync.Mutex // orders Reloads
+	config Config     // the config in force
 
 	stop    context.CancelFunc // ends the background catalog refresh
 	refresh sync.WaitGroup
 	once    sync.Once
 	err     error
 }
+
+// liveChat is the router in force as a bot.Chat: a reload swaps the
+// router; calls already running finish on the one they began with.
+type liveChat struct{ r atomic.Pointer[router.Router] }
+
+func (c *liveChat) Plan(ctx context.Context, req bot.PlanRequest) (bot.Plan, error) {
+	return c.r.Load().Plan(ctx, req)
+}
+
+func (c *liveChat) Stream(ctx context.Context, req bot.ChatRequest, onDelta func(string)) (bot.Result, error) {
+	return c.r.Load().Stream(ctx, req, onDelta)
+}
+
+func (c *liveChat) Compare(ctx context.Context, reqs []bot.ChatRequest, onDelta func(int, string)) []bot.Result {
+	return c.r.Load().Compare(ctx, reqs, onDelta)
+}
+
+// CurrentRouter returns the router answering now (Open's, or the last
+// Reload's).
+func (s *Stack) CurrentRouter() *router.Router { return s.chat.r.Load() }
 
 // Open wires the pipeline: the simulator when asked for, the ledger
 // (created and migrated when new), the catalog (from its cache, refreshed
@@ -151,17 +189,106 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 	if s.Router, err = router.New(rc, s.Catalog); err != nil {
 		return nil, err
 	}
-	s.Commands = commands.New(commands.Deps{
-		Ledger: s.Store, Votes: s.Store, Prefs: s.Store, Catalog: s.Catalog, Chat: s.Router,
-		Config: cfg.Commands, Logger: log.With("component", "commands"), Metrics: deps.Metrics,
-	})
+	s.chat = &liveChat{}
+	s.chat.r.Store(s.Router)
+	s.deps = deps
+	cfg.Router = rc
+	s.config = cfg
+	s.Communities = bot.NewCommunities(s.Store, s.Store, hostDefaults(cfg, s.Router), bot.SettingsTTL, deps.Clock)
+	s.Commands = s.newCommands(cfg)
 	e := cfg.Engine
 	s.Engine = bot.NewEngine(bot.EngineOptions{
 		Users: s.Store, Commands: s.Commands, Parse: commands.NewParser(s.Commands),
 		Admins: e.Admins, Limit: e.Limit, Timeout: e.Timeout, EditInterval: e.EditInterval,
-		Logger: log.With("component", "engine"), Metrics: deps.Metrics,
+		Logger: log.With("component", "engine"), Metrics: deps.Metrics, Now: deps.Clock,
+		Communities: s.Communities, Members: s.Store,
 	})
 	return s, nil
+}
+
+// newCommands builds the commands over the stack's parts with cfg's
+// settings.
+func (s *Stack) newCommands(cfg Config) []*bot.Command {
+	return commands.New(commands.Deps{
+		Ledger: s.Store, Votes: s.Store, Prefs: s.Store, Catalog: s.Catalog, Chat: s.chat,
+		Communities: s.Communities, Pools: s.Store, Budgets: s.Store, Alerts: s.Store,
+		Config: cfg.Commands, Logger: s.deps.Logger.With("component", "commands"), Metrics: s.deps.Metrics, Now: s.deps.Clock,
+	})
+}
+
+// hostDefaults are what communities see of the host's config: the system
+// prompt, the compare set, the admins and the router's tiers.
+func hostDefaults(cfg Config, r *router.Router) bot.HostDefaults {
+	return bot.HostDefaults{
+		Persona: cfg.Commands.SystemPrompt, CompareModels: cfg.Commands.CompareModels,
+		Admins: cfg.Engine.Admins, Tiers: r.Config().Tiers,
+	}
+}
+
+// Reloaded says what a Reload applied.
+type Reloaded struct {
+	// Applied names the parts that took the new settings at once.
+	Applied []string
+	// Kept names the settings a reload cannot change in a running stack
+	// (the ledger, the upstream, the simulator): they need a restart.
+	Kept []string
+}
+
+// Reload applies a new config to the running stack (a config reload): the
+// host's admins, the rate limit and timeouts, the router's tiers, prices
+// and limits, the commands' defaults and system prompt, the free tier and
+// signup bonus, the communities' host defaults. Events already running
+// finish with what they began with. The ledger's database and rules of
+// time (time zone, hold lifetime), the upstream's address and key, and
+// the simulator are kept, and named in Kept when they differ. On error
+// (a config the router refuses) nothing changes.
+func (s *Stack) Reload(cfg Config) (Reloaded, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.config
+	var rep Reloaded
+	rc := cfg.Router
+	keep := func(name string, changed bool) {
+		if changed {
+			rep.Kept = append(rep.Kept, name)
+		}
+	}
+	keep("accounts.database", cfg.Accounts.Database != old.Accounts.Database)
+	keep("openrouter.base_url", !cfg.Simulate && !old.Simulate && rc.BaseURL != old.Router.BaseURL || cfg.Simulate != old.Simulate)
+	keep("openrouter.api_key", rc.APIKey != old.Router.APIKey)
+	keep("router.catalog_cache", rc.CatalogCache != old.Router.CatalogCache && !old.Simulate)
+	keep("scheduler.timezone", locName(cfg.Accounts.Options.Location) != locName(old.Accounts.Options.Location))
+	keep("accounts.hold_ttl", cfg.Accounts.Options.HoldTTL != old.Accounts.Options.HoldTTL)
+	// The upstream and the catalog stay: the new router talks to the same
+	// server with the same key.
+	rc.BaseURL, rc.APIKey, rc.UserSalt, rc.CatalogCache = old.Router.BaseURL, old.Router.APIKey, old.Router.UserSalt, old.Router.CatalogCache
+	rc.Logger, rc.Metrics, rc.HTTPClient = old.Router.Logger, old.Router.Metrics, old.Router.HTTPClient
+	r, err := router.New(rc, s.Catalog)
+	if err != nil {
+		return Reloaded{}, err
+	}
+	cfg.Router = rc
+	cfg.Accounts.Database, cfg.Simulate = old.Accounts.Database, old.Simulate
+	cfg.Accounts.Options.Location, cfg.Accounts.Options.HoldTTL = old.Accounts.Options.Location, old.Accounts.Options.HoldTTL
+
+	s.chat.r.Store(r)
+	s.Communities.SetHost(hostDefaults(cfg, r))
+	s.Store.SetRules(cfg.Accounts.Options.SignupBonus, cfg.Accounts.Options.FreePerDay, cfg.Accounts.Options.FreePerDayToppedUp)
+	cmds := s.newCommands(cfg)
+	s.Engine.SetCommands(cmds, commands.NewParser(cmds))
+	e := cfg.Engine
+	s.Engine.Reconfigure(e.Admins, e.Limit, e.Timeout)
+	s.config = cfg
+	rep.Applied = []string{"admins", "rate limit", "request timeout", "router tiers, prices and limits", "system prompt and compare defaults",
+		"signup bonus and free tier", "low-balance mark"}
+	return rep, nil
+}
+
+func locName(l *time.Location) string {
+	if l == nil {
+		return "UTC"
+	}
+	return l.String()
 }
 
 // OpenStore opens (creating and migrating it when new) the ledger a Config
@@ -170,6 +297,9 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 func OpenStore(a Accounts, deps Deps) (*accounts.Store, error) {
 	deps = deps.withDefaults()
 	opts := a.Options
+	if deps.Clock != nil {
+		opts.Now = deps.Clock
+	}
 	opts.Logger = deps.Logger.With("component", "accounts")
 	opts.Metrics = deps.Metrics
 	opts.BeforeCommit = deps.Hooks.BeforeCommit
