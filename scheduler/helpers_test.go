@@ -21,11 +21,13 @@ import (
 
 // The real implementations satisfy the scheduler's small interfaces.
 var (
-	_ scheduler.Ledger   = (*accounts.Store)(nil)
-	_ scheduler.Resets   = (*accounts.Store)(nil)
-	_ scheduler.Lease    = (*accounts.Store)(nil)
-	_ scheduler.Resigner = (*accounts.Store)(nil)
-	_ scheduler.Catalog  = (*router.Catalog)(nil)
+	_ scheduler.Ledger     = (*accounts.Store)(nil)
+	_ scheduler.Resets     = (*accounts.Store)(nil)
+	_ scheduler.Lease      = (*accounts.Store)(nil)
+	_ scheduler.Resigner   = (*accounts.Store)(nil)
+	_ scheduler.Catalog    = (*router.Catalog)(nil)
+	_ scheduler.Allowances = (*accounts.Store)(nil)
+	_ scheduler.Alerts     = (*accounts.Store)(nil)
 )
 
 // waitTimeout bounds every wait for something the scheduler does in its

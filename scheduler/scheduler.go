@@ -39,6 +39,8 @@ const (
 	JobFreeReset      = "free_reset"
 	JobCatalogRefresh = "catalog_refresh"
 	JobHoldSweep      = "hold_sweep"
+	JobAllowances     = "allowance_refill"
+	JobAlerts         = "community_alerts"
 )
 
 // Defaults of DESIGN.md and config.example.toml.
@@ -46,6 +48,11 @@ const (
 	DefaultDailyReset     = "00:00"
 	DefaultCatalogRefresh = time.Hour
 	DefaultHoldSweep      = time.Minute
+	// DefaultAllowances is how often the allowances are looked at: a
+	// member is refilled within this time of a period's start.
+	DefaultAllowances = time.Minute
+	// DefaultAlerts is how often queued alerts are sent.
+	DefaultAlerts = 30 * time.Second
 	// LeaseName is the name of the leader lease in the shared ledger.
 	LeaseName = "scheduler"
 )
@@ -75,6 +82,30 @@ type Resets interface {
 	// FreeStatus returns a user's free use of the period now falls in.
 	// ENOTFOUND for an unknown user.
 	FreeStatus(ctx context.Context, id bot.Identity, now time.Time) (bot.FreeUse, error)
+}
+
+// Allowances refills communities' members from their pools, once per
+// allowance period (accounts.Store has it).
+type Allowances interface {
+	RefillAllowances(ctx context.Context, now time.Time) (bot.AllowanceReport, error)
+}
+
+// Alerts are the community admins' alerts waiting to be sent
+// (accounts.Store has them).
+type Alerts interface {
+	// PendingAlerts returns up to limit alerts not sent yet, oldest first.
+	PendingAlerts(ctx context.Context, limit int) ([]bot.Alert, error)
+	// AlertSent marks one sent; first is false when another run did.
+	AlertSent(ctx context.Context, key string, at time.Time) (first bool, err error)
+	// AlertRecipients says where a community's alerts go: a channel, or
+	// people to DM.
+	AlertRecipients(ctx context.Context, community string) (channel string, people []bot.Identity, err error)
+}
+
+// ChannelNotifier posts a notice in a community's channel; cmd/orchat
+// implements it with the platform adapters.
+type ChannelNotifier interface {
+	NotifyChannel(ctx context.Context, community, channel, text string) error
 }
 
 // Catalog is the model catalog the refresh job keeps current
@@ -129,6 +160,17 @@ type Options struct {
 	Resets   Resets
 	Catalog  Catalog
 	Notifier Notifier // nil: no notices
+
+	// Allowances, when set, refills communities' members every
+	// AllowanceEvery (default 1m); Alerts, when set, sends the community
+	// admins' alerts every AlertEvery (default 30s): to the channel they
+	// chose through ChannelNotifier, else by DM through Notifier. Both are
+	// ledger jobs (the leader's).
+	Allowances      Allowances
+	AllowanceEvery  time.Duration
+	Alerts          Alerts
+	AlertEvery      time.Duration
+	ChannelNotifier ChannelNotifier
 
 	// Clock drives the schedule and is the jobs' "now" (default the real
 	// clock); tests pass clockwork.NewFakeClockAt.
@@ -231,6 +273,12 @@ func (o Options) normalize() (Options, int, error) {
 	if o.CatalogRefresh == 0 {
 		o.CatalogRefresh = DefaultCatalogRefresh
 	}
+	if o.AllowanceEvery <= 0 {
+		o.AllowanceEvery = DefaultAllowances
+	}
+	if o.AlertEvery <= 0 {
+		o.AlertEvery = DefaultAlerts
+	}
 	if o.HoldSweep == 0 {
 		o.HoldSweep = DefaultHoldSweep
 	}
@@ -317,6 +365,12 @@ func (s *Scheduler) addJobs() error {
 	}
 	if s.opts.Catalog != nil {
 		defs = append(defs, def{JobCatalogRefresh, s.local, gocron.DurationJob(s.opts.CatalogRefresh), s.catalogRefresh, nil})
+	}
+	if s.opts.Allowances != nil {
+		defs = append(defs, def{JobAllowances, s.shared, gocron.DurationJob(s.opts.AllowanceEvery), s.refillAllowances, nil})
+	}
+	if s.opts.Alerts != nil {
+		defs = append(defs, def{JobAlerts, s.shared, gocron.DurationJob(s.opts.AlertEvery), s.sendAlerts, nil})
 	}
 	for _, d := range defs {
 		opts := append([]gocron.JobOption{gocron.WithName(d.name)}, d.extra...)
@@ -559,6 +613,66 @@ func (s *Scheduler) holdSweep(ctx context.Context, now time.Time) (outcome, erro
 		return outcome{}, fmt.Errorf("scheduler: release expired holds: %w", err)
 	}
 	return outcome{notable: n > 0, attrs: []any{slog.Int("released", n)}}, nil
+}
+
+// refillAllowances refills the members of every community with an
+// allowance whose period began since their last refill.
+func (s *Scheduler) refillAllowances(ctx context.Context, now time.Time) (outcome, error) {
+	rep, err := s.opts.Allowances.RefillAllowances(ctx, now)
+	if err != nil {
+		return outcome{}, fmt.Errorf("scheduler: refill allowances: %w", err)
+	}
+	return outcome{notable: rep.Refilled > 0 || rep.Short > 0, attrs: []any{
+		slog.Int("communities", rep.Communities), slog.Int("refilled", rep.Refilled), slog.Int64("tokens", rep.Granted), slog.Int("short", rep.Short)}}, nil
+}
+
+// sendAlerts sends the queued alerts of community admins: each once (it
+// is marked sent first, so a crash loses an alert rather than doubling
+// it), to the community's alerts channel or by DM to its admins.
+func (s *Scheduler) sendAlerts(ctx context.Context, now time.Time) (outcome, error) {
+	alerts, err := s.opts.Alerts.PendingAlerts(ctx, 100)
+	if err != nil {
+		return outcome{}, fmt.Errorf("scheduler: read alerts: %w", err)
+	}
+	sent, failed := 0, 0
+	for _, a := range alerts {
+		first, err := s.opts.Alerts.AlertSent(ctx, a.Key, now)
+		if err != nil {
+			return outcome{}, fmt.Errorf("scheduler: mark an alert sent: %w", err)
+		}
+		if !first {
+			continue
+		}
+		channel, people, err := s.opts.Alerts.AlertRecipients(ctx, a.Community)
+		if err != nil {
+			return outcome{}, fmt.Errorf("scheduler: alert recipients of %s: %w", a.Community, err)
+		}
+		ok := false
+		if channel != "" && s.opts.ChannelNotifier != nil {
+			if err := s.opts.ChannelNotifier.NotifyChannel(ctx, a.Community, channel, a.Text); err != nil {
+				s.log.Warn("alert to the community's channel failed", slog.String("community", a.Community), slog.String("alert", a.Kind), slog.Any("error", err))
+			} else {
+				ok = true
+			}
+		}
+		if !ok && s.opts.Notifier != nil {
+			for _, id := range people {
+				if err := s.opts.Notifier.Notify(ctx, id, a.Text); err != nil {
+					s.log.Warn("alert DM failed", slog.String("community", a.Community), slog.String("user", string(id)), slog.Any("error", err))
+					continue
+				}
+				ok = true
+			}
+		}
+		if ok {
+			sent++
+		} else {
+			failed++
+			s.log.Warn("alert not delivered: no channel set and no admin reachable by DM", slog.String("community", a.Community),
+				slog.String("alert", a.Kind), slog.String("text", a.Text))
+		}
+	}
+	return outcome{notable: sent+failed > 0, attrs: []any{slog.Int("sent", sent), slog.Int("undelivered", failed)}}, nil
 }
 
 // catalogRefresh fetches the model list. On failure the catalog keeps its
