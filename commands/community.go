@@ -66,13 +66,22 @@ func (s *set) overBudget(ctx context.Context, ev bot.Event, l limit) error {
 	s.Metrics.Refusal("budget")
 	b, u := l.budget, l.use
 	loc := s.Config.Location
-	if b.Daily > 0 && b.Daily-u.All.Used() <= l.left {
-		s.budgetAlert(ctx, ev, b, u)
-		return bot.Errorf(bot.ERATELIMIT, "%s's daily budget of %s tokens is used up (%s spent or in progress today). It resets %s; free models still work.",
-			bot.CommunityWord(ev.Community, true), bot.FormatTokens(b.Daily), bot.FormatTokens(u.All.Used()), bot.FormatReset(u.ResetsAt, s.Now(), loc))
+	state := func(limit, used int64) string {
+		if used >= limit {
+			return fmt.Sprintf("is used up (%s spent or in progress today)", bot.FormatTokens(used))
+		}
+		return fmt.Sprintf("leaves %s today, too few for this request", bot.FormatTokens(limit-used))
 	}
-	return bot.Errorf(bot.ERATELIMIT, "Your daily budget in %s is %s tokens and you have %s spent or in progress today. It resets %s; free models still work.",
-		bot.CommunityWord(ev.Community, false), bot.FormatTokens(b.MemberDaily), bot.FormatTokens(u.Member.Used()), bot.FormatReset(u.ResetsAt, s.Now(), loc))
+	reset := bot.FormatReset(u.ResetsAt, s.Now(), loc)
+	if b.Daily > 0 && b.Daily-u.All.Used() <= l.left {
+		if u.All.Used() >= b.Daily {
+			s.budgetAlert(ctx, ev, b, u)
+		}
+		return bot.Errorf(bot.ERATELIMIT, "%s's daily budget of %s tokens %s. It resets %s; free models still work.",
+			bot.CommunityWord(ev.Community, true), bot.FormatTokens(b.Daily), state(b.Daily, u.All.Used()), reset)
+	}
+	return bot.Errorf(bot.ERATELIMIT, "Your daily budget in %s of %s tokens %s. It resets %s; free models still work.",
+		bot.CommunityWord(ev.Community, false), bot.FormatTokens(b.MemberDaily), state(b.MemberDaily, u.Member.Used()), reset)
 }
 
 // budgetAlert tells the community's admins, once a day, that its daily

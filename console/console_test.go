@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -84,22 +83,14 @@ func (h *harness) Mention(t *testing.T, user, text string) []stacktest.Seen {
 }
 
 func (h *harness) Command(t *testing.T, user, name string, options map[string]string) []stacktest.Seen {
-	line := "/" + name
-	keys := make([]string, 0, len(options))
-	for k := range options {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if k != "prompt" {
-			line += " " + k + ":" + options[k]
-		}
-	}
-	if p, ok := options["prompt"]; ok {
-		line += " " + p
-	}
-	return h.say(t, user, line)
+	return h.say(t, user, "/"+stacktest.TypedCommand(h.st.Commands, name, options))
 }
+
+// Community is the terminal's one community.
+func (h *harness) Community() string { return bot.CommunityConsole }
+
+// CommunityAdmin: the console's community admins are the host's admins.
+func (h *harness) CommunityAdmin() string { return "admin" }
 
 func (h *harness) Vote(t *testing.T, user, compareID, choice string) []stacktest.Seen {
 	return h.say(t, user, "/vote "+compareID+" "+choice)

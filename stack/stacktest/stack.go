@@ -12,14 +12,19 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/commands"
 	"github.com/orchat/orchat/router"
 	"github.com/orchat/orchat/router/openroutertest"
+	"github.com/orchat/orchat/scheduler"
 	"github.com/orchat/orchat/stack"
 )
 
@@ -47,6 +52,9 @@ type Options struct {
 	CompareModels []string
 	// Logger receives every part's log (default: discarded).
 	Logger *slog.Logger
+	// Clock, when set, is the stack's and its scheduler's clock, moved by
+	// hand (allowance periods, days); nil is the real clock.
+	Clock *clockwork.FakeClock
 }
 
 // Stack is a real orchat without a platform, wired by stack.Open: what an
@@ -59,6 +67,89 @@ type Stack struct {
 	// Handler is the Engine, counting the events it handles so a harness
 	// can wait for an answer to be complete.
 	Handler *Counter
+	// Scheduler runs the stack's ledger jobs for the communities
+	// (allowance refills, alerts) on the stack's clock; RunJob runs one.
+	Scheduler *scheduler.Scheduler
+
+	jobs     *jobCounter
+	mu       sync.Mutex
+	requests []*openroutertest.Request // every chat request the simulator served
+}
+
+// Requests returns every chat request the simulator served so far, in
+// order: what the models were sent (system prompts included).
+func (st *Stack) Requests() []*openroutertest.Request {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return slices.Clone(st.requests)
+}
+
+// LastSystemPrompt returns the system prompt of the last chat request the
+// simulator served ("" when none had one).
+func (st *Stack) LastSystemPrompt() string {
+	reqs := st.Requests()
+	if len(reqs) == 0 {
+		return ""
+	}
+	for _, m := range reqs[len(reqs)-1].Messages {
+		if m.Role == bot.RoleSystem {
+			return m.Content
+		}
+	}
+	return ""
+}
+
+// RunJob runs one of the scheduler's jobs now (scheduler.JobAllowances,
+// scheduler.JobAlerts) and waits until that run ended.
+func (st *Stack) RunJob(t testing.TB, name string) {
+	t.Helper()
+	before := st.jobs.count(name)
+	if err := st.Scheduler.RunNow(name); err != nil {
+		t.Fatalf("stacktest: run %s: %v", name, err)
+	}
+	st.jobs.await(t, name, before+1)
+}
+
+// jobCounter counts the scheduler's job runs, so a test can wait for one.
+type jobCounter struct {
+	bot.NopMetrics
+	mu   sync.Mutex
+	runs map[string]int
+	errs []error
+}
+
+func (j *jobCounter) JobRun(name string, err error, _ time.Duration) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.runs == nil {
+		j.runs = map[string]int{}
+	}
+	j.runs[name]++
+	if err != nil {
+		j.errs = append(j.errs, err)
+	}
+}
+
+func (j *jobCounter) count(name string) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.runs[name]
+}
+
+func (j *jobCounter) await(t testing.TB, name string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for j.count(name) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("stacktest: job %s did not run", name)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.errs) > 0 {
+		t.Fatalf("stacktest: a job failed: %v", j.errs)
+	}
 }
 
 // MustOpen starts a test stack. When the test ends it drains the engine,
@@ -68,6 +159,18 @@ func MustOpen(tb testing.TB, opts Options) *Stack {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Stack{jobs: &jobCounter{}}
+	served := opts.Sim.OnServed
+	opts.Sim.OnServed = func(sv openroutertest.Served) {
+		if sv.Request != nil {
+			s.mu.Lock()
+			s.requests = append(s.requests, sv.Request)
+			s.mu.Unlock()
+		}
+		if served != nil {
+			served(sv)
+		}
 	}
 	sim := openroutertest.MustStart(tb, opts.Sim)
 	compare := opts.CompareModels
@@ -92,12 +195,31 @@ func MustOpen(tb testing.TB, opts Options) *Stack {
 		},
 		Engine: stack.Engine{Admins: opts.Admins, Limit: opts.Limit, EditInterval: interval},
 	}
-	st, err := stack.Open(context.Background(), cfg, stack.Deps{Logger: log})
+	deps := stack.Deps{Logger: log}
+	var clock clockwork.Clock = clockwork.NewRealClock()
+	if opts.Clock != nil {
+		clock, deps.Clock = opts.Clock, opts.Clock.Now
+	}
+	st, err := stack.Open(context.Background(), cfg, deps)
 	if err != nil {
 		tb.Fatalf("stacktest: %v", err)
 	}
-	s := &Stack{Stack: st, Sim: sim, Handler: &Counter{next: st.Engine}}
+	s.Stack, s.Sim, s.Handler = st, sim, &Counter{next: st.Engine}
+	// The community jobs run when a test asks (RunJob), or, on a fake
+	// clock, when it moves past their hour.
+	sched, err := scheduler.New(scheduler.Options{
+		Location: time.UTC, Clock: clock, Allowances: st.Store, AllowanceEvery: time.Hour,
+		Alerts: st.Store, AlertEvery: time.Hour, Logger: log.With("component", "scheduler"), Metrics: s.jobs,
+	})
+	if err != nil {
+		tb.Fatalf("stacktest: %v", err)
+	}
+	sched.Start()
+	s.Scheduler = sched
 	tb.Cleanup(func() {
+		if err := sched.Shutdown(context.Background()); err != nil {
+			tb.Errorf("stacktest: scheduler: %v", err)
+		}
 		st.Drain(context.Background())
 		s.Verify(tb)
 		if err := st.Close(); err != nil {

@@ -40,6 +40,14 @@ type Harness interface {
 	Command(t *testing.T, user, name string, options map[string]string) []Seen
 	// Vote clicks a compare's vote button (choice "A".."D" or "tie").
 	Vote(t *testing.T, user, compareID, choice string) []Seen
+	// Community is the community the harness's people talk in
+	// ("discord:<guild id>", "slack:<team id>", "console").
+	Community() string
+	// CommunityAdmin is a person the platform itself makes an admin of
+	// that community (Discord: a member whose role has Manage Server;
+	// Slack: a workspace admin); on the console, whose community admins
+	// are the host's, it is "admin".
+	CommunityAdmin() string
 }
 
 // Patient is a Harness whose platform lets a request over the rate limit
@@ -60,6 +68,8 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		h.Start(t, st)
 		return h, st
 	}
+
+	runCommunities(t, start)
 
 	t.Run("AskStreamsAnAnswerWithFooter", func(t *testing.T) {
 		h, st := start(t, Options{})
@@ -159,7 +169,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		h.Mention(t, "bob", "hi")
 		before := st.Balance(t, h.Identity("bob"))
 		refused := h.Command(t, "alice", "topup", map[string]string{"user": string(h.Identity("bob")), "amount": "500"})
-		if !anyText(refused, "Only admins") {
+		if !anyText(refused, "can use /topup") {
 			t.Fatalf("a non-admin top-up was not refused: %+v", refused)
 		}
 		done := h.Command(t, "admin", "topup", map[string]string{"user": string(h.Identity("bob")), "amount": "500"})

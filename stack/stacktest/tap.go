@@ -2,6 +2,8 @@ package stacktest
 
 import (
 	"context"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,4 +93,43 @@ func Go(tb testing.TB, run func(context.Context) error) (stop func()) {
 	}
 	tb.Cleanup(stop)
 	return stop
+}
+
+// TypedCommand writes a command as a person types it after the slash, for
+// the platforms whose slash commands (or lines) carry text: the name, the
+// subcommand path if name has one ("settings persona set"), options as
+// name:value, and the option that takes the rest of the text (a prompt, a
+// persona) last. Values of other options must be single words.
+func TypedCommand(cmds []*bot.Command, name string, options map[string]string) string {
+	words := strings.Fields(name)
+	var opts []bot.Option
+	for _, c := range cmds {
+		if len(words) > 0 && c.Name == words[0] {
+			opts = c.Options
+			if sub, ok := c.Find(strings.Join(words[1:], " ")); ok {
+				opts = sub.Options
+			}
+		}
+	}
+	rest := "prompt"
+	for _, o := range opts {
+		if o.Rest {
+			rest = o.Name
+		}
+	}
+	keys := make([]string, 0, len(options))
+	for k := range options {
+		if k != rest {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	line := name
+	for _, k := range keys {
+		line += " " + k + ":" + options[k]
+	}
+	if v, ok := options[rest]; ok {
+		line += " " + v
+	}
+	return line
 }
