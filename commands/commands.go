@@ -46,9 +46,9 @@ type Deps struct {
 	Pools       bot.Pools
 	Budgets     bot.Budgets
 	Alerts      bot.Alerts
-	Logger  *slog.Logger
-	Metrics bot.Metrics
-	Now     func() time.Time
+	Logger      *slog.Logger
+	Metrics     bot.Metrics
+	Now         func() time.Time
 }
 
 // set is the commands sharing one Deps.
