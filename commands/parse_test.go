@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/orchat/orchat/bot"
@@ -128,4 +129,53 @@ func TestRank(t *testing.T) {
 			t.Fatalf("ratings %d and %d after only ties", rs[0].Rating, rs[1].Rating)
 		}
 	})
+}
+
+func TestParseSubcommands(t *testing.T) {
+	parse := commands.NewParser(commands.New(commands.Deps{}))
+	for _, tt := range []struct {
+		name  string
+		ev    bot.Event
+		sub   string
+		named map[string]string
+		pos   []string
+	}{
+		{"AloneIsShow", bot.Event{Text: "/settings"}, "show", map[string]string{}, nil},
+		{"Subcommand", bot.Event{Text: "/settings model openai/gpt-5-mini"}, "model", map[string]string{}, []string{"openai/gpt-5-mini"}},
+		{"GroupAndSubcommand", bot.Event{Text: "/settings models allow anthropic/* :free"}, "models allow", map[string]string{"list": "anthropic/* :free"}, nil},
+		{"TrailingChannel", bot.Event{Text: "/settings models deny openai/* channel:<#123>"}, "models deny", map[string]string{"list": "openai/*", "channel": "<#123>"}, nil},
+		{"GroupDefault", bot.Event{Text: "/settings persona You are {user}'s pirate.\nBe brief."}, "persona set", map[string]string{"text": "You are {user}'s pirate.\nBe brief."}, nil},
+		{"GroupNamedSubcommand", bot.Event{Text: "/settings persona clear"}, "persona clear", map[string]string{}, nil},
+		{"Positional", bot.Event{Text: "/settings budget member-daily 5,000"}, "budget member-daily", map[string]string{}, []string{"5,000"}},
+		{"AllowanceRest", bot.Event{Text: "/settings allowance 1000 every 7d"}, "allowance", map[string]string{"rule": "1000 every 7d"}, nil},
+		{"SlackText", bot.Event{Command: "settings", Text: "compare blind on"}, "compare blind", map[string]string{}, []string{"on"}},
+		{"DiscordNative", bot.Event{Command: "settings", Subcommand: "channels only", Options: map[string]string{"list": "<#1> <#2>"}}, "channels only", map[string]string{"list": "<#1> <#2>"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv, err := parse(tt.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inv.Name != "settings" || inv.Args.Sub != tt.sub {
+				t.Fatalf("%s %q, want settings %q", inv.Name, inv.Args.Sub, tt.sub)
+			}
+			if !reflect.DeepEqual(inv.Args.Named, tt.named) {
+				t.Fatalf("named=%q, want %q", inv.Args.Named, tt.named)
+			}
+			if !reflect.DeepEqual(inv.Args.Pos, tt.pos) {
+				t.Fatalf("pos=%q, want %q", inv.Args.Pos, tt.pos)
+			}
+		})
+	}
+	for _, tt := range []struct{ text, want string }{
+		{"/settings colour blue", `/settings has no subcommand "colour". Use /settings show`},
+		{"/settings models", "Say what to do with /settings models: Use /settings models allow, /settings models deny, /settings models max-price."},
+		{"/settings models permit x", "Say what to do with /settings models"},
+		{"/settings budget daily 5 6", "Too many arguments for /settings budget daily"},
+	} {
+		_, err := parse(bot.Event{Text: tt.text})
+		if bot.ErrorCode(err) != bot.EINVALID || !strings.Contains(bot.ErrorMessage(err), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.text, err, tt.want)
+		}
+	}
 }

@@ -85,7 +85,24 @@ func (s *set) runSettings(ctx context.Context, req *bot.Request) error {
 		return err
 	}
 	sub := req.Args.Sub
-	arg := func(name string) string { return strings.TrimSpace(req.Args.Get(name, -1)) }
+	// An option is given by name, or by its place before the option that
+	// takes the rest of the text ("/settings budget daily 5000").
+	var opts []bot.Option
+	if sc, ok := req.Command.Find(sub); ok {
+		opts = sc.Options
+	}
+	arg := func(name string) string {
+		pos := -1
+		for i, o := range opts {
+			if o.Rest {
+				break
+			}
+			if o.Name == name {
+				pos = i
+			}
+		}
+		return strings.TrimSpace(req.Args.Get(name, pos))
+	}
 	channel, err := s.scope(ev, arg("channel"))
 	if err != nil {
 		return err

@@ -35,8 +35,14 @@ func commandName(name string) string {
 // ApplicationCommands returns the slash commands for cmds: string options
 // (required first, as Discord demands), autocomplete on model options, and
 // admin commands visible by default to administrators only.
+// Commands with subcommands register them as Discord's subcommands (type
+// 1) and groups (type 2), one level deep; channel options are channel
+// pickers and "who" options mentionables. Community admin commands are
+// shown by default to members with Manage Server (the engine still checks
+// who runs the community).
 func ApplicationCommands(cmds []*bot.Command) []*discordgo.ApplicationCommand {
 	admin := int64(discordgo.PermissionAdministrator)
+	manage := int64(discordgo.PermissionManageGuild)
 	var out []*discordgo.ApplicationCommand
 	seen := map[string]bool{}
 	for _, c := range cmds {
@@ -48,22 +54,65 @@ func ApplicationCommands(cmds []*bot.Command) []*discordgo.ApplicationCommand {
 		ac := &discordgo.ApplicationCommand{
 			Type: discordgo.ChatApplicationCommand, Name: name,
 			Description: describe(c.Summary, c.Name),
-			Options:     []*discordgo.ApplicationCommandOption{},
+			Options:     valueOptions(c.Options),
 		}
-		if c.Admin {
+		switch {
+		case c.Admin:
 			ac.DefaultMemberPermissions = &admin
+		case c.CommunityAdmin:
+			ac.DefaultMemberPermissions = &manage
 		}
-		for _, o := range c.Options {
-			ac.Options = append(ac.Options, &discordgo.ApplicationCommandOption{
-				Type: discordgo.ApplicationCommandOptionString, Name: commandName(o.Name),
-				Description: describe(o.Description, o.Name), Required: o.Required, Autocomplete: o.Model,
-			})
-		}
-		sort.SliceStable(ac.Options, func(i, j int) bool { return ac.Options[i].Required && !ac.Options[j].Required })
-		if len(ac.Options) > 25 {
-			ac.Options = ac.Options[:25]
+		if len(c.Subcommands) > 0 {
+			ac.Options = subcommandOptions(c.Subcommands)
 		}
 		out = append(out, ac)
+	}
+	return out
+}
+
+// subcommandOptions are subcommands and groups as Discord registers them.
+func subcommandOptions(subs []bot.Subcommand) []*discordgo.ApplicationCommandOption {
+	out := []*discordgo.ApplicationCommandOption{}
+	for _, sc := range subs {
+		o := &discordgo.ApplicationCommandOption{Name: commandName(sc.Name), Description: describe(sc.Description, sc.Name)}
+		if len(sc.Subcommands) > 0 {
+			o.Type = discordgo.ApplicationCommandOptionSubCommandGroup
+			o.Options = subcommandOptions(sc.Subcommands)
+		} else {
+			o.Type = discordgo.ApplicationCommandOptionSubCommand
+			o.Options = valueOptions(sc.Options)
+		}
+		out = append(out, o)
+	}
+	if len(out) > 25 {
+		out = out[:25]
+	}
+	return out
+}
+
+// valueOptions are a command's options: text, with autocomplete for model
+// ids, or a channel or mentionable picker; required ones first, as Discord
+// demands.
+func valueOptions(opts []bot.Option) []*discordgo.ApplicationCommandOption {
+	out := []*discordgo.ApplicationCommandOption{}
+	for _, o := range opts {
+		ao := &discordgo.ApplicationCommandOption{
+			Type: discordgo.ApplicationCommandOptionString, Name: commandName(o.Name),
+			Description: describe(o.Description, o.Name), Required: o.Required, Autocomplete: o.Model,
+		}
+		switch o.Kind {
+		case bot.OptionChannel:
+			ao.Type, ao.Autocomplete = discordgo.ApplicationCommandOptionChannel, false
+			ao.ChannelTypes = []discordgo.ChannelType{discordgo.ChannelTypeGuildText, discordgo.ChannelTypeGuildNews,
+				discordgo.ChannelTypeGuildPublicThread, discordgo.ChannelTypeGuildPrivateThread, discordgo.ChannelTypeGuildForum}
+		case bot.OptionMentionable:
+			ao.Type, ao.Autocomplete = discordgo.ApplicationCommandOptionMentionable, false
+		}
+		out = append(out, ao)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Required && !out[j].Required })
+	if len(out) > 25 {
+		out = out[:25]
 	}
 	return out
 }
@@ -113,10 +162,16 @@ func (a *Adapter) autocomplete(ctx context.Context, i *discordgo.Interaction) {
 	focused := focusedOption(data.Options)
 	var choices []*discordgo.ApplicationCommandOptionChoice
 	if cmd := a.commands[data.Name]; cmd != nil && focused != nil {
-		for _, o := range cmd.Options {
+		opts := cmd.Options
+		if path, _ := subcommandPath(data.Options); path != "" {
+			if sub, ok := cmd.Find(path); ok {
+				opts = sub.Options
+			}
+		}
+		for _, o := range opts {
 			if commandName(o.Name) == focused.Name && o.Model {
 				text, _ := focused.Value.(string)
-				choices = a.modelChoices(cmd.Name, text)
+				choices = a.modelChoices(ctx, cmd.Name, text, a.policy(ctx, i))
 				break
 			}
 		}
@@ -130,7 +185,23 @@ func (a *Adapter) autocomplete(ctx context.Context, i *discordgo.Interaction) {
 	}
 }
 
-func (a *Adapter) modelChoices(command, text string) []*discordgo.ApplicationCommandOptionChoice {
+// policy is the model rules in force where an interaction happened (nil:
+// none, or no Rules given).
+func (a *Adapter) policy(ctx context.Context, i *discordgo.Interaction) *bot.ModelPolicy {
+	if a.opts.Rules == nil || i.GuildID == "" {
+		return nil
+	}
+	p, err := a.opts.Rules.ModelPolicy(ctx, community(i.GuildID), i.ChannelID)
+	if err != nil {
+		a.log.Warn("read the model rules for autocomplete; offering every model", "err", err)
+		return nil
+	}
+	return p
+}
+
+// modelChoices offers the catalog's models matching text that the rules
+// in force allow.
+func (a *Adapter) modelChoices(_ context.Context, command, text string, policy *bot.ModelPolicy) []*discordgo.ApplicationCommandOptionChoice {
 	text = strings.TrimSpace(text)
 	var out []*discordgo.ApplicationCommandOptionChoice
 	if command != "compare" && strings.HasPrefix("auto", strings.ToLower(text)) {
@@ -158,6 +229,9 @@ func (a *Adapter) modelChoices(command, text string) []*discordgo.ApplicationCom
 		}
 		if len(m.ID) > 100 {
 			continue // a value Discord cannot carry
+		}
+		if ok, _ := policy.Permits(m); !ok {
+			continue
 		}
 		out = append(out, &discordgo.ApplicationCommandOptionChoice{Name: choiceName(m), Value: m.ID})
 	}

@@ -57,6 +57,9 @@ type Options struct {
 	Commands []*bot.Command
 	// Catalog answers the autocomplete of model options; nil offers none.
 	Catalog bot.Catalog
+	// Rules, when set, are the communities' model rules: autocomplete
+	// offers only the models allowed where it was asked.
+	Rules bot.ModelRules
 	// Handler answers every event (the Engine).
 	Handler bot.Handler
 	// History caps what the adapter reads back for a conversation (also
@@ -105,6 +108,7 @@ type Adapter struct {
 	chans  map[string]discordgo.ChannelType
 	seen   *bot.Cache[struct{}]
 	votes  *bot.Cache[*compareRef]
+	guilds *bot.Cache[*guildRoles] // for the permissions of a message's author
 	closed bool
 	files  *http.Client // attachment downloads (see filesClient)
 
@@ -128,6 +132,7 @@ type rest interface {
 	Channel(channelID string, opts ...discordgo.RequestOption) (*discordgo.Channel, error)
 	UserChannelCreate(userID string, opts ...discordgo.RequestOption) (*discordgo.Channel, error)
 	ApplicationCommandBulkOverwrite(appID, guildID string, cmds []*discordgo.ApplicationCommand, opts ...discordgo.RequestOption) ([]*discordgo.ApplicationCommand, error)
+	Guild(guildID string, opts ...discordgo.RequestOption) (*discordgo.Guild, error)
 }
 
 var _ rest = (*discordgo.Session)(nil)
@@ -207,6 +212,7 @@ func New(opts Options) (*Adapter, error) {
 		commands: map[string]*bot.Command{},
 		dms:      map[string]string{}, chans: map[string]discordgo.ChannelType{},
 		seen: bot.NewCache[struct{}](100_000, time.Hour, nil), votes: bot.NewCache[*compareRef](2000, 0, nil),
+		guilds: bot.NewCache[*guildRoles](10_000, 5*time.Minute, nil),
 	}
 	a.files = a.filesClient(opts.AttachmentClient)
 	for _, c := range opts.Commands {

@@ -47,8 +47,35 @@ func TestConnect(t *testing.T) {
 				t.Fatalf("/%s is not registered; registered: %v", name, names(cmds))
 			}
 		}
-		if p := byName["topup"].DefaultMemberPermissions; p == nil || *p != "8" {
-			t.Fatalf("/topup default_member_permissions=%v, want administrators (8)", p)
+		if p := byName["deduct"].DefaultMemberPermissions; p == nil || *p != "8" {
+			t.Fatalf("/deduct default_member_permissions=%v, want administrators (8)", p)
+		}
+		// A server's own admins give from its pool: /topup and /settings
+		// are shown to Manage Server.
+		for _, name := range []string{"topup", "settings"} {
+			if p := byName[name].DefaultMemberPermissions; p == nil || *p != "32" {
+				t.Fatalf("/%s default_member_permissions=%v, want Manage Server (32)", name, p)
+			}
+		}
+		// /settings is subcommands and groups, as Discord nests them.
+		kinds := map[string]int{}
+		for _, o := range byName["settings"].Options {
+			kinds[o.Name] = o.Type
+			for _, sub := range o.Options {
+				kinds[o.Name+" "+sub.Name] = sub.Type
+				for _, v := range sub.Options {
+					kinds[o.Name+" "+sub.Name+" "+v.Name] = v.Type
+				}
+			}
+		}
+		for path, typ := range map[string]int{
+			"show": discordtest.OptionSubcommand, "show channel": discordtest.OptionChannel,
+			"models": discordtest.OptionGroup, "models allow": discordtest.OptionSubcommand, "models allow list": discordtest.OptionString,
+			"persona set text": discordtest.OptionString, "admins add who": discordtest.OptionMentionable, "model id": discordtest.OptionString,
+		} {
+			if kinds[path] != typ {
+				t.Errorf("/settings %s has type %d, want %d", path, kinds[path], typ)
+			}
 		}
 		if p := byName["balance"].DefaultMemberPermissions; p != nil {
 			t.Fatalf("/balance default_member_permissions=%v, want everyone", *p)
@@ -522,7 +549,7 @@ func TestSlashCommands(t *testing.T) {
 		before := w.balance(w.alice)
 		_, msgs := w.command(w.bob, w.general, "topup",
 			discordtest.Option{Name: "user", Value: "<@" + w.alice.ID + ">"}, discordtest.Option{Name: "amount", Value: "5000"})
-		if len(msgs) != 1 || !msgs[0].Ephemeral() || !strings.Contains(msgs[0].Text(), "Only admins") {
+		if len(msgs) != 1 || !msgs[0].Ephemeral() || !strings.Contains(msgs[0].Text(), "can use /topup") {
 			t.Fatalf("responses=%q, want an ephemeral refusal", texts(msgs))
 		}
 		if msgs[0].Embeds[0].Color != discord.ColorFailed {

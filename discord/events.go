@@ -55,6 +55,14 @@ func (a *Adapter) onMessageCreate(s *discordgo.Session, mc *discordgo.MessageCre
 		ev.Time = time.Now()
 	}
 	ev.History = &history{a: a, channel: m.ChannelID, before: m.ID, parent: m.MessageReference, parentMsg: m.ReferencedMessage}
+	if !direct && m.Member != nil {
+		// A message's member has roles but no permissions: the guild's
+		// roles (and owner) decide them, as Discord computes base
+		// permissions; read from the REST API when a command asks.
+		ev.Roles = m.Member.Roles
+		guild, user, roles := m.GuildID, m.Author.ID, m.Member.Roles
+		ev.ManagesCommunity = func(ctx context.Context) (bool, error) { return a.managesByRoles(ctx, guild, user, roles) }
+	}
 	a.start(func(ctx context.Context) {
 		out := newOutput(a, modeMessage, ev)
 		out.source = m
@@ -109,7 +117,8 @@ func (a *Adapter) runCommand(ctx context.Context, i *discordgo.Interaction, rece
 	}
 	ev := a.interactionEvent(i, received)
 	ev.Command = name
-	ev.Options = optionValues(data.Options)
+	ev.Subcommand, ev.Options = subcommandPath(data.Options)
+	resolveMentions(ev.Options, data.Options, data.Resolved)
 	out := newOutput(a, modeCommand, ev)
 	out.ia, out.ephemeral, out.deadline = i, private, received.Add(a.opts.TokenLife)
 	if !a.ack(ctx, i, resp, out) {
@@ -211,10 +220,95 @@ func (a *Adapter) interactionEvent(i *discordgo.Interaction, received time.Time)
 		ev.Identity = bot.Identity("discord:" + user.ID)
 		ev.UserName = displayName(user, member)
 	}
+	if member != nil && i.GuildID != "" {
+		// Discord sends the member's permissions in the channel with
+		// every interaction: Manage Server or Administrator run the server.
+		ev.Roles = member.Roles
+		perms := member.Permissions
+		ev.ManagesCommunity = func(context.Context) (bool, error) { return managesGuild(perms), nil }
+	}
 	if i.GuildID != "" {
 		ev.History = &history{a: a, channel: i.ChannelID, threadOnly: true}
 	}
 	return ev
+}
+
+// subcommandPath reads the subcommand (and its group) a slash command
+// was run with, and its options by name: ("models allow", {list: …}).
+func subcommandPath(opts []*discordgo.ApplicationCommandInteractionDataOption) (string, map[string]string) {
+	var path []string
+	for len(opts) == 1 && opts[0] != nil && (opts[0].Type == discordgo.ApplicationCommandOptionSubCommand || opts[0].Type == discordgo.ApplicationCommandOptionSubCommandGroup) {
+		path = append(path, opts[0].Name)
+		opts = opts[0].Options
+	}
+	return strings.Join(path, " "), optionValues(opts)
+}
+
+// resolveMentions writes channel, role and user options as the platform
+// writes their mentions (<#id>, <@&id>, <@id>), so the commands read them
+// as they read typed ones.
+func resolveMentions(out map[string]string, opts []*discordgo.ApplicationCommandInteractionDataOption, res *discordgo.ApplicationCommandInteractionDataResolved) {
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if len(o.Options) > 0 {
+			resolveMentions(out, o.Options, res)
+			continue
+		}
+		id, _ := o.Value.(string)
+		switch o.Type {
+		case discordgo.ApplicationCommandOptionChannel:
+			out[o.Name] = "<#" + id + ">"
+		case discordgo.ApplicationCommandOptionRole:
+			out[o.Name] = "<@&" + id + ">"
+		case discordgo.ApplicationCommandOptionMentionable:
+			if res != nil && res.Roles[id] != nil {
+				out[o.Name] = "<@&" + id + ">"
+			}
+		}
+	}
+}
+
+// managesGuild reports whether permissions let a member run the server.
+func managesGuild(perms int64) bool {
+	return perms&discordgo.PermissionAdministrator != 0 || perms&discordgo.PermissionManageGuild != 0
+}
+
+// guildRoles is what the adapter remembers of a guild to compute a
+// member's base permissions: its owner and its roles' permissions.
+type guildRoles struct {
+	owner string
+	perms map[string]int64 // role id → permissions; the guild id is @everyone
+}
+
+// managesByRoles computes a member's base permissions from the guild's
+// roles (GET /guilds/{id}, remembered for five minutes) as Discord does:
+// the owner has all; else @everyone's and the member's roles' OR-ed
+// together, Administrator meaning all.
+func (a *Adapter) managesByRoles(ctx context.Context, guildID, userID string, roles []string) (bool, error) {
+	g, ok := a.guilds.Get(guildID)
+	if !ok {
+		gd, err := a.api.Guild(guildID, discordgo.WithContext(ctx))
+		if err != nil {
+			return false, fmt.Errorf("discord: read the server's roles: %w", a.redact(err))
+		}
+		g = &guildRoles{owner: gd.OwnerID, perms: map[string]int64{}}
+		for _, r := range gd.Roles {
+			if r != nil {
+				g.perms[r.ID] = r.Permissions
+			}
+		}
+		a.guilds.Put(guildID, g)
+	}
+	if userID == g.owner {
+		return true, nil
+	}
+	p := g.perms[guildID]
+	for _, r := range roles {
+		p |= g.perms[r]
+	}
+	return managesGuild(p), nil
 }
 
 // optionValues flattens slash command options into name → text.

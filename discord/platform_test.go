@@ -38,15 +38,22 @@ func newPlatformHarness(t *testing.T) stacktest.Harness {
 	h := &platformHarness{dc: discordtest.MustStart(t, discordtest.Options{}), users: map[string]discordtest.User{}}
 	h.guild = h.dc.NewGuild()
 	h.general = h.dc.NewChannel(h.guild)
+	// mod runs the server as Discord has it: a role with Manage Server.
+	mods := h.dc.NewRole(h.guild, "Moderators", discordtest.DefaultMemberPermissions|discordtest.PermManageGuild)
+	h.dc.GiveRole(h.guild, h.user("mod").ID, mods)
 	return h
 }
+
+func (h *platformHarness) Community() string { return "discord:" + h.guild }
+
+func (h *platformHarness) CommunityAdmin() string { return "mod" }
 
 func (h *platformHarness) Start(t *testing.T, st *stacktest.Stack) {
 	t.Helper()
 	h.st = st
 	a, err := discord.New(discord.Options{
 		Token: h.dc.Token, APIURL: h.dc.APIURL,
-		Handler: st.Handler, Commands: st.Commands, Catalog: st.Catalog,
+		Handler: st.Handler, Commands: st.Commands, Catalog: st.Catalog, Rules: st.Communities,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

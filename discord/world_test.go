@@ -117,6 +117,7 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 		opts.Token = s.token
 	}
 	opts.Commands, opts.Catalog, opts.History, opts.Logger, opts.Metrics = st.Commands, w.catalog, stacktest.History, log, w.metrics
+	opts.Rules = st.Communities
 	opts.Handler = recorder{w: w, next: w.engine}
 	var err error
 	w.adapter, err = discord.New(opts)

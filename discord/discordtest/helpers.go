@@ -3,6 +3,7 @@ package discordtest
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,11 +29,14 @@ func (s *Server) NewUser(name string) User {
 	return u
 }
 
-// NewGuild returns a new guild id.
+// NewGuild adds a guild (with its @everyone role of plain member
+// permissions and no owner among the test's users) and returns its id.
 func (s *Server) NewGuild() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.snowflake()
+	id := s.snowflake()
+	s.guildLocked(id)
+	return id
 }
 
 // NewChannel adds a text channel to a guild and returns its id.
@@ -108,7 +112,7 @@ func (s *Server) Say(from User, channel, content string, opts ...MessageOption) 
 		Timestamp: time.Now().UTC(),
 	}
 	if ch.GuildID != "" {
-		m.Member = &Member{Roles: []string{}, JoinedAt: time.Now().UTC().Add(-time.Hour)}
+		m.Member = s.memberLocked(ch.GuildID, from, false)
 	}
 	for _, o := range opts {
 		o(m)
@@ -202,7 +206,7 @@ func (s *Server) interact(from User, channel string, typ int, name string, opts 
 	if ch.GuildID != "" {
 		d["guild_id"] = ch.GuildID
 		d["guild_locale"] = "en-US"
-		d["member"] = Member{User: &from, Roles: []string{}, JoinedAt: time.Now().UTC().Add(-time.Hour), Permissions: "2248473465835073"}
+		d["member"] = s.memberLocked(ch.GuildID, from, true)
 	} else {
 		d["user"] = from
 	}
@@ -212,18 +216,14 @@ func (s *Server) interact(from User, channel string, typ int, name string, opts 
 		d["message"] = msg
 		d["data"] = map[string]any{"custom_id": name, "component_type": 2}
 	default:
-		in.Command = name
-		var options []map[string]any
-		for _, o := range opts {
-			opt := map[string]any{"name": o.Name, "type": 3, "value": o.Value}
-			if o.Focused {
-				opt["focused"] = true
-			}
-			options = append(options, opt)
-		}
-		data := map[string]any{"id": s.commandID(ch.GuildID, name), "name": name, "type": 1}
-		if options != nil {
+		words := strings.Fields(name)
+		in.Command = words[0]
+		data := map[string]any{"id": s.commandID(ch.GuildID, words[0]), "name": words[0], "type": 1}
+		if options, resolved := s.commandOptionsLocked(ch.GuildID, words, opts); options != nil {
 			data["options"] = options
+			if len(resolved) > 0 {
+				data["resolved"] = resolved
+			}
 		}
 		d["data"] = data
 	}
@@ -234,6 +234,93 @@ func (s *Server) interact(from User, channel string, typ int, name string, opts 
 	s.mu.Unlock()
 	s.dispatch("INTERACTION_CREATE", d, true)
 	return snapshot
+}
+
+// commandOptionsLocked builds an interaction's data.options as Discord
+// does from the registered command: words are the command and its
+// subcommand path ("settings models allow"), each value typed as its
+// registered option (a string when the command or option is unknown), and
+// user, role and channel values resolved in data.resolved; s.mu is held.
+func (s *Server) commandOptionsLocked(guildID string, words []string, opts []Option) ([]map[string]any, map[string]any) {
+	var schema []ApplicationCommandOption
+	for _, g := range []string{guildID, ""} {
+		for _, c := range s.commands[g] {
+			if c.Name == words[0] && schema == nil {
+				schema = c.Options
+			}
+		}
+	}
+	for _, w := range words[1:] {
+		found := false
+		for _, o := range schema {
+			if o.Name == w && (o.Type == OptionSubcommand || o.Type == OptionGroup) {
+				schema, found = o.Options, true
+				break
+			}
+		}
+		if !found {
+			panic(fmt.Sprintf("discordtest: %q has no registered subcommand or group %q", strings.Join(words, " "), w))
+		}
+	}
+	resolved := map[string]any{}
+	resolve := func(kind, id string, v any) {
+		m, _ := resolved[kind].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+			resolved[kind] = m
+		}
+		m[id] = v
+	}
+	var leaf []map[string]any
+	for _, o := range opts {
+		typ := OptionString
+		for _, so := range schema {
+			if so.Name == o.Name {
+				typ = so.Type
+			}
+		}
+		opt := map[string]any{"name": o.Name, "type": typ, "value": o.Value}
+		switch typ {
+		case OptionInteger, OptionNumber:
+			if f, err := strconv.ParseFloat(o.Value, 64); err == nil {
+				opt["value"] = f
+			}
+		case OptionBoolean:
+			opt["value"] = o.Value == "true"
+		case OptionChannel:
+			if c, ok := s.channels[o.Value]; ok {
+				resolve("channels", c.ID, map[string]any{"id": c.ID, "name": c.Name, "type": c.Type, "permissions": "0"})
+			}
+		case OptionUser, OptionMentionable:
+			if u, ok := s.users[o.Value]; ok {
+				resolve("users", u.ID, u)
+				resolve("members", u.ID, s.memberLocked(guildID, u, true))
+			} else if g := s.guilds[guildID]; g != nil && g.role(o.Value) != nil {
+				resolve("roles", o.Value, *g.role(o.Value))
+			}
+		case OptionRole:
+			if g := s.guilds[guildID]; g != nil && g.role(o.Value) != nil {
+				resolve("roles", o.Value, *g.role(o.Value))
+			}
+		}
+		if o.Focused {
+			opt["focused"] = true
+		}
+		leaf = append(leaf, opt)
+	}
+	out := leaf
+	for i := len(words) - 1; i >= 1; i-- {
+		typ := OptionSubcommand
+		if i < len(words)-1 {
+			typ = OptionGroup
+		}
+		wrap := map[string]any{"name": words[i], "type": typ}
+		if out != nil {
+			wrap["options"] = out
+		}
+		out = []map[string]any{wrap}
+	}
+	return out, resolved
 }
 
 // commandID is the registered command's id (or a fresh one); s.mu is held.

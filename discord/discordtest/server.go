@@ -78,6 +78,7 @@ type Server struct {
 	interactions map[string]*Interaction
 	tokens       map[string]*Interaction
 	commands     map[string][]ApplicationCommand // by guild ("" global)
+	guilds       map[string]*guild
 	requests     []Request
 	rules        []*rateRule
 	closedDMs    map[string]bool
@@ -121,7 +122,7 @@ func Start(opts Options) (*Server, error) {
 		opts: opts, Token: opts.Token, next: 1_200_000_000_000_000_000,
 		users: map[string]User{}, channels: map[string]*Channel{}, messages: map[string]*Message{},
 		interactions: map[string]*Interaction{}, tokens: map[string]*Interaction{},
-		commands: map[string][]ApplicationCommand{}, closedDMs: map[string]bool{}, typing: map[string]int{},
+		commands: map[string][]ApplicationCommand{}, guilds: map[string]*guild{}, closedDMs: map[string]bool{}, typing: map[string]int{},
 		cdnFiles: map[string]cdnFile{},
 	}
 	s.startCDN()
@@ -185,6 +186,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v9/webhooks/{app}/{token}/messages/{message}", s.getWebhookMessage)
 	mux.HandleFunc("PATCH /api/v9/webhooks/{app}/{token}/messages/{message}", s.editWebhookMessage)
 	mux.HandleFunc("DELETE /api/v9/webhooks/{app}/{token}/messages/{message}", s.deleteWebhookMessage)
+	mux.HandleFunc("GET /api/v9/guilds/{guild}", s.getGuild)
+	mux.HandleFunc("GET /api/v9/guilds/{guild}/roles", s.getRoles)
+	mux.HandleFunc("GET /api/v9/guilds/{guild}/members/{user}", s.getMember)
 	mux.HandleFunc("PUT /api/v9/applications/{app}/commands", s.putCommands)
 	mux.HandleFunc("PUT /api/v9/applications/{app}/guilds/{guild}/commands", s.putCommands)
 	mux.HandleFunc("GET /api/v9/applications/{app}/commands", s.getCommands)
@@ -998,18 +1002,73 @@ func validateCommand(c ApplicationCommand) string {
 	if n := utf8.RuneCountInString(c.Description); n < 1 || n > 100 {
 		return fmt.Sprintf("%s.description: Must be between 1 and 100 in length.", c.Name)
 	}
-	optional := false
-	for _, o := range c.Options {
+	return validateOptions(c.Name, c.Options, 0)
+}
+
+// validateOptions checks one level of options as Discord does: at most
+// 25, unique names, required before optional; subcommands (type 1) and
+// groups (type 2) only at the top, groups holding only subcommands (one
+// level of nesting), neither of them required, and a level holding
+// subcommands holding nothing else.
+func validateOptions(path string, opts []ApplicationCommandOption, depth int) string {
+	if len(opts) > 25 {
+		return fmt.Sprintf("%s.options: Must be 25 or fewer in length.", path)
+	}
+	optional, subs, values := false, 0, 0
+	seen := map[string]bool{}
+	for _, o := range opts {
+		p := path + ".options." + o.Name
 		if !validName(o.Name) {
-			return fmt.Sprintf("%s.options.name %q: must be 1-32 lowercase characters", c.Name, o.Name)
+			return fmt.Sprintf("%s.options.name %q: must be 1-32 lowercase characters", path, o.Name)
 		}
+		if seen[o.Name] {
+			return fmt.Sprintf("%s: Application command option names must be unique", p)
+		}
+		seen[o.Name] = true
 		if n := utf8.RuneCountInString(o.Description); n < 1 || n > 100 {
-			return fmt.Sprintf("%s.options.%s.description: Must be between 1 and 100 in length.", c.Name, o.Name)
+			return fmt.Sprintf("%s.description: Must be between 1 and 100 in length.", p)
+		}
+		switch o.Type {
+		case OptionSubcommand, OptionGroup:
+			subs++
+			if o.Required {
+				return fmt.Sprintf("%s.required: Subcommands and groups cannot be required", p)
+			}
+			if o.Type == OptionGroup && depth > 0 || o.Type == OptionSubcommand && depth > 1 {
+				return fmt.Sprintf("%s: Subcommand groups nest only one level deep", p)
+			}
+			if o.Type == OptionGroup {
+				for _, sub := range o.Options {
+					if sub.Type != OptionSubcommand {
+						return fmt.Sprintf("%s.options.%s: A subcommand group holds only subcommands", p, sub.Name)
+					}
+				}
+				if len(o.Options) == 0 {
+					return fmt.Sprintf("%s.options: A subcommand group needs subcommands", p)
+				}
+			}
+			if msg := validateOptions(p, o.Options, depth+1); msg != "" {
+				return msg
+			}
+			continue
+		case OptionString, OptionInteger, OptionBoolean, OptionUser, OptionChannel, OptionRole, OptionMentionable, OptionNumber, OptionAttachment:
+		default:
+			return fmt.Sprintf("%s.type: %d is not an option type", p, o.Type)
+		}
+		values++
+		if len(o.Options) > 0 {
+			return fmt.Sprintf("%s.options: Only subcommands and groups have options", p)
+		}
+		if o.Autocomplete && o.Type != OptionString && o.Type != OptionInteger && o.Type != OptionNumber {
+			return fmt.Sprintf("%s.autocomplete: Only string, integer and number options autocomplete", p)
 		}
 		if o.Required && optional {
-			return fmt.Sprintf("%s.options: Required options must be placed before non-required options", c.Name)
+			return fmt.Sprintf("%s: Required options must be placed before non-required options", path)
 		}
 		optional = optional || !o.Required
+	}
+	if subs > 0 && values > 0 {
+		return fmt.Sprintf("%s.options: Subcommands and groups cannot be mixed with other options", path)
 	}
 	return ""
 }

@@ -271,14 +271,33 @@ type ApplicationCommand struct {
 	Options                  []ApplicationCommandOption `json:"options,omitempty"`
 }
 
-// ApplicationCommandOption is one option of a registered command.
+// ApplicationCommandOption is one option of a registered command: a
+// value, or a subcommand (type 1) or group (type 2) with options of its
+// own.
 type ApplicationCommandOption struct {
-	Type         int    `json:"type"`
-	Name         string `json:"name"`
-	Description  string `json:"description"`
-	Required     bool   `json:"required"`
-	Autocomplete bool   `json:"autocomplete"`
+	Type         int                        `json:"type"`
+	Name         string                     `json:"name"`
+	Description  string                     `json:"description"`
+	Required     bool                       `json:"required"`
+	Autocomplete bool                       `json:"autocomplete"`
+	ChannelTypes []int                      `json:"channel_types,omitempty"`
+	Options      []ApplicationCommandOption `json:"options,omitempty"`
 }
+
+// Application command option types.
+const (
+	OptionSubcommand  = 1
+	OptionGroup       = 2
+	OptionString      = 3
+	OptionInteger     = 4
+	OptionBoolean     = 5
+	OptionUser        = 6
+	OptionChannel     = 7
+	OptionRole        = 8
+	OptionMentionable = 9
+	OptionNumber      = 10
+	OptionAttachment  = 11
+)
 
 // Identify is what a gateway client sent to open a session.
 type Identify struct {
