@@ -430,7 +430,8 @@ func (e *Engine) checkCommunityAdmin(ctx context.Context, req *Request) error {
 	if e.communities != nil {
 		var err error
 		if ok, err = e.communities.IsAdmin(ctx, req.Event); err != nil {
-			return fmt.Errorf("engine: community admin: %w", err)
+			req.Logger.Warn("could not tell whether the user runs the community", "community", req.Event.Community, "err", err)
+			return Errorf(EUNAVAILABLE, "I could not check with %s whether you run %s; please try again in a moment.", platformTitle(req.Event.Platform), CommunityWord(req.Event.Community, false))
 		}
 	}
 	if !ok {
@@ -439,6 +440,16 @@ func (e *Engine) checkCommunityAdmin(ctx context.Context, req *Request) error {
 	}
 	req.CommunityAdmin = true
 	return nil
+}
+
+func platformTitle(p string) string {
+	switch p {
+	case PlatformDiscord:
+		return "Discord"
+	case PlatformSlack:
+		return "Slack"
+	}
+	return "the platform"
 }
 
 // communityAdmins says who runs the event's community, for a refusal.

@@ -130,12 +130,16 @@ func (a *Adapter) onMessage(ctx context.Context, in incoming) {
 	if id == "" {
 		id = in.channel + ":" + in.ts
 	}
+	// A typed command keeps its mentions (<@U…>, <#C…>): it may name a
+	// member or a channel.
+	typed := strings.HasPrefix(strings.TrimSpace(plainText(in.text, me.UserID, false)), "/")
 	ev := bot.Event{
 		ID: "slack:" + id, Platform: bot.PlatformSlack,
 		Identity: identity(in.team, in.user), UserName: a.userName(ctx, in.user),
 		Community: "slack:" + in.team, Channel: in.channel,
-		Text: plainText(in.text, me.UserID, false), Direct: dm,
+		Text: plainText(in.text, me.UserID, typed), Direct: dm,
 		Attachments: a.attachments(in.files), Time: tsTime(in.ts, a.now()),
+		ManagesCommunity: a.managesWorkspace(in.user),
 	}
 	if h := a.history(in, root, me); h != nil {
 		ev.History = h
@@ -200,6 +204,7 @@ func (a *Adapter) userName(ctx context.Context, user string) string {
 	}
 	name := user
 	if u, err := a.api.GetUserInfoContext(ctx, user); err == nil && u != nil {
+		a.admins.Put(user, u.IsAdmin || u.IsOwner || u.IsPrimaryOwner)
 		for _, n := range []string{u.Profile.DisplayName, u.RealName, u.Name} {
 			if strings.TrimSpace(n) != "" {
 				name = n
@@ -211,6 +216,24 @@ func (a *Adapter) userName(ctx context.Context, user string) string {
 	}
 	a.names.Put(user, name)
 	return name
+}
+
+// managesWorkspace says, when a command asks, whether a user runs the
+// workspace: Slack's admins and owners (users.info is_admin, is_owner),
+// remembered for ten minutes.
+func (a *Adapter) managesWorkspace(user string) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		if admin, ok := a.admins.Get(user); ok {
+			return admin, nil
+		}
+		u, err := a.api.GetUserInfoContext(ctx, user)
+		if err != nil {
+			return false, fmt.Errorf("slack: users.info: %w", err)
+		}
+		admin := u.IsAdmin || u.IsOwner || u.IsPrimaryOwner
+		a.admins.Put(user, admin)
+		return admin, nil
+	}
 }
 
 // onSlash handles a slash command: the text goes to the engine as the
@@ -236,12 +259,13 @@ func (a *Adapter) onSlash(cmd slackapi.SlashCommand, envelope string) {
 		}
 		// Admin commands name users: keep <@U…> so the command can
 		// resolve it to an identity.
-		text := plainText(cmd.Text, botUser, c != nil && c.Admin)
+		text := plainText(cmd.Text, botUser, c != nil && (c.Admin || c.CommunityAdmin))
 		ev := bot.Event{
 			ID: "slack:" + id, Platform: bot.PlatformSlack,
 			Identity: identity(cmd.TeamID, cmd.UserID), UserName: cmd.UserName,
 			Community: "slack:" + cmd.TeamID, Channel: cmd.ChannelID,
 			Text: text, Command: name, Time: a.now(),
+			ManagesCommunity: a.managesWorkspace(cmd.UserID),
 		}
 		out := a.newOutput(cmd.TeamID, cmd.ChannelID, cmd.UserID)
 		out.responseURL = cmd.ResponseURL

@@ -428,8 +428,8 @@ var (
 
 // plainText turns a user's Slack message into what a model should read:
 // the bot's mention removed, links and mentions as text, entities decoded.
-// With keepUsers, user mentions stay as <@U…> tokens (admin commands resolve
-// them to identities).
+// With keepUsers, user and channel mentions stay as <@U…> and <#C…> tokens
+// (admin and settings commands resolve them to identities and channels).
 func plainText(s, botUser string, keepUsers bool) string {
 	if botUser != "" {
 		s = regexp.MustCompile(`<@`+regexp.QuoteMeta(botUser)+`(?:\|[^>]*)?>`).ReplaceAllString(s, "")
@@ -446,6 +446,9 @@ func plainText(s, botUser string, keepUsers bool) string {
 	})
 	s = slackChannelRe.ReplaceAllStringFunc(s, func(m string) string {
 		sub := slackChannelRe.FindStringSubmatch(m)
+		if keepUsers {
+			return "<#" + sub[1] + ">"
+		}
 		if sub[2] != "" {
 			return "#" + sub[2]
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -41,9 +40,10 @@ const platformChannel = general
 func (h *platformHarness) Start(t *testing.T, st *stacktest.Stack) {
 	h.st = st
 	h.slack = slacktest.MustStart(t, slacktest.Options{})
-	for _, u := range []string{"alice", "bob", "admin"} {
+	for _, u := range []string{"alice", "bob", "carol", "admin", "mod"} {
 		h.slack.SetUser(h.userID(u), strings.ToUpper(u[:1])+u[1:])
 	}
+	h.slack.SetRole(h.userID("mod"), "admin") // a workspace admin, as Slack has it
 	a, err := slack.New(slack.Options{
 		BotToken: h.slack.BotToken, AppToken: h.slack.AppToken, APIURL: h.slack.APIURL(),
 		Commands: st.Commands, Handler: st.Handler,
@@ -82,33 +82,26 @@ func (h *platformHarness) Mention(t *testing.T, user, text string) []stacktest.S
 	})
 }
 
-// Command runs the Slack slash command of an engine command, its options
-// written as name:value words (the prompt last) the way the engine's
-// parser reads a command's text.
+// Command runs the Slack slash command of an engine command, its
+// subcommand and options written after it the way the engine's parser
+// reads a command's text.
 func (h *platformHarness) Command(t *testing.T, user, name string, options map[string]string) []stacktest.Seen {
 	t.Helper()
-	slash, ok := slack.DefaultCommandNames()[name]
+	command, _, _ := strings.Cut(name, " ")
+	slash, ok := slack.DefaultCommandNames()[command]
 	if !ok {
-		slash = name
+		slash = command
 	}
-	keys := make([]string, 0, len(options))
-	for k := range options {
-		if k != "prompt" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	var words []string
-	for _, k := range keys {
-		words = append(words, k+":"+options[k])
-	}
-	if p, ok := options["prompt"]; ok {
-		words = append(words, p)
-	}
+	typed := stacktest.TypedCommand(h.st.Commands, name, options)
+	text := strings.TrimSpace(strings.TrimPrefix(typed, command))
 	return h.act(t, func() {
-		h.slack.Slash(h.userID(user), platformChannel, slash, strings.Join(words, " "))
+		h.slack.Slash(h.userID(user), platformChannel, slash, text)
 	})
 }
+
+func (h *platformHarness) Community() string { return "slack:" + slacktest.TeamID }
+
+func (h *platformHarness) CommunityAdmin() string { return "mod" }
 
 // Vote clicks the button for choice on the compare's message; a compare
 // without that button (a failed panel has none) or not found is voted on

@@ -51,6 +51,7 @@ func DefaultCommandNames() map[string]string {
 		"ask": "ask", "compare": "compare", "balance": "balance", "usage": "usage",
 		"models": "models", "model": "model", "leaderboard": "leaderboard", "help": "orchat-help",
 		"topup": "topup", "deduct": "deduct", "block": "block", "unblock": "unblock", "ledger": "ledger",
+		"settings": "orchat-settings",
 	}
 }
 
@@ -133,6 +134,7 @@ type Adapter struct {
 	threads  *bot.Cache[struct{}] // channel:thread_ts where the bot takes part
 	outside  *bot.Cache[struct{}] // threads checked and found without the bot
 	names    *bot.Cache[string]   // user id → display name
+	admins   *bot.Cache[bool]     // user id → a workspace admin or owner (users.info)
 	tallyMu  sync.Mutex
 	tallies  *bot.Cache[int] // channel:ts of a compare → votes its tally shows
 	baseMu   sync.Mutex
@@ -207,6 +209,7 @@ func New(opts Options) (*Adapter, error) {
 		threads:  bot.NewCache[struct{}](20_000, 7*24*time.Hour, nil),
 		outside:  bot.NewCache[struct{}](20_000, 10*time.Minute, nil),
 		names:    bot.NewCache[string](10_000, time.Hour, nil),
+		admins:   bot.NewCache[bool](10_000, 10*time.Minute, nil),
 		tallies:  bot.NewCache[int](10_000, 24*time.Hour, nil),
 		base:     context.Background(),
 	}

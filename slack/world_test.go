@@ -39,6 +39,7 @@ type world struct {
 	sim     *openroutertest.Server
 	store   *accounts.Store
 	engine  *bot.Engine
+	st      *stacktest.Stack
 	adapter *slack.Adapter
 	metrics *stacktest.Metrics
 	logs    *stacktest.SyncBuffer
@@ -82,7 +83,7 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 	st := stacktest.MustOpen(t, stacktest.Options{
 		Sim: s.sim, Admins: []bot.Identity{w.identity(admin)}, CompareModels: compareModels, Logger: log,
 	})
-	w.sim, w.store, w.engine = st.Sim, st.Store, st.Engine
+	w.sim, w.store, w.engine, w.st = st.Sim, st.Store, st.Engine, st
 
 	var handler bot.Handler = recorder{w: w, next: w.engine}
 	if s.handler != nil {

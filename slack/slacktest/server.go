@@ -126,6 +126,7 @@ type Server struct {
 	messages  []*Message
 	calls     []Call
 	users     map[string]string // id → display name
+	roles     map[string]string // id → "admin", "owner" or "primary_owner" (a member when missing)
 	outside   map[string]bool   // channels the bot is not in
 	files     map[string][]byte
 	redirects map[string]string // file id → where its download redirects
@@ -173,7 +174,7 @@ func Start(opts Options) (*Server, error) {
 	s := &Server{
 		TeamID: TeamID, BotUserID: BotUserID, BotID: BotID, BotToken: BotToken, AppToken: AppToken,
 		t: noTB{}, start: time.Now(),
-		users: map[string]string{}, outside: map[string]bool{}, files: map[string][]byte{}, redirects: map[string]string{},
+		users: map[string]string{}, roles: map[string]string{}, outside: map[string]bool{}, files: map[string][]byte{}, redirects: map[string]string{},
 		limits: map[string]*limit{}, shares: map[string]*limit{}, acks: map[string]chan json.RawMessage{}, acked: map[string]bool{},
 		echo: !opts.NoEcho, closed: make(chan struct{}),
 	}
@@ -220,6 +221,20 @@ func (s *Server) SetUser(id, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.users[id] = name
+}
+
+// SetRole makes a user a workspace "admin", "owner" or "primary_owner"
+// (users.info says so with is_admin, is_owner, is_primary_owner, as
+// Slack does: an owner is an admin too); "" makes them a plain member.
+func (s *Server) SetRole(id, role string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch role {
+	case "", "admin", "owner", "primary_owner":
+	default:
+		panic("slacktest: SetRole " + role + ": use admin, owner, primary_owner or \"\"")
+	}
+	s.roles[id] = role
 }
 
 // Outside makes the bot a non-member of channel: posts there fail with
@@ -469,8 +484,13 @@ func (s *Server) usersInfo(form url.Values) (int, any) {
 	if !ok {
 		return fail("user_not_found")
 	}
+	s.mu.Lock()
+	role := s.roles[id]
+	s.mu.Unlock()
 	return http.StatusOK, map[string]any{"ok": true, "user": map[string]any{
-		"id": id, "team_id": s.TeamID, "name": strings.ToLower(name), "real_name": name,
+		"id": id, "team_id": s.TeamID, "name": strings.ToLower(name), "real_name": name, "deleted": false, "is_bot": false,
+		"is_admin": role != "", "is_owner": role == "owner" || role == "primary_owner", "is_primary_owner": role == "primary_owner",
+		"is_restricted": false, "is_ultra_restricted": false,
 		"profile": map[string]any{"display_name": name, "real_name": name},
 	}}
 }
