@@ -294,3 +294,21 @@ func (s *Store) AlertRecipients(ctx context.Context, community string) (channel 
 	}
 	return channel, people, nil
 }
+
+// KnownCommunity reports whether the ledger has heard of a community: it
+// has a pool, settings, members or compares. The host's tools use it to
+// tell a guild from a user whose id has the same shape.
+func (s *Store) KnownCommunity(ctx context.Context, community string) (bool, error) {
+	const op = "known_community"
+	if bot.ValidateCommunity(community) != nil {
+		return false, nil
+	}
+	var n int
+	err := s.read.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM pools WHERE community = ?1) + (SELECT COUNT(*) FROM settings WHERE community = ?1)
+		+ (SELECT COUNT(*) FROM members WHERE community = ?1) + (SELECT COUNT(*) FROM compares WHERE community = ?1)`, community).Scan(&n)
+	if err != nil {
+		return false, s.fail(op, err)
+	}
+	return n > 0, nil
+}

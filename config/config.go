@@ -27,6 +27,8 @@ import (
 type Config struct {
 	Admins          []string `toml:"admins"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// ConfigWatch reloads the file when it changes, as SIGHUP does.
+	ConfigWatch bool `toml:"config_watch"`
 
 	OpenRouter OpenRouterConfig `toml:"openrouter"`
 	Router     RouterConfig     `toml:"router"`
@@ -575,4 +577,42 @@ func (c Config) AdminIdentities() []bot.Identity {
 		ids[i] = bot.Identity(a)
 	}
 	return ids
+}
+
+// RestartNeeded names the keys that differ between c and the config in
+// force (old) but that a running orchat cannot change: tokens and secrets
+// (named, never shown), addresses, the database, the scheduler's clock,
+// the log, the adapters' fixed settings. A reload applies the rest at once.
+func (c Config) RestartNeeded(old Config) []string {
+	var keys []string
+	diff := func(key string, changed bool) {
+		if changed {
+			keys = append(keys, key)
+		}
+	}
+	diff("accounts.database", c.Accounts.Database != old.Accounts.Database)
+	diff("accounts.hold_ttl", c.Accounts.HoldTTL != old.Accounts.HoldTTL)
+	diff("openrouter.api_key", c.OpenRouter.APIKey != old.OpenRouter.APIKey)
+	diff("openrouter.base_url", c.OpenRouter.BaseURL != old.OpenRouter.BaseURL)
+	diff("router.catalog_cache", c.Router.CatalogCache != old.Router.CatalogCache)
+	diff("discord.token", c.Discord.Token != old.Discord.Token)
+	diff("discord.api_url", c.Discord.APIURL != old.Discord.APIURL)
+	diff("discord.shard_id", c.Discord.ShardID != old.Discord.ShardID)
+	diff("discord.shard_count", c.Discord.ShardCount != old.Discord.ShardCount)
+	diff("discord.dev_guilds", !slices.Equal(c.Discord.DevGuilds, old.Discord.DevGuilds))
+	diff("slack.bot_token", c.Slack.BotToken != old.Slack.BotToken)
+	diff("slack.app_token", c.Slack.AppToken != old.Slack.AppToken)
+	diff("slack.signing_secret", c.Slack.SigningSecret != old.Slack.SigningSecret)
+	diff("slack.mode", c.Slack.Mode != old.Slack.Mode)
+	diff("slack.api_url", c.Slack.APIURL != old.Slack.APIURL)
+	diff("slack.commands", !reflect.DeepEqual(c.Slack.Commands, old.Slack.Commands))
+	diff("scheduler", c.Scheduler != old.Scheduler)
+	diff("http.addr", c.HTTP.Addr != old.HTTP.Addr)
+	diff("log", c.Log != old.Log)
+	diff("console.user", c.Console.User != old.Console.User)
+	diff("stream.edit_interval", c.Stream.EditInterval != old.Stream.EditInterval)
+	diff("bot.history_messages", c.Bot.HistoryMessages != old.Bot.HistoryMessages)
+	diff("bot.history_chars", c.Bot.HistoryChars != old.Bot.HistoryChars)
+	diff("config_watch", c.ConfigWatch != old.ConfigWatch)
+	return keys
 }

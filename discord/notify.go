@@ -31,3 +31,19 @@ func (a *Adapter) Notify(ctx context.Context, id bot.Identity, text string) erro
 	}
 	return nil
 }
+
+// NotifyChannel posts a notice in a channel of a server (a community's
+// alerts channel), pinging nobody.
+func (a *Adapter) NotifyChannel(ctx context.Context, community, channel, text string) error {
+	if !strings.HasPrefix(community, bot.PlatformDiscord+":") {
+		return fmt.Errorf("discord: notify channel: %s is not a Discord server", community)
+	}
+	_, err := a.api.ChannelMessageSendComplex(channel, &discordgo.MessageSend{
+		Content:         text,
+		AllowedMentions: &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}},
+	}, discordgo.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("discord: notify channel: %w", a.redact(err))
+	}
+	return nil
+}

@@ -29,3 +29,28 @@ func TestNotify(t *testing.T) {
 		t.Fatal("a Slack identity was accepted")
 	}
 }
+
+// TestNotifyChannel: a community's alert reaches its alerts channel,
+// pinging nobody.
+func TestNotifyChannel(t *testing.T) {
+	w := newWorld(t)
+	text := "orchat: the pool of this server is down to 10 tokens. @everyone"
+	if err := w.adapter.NotifyChannel(context.Background(), "discord:"+w.guild, w.general, text); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, m := range w.dc.Messages() {
+		if m.ChannelID == w.general && m.Content == text {
+			found = true
+			if m.AllowedMentions == nil || len(m.AllowedMentions.Parse) != 0 {
+				t.Fatalf("the alert was sent with allowed mentions %+v", m.AllowedMentions)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no alert in the channel among %+v", w.dc.Messages())
+	}
+	if err := w.adapter.NotifyChannel(context.Background(), "slack:T1", "C1", "hi"); err == nil {
+		t.Fatal("a Slack workspace was accepted")
+	}
+}

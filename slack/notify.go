@@ -23,3 +23,15 @@ func (a *Adapter) Notify(ctx context.Context, id bot.Identity, text string) erro
 	}
 	return nil
 }
+
+// NotifyChannel posts a notice in a channel of the workspace (a
+// community's alerts channel); the text is escaped so it pings nobody.
+func (a *Adapter) NotifyChannel(ctx context.Context, community, channel, text string) error {
+	if !strings.HasPrefix(community, bot.PlatformSlack+":") {
+		return fmt.Errorf("slack: notify channel: %s is not a Slack workspace", community)
+	}
+	if _, _, err := a.api.PostMessageContext(ctx, channel, slackapi.MsgOptionText(Mrkdwn(text), false)); err != nil {
+		return fmt.Errorf("slack: notify channel: %w", err)
+	}
+	return nil
+}

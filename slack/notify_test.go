@@ -24,3 +24,22 @@ func TestNotify(t *testing.T) {
 		t.Fatal("a Discord identity was accepted")
 	}
 }
+
+// TestNotifyChannel: a community's alert reaches its alerts channel,
+// escaped so it pings nobody.
+func TestNotifyChannel(t *testing.T) {
+	w := newWorld(t)
+	if err := w.adapter.NotifyChannel(context.Background(), "slack:T0FAKE", general, "orchat: the daily budget is reached. <!channel>"); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for _, m := range w.slack.Messages(general) {
+		got += m.Text
+	}
+	if !strings.Contains(got, "daily budget is reached") || !strings.Contains(got, "&lt;!channel&gt;") {
+		t.Fatalf("the channel holds %q", got)
+	}
+	if err := w.adapter.NotifyChannel(context.Background(), "discord:1", "1", "hi"); err == nil {
+		t.Fatal("a Discord server was accepted")
+	}
+}

@@ -41,8 +41,11 @@ var allowed = map[string][]string{
 	"slack":                     {"bot", "github.com/slack-go/slack", "github.com/gorilla/websocket"},
 	"slack/slacktest":           {"github.com/slack-go/slack", "github.com/gorilla/websocket"},
 	"stack":                     append([]string{"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"}, pgx...),
-	"stack/stacktest":           append([]string{"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"}, pgx...),
-	"config":                    append([]string{"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3", "github.com/BurntSushi/toml"}, pgx...),
+	// The test worlds run the scheduler's community jobs on a clock tests
+	// move (clockwork), as cmd/orchat runs them.
+	"stack/stacktest": append([]string{"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "scheduler", "github.com/mattn/go-sqlite3",
+		"github.com/go-co-op/gocron/v2", "github.com/jonboulle/clockwork", "github.com/robfig/cron/v3", "github.com/google/uuid"}, pgx...),
+	"config": append([]string{"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3", "github.com/BurntSushi/toml"}, pgx...),
 	"ops": {"bot", "github.com/prometheus", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg",
 		"google.golang.org/protobuf", "golang.org/x/sys"},
 }

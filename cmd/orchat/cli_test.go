@@ -124,3 +124,49 @@ func TestLedgerCLI(t *testing.T) {
 func writeFile(path, s string) error {
 	return os.WriteFile(path, []byte(s), 0o644)
 }
+
+// TestPoolCLI: the host funds a community's pool from the command line as
+// pool:<community>; a guild's id, which has the shape of a user's, is
+// refused as a user once the ledger knows the guild.
+func TestPoolCLI(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "orchat.db")
+	const guild = "discord:123456789012345678"
+	for i := 0; i < 2; i++ {
+		code, stdout, stderr := runCLI(t, nil, "--db", db, "topup", "pool:"+guild, "20000", "--key", "fund-1", "--note", "season 1")
+		if code != exitOK || !strings.Contains(stdout, "pool of "+guild) {
+			t.Fatalf("topup %d of the pool: exit=%d stdout=%q stderr=%q", i, code, stdout, stderr)
+		}
+	}
+	code, stdout, _ := runCLI(t, nil, "--db", db, "balance", "pool:"+guild, "--json")
+	var p struct {
+		Pool    string `json:"pool"`
+		Balance int64  `json:"balance"`
+		Funded  int64  `json:"funded"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &p); err != nil || code != exitOK {
+		t.Fatalf("balance of the pool: exit=%d %q %v", code, stdout, err)
+	}
+	if p.Pool != guild || p.Balance != 20000 || p.Funded != 20000 {
+		t.Fatalf("pool=%+v, want 20,000 funded once", p)
+	}
+	_, stdout, _ = runCLI(t, nil, "--db", db, "ledger", "pool:"+guild)
+	if lines := strings.Split(strings.TrimSpace(stdout), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "fund +20000") || !strings.Contains(lines[0], "season 1") {
+		t.Fatalf("ledger of the pool printed %q", stdout)
+	}
+	// The guild's id as a user: refused, with the pool's name.
+	code, _, stderr := runCLI(t, nil, "--db", db, "topup", guild, "500")
+	if code != exitUser || !strings.Contains(stderr, "is a community here, not a user") || !strings.Contains(stderr, "pool:"+guild) {
+		t.Fatalf("topup of the guild as a user: exit=%d stderr=%q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, nil, "--db", db, "balance", guild); code != exitUser || !strings.Contains(stderr, "not a user") {
+		t.Fatalf("balance of the guild as a user: exit=%d stderr=%q", code, stderr)
+	}
+	if code, stdout, _ := runCLI(t, nil, "ledger", "verify", "--db", db); code != exitOK || !strings.Contains(stdout, "1 community pools with 1 rows") {
+		t.Fatalf("verify: exit=%d %q", code, stdout)
+	}
+	for _, bad := range []string{"pool:discord:dm", "pool:console:alice", "pool:"} {
+		if code, _, stderr := runCLI(t, nil, "--db", db, "topup", bad, "5"); code != exitUser || !strings.Contains(stderr, "not a pool") {
+			t.Errorf("topup %s: exit=%d stderr=%q", bad, code, stderr)
+		}
+	}
+}

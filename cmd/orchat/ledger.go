@@ -67,7 +67,13 @@ func runBalance(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("usage: orchat balance IDENTITY")
+		return usagef("usage: orchat balance IDENTITY|pool:COMMUNITY")
+	}
+	if community, ok, err := bot.ParsePool(pos[0]); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return poolBalance(ctx, m, community)
 	}
 	id, err := bot.ParseIdentity(pos[0])
 	if err != nil {
@@ -79,6 +85,9 @@ func runBalance(ctx context.Context, m *Main, args []string) error {
 	}
 	b, err := st.Balance(ctx, id)
 	if bot.ErrorCode(err) == bot.ENOTFOUND {
+		if err := notACommunity(ctx, st, id); err != nil {
+			return err
+		}
 		return bot.Errorf(bot.ENOTFOUND, "%s is unknown: they have not used the bot yet (a top-up creates them).", id)
 	} else if err != nil {
 		return err
@@ -109,11 +118,17 @@ func runTopUp(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	if len(pos) != 2 {
-		return usagef("usage: orchat topup IDENTITY AMOUNT [--key K] [--note TEXT]")
+		return usagef("usage: orchat topup IDENTITY|pool:COMMUNITY AMOUNT [--key K] [--note TEXT]")
 	}
-	id, err := bot.ParseIdentity(pos[0])
+	community, isPool, err := bot.ParsePool(pos[0])
 	if err != nil {
 		return err
+	}
+	var id bot.Identity
+	if !isPool {
+		if id, err = bot.ParseIdentity(pos[0]); err != nil {
+			return err
+		}
 	}
 	amount, err := commands.ParseAmount(pos[1])
 	if err != nil {
@@ -127,6 +142,15 @@ func runTopUp(ctx context.Context, m *Main, args []string) error {
 	st, err := m.openStore()
 	if err != nil {
 		return err
+	}
+	if isPool {
+		return fundPool(ctx, m, st, community, amount, *key, *note)
+	}
+	if _, err := st.Balance(ctx, id); bot.ErrorCode(err) == bot.ENOTFOUND {
+		// A top-up creates a user; not one whose id is a server's.
+		if err := notACommunity(ctx, st, id); err != nil {
+			return err
+		}
 	}
 	e, applied, err := st.TopUp(ctx, bot.Adjustment{Identity: id, Amount: amount, Key: *key, Actor: bot.ActorSystem, Note: joinNote(hostNote, *note)})
 	if err != nil {
@@ -170,6 +194,12 @@ func runLedger(ctx context.Context, m *Main, args []string) error {
 	if *limit < 1 || *limit > 10000 {
 		return usagef("--limit must be between 1 and 10000, not %d", *limit)
 	}
+	if community, ok, err := bot.ParsePool(pos[0]); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return poolLedger(ctx, m, community, *limit)
+	}
 	id, err := bot.ParseIdentity(pos[0])
 	if err != nil {
 		return err
@@ -209,7 +239,7 @@ func ledgerVerify(ctx context.Context, m *Main) error {
 		return err
 	}
 	if m.JSON {
-		if err := m.printJSON(map[string]any{"ok": r.OK(), "users": r.Users, "entries": r.Entries, "holds": r.Holds, "problems": r.Problems}); err != nil {
+		if err := m.printJSON(map[string]any{"ok": r.OK(), "users": r.Users, "entries": r.Entries, "holds": r.Holds, "pools": r.Pools, "pool_entries": r.PoolEntries, "problems": r.Problems}); err != nil {
 			return err
 		}
 	} else {
@@ -221,7 +251,94 @@ func ledgerVerify(ctx context.Context, m *Main) error {
 		return fmt.Errorf("ledger verify: %d problems in %s", len(r.Problems), st.Path())
 	}
 	if !m.JSON {
-		fmt.Fprintf(m.Stdout, "ledger OK: %d users, %d entries, %d open holds; every balance equals the sum of its rows.\n", r.Users, r.Entries, r.Holds)
+		fmt.Fprintf(m.Stdout, "ledger OK: %d users, %d entries, %d open holds, %d community pools with %d rows; every balance equals the sum of its rows.\n",
+			r.Users, r.Entries, r.Holds, r.Pools, r.PoolEntries)
+	}
+	return nil
+}
+
+// notACommunity refuses a user identity that is a community the ledger
+// knows (a Discord server's id has the shape of a user's): its pool is
+// pool:<community>.
+func notACommunity(ctx context.Context, st *accounts.Store, id bot.Identity) error {
+	known, err := st.KnownCommunity(ctx, string(id))
+	if err != nil {
+		return err
+	}
+	if known {
+		return bot.Errorf(bot.EINVALID, "%s is a community here, not a user: its pool is %s%s (orchat topup %s%s AMOUNT).", id, bot.PoolPrefix, id, bot.PoolPrefix, id)
+	}
+	return nil
+}
+
+// fundPool is orchat topup pool:COMMUNITY AMOUNT.
+func fundPool(ctx context.Context, m *Main, st *accounts.Store, community string, amount int64, key, note string) error {
+	e, applied, err := st.FundPool(ctx, bot.PoolAdjustment{Community: community, Amount: amount, Key: key, Actor: bot.ActorSystem, Note: joinNote(hostNote, note)})
+	if err != nil {
+		return err
+	}
+	p, err := st.Pool(ctx, community)
+	if err != nil {
+		return err
+	}
+	if m.JSON {
+		return m.printJSON(map[string]any{"pool": community, "applied": applied, "entry": e.ID, "balance": p.Balance})
+	}
+	if !applied {
+		fmt.Fprintf(m.Stdout, "Already applied: key %q was used by pool row #%d, nothing changed. The pool of %s holds %s tokens.\n", key, e.ID, community, bot.FormatTokens(p.Balance))
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "Added %s tokens to the pool of %s (pool row #%d). It holds %s tokens.\n", bot.FormatTokens(amount), community, e.ID, bot.FormatTokens(p.Balance))
+	return nil
+}
+
+// poolBalance is orchat balance pool:COMMUNITY.
+func poolBalance(ctx context.Context, m *Main, community string) error {
+	st, err := m.openStore()
+	if err != nil {
+		return err
+	}
+	p, err := st.Pool(ctx, community)
+	if err != nil {
+		return err
+	}
+	if m.JSON {
+		return m.printJSON(map[string]any{"pool": community, "balance": p.Balance, "funded": p.Funded, "drawn": p.Drawn})
+	}
+	fmt.Fprintf(m.Stdout, "pool of %s: %s tokens (funded %s, given to members %s)\n", community, bot.FormatTokens(p.Balance), bot.FormatTokens(p.Funded), bot.FormatTokens(p.Drawn))
+	return nil
+}
+
+// poolLedger is orchat ledger pool:COMMUNITY.
+func poolLedger(ctx context.Context, m *Main, community string, limit int) error {
+	st, err := m.openStore()
+	if err != nil {
+		return err
+	}
+	rows, err := st.PoolHistory(ctx, community, limit)
+	if err != nil {
+		return err
+	}
+	if m.JSON {
+		out := make([]map[string]any, len(rows))
+		for i, e := range rows {
+			out[i] = map[string]any{"id": e.ID, "kind": e.Kind, "amount": e.Amount, "key": e.Key, "actor": string(e.Actor),
+				"member": string(e.Member), "entry": e.EntryID, "note": e.Note, "created_at": e.CreatedAt.Format(time.RFC3339Nano)}
+		}
+		return m.printJSON(out)
+	}
+	for _, e := range rows {
+		line := fmt.Sprintf("#%d %s %s %+d", e.ID, e.CreatedAt.UTC().Format("2006-01-02 15:04"), e.Kind, e.Amount)
+		if e.Member != "" {
+			line += fmt.Sprintf(" → %s (entry #%d)", e.Member, e.EntryID)
+		}
+		if e.Actor != bot.ActorSystem {
+			line += " · by " + string(e.Actor)
+		}
+		if e.Note != "" {
+			line += " · " + e.Note
+		}
+		fmt.Fprintln(m.Stdout, line)
 	}
 	return nil
 }

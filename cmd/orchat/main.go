@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	_ "time/tzdata" // time zones work on machines without a zoneinfo database
 
@@ -36,6 +37,9 @@ func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	// SIGHUP reloads the config instead of ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		<-sigs
 		cancel() // first signal: graceful shutdown
@@ -45,6 +49,7 @@ func main() {
 	}()
 
 	m := NewMain()
+	m.Hangups = hup
 	code := m.Run(ctx, os.Args[1:])
 	if err := m.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "orchat:", err)
@@ -76,6 +81,11 @@ type Main struct {
 	// OpsListening, when set, is told the address the HTTP server listens
 	// on (tests use http.addr = 127.0.0.1:0).
 	OpsListening func(addr string)
+	// Hangups delivers SIGHUP: reload the config file (main sets it; tests
+	// send on a channel of their own).
+	Hangups <-chan os.Signal
+	// live is the config a reload put in force (nil: Config).
+	live atomic.Pointer[config.Config]
 
 	log  *slog.Logger
 	mets bot.Metrics
@@ -124,9 +134,9 @@ type subcommand struct {
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
 		"migrate":           {"migrate", "create or upgrade the database schema", runMigrate},
-		"balance":           {"balance IDENTITY", "show a user's balance, holds and free requests", runBalance},
-		"topup":             {"topup IDENTITY AMOUNT [--key K] [--note TEXT]", "add tokens to a user (idempotent by --key)", runTopUp},
-		"ledger":            {"ledger IDENTITY [--limit N] | verify | copy", "a user's last ledger rows; check every balance; copy --to DB", runLedger},
+		"balance":           {"balance IDENTITY|pool:COMMUNITY", "show a user's balance, holds and free requests, or a community's pool", runBalance},
+		"topup":             {"topup IDENTITY|pool:COMMUNITY AMOUNT [--key K] [--note TEXT]", "add tokens to a user, or fund a community's pool (idempotent by --key)", runTopUp},
+		"ledger":            {"ledger IDENTITY|pool:COMMUNITY [--limit N] | verify | copy", "a user's or a pool's last ledger rows; check every balance and pool; copy --to DB", runLedger},
 		"models":            {"models [--search TEXT] [--free] [--vision] [--tools] [--catalog FILE]", "list the models with prices per million tokens and context", runModels},
 		"route":             {"route [--catalog FILE] [--model ID] [--image] [--balance N] PROMPT|-", "show the auto router's plan for a prompt, calling no model", runRoute},
 		"simulate-upstream": {"simulate-upstream [--addr A] [--catalog FILE] [--latency D] [--fail-rate F] [--seed N]", "serve the OpenRouter simulator and print its base URL", runSimulate},

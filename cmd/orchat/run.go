@@ -208,7 +208,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		dc, err := discord.New(discord.Options{
 			Token: c.Discord.Token, APIURL: c.Discord.APIURL, ShardID: c.Discord.ShardID, ShardCount: c.Discord.ShardCount,
 			DevGuilds: c.Discord.DevGuilds, AttachmentHosts: c.Discord.AttachmentHosts,
-			Commands: st.Commands, Catalog: st.Catalog, Handler: st.Engine, History: history,
+			Commands: st.Commands, Catalog: st.Catalog, Rules: st.Communities, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
 		})
 		if err != nil {
@@ -247,6 +247,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		NotifyReset: c.Scheduler.NotifyReset, Notifier: notifiers,
 		Leader: c.Scheduler.Leader, Lease: st.Store,
 		Ledger: st.Store, Resets: st.Store, Catalog: st.Catalog,
+		Allowances: st.Store, Alerts: st.Store, ChannelNotifier: notifiers,
 		Logger: m.logger().With("component", "scheduler"), Metrics: mets,
 	})
 	if err != nil {
@@ -284,7 +285,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 // shutdown lets answers in flight finish (up to shutdown_timeout), then
 // cancels the rest; their holds are settled or released by the commands.
 func (m *Main) shutdown(st *stack.Stack) {
-	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout.Duration)
+	ctx, cancel := context.WithTimeout(context.Background(), m.inForce().ShutdownTimeout.Duration)
 	defer cancel()
 	st.Drain(ctx)
 }
@@ -300,6 +301,17 @@ func (n notifierSet) add(platform string, adapter any) {
 	if nt, ok := adapter.(scheduler.Notifier); ok {
 		n[platform] = nt
 	}
+}
+
+// NotifyChannel posts text in a channel of a community, through the
+// platform of the community.
+func (n notifierSet) NotifyChannel(ctx context.Context, community, channel, text string) error {
+	platform, _, _ := strings.Cut(community, ":")
+	nt, ok := n[platform].(scheduler.ChannelNotifier)
+	if !ok {
+		return fmt.Errorf("no way to post in %s channels", platform)
+	}
+	return nt.NotifyChannel(ctx, community, channel, text)
 }
 
 // Notify sends text to the user on their platform.

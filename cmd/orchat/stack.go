@@ -37,5 +37,12 @@ func (m *Main) openStack(ctx context.Context) (*stack.Stack, error) {
 		return nil, err
 	}
 	m.onClose(st.Close)
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.watchConfig(wctx, st)
+	}()
+	m.onClose(func() error { stop(); <-done; return nil })
 	return st, nil
 }
