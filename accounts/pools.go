@@ -404,3 +404,25 @@ func (s *Store) poolBelowAlert(ctx context.Context, community string, now time.T
 		s.log.Warn("queue the pool alert", slog.String("community", community), slog.Any("error", err))
 	}
 }
+
+// PoolGrants returns what a community's pool gave each member in all
+// (community admins' top-ups and allowances), for reconciling a member's
+// balance with its rows (orchat-loadtest does).
+func (s *Store) PoolGrants(ctx context.Context, community string) (map[bot.Identity]int64, error) {
+	const op = "pool_grants"
+	out := map[bot.Identity]int64{}
+	err := eachRow(ctx, s.read, `SELECT member, CAST(-SUM(amount) AS BIGINT) FROM pool_entries
+		WHERE community = ? AND kind IN ('topup', 'allowance') GROUP BY member`, func(r *sql.Rows) error {
+		var m string
+		var n int64
+		if err := r.Scan(&m, &n); err != nil {
+			return err
+		}
+		out[bot.Identity(m)] = n
+		return nil
+	}, community)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return out, nil
+}

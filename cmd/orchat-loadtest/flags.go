@@ -42,7 +42,17 @@ type loadOptions struct {
 	Ramp  time.Duration // users start evenly spread over this time
 	Think time.Duration // a user waits up to this long (at random) between requests
 
-	TopUp     int64         // tokens each user is topped up with before the run
+	TopUp int64 // tokens each user is topped up with before the run
+
+	// The community in the mix: its pool, the allowance members are
+	// refilled up to every period (a period passing every AllowanceTick of
+	// the run), and its daily budgets (counted on every hold).
+	Pool          int64
+	Allowance     int64
+	AllowanceTick time.Duration
+	Budget        int64
+	MemberBudget  int64
+
 	HangAfter time.Duration // a request running longer is a hang
 	LogLevel  string
 
@@ -85,6 +95,11 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.Think, "think", 0, "a user waits a random time up to this `duration` between an answer and the next question")
 	fs.Int64Var(&o.TopUp, "topup", 10_000_000, "tokens every user is topped up with before the run (on top of the signup bonus)")
 	fs.DurationVar(&o.HangAfter, "hang-after", 2*time.Minute, "a request still unanswered after this long counts as a hang")
+	fs.Int64Var(&o.Pool, "pool", 0, "tokens the host funds the community's pool with (default: 200,000 per user; 0 with --allowance 0: no pool)")
+	fs.Int64Var(&o.Allowance, "allowance", -1, "members are refilled up to this many tokens every period, from the pool (default: the signup bonus plus --topup plus 10,000; 0: off)")
+	fs.DurationVar(&o.AllowanceTick, "allowance-tick", 100*time.Millisecond, "an allowance period passes every this much of the run (the scheduler's clock moves an hour)")
+	fs.Int64Var(&o.Budget, "budget", bot.MaxAmount, "the community's daily budget in tokens: every hold counts against it (0: none)")
+	fs.Int64Var(&o.MemberBudget, "member-budget", 0, "each member's daily budget in tokens (0: none); requests past it are refused with the reset time")
 	fs.StringVar(&o.LogLevel, "log-level", "error", "the bot's log level during the run: debug, info, warn or error")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to `file` (go tool pprof)")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write an allocation profile of the run to `file`")
@@ -108,6 +123,14 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	o.Compare = splitList(*compare)
 	if err := o.validate(requestsSet); err != nil {
 		return err
+	}
+	if o.Allowance < 0 {
+		o.Allowance = m.Config.Accounts.SignupBonus + o.TopUp + 10_000
+	}
+	poolSet := false
+	fs.Visit(func(f *flag.Flag) { poolSet = poolSet || f.Name == "pool" })
+	if !poolSet && o.Allowance > 0 {
+		o.Pool = 200_000 * int64(o.Users)
 	}
 	if o.IdleTimeout == 0 {
 		// The client's idle timer runs from the response headers, and
@@ -187,6 +210,12 @@ func (o *loadOptions) validate(requestsSet bool) error {
 		return usagef("--ramp and --think must not be negative")
 	case o.HangAfter <= 0:
 		return usagef("--hang-after must be positive")
+	case o.Pool < 0 || o.Pool > bot.MaxAmount || o.Budget < 0 || o.Budget > bot.MaxAmount || o.MemberBudget < 0 || o.MemberBudget > bot.MaxAmount:
+		return usagef("--pool, --budget and --member-budget must be between 0 and %d", bot.MaxAmount)
+	case o.Allowance > bot.MaxAmount:
+		return usagef("--allowance must be at most %d", bot.MaxAmount)
+	case o.AllowanceTick <= 0:
+		return usagef("--allowance-tick must be positive")
 	}
 	switch o.LogLevel {
 	case "debug", "info", "warn", "error":

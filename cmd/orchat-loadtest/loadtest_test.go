@@ -85,6 +85,30 @@ func TestLoadtest(t *testing.T) {
 	if rep.PeakInFlight < 2 {
 		t.Errorf("peak_in_flight=%d: the users did not run concurrently", rep.PeakInFlight)
 	}
+	// The community's allowance refilled members from its pool among the
+	// requests, every hold counted against its daily budget.
+	if rep.AllowanceRuns < 2 || rep.PoolGranted == 0 {
+		t.Errorf("allowance_runs=%d pool_granted=%d: the allowance did not refill members during the run", rep.AllowanceRuns, rep.PoolGranted)
+	}
+}
+
+// TestLoadtestBudgets runs each platform with a member's daily budget
+// small enough that users reach it: they are refused with the reset time,
+// while the pool refills them and every billed token is charged once.
+func TestLoadtestBudgets(t *testing.T) {
+	for _, platform := range []string{"console", "discord", "slack"} {
+		t.Run(platform, func(t *testing.T) {
+			t.Parallel()
+			rep := loadtest(t, "--platform", platform, "--users", "5", "--requests", "60", "--fail-rate", "0.2", "--member-budget", "3000")
+			checkClean(t, rep, 60)
+			if rep.BudgetRefusals == 0 {
+				t.Errorf("no request was refused by the member budget of 3,000 tokens: %v", rep.ClearErrorKinds)
+			}
+			if rep.PoolGranted == 0 {
+				t.Errorf("the pool gave nothing")
+			}
+		})
+	}
 }
 
 // TestLoadtestPlatforms drives the real Discord and Slack adapters against

@@ -44,6 +44,7 @@ type discordDriver struct {
 	lt      *loadRun
 	dc      *discordtest.Server
 	ad      *discord.Adapter
+	guild   string
 	channel string
 	cancel  context.CancelFunc
 	done    chan error
@@ -56,7 +57,8 @@ func newDiscordDriver(lt *loadRun) (*discordDriver, error) {
 		return nil, err
 	}
 	lt.m.onClose(func() error { dc.Close(); return nil })
-	p := &discordDriver{lt: lt, dc: dc, channel: dc.NewChannel(dc.NewGuild()), done: make(chan error, 1)}
+	guild := dc.NewGuild()
+	p := &discordDriver{lt: lt, dc: dc, guild: guild, channel: dc.NewChannel(guild), done: make(chan error, 1)}
 	if rate := lt.o.Edit429Rate; rate > 0 {
 		dc.RateLimit(discordtest.RateLimit{
 			Method: http.MethodPatch, Path: "/webhooks/", Count: math.MaxInt, RetryAfter: lt.o.Edit429Wait,
@@ -64,7 +66,7 @@ func newDiscordDriver(lt *loadRun) (*discordDriver, error) {
 		})
 	}
 	p.ad, err = discord.New(discord.Options{
-		Token: dc.Token, APIURL: dc.APIURL, Commands: lt.st.Commands, Catalog: lt.st.Catalog, Handler: lt,
+		Token: dc.Token, APIURL: dc.APIURL, Commands: lt.st.Commands, Catalog: lt.st.Catalog, Rules: lt.st.Communities, Handler: lt,
 		History:    bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars},
 		Logger:     lt.m.logger().With("component", "discord"),
 		HTTPClient: loopbackClient(), DrainTimeout: 30 * time.Second,
@@ -212,3 +214,7 @@ func (p *slackDriver) stop(ctx context.Context) {
 		p.lt.problem("slack adapter: did not stop in time")
 	}
 }
+
+func (p *discordDriver) community() string { return "discord:" + p.guild }
+
+func (p *slackDriver) community() string { return "slack:" + p.sl.TeamID }

@@ -97,6 +97,14 @@ type loadReport struct {
 	PeakInFlight int64   `json:"peak_in_flight"`
 	Goroutines   int     `json:"goroutines_after"`
 
+	// The community in the mix: what its pool holds after the run, what
+	// it gave members (allowance refills), how often the allowance job ran.
+	Pool          int64 `json:"pool_tokens"`
+	PoolGranted   int64 `json:"pool_granted_tokens"`
+	AllowanceRuns int   `json:"allowance_runs"`
+	// BudgetRefusals are the clear errors that were a daily budget's.
+	BudgetRefusals int `json:"budget_refusals"`
+
 	LedgerOK       bool     `json:"ledger_ok"`
 	LedgerProblems []string `json:"ledger_problems,omitempty"`
 	ChargedTokens  int64    `json:"charged_tokens"`
@@ -258,6 +266,27 @@ func (lt *loadRun) report(ctx context.Context, elapsed time.Duration) (*loadRepo
 		ledger("%d holds (%d tokens) are still open after every request ended", holds, held)
 	}
 
+	// The community's pool: what it gave each member, and that it gave
+	// no more than it was funded with.
+	granted, err := lt.st.Store.PoolGrants(ctx, lt.drv.community())
+	if err != nil {
+		return nil, err
+	}
+	pool, err := lt.st.Store.Pool(ctx, lt.drv.community())
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range granted {
+		rep.PoolGranted += g
+	}
+	rep.Pool, rep.AllowanceRuns = pool.Balance, int(lt.refills.Load())
+	if pool.Funded != lt.o.Pool || pool.Balance != pool.Funded-rep.PoolGranted || pool.Balance < 0 {
+		ledger("pool of %s: funded %d (want %d), holds %d, gave members %d", pool.Community, pool.Funded, lt.o.Pool, pool.Balance, rep.PoolGranted)
+	}
+	if n := lt.refillErrs.Load(); n > 0 {
+		ledger("%d allowance runs failed", n)
+	}
+
 	// Every request.
 	var overheads, strictOverheads, extras, extrasStrict, latencies []time.Duration
 	for _, u := range lt.users {
@@ -278,6 +307,9 @@ func (lt *loadRun) report(ctx context.Context, elapsed time.Duration) (*loadRepo
 			case f.final.kind == bot.KindError:
 				rep.ClearErrors++
 				rep.ClearErrorKinds[f.code]++
+				if strings.Contains(f.final.text, "daily budget") {
+					rep.BudgetRefusals++
+				}
 				var c int64
 				for _, s := range r.served {
 					c += charged[s.gen]
@@ -337,8 +369,8 @@ func (lt *loadRun) report(ctx context.Context, elapsed time.Duration) (*loadRepo
 		if err != nil {
 			return nil, err
 		}
-		if want := lt.initial - chargedBy[u.id]; b.Balance != want || b.Held != 0 {
-			ledger("%s: balance %d (held %d), want %d (start %d − charges %d)", u.id, b.Balance, b.Held, want, lt.initial, chargedBy[u.id])
+		if want := lt.initial + granted[u.id] - chargedBy[u.id]; b.Balance != want || b.Held != 0 {
+			ledger("%s: balance %d (held %d), want %d (start %d + from the pool %d − charges %d)", u.id, b.Balance, b.Held, want, lt.initial, granted[u.id], chargedBy[u.id])
 		}
 	}
 	lt.mu.Lock()
@@ -534,6 +566,7 @@ func (lt *loadRun) settings() map[string]any {
 		"db_delay_ms": float64(o.DBDelay.Microseconds()) / 1000, "db": c.Accounts.Database,
 		"ramp": o.Ramp.String(), "think": o.Think.String(),
 		"signup_bonus": c.Accounts.SignupBonus, "topup": o.TopUp, "rate_limit_per_minute": c.Bot.RateLimitPerMinute,
+		"pool": o.Pool, "allowance": o.Allowance, "allowance_tick": o.AllowanceTick.String(), "budget": o.Budget, "member_budget": o.MemberBudget,
 		"billing":    fmt.Sprintf("%s, %g USD per token", lt.billing.Mode, lt.billing.USDPerToken),
 		"gomaxprocs": runtime.GOMAXPROCS(0),
 	}
@@ -553,5 +586,6 @@ func (r *loadReport) print(w io.Writer) {
 	for _, p := range r.LedgerProblems {
 		printf(w, "    %s", p)
 	}
+	printf(w, "  community: pool holds %d tokens after giving members %d in %d allowance runs; %d requests refused by a daily budget", r.Pool, r.PoolGranted, r.AllowanceRuns, r.BudgetRefusals)
 	printf(w, "  peak RSS %.1f MB, peak in flight %d", r.PeakRSS, r.PeakInFlight)
 }

@@ -14,8 +14,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/router/openroutertest"
+	"github.com/orchat/orchat/scheduler"
 	"github.com/orchat/orchat/stack"
 )
 
@@ -43,6 +46,13 @@ type loadRun struct {
 
 	wake []time.Duration // how late a sleeping goroutine woke, during the run
 
+	// The community in the mix: its allowance refills run by the
+	// scheduler on a clock that moves a period at a time during the run.
+	sched      *scheduler.Scheduler
+	clock      *clockwork.FakeClock
+	refills    atomic.Int64 // allowance runs that ended
+	refillErrs atomic.Int64
+
 	stopOnce sync.Once
 
 	next     atomic.Int64 // the last request number handed out
@@ -60,6 +70,9 @@ type loadDriver interface {
 	submit(ctx context.Context, r *loadRequest) (string, error)
 	// stop shuts the platform adapter down, letting answers in flight end.
 	stop(ctx context.Context)
+	// community is where the users talk: the community whose pool,
+	// allowance and budgets are in the mix.
+	community() string
 }
 
 // loadUser is one simulated person.
@@ -195,7 +208,109 @@ func newLoadRun(ctx context.Context, m *Main, o loadOptions) (*loadRun, error) {
 		lt.stop()
 		return nil, err
 	}
+	if err := lt.community(ctx); err != nil {
+		lt.stop()
+		return nil, err
+	}
 	return lt, nil
+}
+
+// loadAdmin runs the load test's community.
+const loadAdmin bot.Identity = "console:loadtest-admin"
+
+// community puts a community in the mix, as its admins would set it up:
+// the host funds its pool, its admins set an allowance and daily budgets,
+// every user is a member, and the scheduler's allowance job runs on a
+// clock that moves one period each --allowance-tick of the run.
+func (lt *loadRun) community(ctx context.Context) error {
+	o := lt.o
+	c := lt.drv.community()
+	if o.Pool > 0 {
+		if _, _, err := lt.st.Store.FundPool(ctx, bot.PoolAdjustment{Community: c, Amount: o.Pool, Key: "loadtest:pool", Actor: loadAdmin, Note: "orchat-loadtest"}); err != nil {
+			return fmt.Errorf("loadtest: fund the pool: %w", err)
+		}
+	}
+	set := func(key, value string) error {
+		if value == "" {
+			return nil
+		}
+		_, _, err := lt.st.Communities.Set(ctx, bot.SettingUpdate{Community: c, Key: key, Value: value, Actor: loadAdmin})
+		return err
+	}
+	var allowance string
+	if o.Allowance > 0 {
+		allowance = bot.Allowance{Amount: o.Allowance, Every: time.Hour}.String()
+	}
+	for _, kv := range [][2]string{
+		{bot.SettingAllowance, allowance},
+		{bot.SettingBudgetDaily, tokensSetting(o.Budget)},
+		{bot.SettingBudgetMemberDaily, tokensSetting(o.MemberBudget)},
+	} {
+		if err := set(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("loadtest: set %s: %w", kv[0], err)
+		}
+	}
+	for _, u := range lt.users {
+		if err := lt.st.Store.NoteMember(ctx, c, u.id); err != nil {
+			return fmt.Errorf("loadtest: note the members: %w", err)
+		}
+	}
+	if o.Allowance == 0 {
+		return nil
+	}
+	lt.clock = clockwork.NewFakeClock()
+	var err error
+	lt.sched, err = scheduler.New(scheduler.Options{
+		Clock: lt.clock, Allowances: lt.st.Store, AllowanceEvery: time.Hour,
+		Logger: lt.m.logger().With("component", "scheduler"), Metrics: refillCounter{lt: lt},
+	})
+	if err != nil {
+		return err
+	}
+	lt.sched.Start()
+	return nil
+}
+
+func tokensSetting(n int64) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprint(n)
+}
+
+// refillCounter counts the allowance job's runs.
+type refillCounter struct {
+	bot.NopMetrics
+	lt *loadRun
+}
+
+// JobRun counts a run of the allowance job.
+func (r refillCounter) JobRun(name string, err error, _ time.Duration) {
+	if name != scheduler.JobAllowances {
+		return
+	}
+	r.lt.refills.Add(1)
+	if err != nil {
+		r.lt.refillErrs.Add(1)
+	}
+}
+
+// tick moves the scheduler's clock one allowance period every
+// --allowance-tick until ctx ends: refills run among the requests.
+func (lt *loadRun) tick(ctx context.Context) {
+	if lt.clock == nil {
+		return
+	}
+	t := time.NewTicker(lt.o.AllowanceTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			lt.clock.Advance(time.Hour)
+		}
+	}
 }
 
 // drive runs every user until the requests are sent and answered (or the
@@ -207,6 +322,10 @@ func (lt *loadRun) drive(ctx context.Context) time.Duration {
 	if lt.o.Duration > 0 {
 		deadline = start.Add(lt.o.Duration)
 	}
+	tctx, stopTick := context.WithCancel(ctx)
+	ticked := make(chan struct{})
+	go func() { defer close(ticked); lt.tick(tctx) }()
+	defer func() { stopTick(); <-ticked }()
 	var wg sync.WaitGroup
 	for i, u := range lt.users {
 		delay := lt.o.Ramp * time.Duration(i) / time.Duration(len(lt.users))
@@ -236,6 +355,9 @@ func (lt *loadRun) stop() {
 	lt.stopOnce.Do(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		if lt.sched != nil {
+			_ = lt.sched.Shutdown(sctx)
+		}
 		lt.drv.stop(sctx)
 		lt.st.Drain(sctx)
 	})
@@ -782,3 +904,5 @@ func (p *inProcess) submit(ctx context.Context, r *loadRequest) (string, error) 
 }
 
 func (p *inProcess) stop(context.Context) {}
+
+func (p *inProcess) community() string { return bot.CommunityConsole }
