@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -99,5 +100,32 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("err=%v, want it to mention %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestRestartNeeded(t *testing.T) {
+	old := Default()
+	same := Default()
+	same.Admins = []string{"console:ada"}
+	same.Bot.SystemPrompt = "You are terse."
+	same.Bot.RateLimitPerMinute = 1
+	same.Router.Tiers = map[string][]string{"fast": {"x/y"}}
+	same.Billing.USDPerToken = 0.000002
+	if keys := same.RestartNeeded(old); len(keys) != 0 {
+		t.Fatalf("settings a reload applies are named as needing a restart: %v", keys)
+	}
+	changed := Default()
+	changed.Discord.Token = "secret-token"
+	changed.HTTP.Addr = "127.0.0.1:1"
+	changed.Accounts.Database = "other.db"
+	changed.Log.Format = "json"
+	keys := changed.RestartNeeded(old)
+	for _, want := range []string{"discord.token", "http.addr", "accounts.database", "log"} {
+		if !slices.Contains(keys, want) {
+			t.Errorf("RestartNeeded=%v lacks %s", keys, want)
+		}
+	}
+	if strings.Contains(strings.Join(keys, " "), "secret-token") {
+		t.Fatalf("RestartNeeded shows a secret: %v", keys)
 	}
 }
