@@ -75,6 +75,30 @@ func reserveSettle(b *testing.B, s *accounts.Store, id bot.Identity) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
 }
 
+// BenchmarkReserveSettleBudget is BenchmarkReserveSettle in a community
+// with daily budgets (the community's and the member's): each hold is also
+// counted on the day's two spend rows, and its settle moves it from held
+// to spent. Compare its pairs/s with BenchmarkReserveSettle's in the same
+// run: the price of a budget on the hot path.
+func BenchmarkReserveSettleBudget(b *testing.B) {
+	s, ids := benchStore(b, 1)
+	ctx := context.Background()
+	budget := bot.Budget{Community: "discord:123456789012345678", Daily: bot.MaxAmount, MemberDaily: bot.MaxAmount}
+	i := 0
+	for b.Loop() {
+		i++
+		key := strconv.Itoa(i)
+		h, err := s.ReserveWithin(ctx, ids[0], 100, "event-"+key, budget)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Settle(ctx, h.ID, benchCharge("gen-"+key)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+}
+
 // BenchmarkReserveSettleParallel is the same from many goroutines on many
 // users, as a busy community produces it.
 func BenchmarkReserveSettleParallel(b *testing.B) {
