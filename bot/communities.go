@@ -105,7 +105,7 @@ func (c *Communities) IsAdmin(ctx context.Context, ev Event) (bool, error) {
 	if !IsCommunity(ev.Community) {
 		return false, nil
 	}
-	v, err := c.View(ctx, ev.Community, ev.Channel)
+	v, err := c.View(ctx, ev.Community, ev.SettingsChannel())
 	if err != nil {
 		return false, err
 	}

@@ -394,12 +394,12 @@ func (e *Engine) ignored(ctx context.Context, req *Request, inv Invocation) bool
 	if e.communities == nil || inv.Name != "ask" || ev.Command != "" || ev.Direct || !IsCommunity(ev.Community) {
 		return false
 	}
-	v, err := e.communities.View(ctx, ev.Community, ev.Channel)
+	v, err := e.communities.View(ctx, ev.Community, ev.SettingsChannel())
 	if err != nil {
 		req.Logger.Warn("read the community's channels; answering", "err", err)
 		return false
 	}
-	if v.Channels().Allows(ev.Channel) {
+	if v.Channels().Allows(ev.SettingsChannel()) {
 		return false
 	}
 	req.Logger.Debug("mention in a channel the community excluded", "community", ev.Community, "channel", ev.Channel)

@@ -22,6 +22,10 @@ type Event struct {
 	// "discord:<guild id>", "slack:<team id>" or "console".
 	Community string
 	Channel   string
+	// ParentChannel is the channel a thread belongs to (Discord threads
+	// are channels of their own); "" when Channel is no thread. Settings
+	// for a channel apply to its threads.
+	ParentChannel string
 	// Text is the message text with the bot's mention removed, or the raw
 	// text of a slash command typed as a message ("/balance").
 	Text string
@@ -47,6 +51,15 @@ type Event struct {
 	// thread); nil when there is none.
 	History History
 	Time    time.Time
+}
+
+// SettingsChannel is the channel whose settings apply to the event: a
+// thread's parent, else its own.
+func (ev Event) SettingsChannel() string {
+	if ev.ParentChannel != "" {
+		return ev.ParentChannel
+	}
+	return ev.Channel
 }
 
 // Attachment is a file a user sent with a message.

@@ -14,12 +14,12 @@ import (
 func (s *set) here(ctx context.Context, ev bot.Event) bot.CommunityView {
 	host := bot.HostDefaults{Persona: s.Config.SystemPrompt, CompareModels: s.Config.CompareModels}
 	if s.Communities == nil {
-		return bot.Resolve(ev.Community, ev.Channel, nil, host)
+		return bot.Resolve(ev.Community, ev.SettingsChannel(), nil, host)
 	}
-	v, err := s.Communities.View(ctx, ev.Community, ev.Channel)
+	v, err := s.Communities.View(ctx, ev.Community, ev.SettingsChannel())
 	if err != nil {
 		s.Logger.Error("read the community's settings; using the host's defaults", "community", ev.Community, "err", err)
-		return bot.Resolve(ev.Community, ev.Channel, nil, s.Communities.Host())
+		return bot.Resolve(ev.Community, ev.SettingsChannel(), nil, s.Communities.Host())
 	}
 	return v
 }

@@ -260,7 +260,7 @@ func (s *set) scope(ev bot.Event, raw string) (string, error) {
 		return "", nil
 	}
 	if strings.EqualFold(raw, "here") {
-		return ev.Channel, nil
+		return ev.SettingsChannel(), nil
 	}
 	return channelRef(ev, raw)
 }
@@ -279,7 +279,7 @@ func channelRef(ev bot.Event, raw string) (string, error) {
 	raw = strings.TrimSpace(raw)
 	switch {
 	case strings.EqualFold(raw, "here"):
-		return ev.Channel, nil
+		return ev.SettingsChannel(), nil
 	case discordChannel.MatchString(raw):
 		return discordChannel.FindStringSubmatch(raw)[1], nil
 	case slackChannel.MatchString(raw):
@@ -389,7 +389,7 @@ func (s *set) compareSet(ctx context.Context, ev bot.Event, channel, raw string)
 // permitted refuses a model the rules in force in the channel refuse.
 func (s *set) permitted(ctx context.Context, ev bot.Event, channel string, m bot.Model) error {
 	if channel == "" {
-		channel = ev.Channel
+		channel = ev.SettingsChannel()
 	}
 	v, err := s.Communities.View(ctx, ev.Community, channel)
 	if err != nil {
@@ -565,7 +565,7 @@ func showRef(ev bot.Event, ref string) string {
 func (s *set) showSettings(ctx context.Context, req *bot.Request, channel string) error {
 	ev := req.Event
 	if channel == "" {
-		channel = ev.Channel
+		channel = ev.SettingsChannel()
 	}
 	v, err := s.Communities.View(ctx, ev.Community, channel)
 	if err != nil {

@@ -134,6 +134,40 @@ func TestCommunityAdmins(t *testing.T) {
 	})
 }
 
+// TestThreadsFollowTheirChannel: a thread is a channel of its own on
+// Discord, but its channel's settings apply to it.
+func TestThreadsFollowTheirChannel(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	other := w.dc.NewChannel(w.guild)
+	thread := w.dc.NewThread(w.guild, w.general)
+	for _, c := range [][]discordtest.Option{
+		{{Name: "list", Value: "<#" + w.general + ">"}},
+	} {
+		if _, msgs := w.command(w.admin, w.general, "settings channels only", c...); !containsText(msgs, "Done: channels") {
+			t.Fatalf("channels only: %q", texts(msgs))
+		}
+	}
+	if _, msgs := w.command(w.admin, w.general, "settings persona set", discordtest.Option{Name: "text", Value: "You speak like a lighthouse keeper."}, discordtest.Option{Name: "channel", Value: w.general}); !containsText(msgs, "Done: persona") {
+		t.Fatalf("persona: %q", texts(msgs))
+	}
+	before := len(w.asked(""))
+	m, _ := w.mention(w.alice, thread, "hello from the thread")
+	w.waitHandled("discord:message:" + m.ID)
+	reqs := w.asked("")
+	if len(reqs) != before+1 || reqs[len(reqs)-1].Messages[0].Content != "You speak like a lighthouse keeper." {
+		t.Fatalf("a mention in a thread of #general: %d requests, want its channel's persona", len(reqs)-before)
+	}
+	m, _ = w.mention(w.alice, other, "hello from elsewhere")
+	w.waitHandled("discord:message:" + m.ID)
+	if got := len(w.asked("")); got != before+1 {
+		t.Fatalf("a mention outside the allowed channels was answered (%d requests)", got-before)
+	}
+	if replies := w.repliesTo(m); len(replies) != 0 {
+		t.Fatalf("a mention outside the allowed channels got %q", texts(replies))
+	}
+}
+
 func TestAutocompleteFollowsModelRules(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)

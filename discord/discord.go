@@ -105,7 +105,7 @@ type Adapter struct {
 	botID  string
 	appID  string
 	dms    map[string]string // user id → DM channel id
-	chans  map[string]discordgo.ChannelType
+	chans  map[string]channelMeta
 	seen   *bot.Cache[struct{}]
 	votes  *bot.Cache[*compareRef]
 	guilds *bot.Cache[*guildRoles] // for the permissions of a message's author
@@ -210,7 +210,7 @@ func New(opts Options) (*Adapter, error) {
 	a := &Adapter{
 		opts: opts, log: opts.Logger, metrics: opts.Metrics, session: s, api: s,
 		commands: map[string]*bot.Command{},
-		dms:      map[string]string{}, chans: map[string]discordgo.ChannelType{},
+		dms:      map[string]string{}, chans: map[string]channelMeta{},
 		seen: bot.NewCache[struct{}](100_000, time.Hour, nil), votes: bot.NewCache[*compareRef](2000, 0, nil),
 		guilds: bot.NewCache[*guildRoles](10_000, 5*time.Minute, nil),
 	}

@@ -64,6 +64,9 @@ func (a *Adapter) onMessageCreate(s *discordgo.Session, mc *discordgo.MessageCre
 		ev.ManagesCommunity = func(ctx context.Context) (bool, error) { return a.managesByRoles(ctx, guild, user, roles) }
 	}
 	a.start(func(ctx context.Context) {
+		if !direct {
+			ev.ParentChannel = a.parentChannel(ctx, m.ChannelID)
+		}
 		out := newOutput(a, modeMessage, ev)
 		out.source = m
 		a.handle(ctx, ev, out)
@@ -123,6 +126,11 @@ func (a *Adapter) runCommand(ctx context.Context, i *discordgo.Interaction, rece
 	out.ia, out.ephemeral, out.deadline = i, private, received.Add(a.opts.TokenLife)
 	if !a.ack(ctx, i, resp, out) {
 		return
+	}
+	if i.GuildID != "" {
+		// After the acknowledgement: the channel may take a REST call.
+		ev.ParentChannel = a.parentChannel(ctx, i.ChannelID)
+		out.ev = ev
 	}
 	a.handle(ctx, ev, out)
 }

@@ -170,21 +170,49 @@ func (a *Adapter) capHistory(l bot.HistoryLimit) bot.HistoryLimit {
 // isThread reports whether a channel is a thread, from the gateway's state
 // or, once per channel, the API.
 func (a *Adapter) isThread(ctx context.Context, channel string) bool {
-	a.mu.Lock()
-	t, ok := a.chans[channel]
-	a.mu.Unlock()
-	if !ok {
-		if c, err := a.session.State.Channel(channel); err == nil {
-			t, ok = c.Type, true
-		} else if c, err := a.api.Channel(channel, discordgo.WithContext(ctx)); err == nil {
-			t, ok = c.Type, true
-		} else {
-			a.log.Debug("could not read a channel's type", "channel", channel, "err", a.redact(err))
-			return false
-		}
-		a.mu.Lock()
-		a.chans[channel] = t
-		a.mu.Unlock()
+	t, _, ok := a.channelInfo(ctx, channel)
+	return ok && isThreadType(t)
+}
+
+// parentChannel is the channel a thread belongs to ("" for a channel that
+// is no thread, or that cannot be read): the channel whose settings apply.
+func (a *Adapter) parentChannel(ctx context.Context, channel string) string {
+	t, parent, ok := a.channelInfo(ctx, channel)
+	if !ok || !isThreadType(t) {
+		return ""
 	}
+	return parent
+}
+
+func isThreadType(t discordgo.ChannelType) bool {
 	return t == discordgo.ChannelTypeGuildPublicThread || t == discordgo.ChannelTypeGuildPrivateThread || t == discordgo.ChannelTypeGuildNewsThread
+}
+
+// channelInfo returns a channel's type and parent, from the gateway's
+// state or, once per channel, the API.
+func (a *Adapter) channelInfo(ctx context.Context, channel string) (discordgo.ChannelType, string, bool) {
+	a.mu.Lock()
+	info, ok := a.chans[channel]
+	a.mu.Unlock()
+	if ok {
+		return info.kind, info.parent, true
+	}
+	if c, err := a.session.State.Channel(channel); err == nil {
+		info = channelMeta{c.Type, c.ParentID}
+	} else if c, err := a.api.Channel(channel, discordgo.WithContext(ctx)); err == nil {
+		info = channelMeta{c.Type, c.ParentID}
+	} else {
+		a.log.Debug("could not read a channel's type", "channel", channel, "err", a.redact(err))
+		return 0, "", false
+	}
+	a.mu.Lock()
+	a.chans[channel] = info
+	a.mu.Unlock()
+	return info.kind, info.parent, true
+}
+
+// channelMeta is what the adapter remembers of a channel.
+type channelMeta struct {
+	kind   discordgo.ChannelType
+	parent string
 }
