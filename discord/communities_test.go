@@ -9,6 +9,15 @@ import (
 	"github.com/orchat/orchat/discord/discordtest"
 )
 
+// newRegisteredWorld is a world whose slash commands Discord knows: a
+// subcommand can be run only once its command is registered.
+func newRegisteredWorld(t *testing.T) *world {
+	t.Helper()
+	w := newWorld(t)
+	w.eventually("the commands to be registered", func() bool { _, ok := w.dc.Commands(""); return ok })
+	return w
+}
+
 // TestCommunityAdmins: who runs a server is Discord's to say (Manage
 // Server or Administrator, from the interaction's member permissions, or
 // for a typed command from the guild's roles), and the server may add
@@ -31,7 +40,7 @@ func TestCommunityAdmins(t *testing.T) {
 
 	t.Run("ManageServerRole", func(t *testing.T) {
 		t.Parallel()
-		w := newWorld(t)
+		w := newRegisteredWorld(t)
 		mods := w.dc.NewRole(w.guild, "Moderators", discordtest.DefaultMemberPermissions|discordtest.PermManageGuild)
 		w.dc.GiveRole(w.guild, w.bob.ID, mods)
 		if msgs := persona(w, w.alice, "You are a pirate."); !containsText(msgs, "can use /settings") {
@@ -50,7 +59,7 @@ func TestCommunityAdmins(t *testing.T) {
 
 	t.Run("Administrator", func(t *testing.T) {
 		t.Parallel()
-		w := newWorld(t)
+		w := newRegisteredWorld(t)
 		admins := w.dc.NewRole(w.guild, "Admins", discordtest.PermAdministrator)
 		w.dc.GiveRole(w.guild, w.bob.ID, admins)
 		if msgs := persona(w, w.bob, "You are a poet."); !containsText(msgs, "Done: persona") {
@@ -62,7 +71,7 @@ func TestCommunityAdmins(t *testing.T) {
 		// A mention carries the member's roles but no permissions: the
 		// adapter reads the guild's roles and owner.
 		t.Parallel()
-		w := newWorld(t)
+		w := newRegisteredWorld(t)
 		w.dc.SetOwner(w.guild, w.bob.ID)
 		m, _ := w.mention(w.bob, w.general, "/settings budget daily 5000")
 		w.waitHandled("discord:message:" + m.ID)
@@ -87,7 +96,7 @@ func TestCommunityAdmins(t *testing.T) {
 
 	t.Run("RoleAddedAsAdmin", func(t *testing.T) {
 		t.Parallel()
-		w := newWorld(t)
+		w := newRegisteredWorld(t)
 		helpers := w.dc.NewRole(w.guild, "Helpers", discordtest.DefaultMemberPermissions)
 		w.dc.GiveRole(w.guild, w.bob.ID, helpers)
 		_, msgs := w.command(w.admin, w.general, "settings admins add", discordtest.Option{Name: "who", Value: helpers})
@@ -108,7 +117,7 @@ func TestCommunityAdmins(t *testing.T) {
 
 	t.Run("ChannelOptionScopesASetting", func(t *testing.T) {
 		t.Parallel()
-		w := newWorld(t)
+		w := newRegisteredWorld(t)
 		other := w.dc.NewChannel(w.guild)
 		_, msgs := w.command(w.admin, w.general, "settings persona set",
 			discordtest.Option{Name: "text", Value: "You answer in French."}, discordtest.Option{Name: "channel", Value: other})
@@ -138,7 +147,7 @@ func TestCommunityAdmins(t *testing.T) {
 // Discord, but its channel's settings apply to it.
 func TestThreadsFollowTheirChannel(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
+	w := newRegisteredWorld(t)
 	other := w.dc.NewChannel(w.guild)
 	thread := w.dc.NewThread(w.guild, w.general)
 	for _, c := range [][]discordtest.Option{
@@ -170,7 +179,7 @@ func TestThreadsFollowTheirChannel(t *testing.T) {
 
 func TestAutocompleteFollowsModelRules(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
+	w := newRegisteredWorld(t)
 	ask := func() []discordtest.Choice {
 		t.Helper()
 		in := w.dc.Autocomplete(w.alice, w.general, "ask", discordtest.Option{Name: "prompt", Value: "hi"},
