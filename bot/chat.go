@@ -40,7 +40,9 @@ type FilePart struct {
 	Name string
 	// Data is a data: URL (data:application/pdf;base64,...) or an https URL.
 	Data string
-	Size int64 // bytes, for estimates and limits
+	Size int64 // bytes, for limits
+	// Tokens is the estimated prompt tokens of the document's text.
+	Tokens int
 }
 
 // Citation is one web source an answer cites (a url_citation annotation).

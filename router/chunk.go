@@ -22,8 +22,10 @@ type chunkFields struct {
 }
 
 type choiceFields struct {
-	content, reasoning string
-	finishReason       []byte
+	content, reasoning, refusal string
+	finishReason                []byte
+	// Raw JSON of the rare fields, decoded by encoding/json when present.
+	reasoningDetails, annotations, images []byte
 }
 
 func (c *chunkFields) reset() {
@@ -408,8 +410,9 @@ func (s *jsonScanner) choice(c *chunkFields) error {
 				return nil
 			}
 			return s.object(func(key []byte) error {
+				var err error
 				switch string(key) {
-				case "content", "reasoning":
+				case "content", "reasoning", "refusal":
 					if s.ws(); s.i < len(s.b) && s.b[s.i] != '"' {
 						return s.skip() // null, or a shape this router does not read
 					}
@@ -417,14 +420,25 @@ func (s *jsonScanner) choice(c *chunkFields) error {
 					if err != nil || len(raw) == 0 {
 						return err
 					}
-					if string(key) == "content" {
+					switch string(key) {
+					case "content":
 						ch.content = decodeString(raw, esc)
-					} else {
+					case "reasoning":
 						ch.reasoning = decodeString(raw, esc)
+					default:
+						ch.refusal = decodeString(raw, esc)
 					}
 					return nil
+				case "reasoning_details":
+					ch.reasoningDetails, err = s.rawValue()
+				case "annotations":
+					ch.annotations, err = s.rawValue()
+				case "images":
+					ch.images, err = s.rawValue()
+				default:
+					err = s.skip()
 				}
-				return s.skip()
+				return err
 			})
 		case "finish_reason":
 			raw, _, err := s.stringOrNull()

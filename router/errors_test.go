@@ -264,9 +264,9 @@ func TestRequestShape(t *testing.T) {
 	r := MustRouter(t, srv.URL, func(c *router.Config) {
 		c.Provider = router.ProviderPrefs{Order: []string{"anthropic"}, AllowFallbacks: &yes, Sort: "price", DataCollection: "deny", MaxPrice: router.MaxPrice{Prompt: 1, Completion: 2}}
 		c.Temperature = &temp
-		c.Reasoning = &router.Reasoning{Effort: "low"}
 	})
 	plan := chosenPlan("google/gemini-2.5-flash", "openai/gpt-5-mini")
+	plan.Reasoning = "low"
 	plan.Messages = append(plan.Messages, bot.ChatMessage{Role: bot.RoleUser, Content: "what is this?", Images: []string{"https://example.org/cat.png"}})
 	if _, _, err := stream(t, r, plan); err != nil {
 		t.Fatal(err)

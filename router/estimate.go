@@ -23,7 +23,11 @@ func EstimateTokens(text string) int {
 
 // EstimateMessage returns the tokens one message adds to a prompt.
 func EstimateMessage(m bot.ChatMessage) int {
-	return MessageOverheadTokens + EstimateTokens(m.Content) + ImageTokens*len(m.Images)
+	n := MessageOverheadTokens + EstimateTokens(m.Content) + ImageTokens*len(m.Images)
+	for _, f := range m.Files {
+		n += f.Tokens
+	}
+	return n
 }
 
 // EstimatePrompt returns the estimated prompt tokens of a request with msgs.

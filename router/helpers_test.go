@@ -25,6 +25,7 @@ const fullCatalogPath = "testdata/models-2026-02-27.json"
 func testConfig(baseURL string) router.Config {
 	cfg := router.DefaultConfig()
 	cfg.BaseURL = baseURL
+	cfg.API = "openrouter" // the simulator and the stand-ins speak OpenRouter's API
 	cfg.APIKey = "sk-or-v1-test"
 	cfg.Referer = "https://example.org/orchat"
 	cfg.Title = "orchat-test"
