@@ -1,6 +1,12 @@
 package router
 
-import "github.com/orchat/orchat/bot"
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+
+	"github.com/orchat/orchat/bot"
+)
 
 // Token estimates. Tokenizers average about four bytes of English per token;
 // three bytes per token overestimates on purpose, so a hold covers the real
@@ -38,4 +44,23 @@ func EstimatePrompt(msgs []bot.ChatMessage) int {
 		n += EstimateMessage(m)
 	}
 	return n
+}
+
+// pageTokens is what one page of a document is assumed to hold.
+const pageTokens = 800
+
+// EstimateFileTokens estimates the prompt tokens of a document given as a
+// data: URL (or its raw bytes): 800 per page of a PDF (its /Type /Page
+// objects), else a token per three bytes. The simulator counts the same.
+func EstimateFileTokens(data string) int {
+	raw := []byte(data)
+	if _, b64, ok := strings.Cut(data, ";base64,"); ok {
+		if b, err := base64.StdEncoding.DecodeString(b64); err == nil {
+			raw = b
+		}
+	}
+	if pages := bytes.Count(raw, []byte("/Type /Page")) - bytes.Count(raw, []byte("/Type /Pages")); pages > 0 {
+		return pages * pageTokens
+	}
+	return (len(raw) + bytesPerToken - 1) / bytesPerToken
 }

@@ -129,6 +129,7 @@ func chosenPlan(models ...string) bot.Plan {
 		Messages:     []bot.ChatMessage{system("You are terse."), user("hello there")},
 		PromptTokens: 20,
 		Cost:         100_000,
+		Reasoning:    "none", // the answer only: tests of thinking ask for it
 	}
 }
 
