@@ -200,3 +200,34 @@ type Chat interface {
 	// sinks the others; it returns when the slowest ends or ctx ends.
 	Compare(ctx context.Context, reqs []ChatRequest, onDelta func(i int, delta string)) []Result
 }
+
+// Credits is what the host's upstream API key has left (OpenRouter's
+// GET /key), as last read.
+type Credits struct {
+	// Known is false until the key was read (or for an upstream without
+	// /key, such as another OpenAI-compatible server).
+	Known bool
+	// LimitUSD is the key's credit limit and RemainingUSD what is left of
+	// it; both nil for a key without a limit.
+	LimitUSD     *float64
+	RemainingUSD *float64
+	UsageUSD     float64
+	CheckedAt    time.Time
+}
+
+// Out reports whether the key has a limit and nothing left of it: no paid
+// call can succeed.
+func (c Credits) Out() bool { return c.Known && c.RemainingUSD != nil && *c.RemainingUSD <= 0 }
+
+// Below reports whether the key has a limit with less than usd left.
+func (c Credits) Below(usd float64) bool {
+	return c.Known && c.RemainingUSD != nil && *c.RemainingUSD < usd
+}
+
+// CreditsSource reads the host's credits: Credits returns the last
+// reading at once, RefreshCredits asks the upstream (EUNAVAILABLE when it
+// cannot).
+type CreditsSource interface {
+	Credits() Credits
+	RefreshCredits(ctx context.Context) (Credits, error)
+}

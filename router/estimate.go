@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"encoding/base64"
 	"strings"
 
@@ -46,12 +45,8 @@ func EstimatePrompt(msgs []bot.ChatMessage) int {
 	return n
 }
 
-// pageTokens is what one page of a document is assumed to hold.
-const pageTokens = 800
-
 // EstimateFileTokens estimates the prompt tokens of a document given as a
-// data: URL (or its raw bytes): 800 per page of a PDF (its /Type /Page
-// objects), else a token per three bytes. The simulator counts the same.
+// data: URL (see bot.FileTokens). The simulator counts the same.
 func EstimateFileTokens(data string) int {
 	raw := []byte(data)
 	if _, b64, ok := strings.Cut(data, ";base64,"); ok {
@@ -59,8 +54,5 @@ func EstimateFileTokens(data string) int {
 			raw = b
 		}
 	}
-	if pages := bytes.Count(raw, []byte("/Type /Page")) - bytes.Count(raw, []byte("/Type /Pages")); pages > 0 {
-		return pages * pageTokens
-	}
-	return (len(raw) + bytesPerToken - 1) / bytesPerToken
+	return bot.FileTokens(raw)
 }

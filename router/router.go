@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orchat/orchat/bot"
@@ -36,6 +37,7 @@ type Router struct {
 	// configured (every paid tier's candidates).
 	defaultAutoModels []string
 	warned            sync.Map // tier → struct{}: the missing-candidates warning was logged
+	credits           atomic.Pointer[bot.Credits]
 }
 
 var _ bot.Chat = (*Router)(nil)
