@@ -173,7 +173,7 @@ func newLoadRun(ctx context.Context, m *Main, o loadOptions) (*loadRun, error) {
 	}
 	m.onClose(func() error { sim.Close(); return nil })
 	lt.sim = sim
-	c.OpenRouter.BaseURL = sim.URL()
+	c.OpenRouter.BaseURL, c.OpenRouter.API = sim.URL(), "openrouter"
 	if lt.st, err = stack.Open(ctx, c.Stack(), deps); err != nil {
 		return nil, err
 	}
