@@ -201,6 +201,8 @@ type SlackConfig struct {
 // ConsoleConfig is the terminal adapter.
 type ConsoleConfig struct {
 	User string `toml:"user"`
+	// FilesDir is where the console saves the images the bot sends.
+	FilesDir string `toml:"files_dir"`
 }
 
 // HTTPConfig is the operations server (health, readiness, metrics).
@@ -291,7 +293,7 @@ func Default() Config {
 		Compare: CompareConfig{MaxTokens: 512},
 		Discord: DiscordConfig{APIURL: "https://discord.com/api/v9", ShardCount: 1},
 		Slack:   SlackConfig{Mode: "socket", APIURL: "https://slack.com/api/"},
-		Console: ConsoleConfig{User: "console:you"},
+		Console: ConsoleConfig{User: "console:you", FilesDir: "data/files"},
 		HTTP:    HTTPConfig{Addr: "127.0.0.1:9464"},
 		Log:     LogConfig{Level: "info", Format: "text"},
 	}

@@ -77,7 +77,7 @@ func (m *Main) newConsole(cf consoleFlags) (*console.Adapter, error) {
 	return console.New(console.Options{
 		In: m.Stdin, Out: m.Stdout, User: id, JSON: m.JSON,
 		Live:     !m.JSON && isTerminal(m.Stdout) && *cf.parallel == 1,
-		Parallel: *cf.parallel, MultiUser: *cf.multiUser,
+		Parallel: *cf.parallel, MultiUser: *cf.multiUser, FilesDir: m.Config.Console.FilesDir,
 		Logger: m.logger().With("component", "console"),
 	}), nil
 }
