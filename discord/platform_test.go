@@ -2,6 +2,7 @@ package discord_test
 
 import (
 	"io"
+	"net/http"
 	"log/slog"
 	"sort"
 	"strings"
@@ -80,6 +81,20 @@ func (h *platformHarness) Mention(t *testing.T, user, text string) []stacktest.S
 	})
 }
 
+// Attach mentions the bot with files uploaded to the fake's CDN.
+func (h *platformHarness) Attach(t *testing.T, user, text string, files ...stacktest.File) []stacktest.Seen {
+	t.Helper()
+	u := h.user(user)
+	var opts []discordtest.MessageOption
+	for _, f := range files {
+		opts = append(opts, h.dc.WithFile(f.Name, http.DetectContentType(f.Data), f.Data))
+	}
+	return h.act(t, u, func() string {
+		h.dc.Mention(u, h.general, text, opts...)
+		return ""
+	})
+}
+
 func (h *platformHarness) Command(t *testing.T, user, name string, options map[string]string) []stacktest.Seen {
 	t.Helper()
 	u := h.user(user)
@@ -134,7 +149,13 @@ func (h *platformHarness) act(t *testing.T, u discordtest.User, send func() stri
 		if edits, ok := before[m.ID]; ok && edits == m.Edits {
 			continue
 		}
-		seen = append(seen, seenOf(m, dm))
+		s := seenOf(m, dm)
+		for _, a := range m.Attachments {
+			if b, ok := h.dc.File(a.ID); ok {
+				s.Files = append(s.Files, stacktest.File{Name: a.Filename, Data: b})
+			}
+		}
+		seen = append(seen, s)
 	}
 	return seen
 }

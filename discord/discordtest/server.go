@@ -17,12 +17,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +77,7 @@ type Server struct {
 	users        map[string]User
 	channels     map[string]*Channel
 	messages     map[string]*Message
+	blobs        map[string][]byte // attachment id → bytes
 	order        []string
 	interactions map[string]*Interaction
 	tokens       map[string]*Interaction
@@ -113,7 +118,7 @@ func Start(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, Token: opts.Token, next: 1_200_000_000_000_000_000,
-		users: map[string]User{}, channels: map[string]*Channel{}, messages: map[string]*Message{},
+		users: map[string]User{}, channels: map[string]*Channel{}, messages: map[string]*Message{}, blobs: map[string][]byte{},
 		interactions: map[string]*Interaction{}, tokens: map[string]*Interaction{},
 		commands: map[string][]ApplicationCommand{}, closedDMs: map[string]bool{}, typing: map[string]int{},
 	}
@@ -124,6 +129,7 @@ func Start(opts Options) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /gateway", s.serveGateway)
+	mux.HandleFunc("GET /attachments/{channel}/{id}/{name}", s.serveAttachment)
 	mux.HandleFunc("GET /gateway/", s.serveGateway)
 	api := http.NewServeMux()
 	s.routes(api)
@@ -322,6 +328,8 @@ func writeError(w http.ResponseWriter, status, code int, msg string) {
 
 // messageBody is what a bot sends to create or edit a message.
 type messageBody struct {
+	// files are the files of a multipart/form-data body (files[n] parts).
+	files            []upload
 	Content          *string           `json:"content"`
 	Embeds           *[]Embed          `json:"embeds"`
 	Components       *[]Component      `json:"components"`
@@ -330,10 +338,80 @@ type messageBody struct {
 	MessageReference *MessageReference `json:"message_reference"`
 }
 
+// upload is one file of a multipart message.
+type upload struct {
+	name, ctype string
+	data        []byte
+}
+
+// maxUpload is Discord's file size limit for a bot without boosts.
+const maxUpload = 10 << 20
+
+// decodeBody reads a message body: JSON, or multipart/form-data with the
+// JSON in payload_json and the files in files[n] parts (Discord's upload
+// format).
 func decodeBody(r *http.Request) (messageBody, error) {
 	var b messageBody
-	err := json.NewDecoder(r.Body).Decode(&b)
-	return b, err
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		err := json.NewDecoder(r.Body).Decode(&b)
+		return b, err
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		data, err := io.ReadAll(io.LimitReader(part, maxUpload+1))
+		if err != nil {
+			return b, err
+		}
+		switch name := part.FormName(); {
+		case name == "payload_json":
+			if err := json.Unmarshal(data, &b); err != nil {
+				return b, err
+			}
+		case strings.HasPrefix(name, "files["):
+			if len(data) > maxUpload {
+				return b, errors.New("file too large")
+			}
+			b.files = append(b.files, upload{name: part.FileName(), ctype: part.Header.Get("Content-Type"), data: data})
+		}
+	}
+}
+
+// attach stores a message's uploaded files and lists them as its
+// attachments, served at URLs on the fake.
+func (s *Server) attachLocked(m *Message, files []upload) {
+	for _, f := range files {
+		id := s.snowflake()
+		s.blobs[id] = f.data
+		m.Attachments = append(m.Attachments, Attachment{ID: id, Filename: f.name, ContentType: f.ctype, Size: len(f.data),
+			URL: s.URL + "/attachments/" + m.ChannelID + "/" + id + "/" + url.PathEscape(f.name)})
+	}
+}
+
+// File returns the bytes of an attachment (uploaded by the bot, or sent
+// with WithFile).
+func (s *Server) File(id string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.blobs[id]
+	return b, ok
+}
+
+func (s *Server) serveAttachment(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.File(r.PathValue("id"))
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", http.DetectContentType(b))
+	w.Write(b)
 }
 
 // validate checks Discord's message limits; it returns "" when they hold.
@@ -439,6 +517,7 @@ func (s *Server) newBotMessage(channel string, b messageBody, flags int) *Messag
 		Flags: flags, Timestamp: time.Now().UTC(),
 	}
 	b.apply(m)
+	s.attachLocked(m, b.files)
 	if ref := b.MessageReference; ref != nil && ref.MessageID != "" {
 		r := *ref
 		if r.ChannelID == "" {
@@ -685,6 +764,7 @@ func (s *Server) editLocked(m *Message, b messageBody) (Message, string) {
 		return Message{}, msg
 	}
 	b.apply(m)
+	s.attachLocked(m, b.files)
 	now := time.Now().UTC()
 	m.EditedTimestamp = &now
 	m.Edits++
