@@ -99,6 +99,10 @@ type webAPI interface {
 	GetConversationRepliesContext(ctx context.Context, params *slackapi.GetConversationRepliesParameters) ([]slackapi.Message, bool, string, error)
 	GetConversationHistoryContext(ctx context.Context, params *slackapi.GetConversationHistoryParameters) (*slackapi.GetConversationHistoryResponse, error)
 	GetUserInfoContext(ctx context.Context, user string, options ...slackapi.GetUserInfoOption) (*slackapi.User, error)
+	// UploadFileContext is Slack's external upload flow:
+	// files.getUploadURLExternal, the bytes to the upload URL, then
+	// files.completeUploadExternal into the channel or thread.
+	UploadFileContext(ctx context.Context, params slackapi.UploadFileParameters) (*slackapi.FileSummary, error)
 }
 
 var _ webAPI = (*slackapi.Client)(nil)
