@@ -737,6 +737,9 @@ func (p *planner) finish(plan bot.Plan, cands []cand, tier string) bot.Plan {
 		t, usd := p.cost(c, plan.PromptTokens, plan.MaxTokens)
 		plan.Cost = max(plan.Cost, t)
 		plan.CostUSD = max(plan.CostUSD, usd)
+		if c.m.Free() && t > 0 {
+			plan.Free = false // a web search on a free model is paid for: held and charged
+		}
 		if len(c.allowed) > 0 && plan.AutoModels == nil {
 			for _, a := range c.allowed {
 				plan.AutoModels = append(plan.AutoModels, a.ID)

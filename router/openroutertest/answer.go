@@ -236,6 +236,7 @@ func simulatedImage(seed string) []byte {
 // tokens at the cache-read price, written ones at the cache-write price,
 // the web search at the model's (or the engine's) search price.
 func (a *answer) price(m bot.Model, webResults int) {
+	a.webCost = 0
 	if m.Free() {
 		a.promptCost, a.completionCost, a.webCost, a.cost = 0, 0, 0, 0
 		if a.webSearches > 0 {

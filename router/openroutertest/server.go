@@ -449,6 +449,8 @@ func (s *Server) billPartial(sv *Served, model bot.Model, ans *answer, pieces []
 	cut.reasoningTokens = router.EstimateTokens(thought.String())
 	cut.completionTokens = cut.reasoningTokens + router.EstimateTokens(text.String())
 	cut.images, cut.citations, cut.finish = nil, nil, ""
+	// The search ran before the answer began: it is billed whole.
+	cut.webSearches = 0
 	cut.price(model, 0)
 	cut.webCost, cut.webSearches = ans.webCost, ans.webSearches
 	cut.cost += cut.webCost
