@@ -40,10 +40,21 @@ func (s *Store) RecordCompare(ctx context.Context, c bot.CompareRecord) error {
 			return s.fail(op, bot.Errorf(bot.EINVALID, "A compare's models need ids of 1 to %d bytes.", maxModelLen))
 		}
 	}
+	failed := []string{}
+	for _, l := range c.Failed {
+		if !slices.Contains(letters(len(c.Models)), l) {
+			return s.fail(op, bot.Errorf(bot.EINVALID, "A compare of %d models has panels %s, not %q.", len(c.Models), strings.Join(letters(len(c.Models)), ", "), l))
+		}
+		failed = append(failed, l)
+	}
 	if err := c.Requester.Validate(); err != nil {
 		return s.fail(op, err)
 	}
 	models, err := json.Marshal(c.Models)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	failedJSON, err := json.Marshal(failed)
 	if err != nil {
 		return s.fail(op, err)
 	}
@@ -52,16 +63,17 @@ func (s *Store) RecordCompare(ctx context.Context, c bot.CompareRecord) error {
 		created = s.opts.Now()
 	}
 	return s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO compares (id, community, requester, models, created_at) VALUES (?, ?, ?, ?, ?)`,
-			c.ID, c.Community, string(c.Requester), string(models), nanos(created))
+		_, err := tx.ExecContext(ctx, `INSERT INTO compares (id, community, requester, models, failed, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Community, string(c.Requester), string(models), string(failedJSON), nanos(created))
 		return err
 	})
 }
 
 // Vote records one member's vote on a compare: a panel letter ("A".."D",
 // any case) or "tie", and returns the compare's new tally. ENOTFOUND for an
-// unknown compare; EINVALID for a choice the compare does not have or a
-// malformed voter; ECONFLICT when this voter already voted on it.
+// unknown compare; EINVALID for a choice the compare does not have, a panel
+// that failed or a malformed voter; ECONFLICT when this voter already voted
+// on it.
 func (s *Store) Vote(ctx context.Context, compareID string, voter bot.Identity, choice string) (bot.Tally, error) {
 	const op = "vote"
 	if err := voter.Validate(); err != nil {
@@ -75,13 +87,23 @@ func (s *Store) Vote(ctx context.Context, compareID string, voter bot.Identity, 
 	}
 	tally := bot.Tally{}
 	err := s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
-		models, err := compareModels(ctx, tx, compareID)
+		models, failed, err := compareModels(ctx, tx, compareID)
 		if err != nil {
 			return err
 		}
+		var open []string // the panels that may get a vote
+		for _, l := range letters(len(models)) {
+			if !slices.Contains(failed, l) {
+				open = append(open, l)
+			}
+		}
+		if i := slices.Index(letters(len(models)), choice); i >= 0 && slices.Contains(failed, choice) {
+			return bot.Errorf(bot.EINVALID, "Answer %s (%s) failed, so it cannot get a vote; vote %s or tie.",
+				choice, models[i], strings.Join(open, ", "))
+		}
 		if choice != choiceTie && !slices.Contains(letters(len(models)), choice) {
 			return bot.Errorf(bot.EINVALID, "This compare has models %s; vote %s or tie.",
-				strings.Join(letters(len(models)), ", "), strings.Join(letters(len(models)), ", "))
+				strings.Join(letters(len(models)), ", "), strings.Join(open, ", "))
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO votes (compare_id, voter, choice, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (compare_id, voter) DO NOTHING`,
@@ -119,19 +141,23 @@ func letters(n int) []string {
 	return ls
 }
 
-func compareModels(ctx context.Context, q queryer, id string) ([]string, error) {
-	var raw string
-	err := q.QueryRowContext(ctx, `SELECT models FROM compares WHERE id = ?`, id).Scan(&raw)
+// compareModels returns a compare's models in panel order and the letters
+// of its failed panels.
+func compareModels(ctx context.Context, q queryer, id string) (models, failed []string, err error) {
+	var rawModels, rawFailed string
+	err = q.QueryRowContext(ctx, `SELECT models, failed FROM compares WHERE id = ?`, id).Scan(&rawModels, &rawFailed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, bot.Errorf(bot.ENOTFOUND, "That compare does not exist (any more); start a new one with /compare.")
+		return nil, nil, bot.Errorf(bot.ENOTFOUND, "That compare does not exist (any more); start a new one with /compare.")
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var models []string
-	if err := json.Unmarshal([]byte(raw), &models); err != nil {
-		return nil, fmt.Errorf("compare %s: models: %w", id, err)
+	if err := json.Unmarshal([]byte(rawModels), &models); err != nil {
+		return nil, nil, fmt.Errorf("compare %s: models: %w", id, err)
 	}
-	return models, nil
+	if err := json.Unmarshal([]byte(rawFailed), &failed); err != nil {
+		return nil, nil, fmt.Errorf("compare %s: failed: %w", id, err)
+	}
+	return models, failed, nil
 }
 
 // Pairs returns the head-to-head results of every pair of models that met

@@ -77,8 +77,10 @@ type PlanRequest struct {
 	MaxTokens int
 	// Tools: the request needs tool calls.
 	Tools bool
-	// Available is the balance the user can reserve right now.
+	// Available is the balance the user can reserve right now; Held is what
+	// the user's answers in progress hold besides (refusals say both).
 	Available int64
+	Held      int64
 	// FreeRemaining is how many free-tier requests the user has left today.
 	FreeRemaining int
 	// Effort is the reasoning effort the user asked for ("" keeps the
@@ -145,6 +147,10 @@ type ChatRequest struct {
 	OnReasoning func(delta string)
 }
 
+// FinishLength is the finish reason of an answer that a length limit
+// ended (OpenAI's "length").
+const FinishLength = "length"
+
 // Result is the outcome of one model call. On failure Err is set and Text
 // holds whatever was received before the failure.
 type Result struct {
@@ -163,7 +169,9 @@ type Result struct {
 	// what was received), or "" (nothing billed).
 	Settled string
 	// FinishReason is the response's: stop, length, content_filter,
-	// tool_calls or error.
+	// tool_calls or error; with Err set, FinishLength means the answer went
+	// past the longest one allowed and was cut there: asking again would
+	// only be cut again.
 	FinishReason string
 	// Reasoning is the model's thinking as text; ReasoningDetails its
 	// reasoning_details (opaque JSON) to send back with the next turn.

@@ -271,9 +271,8 @@ func (e *Engine) handle(ctx context.Context, req *Request, out Output) (err erro
 	if perr != nil {
 		return perr
 	}
-	if wait, ok := e.allow(ev.Identity); !ok {
-		e.metrics.Refusal("rate_limit")
-		return Errorf(ERATELIMIT, "You're sending requests faster than this bot allows. Try again in %s.", FormatWait(wait))
+	if err := e.takeTurn(ctx, ev.Identity, out); err != nil {
+		return err
 	}
 	if req.Command.Admin && !req.Admin {
 		req.Logger.Warn("non-admin tried an admin command", "command", req.Command.Name)
@@ -360,6 +359,37 @@ func (e *Engine) isDraining() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.draining
+}
+
+// takeTurn takes id's rate-limit token. Over the limit, a Patient output
+// waits for the token (the console); any other is refused with the wait.
+// A wait ends early, refused, when the request's context ends or a drain
+// begins.
+func (e *Engine) takeTurn(ctx context.Context, id Identity, out Output) error {
+	for {
+		wait, ok := e.allow(id)
+		if ok {
+			return nil
+		}
+		p, patient := out.(Patient)
+		if !patient {
+			e.metrics.Refusal("rate_limit")
+			return Errorf(ERATELIMIT, "You're sending requests faster than this bot allows. Try again in %s.", FormatWait(wait))
+		}
+		p.Waiting(wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return Errorf(EUNAVAILABLE, "The request was cancelled while it waited for its turn under the rate limit.")
+		case <-e.hard.Done():
+			t.Stop()
+		}
+		if e.isDraining() {
+			return Errorf(EUNAVAILABLE, "The bot is restarting; please ask again in a moment.")
+		}
+	}
 }
 
 // bucket is one user's token bucket.

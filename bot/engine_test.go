@@ -279,3 +279,53 @@ func TestEngine(t *testing.T) {
 		}
 	})
 }
+
+// patient is an Output that waits for its turn under the rate limit.
+type patient struct {
+	*recorder
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (p *patient) Waiting(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.waits = append(p.waits, d)
+}
+
+// TestPatientOutputWaitsItsTurn: over the rate limit, a patient output
+// (the console) waits for the next token and every request runs; any other
+// output is refused with the wait.
+func TestPatientOutputWaitsItsTurn(t *testing.T) {
+	// 1,200 a minute is one token every 50 ms: quick, and still real waits.
+	e := engineWith(t, bot.EngineOptions{Limit: bot.RateLimit{PerMinute: 1200, Burst: 1}}, echo("help"))
+	out := &patient{recorder: newRecorder(2000, time.Millisecond)}
+	for i := range 4 {
+		if err := e.Handle(context.Background(), bot.Event{ID: fmt.Sprint("p", i), Platform: "console", Identity: "console:ann", Text: "/help"}, out); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if got := strings.Count(out.text(), "help ran"); got != 4 {
+		t.Fatalf("%d of 4 requests ran: %q", got, out.text())
+	}
+	out.mu.Lock()
+	waits := len(out.waits)
+	out.mu.Unlock()
+	if waits < 3 {
+		t.Fatalf("Waiting was told %d times, want once per request over the limit (3)", waits)
+	}
+	// A platform is still refused.
+	plain := newRecorder(2000, time.Millisecond)
+	e.Handle(context.Background(), bot.Event{ID: "q1", Platform: "discord", Identity: "discord:1", Text: "/help"}, plain)
+	err := e.Handle(context.Background(), bot.Event{ID: "q2", Platform: "discord", Identity: "discord:1", Text: "/help"}, plain)
+	if bot.ErrorCode(err) != bot.ERATELIMIT || !strings.Contains(plain.text(), "Try again in") {
+		t.Fatalf("err=%v output=%q, want a refusal", err, plain.text())
+	}
+	// A request that gives up while it waits is told so.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e.Handle(context.Background(), bot.Event{ID: "r1", Platform: "console", Identity: "console:cy", Text: "/help"}, out)
+	if err := e.Handle(ctx, bot.Event{ID: "r2", Platform: "console", Identity: "console:cy", Text: "/help"}, out); bot.ErrorCode(err) != bot.EUNAVAILABLE {
+		t.Fatalf("a cancelled wait: %v", err)
+	}
+}

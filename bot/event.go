@@ -44,9 +44,11 @@ type Attachment struct {
 	ContentType string
 	Size        int64
 	URL         string
-	// Fetch downloads at most max bytes of the file. Adapters set it when the
-	// URL needs credentials (Slack) or is local (console); when nil, the URL
-	// is public and fetched with plain HTTP.
+	// Fetch downloads at most max bytes of the file, from where the
+	// platform keeps it and nowhere else (Discord's attachment hosts,
+	// Slack with the bot token, a local file in the console). Its errors
+	// are sentences for the user. Without it the file is left out: the
+	// commands never download an address an event names by themselves.
 	Fetch func(ctx context.Context, max int64) ([]byte, error)
 }
 

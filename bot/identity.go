@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -28,11 +29,26 @@ func (id Identity) Platform() string {
 // String returns the identity as written.
 func (id Identity) String() string { return string(id) }
 
-// ParseIdentity validates s and returns it as an Identity. The error is an
-// EINVALID *Error that says which shape was expected.
+// ParseIdentity validates s and returns it as an Identity, written the one
+// way the platform writes it: discord:0123 is discord:123, or an admin
+// typing a stray zero would create a second account for the same person.
+// The error is an EINVALID *Error that says which shape was expected.
 func ParseIdentity(s string) (Identity, error) {
-	id := Identity(s)
+	id := Identity(s).canonical()
 	return id, id.Validate()
+}
+
+// canonical writes a Discord user id without leading zeros, as Discord
+// does; anything else stays as it is.
+func (id Identity) canonical() Identity {
+	rest, ok := strings.CutPrefix(string(id), PlatformDiscord+":")
+	if !ok || len(rest) < 2 || rest[0] != '0' || !isDigits(rest) {
+		return id
+	}
+	if n := strings.TrimLeft(rest, "0"); n != "" {
+		return Identity(PlatformDiscord + ":" + n)
+	}
+	return Identity(PlatformDiscord + ":0")
 }
 
 // Validate reports whether the identity has one of the known shapes.
@@ -53,6 +69,10 @@ func (id Identity) Validate() error {
 		if !isSnowflake(rest) {
 			return Errorf(EINVALID, "%q is not a Discord user: write discord: followed by the numeric user id, such as discord:123456789012345678.", Clip(s, 40))
 		}
+		if c := id.canonical(); c != id {
+			// Stored identities are canonical: one person, one account.
+			return Errorf(EINVALID, "%q is not a Discord user id as Discord writes it: write %s (no leading zeros).", Clip(s, 40), Clip(string(c), 40))
+		}
 	case PlatformSlack:
 		team, user, ok := strings.Cut(rest, ":")
 		if !ok || !isSlackID(team) || !isSlackID(user) {
@@ -68,16 +88,20 @@ func (id Identity) Validate() error {
 	return nil
 }
 
+// isSnowflake reports whether s is a Discord id: a positive 64-bit number
+// in decimal.
 func isSnowflake(s string) bool {
-	if len(s) == 0 || len(s) > 20 {
-		return false
-	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return err == nil && n > 0 && isDigits(s)
+}
+
+func isDigits(s string) bool {
 	for _, c := range s {
 		if c < '0' || c > '9' {
 			return false
 		}
 	}
-	return true
+	return s != ""
 }
 
 func isSlackID(s string) bool {

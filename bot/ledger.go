@@ -82,6 +82,19 @@ type Balance struct {
 	CreatedAt time.Time
 }
 
+// YourBalance starts a refusal with what the user has. While answers are in
+// progress it says both figures ("Your balance is 600 tokens, 598 of them
+// held for answers in progress, so 2 are available"): the available figure
+// alone reads as a balance that vanished.
+func YourBalance(available, held int64) string {
+	available = max(available, 0)
+	if held <= 0 {
+		return "Your balance is " + FormatTokens(available) + " tokens"
+	}
+	return "Your balance is " + FormatTokens(available+held) + " tokens, " + FormatTokens(held) +
+		" of them held for answers in progress, so " + FormatTokens(available) + " are available"
+}
+
 // FreeUse is a user's daily free-tier allowance in one period.
 type FreeUse struct {
 	Period    string // the day, "2026-11-22", in the configured timezone

@@ -159,6 +159,15 @@ type Limiter interface {
 	Limits() Limits
 }
 
+// Patient is an optional Output power: where a request over the per-user
+// rate limit waits for its turn instead of being refused. The console is
+// patient (a script's lines come faster than a person types, and none may
+// be dropped); platforms are not, and keep refusing with "try again in N s".
+// Waiting is told how long the wait is before each one starts.
+type Patient interface {
+	Waiting(wait time.Duration)
+}
+
 // Typer is an optional Output power: show that the bot is working (Discord's
 // typing indicator) while it waits for the first token.
 type Typer interface {

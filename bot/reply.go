@@ -25,8 +25,12 @@ type Reply struct {
 	private  bool
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	pending []Message // the latest rendering not yet flushed
+	mu sync.Mutex
+	// pending renders the latest state not yet flushed. Rendering (split,
+	// clean) happens at flush time, at most once per interval: an answer
+	// streamed in a million tiny deltas costs a million cheap Updates,
+	// not a million renderings of the whole text.
+	pending func() []Message
 	dirty   bool
 	running bool // a pacing loop is running
 	done    bool
@@ -90,7 +94,7 @@ func (r *Reply) Typing(ctx context.Context) {
 
 // Update sets the streamed answer so far (the whole text, not a delta).
 func (r *Reply) Update(text string) {
-	r.set(r.renderText(KindReply, StatusStreaming, text, "", nil))
+	r.set(func() []Message { return r.renderText(KindReply, StatusStreaming, text, "", nil) })
 }
 
 // ThinkingText is what a reply shows while the model thinks and has
@@ -104,9 +108,11 @@ func (r *Reply) Think(words int) {
 	if words > 0 {
 		text = fmt.Sprintf("%s (%s %s so far)", ThinkingText, FormatTokens(int64(words)), Plural(words, "word", "words"))
 	}
-	msgs := r.renderText(KindReply, StatusStreaming, text, "", nil)
-	msgs[0].Thinking = true
-	r.set(msgs)
+	r.set(func() []Message {
+		msgs := r.renderText(KindReply, StatusStreaming, text, "", nil)
+		msgs[0].Thinking = true
+		return msgs
+	})
 }
 
 // Answer is a finished answer with everything it may carry beside its
@@ -131,9 +137,12 @@ func (r *Reply) FinishAnswer(a Answer) error {
 	return r.finish(msgs)
 }
 
-// UpdateCompare sets the compare panels so far.
+// UpdateCompare sets the compare panels so far. The caller may change v's
+// panels once it returns.
 func (r *Reply) UpdateCompare(v CompareView) {
-	r.set([]Message{r.renderCompare(StatusStreaming, v)})
+	c := v
+	c.Panels = append([]Panel(nil), v.Panels...)
+	r.set(func() []Message { return []Message{r.renderCompare(StatusStreaming, c)} })
 }
 
 // Finish ends the streamed answer with its final text and footer. It waits
@@ -172,8 +181,9 @@ func (r *Reply) Send(m Message) error {
 		m.Status = StatusDone
 	}
 	m.Private = m.Private || r.private
+	m.Footer = StripBidi(m.Footer)
 	var first error
-	for i, part := range Split(m.Text, r.limit) {
+	for i, part := range Split(StripBidi(m.Text), r.limit) {
 		p := m
 		p.Text, p.Part = part, i
 		if i > 0 {
@@ -191,20 +201,27 @@ func (r *Reply) Notice(text string) error {
 	return r.Send(Message{Kind: KindNotice, Text: text})
 }
 
+// renderText and renderCompare drop bidi overrides from everything shown:
+// whatever a model wrote, no platform shows text reordered by them.
 func (r *Reply) renderText(kind Kind, status Status, text, footer string, meta *ReplyMeta) []Message {
-	parts := Split(text, r.limit)
+	parts := Split(StripBidi(text), r.limit)
 	msgs := make([]Message, len(parts))
 	for i, p := range parts {
 		msgs[i] = Message{Kind: kind, Status: StatusDone, Text: p, Part: i, Private: r.private}
 	}
 	last := &msgs[len(msgs)-1]
-	last.Status, last.Footer, last.Meta = status, footer, meta
+	last.Status, last.Footer, last.Meta = status, StripBidi(footer), meta
 	return msgs
 }
 
 func (r *Reply) renderCompare(status Status, v CompareView) Message {
 	c := v
 	c.Panels = append([]Panel(nil), v.Panels...)
+	for i := range c.Panels {
+		p := &c.Panels[i]
+		p.Text, p.Error = StripBidi(p.Text), StripBidi(p.Error)
+	}
+	c.Footer = StripBidi(c.Footer)
 	c.Choices = append([]string(nil), v.Choices...)
 	if v.Tally != nil {
 		c.Tally = Tally{}
@@ -215,14 +232,15 @@ func (r *Reply) renderCompare(status Status, v CompareView) Message {
 	return Message{Kind: KindCompare, Status: status, Compare: &c, Private: r.private}
 }
 
-// set records the latest rendering and makes sure a pacing loop will flush it.
-func (r *Reply) set(msgs []Message) {
+// set records how to render the latest state and makes sure a pacing loop
+// will flush it.
+func (r *Reply) set(render func() []Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.done {
 		return
 	}
-	r.pending, r.dirty = msgs, true
+	r.pending, r.dirty = render, true
 	if !r.running {
 		r.running = true
 		r.wg.Add(1)
@@ -266,11 +284,11 @@ func (r *Reply) loop() {
 			r.mu.Unlock()
 			return
 		}
-		msgs := r.pending
+		render := r.pending
 		r.dirty = false
 		r.mu.Unlock()
 
-		r.flush(msgs)
+		r.flush(render())
 
 		r.mu.Lock()
 		r.last = time.Now()

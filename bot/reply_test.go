@@ -194,3 +194,75 @@ func TestReply(t *testing.T) {
 		}
 	})
 }
+
+// TestReplyDropsBidiOverrides: a right-to-left override in a model's
+// answer would show "invoice\u202Efdp.exe" as "invoiceexe.pdf" on any
+// platform; every message a reply writes (answers, notices, compares) is
+// free of them, while right-to-left text and its marks stay.
+func TestReplyDropsBidiOverrides(t *testing.T) {
+	const in = "open invoice\u202efdp.exe\u202c, \u2067isolated\u2069 and \u05e9\u05dc\u05d5\u05dd\u200f"
+	const want = "open invoicefdp.exe, isolated and \u05e9\u05dc\u05d5\u05dd\u200f"
+	rec := newRecorder(2000, time.Millisecond)
+	ctx := context.Background()
+	r := bot.NewReply(ctx, rec, 0, false, nil)
+	r.Update(in)
+	if err := r.Finish(in, "footer \u202e1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := bot.NewReply(ctx, rec, 0, false, nil).Notice(in); err != nil {
+		t.Fatal(err)
+	}
+	if err := bot.NewReply(ctx, rec, 0, false, nil).FinishCompare(bot.CompareView{ID: "c1",
+		Panels: []bot.Panel{{Label: "A", Text: in, Status: bot.StatusDone}, {Label: "B", Error: in, Status: bot.StatusFailed}},
+		Footer: "compare \u202d1"}); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var texts []string
+	for _, id := range rec.order {
+		m := rec.msgs[id]
+		texts = append(texts, m.Text, m.Footer)
+		if c := m.Compare; c != nil {
+			texts = append(texts, c.Footer)
+			for _, p := range c.Panels {
+				texts = append(texts, p.Text, p.Error)
+			}
+		}
+	}
+	found := 0
+	for _, s := range texts {
+		if strings.ContainsFunc(s, bot.IsBidiOverride) {
+			t.Errorf("a message holds a bidi override: %q", s)
+		}
+		if s == want {
+			found++
+		}
+	}
+	if found != 4 {
+		t.Errorf("want the answer, the notice and both panels as %q, found %d of them in %q", want, found, texts)
+	}
+}
+
+// BenchmarkReplyUpdate streams a 512 KiB answer (the longest the router
+// lets through) in 64-byte deltas into a Discord-sized output. Rendering
+// (splitting into 2,000-character messages, cleaning) happens once per
+// edit interval, not once per delta, so a delta costs the same at the end
+// of a long answer as at its start.
+func BenchmarkReplyUpdate(b *testing.B) {
+	const size, delta = 512 << 10, 64
+	piece := strings.Repeat("word ", delta/5) + "\n"
+	for b.Loop() {
+		rec := newRecorder(2000, 20*time.Millisecond)
+		r := bot.NewReply(context.Background(), rec, 0, false, nil)
+		var text strings.Builder
+		for text.Len() < size {
+			text.WriteString(piece)
+			r.Update(text.String())
+		}
+		if err := r.Finish(text.String(), "", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(size/len(piece)), "ns/delta")
+}

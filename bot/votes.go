@@ -15,6 +15,9 @@ type CompareRecord struct {
 	Community string
 	Requester Identity
 	Models    []string // in panel order: A, B, C, D
+	// Failed are the letters of the panels whose model failed: no vote
+	// may go to them (the others still win over them).
+	Failed    []string
 	CreatedAt time.Time
 }
 
@@ -36,7 +39,8 @@ type Votes interface {
 
 	// Vote records one vote ("A".."D" or "tie") and returns the new tally.
 	// ENOTFOUND for an unknown compare; EINVALID for a choice the compare
-	// does not have; ECONFLICT when this voter already voted on it.
+	// does not have or a panel that failed; ECONFLICT when this voter
+	// already voted on it.
 	Vote(ctx context.Context, compareID string, voter Identity, choice string) (Tally, error)
 
 	// Pairs returns head-to-head results in a community, or across every

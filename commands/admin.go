@@ -154,13 +154,17 @@ func EntryLine(e bot.Entry) string {
 }
 
 // ParseAmount reads an admin amount: a whole number of tokens from 1 to
-// bot.MaxAmount; thousands separators (15,000 or 15_000) are fine.
+// bot.MaxAmount; thousands separators (15,000 or 15_000) are fine in their
+// places, every three digits, and nowhere else: 1,0,0 is a typo, not 100.
 func ParseAmount(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, bot.Errorf(bot.EINVALID, "Say how many tokens, for example: /topup @user 5000")
 	}
-	clean := strings.NewReplacer(",", "", "_", "").Replace(s)
+	clean, ok := ungroup(s)
+	if !ok {
+		return 0, bot.Errorf(bot.EINVALID, "%q is not an amount: thousands separators go every three digits (15,000 or 15_000), or leave them out (15000).", bot.Clip(s, 30))
+	}
 	n, err := strconv.ParseInt(clean, 10, 64)
 	if err != nil {
 		if f, ferr := strconv.ParseFloat(clean, 64); ferr == nil && (f != float64(int64(f)) || f > float64(bot.MaxAmount)) {
@@ -183,6 +187,38 @@ func ParseAmount(s string) (int64, error) {
 	return n, nil
 }
 
+// ungroup removes the thousands separators of a number written with them
+// in their places: one kind (, or _), every three digits of the whole part
+// counting from the right. ok is false for any other use of them.
+func ungroup(s string) (string, bool) {
+	if !strings.ContainsAny(s, ",_") {
+		return s, true
+	}
+	sep := ","
+	if strings.Contains(s, "_") {
+		if strings.Contains(s, ",") {
+			return "", false
+		}
+		sep = "_"
+	}
+	sign, body := "", s
+	if body[0] == '-' || body[0] == '+' {
+		sign, body = body[:1], body[1:]
+	}
+	whole, frac, hasFrac := strings.Cut(body, ".")
+	groups := strings.Split(whole, sep)
+	for i, g := range groups {
+		if len(g) == 0 || len(g) > 3 || (i > 0 && len(g) != 3) || strings.Trim(g, "0123456789") != "" {
+			return "", false
+		}
+	}
+	out := sign + strings.Join(groups, "")
+	if hasFrac {
+		out += "." + frac
+	}
+	return out, true
+}
+
 var (
 	discordMention = regexp.MustCompile(`^<@!?(\d{1,20})>$`)
 	slackMention   = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(\|[^>]*)?>$`)
@@ -196,7 +232,7 @@ func resolveUser(ev bot.Event, s string) (bot.Identity, error) {
 		return "", bot.Errorf(bot.EINVALID, "Say which user, for example @someone or %s.", exampleIdentity(ev.Platform))
 	}
 	if m := discordMention.FindStringSubmatch(s); m != nil && ev.Platform == bot.PlatformDiscord {
-		return bot.Identity("discord:" + m[1]), nil
+		return bot.ParseIdentity("discord:" + m[1])
 	}
 	if m := slackMention.FindStringSubmatch(s); m != nil && ev.Platform == bot.PlatformSlack {
 		parts := strings.Split(string(ev.Identity), ":")

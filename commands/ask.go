@@ -85,7 +85,7 @@ func (s *set) answer(ctx context.Context, req *bot.Request, msgs []bot.ChatMessa
 	if err != nil {
 		return fmt.Errorf("%s: balance: %w", kind, err)
 	}
-	pr.Identity, pr.Messages, pr.Available, pr.FreeRemaining = ev.Identity, msgs, bal.Available, bal.Free.Remaining
+	pr.Identity, pr.Messages, pr.Available, pr.Held, pr.FreeRemaining = ev.Identity, msgs, bal.Available, bal.Held, bal.Free.Remaining
 	plan, err := s.Chat.Plan(ctx, pr)
 	if err != nil {
 		return s.explainPlanError(err, bal)
@@ -131,7 +131,7 @@ func (s *set) answer(ctx context.Context, req *bot.Request, msgs []bot.ChatMessa
 		if a.Text == "" {
 			a.Text = thinkingOnly(meta)
 		}
-		return undelivered(req.Reply.Fail(a.Text, failNote(ctx, err, out.charged), footer, meta), out.charged)
+		return undelivered(req.Reply.Fail(a.Text, failNote(ctx, res, err, out.charged), footer, meta), out.charged)
 	}
 	s.lowBalance(ctx, req, out)
 	a.Text = ending(a.Text, res, plan, meta)
@@ -292,7 +292,11 @@ func interrupted(ctx context.Context, err error) error {
 }
 
 // failNote is the note under a partial answer that broke off.
-func failNote(ctx context.Context, err error, charged int64) string {
+func failNote(ctx context.Context, res bot.Result, err error, charged int64) string {
+	if res.FinishReason == bot.FinishLength && ctx.Err() == nil {
+		// Cut at the longest answer allowed: asking again would be cut too.
+		return fmt.Sprintf("%s Charged %s tokens for the part you got.", bot.ErrorMessage(err), bot.FormatTokens(charged))
+	}
 	what := "The answer broke off"
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):

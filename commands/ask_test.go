@@ -70,3 +70,33 @@ func TestAnswerRefusedAfterCharge(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusalSaysWhatIsHeld: while answers in progress hold most of a
+// balance, a refusal says both figures; the available figure alone ("Your
+// balance is 2 tokens") reads as a balance that vanished.
+func TestRefusalSaysWhatIsHeld(t *testing.T) {
+	for _, tt := range []struct{ name, text string }{
+		{"AskChosenModel", "/ask model:openai/gpt-5-mini What is a monad?"},
+		{"Compare", "/compare What is a monad?"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := stacktest.MustOpen(t, stacktest.Options{})
+			ctx := context.Background()
+			const user bot.Identity = "console:ann"
+			if _, _, err := st.Store.EnsureUser(ctx, user); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Store.Reserve(ctx, user, 14_998, "in-flight"); err != nil {
+				t.Fatal(err)
+			}
+			out := &refusing{}
+			ev := bot.Event{ID: "e1", Platform: bot.PlatformConsole, Identity: user, Community: "console", Text: tt.text}
+			if err := st.Engine.Handle(ctx, ev, out); bot.ErrorCode(err) != bot.EINSUFFICIENT {
+				t.Fatalf("Handle: %v, want a refusal for the balance", err)
+			}
+			if got, want := out.text(), "Your balance is 15,000 tokens, 14,998 of them held for answers in progress, so 2 are available"; !strings.Contains(got, want) {
+				t.Fatalf("the refusal says %q, want it to say %q", got, want)
+			}
+		})
+	}
+}

@@ -5,7 +5,6 @@ package commands
 
 import (
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/orchat/orchat/bot"
@@ -52,8 +51,6 @@ type Deps struct {
 	// Credits reads the host's OpenRouter credits (nil: not known).
 	Credits bot.CreditsSource
 	Config  Config
-	// HTTP fetches public attachment URLs; nil uses a client with a timeout.
-	HTTP    *http.Client
 	Logger  *slog.Logger
 	Metrics bot.Metrics
 	Now     func() time.Time
@@ -71,9 +68,6 @@ type set struct {
 
 // New returns every command, in the order /help lists them.
 func New(d Deps) []*bot.Command {
-	if d.HTTP == nil {
-		d.HTTP = &http.Client{Timeout: 30 * time.Second}
-	}
 	if d.Logger == nil {
 		d.Logger = slog.Default().With("component", "commands")
 	}

@@ -105,7 +105,7 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	for i, id := range ids {
 		p, err := s.Chat.Plan(ctx, bot.PlanRequest{
 			Identity: ev.Identity, Messages: msgs, Model: id, MaxTokens: s.Config.CompareMaxTokens,
-			Available: bal.Available, FreeRemaining: bal.Free.Remaining, Effort: effort, Web: web,
+			Available: bal.Available, Held: bal.Held, FreeRemaining: bal.Free.Remaining, Effort: effort, Web: web,
 		})
 		if err != nil {
 			if bot.ErrorCode(err) == bot.EINSUFFICIENT {
@@ -122,8 +122,8 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 		}
 	}
 	if need > bal.Available {
-		return bot.Errorf(bot.EINSUFFICIENT, "This compare may cost up to %s tokens, and you have %s available. Pick cheaper or fewer models, or ask an admin for a /topup.",
-			bot.FormatTokens(need), bot.FormatTokens(bal.Available))
+		return bot.Errorf(bot.EINSUFFICIENT, "This compare may cost up to %s tokens. %s. Pick cheaper or fewer models, or ask an admin for a /topup.",
+			bot.FormatTokens(need), bot.YourBalance(bal.Available, bal.Held))
 	}
 	if freeNeed > bal.Free.Remaining {
 		return bot.Errorf(bot.ERATELIMIT, "This compare needs %d free-model requests and you have %d left today; they come back %s.",
@@ -213,6 +213,11 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	}
 	if ok >= 2 {
 		rec := bot.CompareRecord{ID: view.ID, Community: ev.Community, Requester: ev.Identity, Models: ids, CreatedAt: s.Now()}
+		for _, p := range view.Panels {
+			if p.Status != bot.StatusDone {
+				rec.Failed = append(rec.Failed, p.Label)
+			}
+		}
 		if err := s.Votes.RecordCompare(context.WithoutCancel(ctx), rec); err != nil {
 			s.Logger.Error("record compare", "compare", view.ID, "err", err)
 		} else {

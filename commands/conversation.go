@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
 	"path"
 	"strings"
@@ -227,9 +226,6 @@ func (s *set) image(ctx context.Context, a bot.Attachment, name, ext, ctype stri
 	if a.Size > limit {
 		return "", fmt.Sprintf("I left out %s: it is %s, and images may be up to %s.", bot.Clip(name, 60), byteSize(a.Size), byteSize(limit))
 	}
-	if a.Fetch == nil && strings.HasPrefix(a.URL, "https://") {
-		return a.URL, "" // a public URL: the model's provider fetches it
-	}
 	data, err := s.fetch(ctx, a, limit)
 	if err != nil {
 		return "", fmt.Sprintf("I could not download %s: %s", bot.Clip(name, 60), err)
@@ -266,36 +262,17 @@ type errTooLarge struct{ limit int64 }
 
 func (e errTooLarge) Error() string { return "it is larger than " + byteSize(e.limit) + "." }
 
-// fetch downloads at most limit bytes of an attachment.
+// fetch downloads at most limit bytes of an attachment through its
+// adapter's Fetch. The commands never download an address an event names
+// themselves: only the adapter knows which hosts are its platform's (and
+// which credentials they take), so an attachment without Fetch is left out.
 func (s *set) fetch(ctx context.Context, a bot.Attachment, limit int64) ([]byte, error) {
-	if a.Fetch != nil {
-		data, err := a.Fetch(ctx, limit+1)
-		if err != nil {
-			return nil, err
-		}
-		if int64(len(data)) > limit {
-			return nil, errTooLarge{limit}
-		}
-		return data, nil
-	}
-	if !strings.HasPrefix(a.URL, "https://") && !strings.HasPrefix(a.URL, "http://") {
+	if a.Fetch == nil {
 		return nil, fmt.Errorf("it has no address I can download.")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL, nil)
+	data, err := a.Fetch(ctx, limit+1)
 	if err != nil {
-		return nil, fmt.Errorf("its address is not valid.")
-	}
-	resp, err := s.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("the download failed.")
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("the platform answered %d.", resp.StatusCode)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("the download broke off.")
+		return nil, err
 	}
 	if int64(len(data)) > limit {
 		return nil, errTooLarge{limit}

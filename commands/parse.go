@@ -173,7 +173,7 @@ func cleanInvisible(s string) string {
 		switch {
 		case r == '\u200b', r == '\u200c', r == '\u200d', r == '\u2060', r == '\ufeff':
 			return -1
-		case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069', r == '\u200e', r == '\u200f':
+		case bot.IsBidiOverride(r), r == '\u200e', r == '\u200f':
 			return -1
 		}
 		return r

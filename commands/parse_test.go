@@ -84,6 +84,10 @@ func TestParseAmount(t *testing.T) {
 		{"500", 500, true}, {"15,000", 15000, true}, {"1_000", 1000, true}, {"1000000000000", 1_000_000_000_000, true},
 		{"0", 0, false}, {"-5", 0, false}, {"abc", 0, false}, {"1e30", 0, false}, {"2.5", 0, false},
 		{"1000000000001", 0, false}, {"99999999999999999999999", 0, false}, {"", 0, false},
+		// Separators only in their places.
+		{"1,000,000", 1_000_000, true}, {"999,999", 999_999, true}, {"1_000_000", 1_000_000, true},
+		{"1,0,0", 0, false}, {"10,00", 0, false}, {"1000,000", 0, false}, {",100", 0, false}, {"100,", 0, false},
+		{"1,,000", 0, false}, {"1,000_000", 0, false}, {"1__000", 0, false}, {"-1,000", 0, false}, {"2,500.5", 0, false},
 	} {
 		got, err := commands.ParseAmount(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {

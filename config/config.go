@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -67,6 +68,7 @@ type RouterConfig struct {
 	MinCompletionTokens int                 `toml:"min_completion_tokens"`
 	Temperature         *float64            `toml:"temperature"`
 	MaxFallbacks        int                 `toml:"max_fallbacks"`
+	MaxAnswerBytes      int                 `toml:"max_answer_bytes"`
 	CatalogCache        string              `toml:"catalog_cache"`
 	AutoModels          []string            `toml:"auto_models"`
 	Tiers               map[string][]string `toml:"tiers"`
@@ -186,6 +188,8 @@ type DiscordConfig struct {
 	ShardID    int      `toml:"shard_id"`
 	ShardCount int      `toml:"shard_count"`
 	DevGuilds  []string `toml:"dev_guilds"`
+	// AttachmentHosts are the only hosts attachments are downloaded from.
+	AttachmentHosts []string `toml:"attachment_hosts"`
 }
 
 // SlackConfig is the Slack adapter.
@@ -261,6 +265,7 @@ func Default() Config {
 			Files:               FilesConfig{PDFEngine: "pdf-text"},
 			ImageModel:          "google/gemini-2.5-flash-image",
 			ImageMaxTokens:      4096,
+			MaxAnswerBytes:      512 << 10,
 		},
 		Billing: BillingConfig{Mode: bot.BillingCost, USDPerToken: 0.000001},
 		Accounts: AccountsConfig{
@@ -291,7 +296,7 @@ func Default() Config {
 		},
 		Stream:  StreamConfig{EditInterval: Duration{time.Second}},
 		Compare: CompareConfig{MaxTokens: 512},
-		Discord: DiscordConfig{APIURL: "https://discord.com/api/v9", ShardCount: 1},
+		Discord: DiscordConfig{APIURL: "https://discord.com/api/v9", ShardCount: 1, AttachmentHosts: []string{"cdn.discordapp.com", "media.discordapp.net"}},
 		Slack:   SlackConfig{Mode: "socket", APIURL: "https://slack.com/api/"},
 		Console: ConsoleConfig{User: "console:you", FilesDir: "data/files"},
 		HTTP:    HTTPConfig{Addr: "127.0.0.1:9464"},
@@ -480,6 +485,9 @@ func (c Config) Validate() error {
 	if c.Router.MaxFallbacks < 0 || c.Router.MaxFallbacks > 5 {
 		bad("router.max_fallbacks", c.Router.MaxFallbacks, "must be between 0 and 5")
 	}
+	if c.Router.MaxAnswerBytes < 1024 || c.Router.MaxAnswerBytes > 64<<20 {
+		bad("router.max_answer_bytes", c.Router.MaxAnswerBytes, "must be between 1024 and 67108864 (64 MiB); the default 524288 is 512 KiB")
+	}
 	for tier := range c.Router.Tiers {
 		if !slices.Contains([]string{"fast", "general", "code", "reasoning", "long", "vision", "free"}, tier) {
 			bad("router.tiers."+tier, "…", "unknown tier: use fast, general, code, reasoning, long, vision or free")
@@ -564,6 +572,14 @@ func (c Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.Discord.APIURL, "http://") && !strings.HasPrefix(c.Discord.APIURL, "https://") {
 		bad("discord.api_url", c.Discord.APIURL, "must be an http:// or https:// URL")
+	}
+	if len(c.Discord.AttachmentHosts) == 0 {
+		bad("discord.attachment_hosts", "[]", `must list at least one host, such as "cdn.discordapp.com" (attachments are downloaded from these only)`)
+	}
+	for _, h := range c.Discord.AttachmentHosts {
+		if u, err := url.Parse("https://" + h); h == "" || err != nil || u.Host != h || u.Hostname() == "" {
+			bad("discord.attachment_hosts", h, `must be a host name (with an optional :port), such as "cdn.discordapp.com", without https:// or a path`)
+		}
 	}
 	if c.Slack.Mode != "socket" && c.Slack.Mode != "http" {
 		bad("slack.mode", c.Slack.Mode, `must be "socket" or "http"`)

@@ -78,6 +78,7 @@ func (c Config) router() router.Config {
 	rc.MinCompletionTokens = c.Router.MinCompletionTokens
 	rc.Temperature = c.Router.Temperature
 	rc.MaxFallbacks = c.Router.MaxFallbacks
+	rc.MaxAnswerBytes = c.Router.MaxAnswerBytes
 	for tier, ids := range c.Router.Tiers {
 		if len(ids) > 0 {
 			rc.Tiers[tier] = ids

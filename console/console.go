@@ -34,6 +34,15 @@ type Options struct {
 	// Live repaints a streaming answer as it arrives (for a terminal);
 	// otherwise each message is printed once, finished.
 	Live bool
+	// Markdown renders answers, /help, /balance and the rest for a
+	// terminal (bold, lists, code blocks), in MarkdownStyle (a glamour
+	// style: "dark", the default, "light", "notty"…) wrapped at Width
+	// columns; Height is the terminal's rows (a streamed block taller than
+	// it is rendered at a line break). Off, and always with JSON, the text
+	// is printed as written.
+	Markdown      bool
+	MarkdownStyle string
+	Width, Height int
 	// Parallel is how many lines may be answered at once (default 1: each
 	// line waits for the one before, like a chat).
 	Parallel int
@@ -55,6 +64,9 @@ type Adapter struct {
 	mu    sync.Mutex // guards out and the per-message print state
 	seq   int
 	turns map[bot.Identity][]bot.Turn
+	// waited: the notice that lines wait their turn has been shown.
+	waited bool
+	md     *markdown // nil: plain text
 }
 
 // New returns a console adapter.
@@ -71,9 +83,21 @@ func New(opts Options) *Adapter {
 	if opts.FilesDir == "" {
 		opts.FilesDir = filepath.Join(os.TempDir(), "orchat-files")
 	}
+	if opts.Height <= 0 {
+		opts.Height = 24
+	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return &Adapter{opts: opts, run: hex.EncodeToString(b[:]), turns: map[bot.Identity][]bot.Turn{}}
+	a := &Adapter{opts: opts, run: hex.EncodeToString(b[:]), turns: map[bot.Identity][]bot.Turn{}}
+	if opts.Markdown && !opts.JSON {
+		md, err := newMarkdown(opts.MarkdownStyle, opts.Width)
+		if err != nil {
+			opts.Logger.Warn("Markdown is shown as written", "err", err)
+		} else {
+			a.md = md
+		}
+	}
+	return a
 }
 
 // Run reads lines until the input ends or ctx is cancelled, handing each to
@@ -83,32 +107,32 @@ func New(opts Options) *Adapter {
 // them off.
 func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 	work := context.WithoutCancel(ctx)
-	lines := make(chan string)
+	lines := make(chan inputLine)
 	go func() {
 		defer close(lines)
-		sc := bufio.NewScanner(a.opts.In)
-		sc.Buffer(make([]byte, 64*1024), 4<<20)
-		for sc.Scan() {
+		err := readLines(a.opts.In, MaxLineBytes, func(l inputLine) bool {
 			select {
-			case lines <- sc.Text():
+			case lines <- l:
+				return true
 			case <-ctx.Done():
-				return
+				return false
 			}
-		}
-		if err := sc.Err(); err != nil {
+		})
+		if err != nil {
 			a.opts.Logger.Warn("reading input", "err", err)
 		}
 	}()
 	sem := make(chan struct{}, a.opts.Parallel)
 	var wg sync.WaitGroup
 	for {
-		var line string
+		var in inputLine
 		var ok bool
 		select {
-		case line, ok = <-lines:
+		case in, ok = <-lines:
 		case <-ctx.Done():
 			return nil
 		}
+		line := in.text
 		if !ok {
 			// End of input: wait for the answers in flight, unless a
 			// shutdown begins meanwhile (the engine's drain then decides).
@@ -120,7 +144,7 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 			}
 			return nil
 		}
-		if strings.TrimSpace(line) == "" {
+		if in.tooLong == 0 && strings.TrimSpace(line) == "" {
 			continue
 		}
 		select {
@@ -132,9 +156,75 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			if in.tooLong > 0 {
+				a.refuseLong(work, in.tooLong)
+				return
+			}
 			a.handle(work, h, line)
 		}()
 	}
+}
+
+// MaxLineBytes bounds one line of input (4 MiB): a longer line is refused
+// with a message, its bytes never held, and reading goes on.
+const MaxLineBytes = 4 << 20
+
+// inputLine is one line read: its text, or, for a line over the limit,
+// its length.
+type inputLine struct {
+	text    string
+	tooLong int64
+}
+
+// readLines reads r line by line (LF or CRLF, the last line with or
+// without one) and hands each to yield until it returns false. A line over
+// max bytes is handed as its length alone: the rest of it is read and
+// dropped, and reading goes on with the next line.
+func readLines(r io.Reader, max int, yield func(inputLine) bool) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	var dropped int64 // >0 while skipping the rest of a line over max
+	for {
+		chunk, err := br.ReadSlice('\n')
+		switch {
+		case dropped > 0:
+			dropped += int64(len(chunk))
+		case len(buf)+len(chunk) > max+2: // +2: the line ending
+			dropped = int64(len(buf) + len(chunk))
+			buf = buf[:0]
+		default:
+			buf = append(buf, chunk...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' || err != nil {
+			var l inputLine
+			if dropped > 0 {
+				l.tooLong = dropped
+			} else {
+				l.text = strings.TrimSuffix(strings.TrimSuffix(string(buf), "\n"), "\r")
+			}
+			if (l.tooLong > 0 || len(buf) > 0) && !yield(l) {
+				return nil
+			}
+			buf, dropped = buf[:0], 0
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// refuseLong tells the user a line was over MaxLineBytes and not sent.
+func (a *Adapter) refuseLong(ctx context.Context, n int64) {
+	out := &output{a: a, user: a.opts.User}
+	_, _ = out.Post(ctx, bot.Message{Kind: bot.KindError, Status: bot.StatusFailed, Text: fmt.Sprintf(
+		"That line is %.1f MiB long, and a line may be up to 4 MiB, so it was not sent. Shorten it, or attach the text as a file (file://PATH).",
+		float64(n)/(1<<20))})
 }
 
 // handle turns one line into an event and answers it.
@@ -228,16 +318,35 @@ func attachments(line string) (string, []bot.Attachment, []string) {
 
 // output is the bot.Output of one event: it prints the bot's messages.
 type output struct {
-	a        *Adapter
-	user     bot.Identity
-	prompt   string
-	mu       sync.Mutex
-	n        int
-	shown    map[string]int  // message id → runes of its text already printed
-	thinking map[string]bool // message id → "thinking" was printed
+	a      *Adapter
+	user   bot.Identity
+	prompt string
+	mu     sync.Mutex
+	n      int
+	shown  map[string]int // message id → runes of its text already printed
+	// thinking: message id → "thinking" was printed.
+	thinking map[string]bool
+	live     map[string]*live // message id → what of it is on the terminal (Markdown)
 }
 
-var _ bot.Limiter = (*output)(nil)
+var (
+	_ bot.Limiter = (*output)(nil)
+	_ bot.Patient = (*output)(nil)
+)
+
+// Waiting: in the console a line over the rate limit waits its turn (a
+// script's lines come faster than anyone types, and none is dropped). A
+// terminal is told once; a script's output stays its answers.
+func (o *output) Waiting(wait time.Duration) {
+	a := o.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.waited || !a.opts.Live {
+		return
+	}
+	a.waited = true
+	fmt.Fprintf(a.opts.Out, "\x1b[2m(Lines are coming faster than the rate limit allows: each waits its turn, about %s now, and none is dropped.)\x1b[0m\n", bot.FormatWait(wait))
+}
 
 // Limits: a terminal takes any length, and repaints cheaply.
 func (o *output) Limits() bot.Limits {
@@ -259,11 +368,13 @@ func (o *output) Edit(_ context.Context, id string, m bot.Message) error {
 }
 
 // show prints a message: live text as it grows, or the finished message.
+// What a model or a user wrote is made inert first: it reaches a terminal.
 func (o *output) show(id string, m bot.Message) {
 	a := o.a
 	if m.Status != bot.StatusStreaming && m.Kind == bot.KindReply && m.Status == bot.StatusDone {
 		a.remember(o.user, o.prompt, m.Text)
 	}
+	m = inertMessage(m)
 	var paths []string
 	if m.Status != bot.StatusStreaming && len(m.Files) > 0 {
 		paths = a.save(m.Files)
@@ -277,6 +388,8 @@ func (o *output) show(id string, m bot.Message) {
 		return
 	}
 	if a.opts.Live && m.Kind == bot.KindReply && m.Thinking {
+		// The thinking placeholder is said once, dimmed; the answer
+		// streams in below it.
 		o.mu.Lock()
 		if o.thinking == nil {
 			o.thinking = map[string]bool{}
@@ -286,6 +399,27 @@ func (o *output) show(id string, m bot.Message) {
 			fmt.Fprintln(a.opts.Out, dim(bot.ThinkingText))
 		}
 		o.mu.Unlock()
+		return
+	}
+	if a.opts.Live && m.Kind == bot.KindReply && a.md != nil {
+		o.mu.Lock()
+		if o.live == nil {
+			o.live = map[string]*live{}
+		}
+		st := o.live[id]
+		if st == nil {
+			st = &live{}
+			o.live[id] = st
+		}
+		o.mu.Unlock()
+		final := m.Status != bot.StatusStreaming
+		st.update(a.opts.Out, a.md, a.opts.Height, m.Text, final)
+		if final {
+			fmt.Fprint(a.opts.Out, extras(m, paths))
+		}
+		if final && m.Footer != "" {
+			fmt.Fprintf(a.opts.Out, "\x1b[2m── %s\x1b[0m\n", m.Footer)
+		}
 		return
 	}
 	if a.opts.Live && m.Kind == bot.KindReply {
@@ -312,7 +446,7 @@ func (o *output) show(id string, m bot.Message) {
 	if m.Status == bot.StatusStreaming {
 		return
 	}
-	fmt.Fprint(a.opts.Out, render(m, paths))
+	fmt.Fprint(a.opts.Out, render(m, a.md, paths))
 }
 
 // dim writes s dimmed, the way a terminal shows what is out of the way.
@@ -366,8 +500,13 @@ func (a *Adapter) save(files []bot.File) []string {
 	return out
 }
 
-// render writes a finished message as plain text.
-func render(m bot.Message, paths []string) string {
+// render writes a finished message: as plain text, or with its Markdown
+// rendered when md is set; paths are the files saved for it.
+func render(m bot.Message, md *markdown, paths []string) string {
+	body := func(s string) string { return s + "\n" }
+	if md != nil {
+		body = md.render
+	}
 	var b strings.Builder
 	switch {
 	case m.Kind == bot.KindCompare && m.Compare != nil:
@@ -378,7 +517,7 @@ func render(m bot.Message, paths []string) string {
 			}
 			fmt.Fprintf(&b, "── %s · %s · %s\n", p.Label, model, p.Summary())
 			if p.Text != "" {
-				b.WriteString(p.Text + "\n")
+				b.WriteString(body(p.Text))
 			}
 			for _, f := range bot.Footnotes(p.Citations) {
 				fmt.Fprintf(&b, "[%d] %s — %s\n", f.N, f.Title, f.URL)
@@ -399,7 +538,7 @@ func render(m bot.Message, paths []string) string {
 	case m.Kind == bot.KindError:
 		b.WriteString("⚠️ " + m.Text + "\n")
 	default:
-		b.WriteString(m.Text + "\n")
+		b.WriteString(body(m.Text))
 		b.WriteString(extras(m, paths))
 		if m.Footer != "" {
 			b.WriteString("── " + m.Footer + "\n")

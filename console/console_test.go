@@ -46,6 +46,9 @@ func (h *harness) Start(t *testing.T, st *stacktest.Stack) {
 
 func (h *harness) Identity(user string) bot.Identity { return bot.Identity("console:" + user) }
 
+// WaitsItsTurn: in the console a line over the rate limit waits.
+func (h *harness) WaitsItsTurn() {}
+
 // say writes one line as user and returns the messages printed for it.
 func (h *harness) say(t *testing.T, user, line string) []stacktest.Seen {
 	t.Helper()

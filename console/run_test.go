@@ -86,3 +86,36 @@ func TestMultiUserPrefixNeedsAValidName(t *testing.T) {
 		t.Errorf("\"what?> is this\" came from %q, want %q (as typed)", got, want)
 	}
 }
+
+// TestLongLineRefusedAndReadingGoesOn: a line over 4 MiB is refused with a
+// message, and the lines after it are still answered (it used to end the
+// input silently, exit 0, the rest dropped).
+func TestLongLineRefusedAndReadingGoesOn(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	h := handlerFunc(func(_ context.Context, ev bot.Event, _ bot.Output) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, ev.Text)
+		return nil
+	})
+	long := strings.Repeat("x", 5<<20)
+	in := "before\n" + long + "\r\nafter\n" + strings.Repeat("y", console.MaxLineBytes) + "\nlast without newline"
+	var out strings.Builder
+	con := console.New(console.Options{In: strings.NewReader(in), Out: &out, User: "console:alice"})
+	if err := con.Run(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"before", "after", strings.Repeat("y", console.MaxLineBytes), "last without newline"}
+	if len(got) != len(want) {
+		t.Fatalf("the handler got %d lines, want %d: %.40q", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("line %d is %.40q, want %.40q", i, got[i], want[i])
+		}
+	}
+	if msg := "That line is 5.0 MiB long, and a line may be up to 4 MiB, so it was not sent."; !strings.Contains(out.String(), msg) {
+		t.Fatalf("want %q; printed:\n%.400s", msg, out.String())
+	}
+}

@@ -67,6 +67,16 @@ type Options struct {
 	// HTTPClient's transport, when set, carries the REST calls (its
 	// timeout too); default http.DefaultTransport and 20 s.
 	HTTPClient *http.Client
+	// AttachmentHosts are the only hosts attachments are downloaded from
+	// (discord.attachment_hosts; default DefaultAttachmentHosts), over
+	// https only and never following a redirect off them: an event naming
+	// another address (or a redirect to 127.0.0.1) fetches nothing. An
+	// entry may name a port ("127.0.0.1:8443", as tests do).
+	AttachmentHosts []string
+	// AttachmentClient downloads attachments (its transport and timeout;
+	// default http.DefaultTransport and 30 s). Its redirect policy is
+	// replaced by the host check. Tests pass their fake CDN's TLS client.
+	AttachmentClient *http.Client
 	// TokenLife is how long an interaction token may be used for follow-ups
 	// (Discord: 15 minutes); after it, replies go to the channel (or a DM
 	// when private). Tests shorten it.
@@ -96,6 +106,7 @@ type Adapter struct {
 	seen   *bot.Cache[struct{}]
 	votes  *bot.Cache[*compareRef]
 	closed bool
+	files  *http.Client // attachment downloads (see filesClient)
 
 	ready    atomic.Bool
 	inflight sync.WaitGroup
@@ -148,6 +159,9 @@ func New(opts Options) (*Adapter, error) {
 	if opts.History.Messages <= 0 {
 		opts.History.Messages = 20
 	}
+	if len(opts.AttachmentHosts) == 0 {
+		opts.AttachmentHosts = DefaultAttachmentHosts()
+	}
 	if opts.TokenLife <= 0 {
 		opts.TokenLife = 15 * time.Minute
 	}
@@ -196,6 +210,7 @@ func New(opts Options) (*Adapter, error) {
 		dms:      map[string]string{}, chans: map[string]discordgo.ChannelType{},
 		seen: bot.NewCache[struct{}](100_000, time.Hour, nil), votes: bot.NewCache[*compareRef](2000, 0, nil),
 	}
+	a.files = a.filesClient(opts.AttachmentClient)
 	for _, c := range opts.Commands {
 		a.commands[commandName(c.Name)] = c
 	}

@@ -49,7 +49,7 @@ func (a *Adapter) onMessageCreate(s *discordgo.Session, mc *discordgo.MessageCre
 		Identity: bot.Identity("discord:" + m.Author.ID), UserName: displayName(m.Author, m.Member),
 		Community: community(m.GuildID), Channel: m.ChannelID,
 		Text: stripMention(m.Content, botID), Direct: direct,
-		Attachments: attachments(m.Attachments), Time: m.Timestamp,
+		Attachments: a.attachments(m.Attachments), Time: m.Timestamp,
 	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
@@ -309,18 +309,6 @@ func stripMention(text, botID string) string {
 		text = strings.ReplaceAll(text, "<@!"+botID+">", "")
 	}
 	return strings.TrimSpace(text)
-}
-
-func attachments(in []*discordgo.MessageAttachment) []bot.Attachment {
-	var out []bot.Attachment
-	for _, f := range in {
-		if f == nil {
-			continue
-		}
-		// Discord's CDN URLs are public (signed): Fetch stays nil.
-		out = append(out, bot.Attachment{Name: f.Filename, ContentType: f.ContentType, Size: int64(f.Size), URL: f.URL})
-	}
-	return out
 }
 
 // restCode returns Discord's JSON error code of a REST failure (0 if none).

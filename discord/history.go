@@ -125,7 +125,7 @@ func (a *Adapter) turn(m *discordgo.Message) (bot.Turn, bool) {
 	if m.Author.Bot {
 		return bot.Turn{}, false
 	}
-	t := bot.Turn{Role: bot.RoleUser, Author: displayName(m.Author, m.Member), Text: stripMention(m.Content, botID), Attachments: attachments(m.Attachments)}
+	t := bot.Turn{Role: bot.RoleUser, Author: displayName(m.Author, m.Member), Text: stripMention(m.Content, botID), Attachments: a.attachments(m.Attachments)}
 	if t.Text == "" && len(t.Attachments) == 0 {
 		return bot.Turn{}, false
 	}

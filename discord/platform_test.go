@@ -2,8 +2,8 @@ package discord_test
 
 import (
 	"io"
-	"net/http"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -48,6 +48,7 @@ func (h *platformHarness) Start(t *testing.T, st *stacktest.Stack) {
 	a, err := discord.New(discord.Options{
 		Token: h.dc.Token, APIURL: h.dc.APIURL,
 		Handler: st.Handler, Commands: st.Commands, Catalog: st.Catalog,
+		AttachmentHosts: []string{h.dc.CDNHost()}, AttachmentClient: h.dc.CDNClient(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -87,7 +88,7 @@ func (h *platformHarness) Attach(t *testing.T, user, text string, files ...stack
 	u := h.user(user)
 	var opts []discordtest.MessageOption
 	for _, f := range files {
-		opts = append(opts, h.dc.WithFile(f.Name, http.DetectContentType(f.Data), f.Data))
+		opts = append(opts, discordtest.WithAttachment(h.dc.Upload(h.general, f.Name, http.DetectContentType(f.Data), f.Data)))
 	}
 	return h.act(t, u, func() string {
 		h.dc.Mention(u, h.general, text, opts...)

@@ -107,6 +107,12 @@ func newWorld(t *testing.T, change ...func(*setup)) *world {
 
 	opts := s.opts
 	opts.Token, opts.APIURL = w.dc.Token, w.dc.APIURL
+	// Attachments come from the fake's CDN: its host is the one allowed,
+	// over https with a client that trusts its certificate.
+	if opts.AttachmentHosts == nil {
+		opts.AttachmentHosts = []string{w.dc.CDNHost()}
+	}
+	opts.AttachmentClient = w.dc.CDNClient()
 	if s.token != "" {
 		opts.Token = s.token
 	}

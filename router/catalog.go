@@ -448,11 +448,35 @@ func parseSnapshot(body []byte, log *slog.Logger) (*snapshot, error) {
 	return s, nil
 }
 
+// controlRune reports whether r acts on a terminal instead of showing
+// (C0 but newline and tab, DEL, C1) or reorders text (a bidi override).
+func controlRune(r rune) bool {
+	return r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f || bot.IsBidiOverride(r)
+}
+
+// printable drops the control characters of a catalog's text: a name or
+// description from the upstream reaches terminals (orchat models) and
+// every platform.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, controlRune) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if controlRune(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
 func (wm *wireModel) model() (bot.Model, error) {
+	if strings.ContainsFunc(wm.ID, controlRune) || strings.ContainsAny(wm.ID, " \n\t") {
+		return bot.Model{}, fmt.Errorf("the id %q holds spaces or control characters", wm.ID)
+	}
 	m := bot.Model{
 		ID:                  wm.ID,
-		Name:                wm.Name,
-		Description:         wm.Description,
+		Name:                printable(wm.Name),
+		Description:         printable(wm.Description),
 		InputModalities:     wm.Architecture.InputModalities,
 		OutputModalities:    wm.Architecture.OutputModalities,
 		SupportedParameters: wm.SupportedParameters,

@@ -183,6 +183,22 @@ func TestCatalogParse(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ControlCharactersNeverReachAScreen", func(t *testing.T) {
+		// A hostile catalog: a name that sets the terminal's title, a
+		// description that writes its clipboard, an id with an escape.
+		ms, err := router.ParseModels([]byte(`{"data":[` +
+			`{"id":"a/b","name":"Evil\u001b]0;pwned\u0007 Model\u202e","description":"Line one\nclip\u001b]52;c;eA==\u001b\\ \u009b2J end","context_length":1000},` +
+			`{"id":"c/\u001b[31md","name":"x","context_length":1000}]}`))
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("models=%v err=%v, want a/b alone", ms, err)
+		}
+		if got, want := ms[0].Name, "Evil]0;pwned Model"; got != want {
+			t.Fatalf("name %q, want %q", got, want)
+		}
+		if got, want := ms[0].Description, "Line one\nclip]52;c;eA==\\ 2J end"; got != want {
+			t.Fatalf("description %q, want %q", got, want)
+		}
+	})
 	t.Run("BadPriceSkipsTheModel", func(t *testing.T) {
 		ms, err := router.ParseModels([]byte(`{"data":[{"id":"a/b","context_length":1000,"pricing":{"prompt":"free!"}},{"id":"c/d","context_length":1000}]}`))
 		if err != nil || len(ms) != 1 || ms[0].ID != "c/d" {
@@ -302,7 +318,9 @@ func TestCatalogPersistence(t *testing.T) {
 				}
 			})
 		}
-		for range 10 {
+		// A few refreshes of the 344-model catalog under the race detector
+		// are enough to overlap the readers.
+		for range 3 {
 			if err := c.Refresh(context.Background()); err != nil {
 				t.Error(err)
 			}

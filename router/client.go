@@ -352,19 +352,25 @@ func (c *Client) chat(ctx context.Context, req Request, stream bool, onDelta fun
 
 	ct := strings.ToLower(res.Header.Get("Content-Type"))
 	if !stream || strings.Contains(ct, "json") || strings.Contains(ct, "text/html") {
-		b, rerr := io.ReadAll(io.LimitReader(r, 64<<20))
+		// A whole answer in one body: its text JSON-escaped (at most six
+		// bytes a byte) and the rest of the object.
+		limit := int64(c.cfg.MaxAnswerBytes)*6 + int64(c.cfg.MaxEventBytes)
+		b, rerr := io.ReadAll(io.LimitReader(r, limit+1))
 		if rerr != nil {
 			return resp, c.attemptError(ctx, actx, req.Model, rerr, false)
+		}
+		if int64(len(b)) > limit {
+			return resp, streamError(req.Model, CodeBadJSON, "a response body longer than "+byteSize(int(limit)), false, nil)
 		}
 		if e := c.bodyProblem(req.Model, res, b); e != nil {
 			return resp, e
 		}
-		out, perr := parseCompletion(b, req.Model)
+		out, perr := parseCompletion(b, req.Model, c.cfg.MaxAnswerBytes)
 		out.Status, out.Latency = resp.Status, time.Since(start)
 		if perr == nil && req.OnReasoning != nil && out.Reasoning != "" {
 			req.OnReasoning(out.Reasoning)
 		}
-		if perr == nil && onDelta != nil && out.Text != "" {
+		if (perr == nil || out.FinishReason == FinishTooLong) && onDelta != nil && out.Text != "" {
 			out.TTFT = time.Since(start)
 			onDelta(out.Text)
 		}
@@ -374,7 +380,7 @@ func (c *Client) chat(ctx context.Context, req Request, stream bool, onDelta fun
 
 	// In a stream, only events count as progress: OpenRouter's keep-alive
 	// comments would otherwise hide a provider that stopped.
-	var p streamParser
+	p := streamParser{maxEvent: c.cfg.MaxEventBytes, maxText: c.cfg.MaxAnswerBytes}
 	p.onEvent = func() { idle.Reset(c.cfg.IdleTimeout) }
 	p.onReasoning = req.OnReasoning
 	first := true

@@ -110,6 +110,13 @@ type Config struct {
 	LongPromptTokens int
 	// MaxTurns, when positive, keeps at most that many non-system turns.
 	MaxTurns int
+	// MaxAnswerBytes bounds the text of one answer (router.max_answer_bytes,
+	// default DefaultMaxAnswerBytes): past it the answer is cut with a
+	// note and the rest of the stream is never read, so a hostile or
+	// broken upstream cannot fill memory. MaxEventBytes bounds one SSE
+	// event (default DefaultMaxEventBytes).
+	MaxAnswerBytes int
+	MaxEventBytes  int
 
 	Billing bot.Billing
 	// CatalogCache is the file holding the last good /models answer; "" keeps
@@ -118,6 +125,15 @@ type Config struct {
 	// UserSalt keys the hash sent as OpenRouter's `user` (the raw identity
 	// never leaves the process).
 	UserSalt string
+
+	// Rank, when set, reorders a tier's candidates for one request: the
+	// hook for preferences a community's compare votes teach (a later
+	// phase). It gets the request, the tier and the candidates that met
+	// the hard constraints and the balance, best first, with their cost;
+	// it returns the ids in the order to try and a sentence for the plan's
+	// reasons ("" says nothing). Ids it leaves out keep their order after
+	// the ones it returns; ids that are not candidates are ignored.
+	Rank func(req bot.PlanRequest, tier string, cands []RankCandidate) (order []string, why string)
 
 	Logger     *slog.Logger
 	Metrics    bot.Metrics
@@ -297,6 +313,8 @@ func DefaultConfig() Config {
 		Tiers:               DefaultTiers(),
 		AutoModels:          DefaultAutoModels(),
 		LongPromptTokens:    48_000,
+		MaxAnswerBytes:      DefaultMaxAnswerBytes,
+		MaxEventBytes:       DefaultMaxEventBytes,
 		Billing:             bot.Billing{Mode: bot.BillingCost, USDPerToken: 0.000001},
 		// The reasoning tier asks its models to think; elsewhere a model
 		// thinks as it does by default. (A tier's effort lives here:
@@ -368,6 +386,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LongPromptTokens <= 0 {
 		c.LongPromptTokens = d.LongPromptTokens
+	}
+	if c.MaxAnswerBytes <= 0 {
+		c.MaxAnswerBytes = d.MaxAnswerBytes
+	}
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = d.MaxEventBytes
 	}
 	if c.Billing.Mode == "" {
 		c.Billing.Mode = d.Billing.Mode
@@ -451,6 +475,9 @@ func (c Config) Validate() error {
 	default:
 		bad("openrouter.api", c.API, `must be "openrouter", "openai" or "" (OpenRouter when base_url is openrouter.ai's)`)
 	}
+	if c.MaxAnswerBytes < 0 || c.MaxAnswerBytes > maxAnswerBytesLimit {
+		bad("router.max_answer_bytes", c.MaxAnswerBytes, "must be between 1 and %d (0 uses the default %d)", maxAnswerBytesLimit, DefaultMaxAnswerBytes)
+	}
 	p := c.Provider
 	oneOf := func(key, v string, allowed []string) {
 		if v != "" && !slices.Contains(allowed, v) {
@@ -530,6 +557,10 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// maxAnswerBytesLimit is the largest router.max_answer_bytes: 64 MiB
+// keeps even a few answers in flight far from exhausting memory.
+const maxAnswerBytesLimit = 64 << 20
 
 func plausibleID(id string) bool {
 	a, b, ok := strings.Cut(id, "/")

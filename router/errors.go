@@ -25,6 +25,7 @@ const (
 	CodeBadJSON          = "bad_json"     // a body that is not the JSON expected
 	CodeNoChoices        = "no_choices"   // a 200 without any answer
 	CodeMidStream        = "mid_stream"   // a stream chunk carried an error without a code
+	CodeAnswerTooLong    = "too_long"     // the answer went past Config.MaxAnswerBytes and was cut there
 	codeFreeModelsPerDay = "free-models-per-day"
 )
 
@@ -416,6 +417,10 @@ func streamError(model, code, message string, partial bool, cause error) *Upstre
 		}
 	case CodeNoChoices:
 		e.user = bot.Errorf(bot.EUNAVAILABLE, "%s returned no answer; please try again or pick another model.", name)
+	case CodeAnswerTooLong:
+		// The same request would be as long again.
+		e.Retryable = false
+		e.user = bot.Errorf(bot.EUNAVAILABLE, "%s.", message)
 	default:
 		e.user = bot.Errorf(bot.EUNAVAILABLE, "%s could not be reached; please try again in a moment.", name)
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 // fullCatalogPath is the unmodified /models of 27 February 2026 (344 models).
-const fullCatalogPath = "testdata/models-2026-02-27.json"
+const fullCatalogPath = "openroutertest/models-2026-02-27.json"
 
 // testConfig returns a config for tests: quick fallbacks, short timeouts,
 // a silent logger.

@@ -22,6 +22,19 @@ func (r *Router) Plan(ctx context.Context, req bot.PlanRequest) (bot.Plan, error
 	return p.plan()
 }
 
+// descent is where the auto router looks when the member cannot afford a
+// tier: the tiers below it, cheapest last, before the free tier. Long and
+// vision need a capability, not a grade: they look for the cheapest
+// configured model with it instead (cheapestWith).
+var descent = map[string][]string{
+	TierReasoning: {TierReasoning, TierGeneral, TierFast},
+	TierCode:      {TierCode, TierGeneral, TierFast},
+	TierGeneral:   {TierGeneral, TierFast},
+	TierFast:      {TierFast},
+	TierLong:      {TierLong},
+	TierVision:    {TierVision},
+}
+
 type planner struct {
 	r   *Router
 	s   *snapshot
@@ -43,6 +56,11 @@ type planner struct {
 	// cheapestFloor is the least any paid candidate would cost at the
 	// floor (for the EINSUFFICIENT message).
 	cheapestFloor int64
+	// cl is the auto router's classification; ex, when set, collects the
+	// working for Explain.
+	cl      classification
+	ex      *Explanation
+	skipped []string // ids skip has given a reason for
 }
 
 // cand is a candidate with what it needs: for routers (openrouter/auto),
@@ -122,23 +140,186 @@ func (p *planner) plan() (bot.Plan, error) {
 }
 
 // auto is the local auto router: classify, take the tier's candidates,
-// apply the hard constraints, fall back to the catalog, then afford.
+// apply the hard constraints, keep those the member can afford (for long
+// and vision, the cheapest configured models with the capability when
+// none of the tier's own is), else the tier below, else the free tier.
 func (p *planner) auto() (bot.Plan, error) {
-	cl := classify(p.msgs, p.fullPrompt, p.r.cfg.LongPromptTokens)
-	p.reasons = append(p.reasons, cl.reason)
-	cands := p.tierCandidates(cl.tier)
-	if len(cands) == 0 {
-		return bot.Plan{}, p.tooLarge()
+	p.cl = p.r.classify(p.msgs, p.fullPrompt, p.ex != nil)
+	p.reasons = append(p.reasons, p.cl.reason)
+	chain := descent[p.cl.tier]
+	for i, tier := range chain {
+		if i > 0 {
+			p.reasons = append(p.reasons, fmt.Sprintf("the balance of %d tokens cannot cover the %s tier → %s tier", max(p.req.Available, 0), chain[i-1], tier))
+		}
+		cands := p.tierCandidates(tier)
+		if len(cands) == 0 {
+			if i == 0 {
+				return bot.Plan{}, p.tooLarge()
+			}
+			continue
+		}
+		cands = p.affordable(tier, cands)
+		if len(cands) == 0 && (tier == TierLong || tier == TierVision) {
+			cands = p.cheapestWith(tier)
+		}
+		if len(cands) == 0 {
+			continue
+		}
+		cands = p.rank(tier, cands)
+		plan, cands, err := p.fit(cands, tier)
+		if err != nil {
+			return bot.Plan{}, err
+		}
+		if kept, ok := p.afford(&plan, cands, tier); ok {
+			return p.finish(plan, kept, tier), nil
+		}
 	}
-	plan, cands, err := p.fit(cands, cl.tier)
-	if err != nil {
-		return bot.Plan{}, err
+	return p.freeInstead(p.cl.tier)
+}
+
+// drop records a candidate that breaks a hard constraint.
+func (p *planner) drop(tier, id, why string) {
+	p.reasons = append(p.reasons, "dropped "+id+": "+why)
+	p.note(tier, id, "dropped", why)
+}
+
+// skip records a candidate that fits but costs more than the member has;
+// the reasons name a model once, though it may be a candidate of several
+// tiers the router looks at.
+func (p *planner) skip(tier, id, why string) {
+	if !slices.Contains(p.skipped, id) {
+		p.skipped = append(p.skipped, id)
+		p.reasons = append(p.reasons, "skipped "+id+": "+why)
 	}
-	cands, ok := p.afford(&plan, cands)
-	if !ok {
-		return p.freeInstead(cl.tier)
+	p.note(tier, id, "skipped", why)
+}
+
+func (p *planner) note(tier, id, outcome, why string) {
+	if p.ex != nil {
+		p.ex.Candidates = append(p.ex.Candidates, Candidate{Tier: tier, Model: id, Outcome: outcome, Why: why})
 	}
-	return p.finish(plan, cands, cl.tier), nil
+}
+
+// promptFor is the prompt c would get: the whole conversation when its
+// context holds it, else what trimming leaves.
+func (p *planner) promptFor(c cand) int {
+	if c.ctx() >= p.fullPrompt+p.floor {
+		return p.fullPrompt
+	}
+	return max(p.minPrompt, c.ctx()-p.floor)
+}
+
+// floorCost is what a floor-length answer on c costs, in balance tokens.
+func (p *planner) floorCost(c cand) int64 {
+	t, _ := p.cost(c, p.promptFor(c), min(p.floor, p.maxTokens))
+	if !c.m.Free() && (p.cheapestFloor == 0 || t < p.cheapestFloor) {
+		p.cheapestFloor = t
+	}
+	return t
+}
+
+// affordable keeps the candidates whose floor-length answer the member
+// can pay for, before fit keeps the first few: a cheap candidate late in
+// the list is not cut off behind dear ones.
+func (p *planner) affordable(tier string, cands []cand) []cand {
+	avail := max(p.req.Available, 0)
+	kept := cands[:0] // tierCandidates' slice is this call's own
+	for _, c := range cands {
+		if t := p.floorCost(c); t > avail {
+			p.skip(tier, c.m.ID, fmt.Sprintf("even a %d-token answer costs ~%d tokens, more than the %d available", min(p.floor, p.maxTokens), t, avail))
+			continue
+		}
+		kept = append(kept, c)
+	}
+	return kept
+}
+
+// cheapestWith returns, cheapest first, the configured models of every
+// paid tier that have the tier's capability (a context that holds the
+// conversation, image input) and that the member can afford: the long
+// document a member can pay for on a cheap long-context model stays
+// there instead of falling to the free tier. The pool is the operator's
+// choice of models, not the whole catalog, so the answer keeps their
+// quality floor.
+func (p *planner) cheapestWith(tier string) []cand {
+	avail := max(p.req.Available, 0)
+	type priced struct {
+		c    cand
+		cost int64
+	}
+	var found []priced
+	var seen []string
+	for _, t := range Tiers {
+		if t == TierFree || t == tier {
+			continue
+		}
+		for _, id := range p.r.cfg.Tiers[t] {
+			if slices.Contains(seen, id) {
+				continue
+			}
+			seen = append(seen, id)
+			m, err := p.s.lookup(id)
+			if err != nil || m.Free() {
+				continue
+			}
+			c, why := p.candidate(m)
+			if why != "" || tier == TierLong && c.ctx() < p.fullPrompt+p.floor {
+				continue
+			}
+			if t := p.floorCost(c); t <= avail {
+				found = append(found, priced{c, t})
+			}
+		}
+	}
+	slices.SortStableFunc(found, func(a, b priced) int { return cmp.Compare(a.cost, b.cost) })
+	out := make([]cand, 0, 1+p.r.cfg.MaxFallbacks)
+	for _, f := range found {
+		if len(out) == cap(out) {
+			break
+		}
+		out = append(out, f.c)
+	}
+	if len(out) > 0 {
+		what := "holds the ~" + tokensWords(p.fullPrompt) + "-token conversation"
+		if tier == TierVision {
+			what = "reads images"
+		}
+		p.reasons = append(p.reasons, fmt.Sprintf("no %s model is affordable; the cheapest configured model that %s: %s (~%d tokens for a %d-token answer)",
+			tier, what, out[0].m.ID, found[0].cost, min(p.floor, p.maxTokens)))
+	}
+	return out
+}
+
+// rank lets Config.Rank reorder a tier's candidates for this request.
+func (p *planner) rank(tier string, cands []cand) []cand {
+	if p.r.cfg.Rank == nil || len(cands) < 2 {
+		return cands
+	}
+	offer := make([]RankCandidate, len(cands))
+	for i, c := range cands {
+		t, _ := p.cost(c, p.promptFor(c), p.maxTokens)
+		offer[i] = RankCandidate{ID: c.m.ID, Cost: t}
+	}
+	order, why := p.r.cfg.Rank(p.req, tier, offer)
+	out := make([]cand, 0, len(cands))
+	used := make([]bool, len(cands))
+	for _, id := range order {
+		for i, c := range cands {
+			if !used[i] && c.m.ID == id {
+				out, used[i] = append(out, c), true
+				break
+			}
+		}
+	}
+	for i, c := range cands {
+		if !used[i] {
+			out = append(out, c)
+		}
+	}
+	if why != "" {
+		p.reasons = append(p.reasons, why)
+	}
+	return out
 }
 
 // tierCandidates returns the tier's configured candidates that meet the
@@ -149,12 +330,12 @@ func (p *planner) tierCandidates(tier string) []cand {
 	for _, id := range p.r.cfg.Tiers[tier] {
 		m, err := p.s.lookup(id)
 		if err != nil {
-			p.reasons = append(p.reasons, "dropped "+id+": not in the catalog")
+			p.drop(tier, id, "not in the catalog")
 			continue
 		}
 		c, why := p.candidate(m)
 		if why != "" {
-			p.reasons = append(p.reasons, "dropped "+id+": "+why)
+			p.drop(tier, id, why)
 			continue
 		}
 		out = append(out, c)
@@ -346,7 +527,7 @@ func (p *planner) fit(cands []cand, tier string) (bot.Plan, []cand, error) {
 	if len(whole) > 0 && len(whole) < len(cands) {
 		for _, c := range cands {
 			if c.ctx() < p.fullPrompt+p.floor {
-				p.reasons = append(p.reasons, fmt.Sprintf("dropped %s: its %s-token context cannot hold the ~%s-token conversation", c.m.ID, tokensWords(c.ctx()), tokensWords(p.fullPrompt)))
+				p.drop(tier, c.m.ID, fmt.Sprintf("its %s-token context cannot hold the ~%s-token conversation", tokensWords(c.ctx()), tokensWords(p.fullPrompt)))
 			}
 		}
 		cands = whole
@@ -514,7 +695,7 @@ func (p *planner) cost(c cand, prompt, completion int) (int64, float64) {
 // candidate that is affordable at the floor leads: max_tokens is lowered to
 // what it affords, and fallbacks that would need a lower max_tokens are
 // dropped. ok is false when no candidate is affordable even at the floor.
-func (p *planner) afford(plan *bot.Plan, cands []cand) ([]cand, bool) {
+func (p *planner) afford(plan *bot.Plan, cands []cand, tier string) ([]cand, bool) {
 	avail := max(p.req.Available, 0)
 	prompt, mt := plan.PromptTokens, plan.MaxTokens
 	var kept []cand
@@ -524,7 +705,7 @@ func (p *planner) afford(plan *bot.Plan, cands []cand) ([]cand, bool) {
 			p.cheapestFloor = t
 		}
 		if t > avail {
-			p.reasons = append(p.reasons, fmt.Sprintf("dropped %s: even a %d-token answer costs ~%d tokens, more than the %d available", c.m.ID, min(p.floor, mt), t, avail))
+			p.skip(tier, c.m.ID, fmt.Sprintf("even a %d-token answer costs ~%d tokens, more than the %d available", min(p.floor, mt), t, avail))
 			continue
 		}
 		kept = append(kept, c)
@@ -549,7 +730,7 @@ func (p *planner) afford(plan *bot.Plan, cands []cand) ([]cand, bool) {
 	out := kept[:1]
 	for _, c := range kept[1:] {
 		if t, _ := p.cost(c, prompt, mt); t > avail {
-			p.reasons = append(p.reasons, fmt.Sprintf("dropped fallback %s: it costs more than the %d tokens available", c.m.ID, avail))
+			p.skip(tier, c.m.ID, fmt.Sprintf("as a fallback it would cost more than the %d tokens available", avail))
 			continue
 		}
 		out = append(out, c)
@@ -563,7 +744,11 @@ func (p *planner) freeInstead(tier string) (bot.Plan, error) {
 	if p.req.FreeRemaining <= 0 || tier == TierFree {
 		return bot.Plan{}, p.insufficient()
 	}
-	p.reasons = append(p.reasons, fmt.Sprintf("the balance of %d tokens cannot cover the %s tier → free tier (%d free requests left today)", max(p.req.Available, 0), tier, p.req.FreeRemaining))
+	below := ""
+	if chain := descent[tier]; len(chain) > 1 {
+		below = " (nor " + strings.Join(chain[1:], ", ") + ")"
+	}
+	p.reasons = append(p.reasons, fmt.Sprintf("the balance of %d tokens cannot cover the %s tier%s → free tier (%d free requests left today)", max(p.req.Available, 0), tier, below, p.req.FreeRemaining))
 	cands := p.tierCandidates(TierFree)
 	if len(cands) == 0 {
 		return bot.Plan{}, p.insufficient()
@@ -582,8 +767,8 @@ func (p *planner) insufficient() error {
 	if p.req.FreeRemaining <= 0 {
 		free = " and no free requests are left today"
 	}
-	return bot.Errorf(bot.EINSUFFICIENT, "Your balance is %s tokens%s; this request needs about %s (for at least %d answer tokens on the cheapest suitable model). Ask an admin for a top-up.",
-		bot.FormatTokens(max(p.req.Available, 0)), free, bot.FormatTokens(max(p.cheapestFloor, 1)), p.floor)
+	return bot.Errorf(bot.EINSUFFICIENT, "%s%s; this request needs about %s (for at least %d answer tokens on the cheapest suitable model). Ask an admin for a top-up.",
+		bot.YourBalance(p.req.Available, p.req.Held), free, bot.FormatTokens(max(p.cheapestFloor, 1)), p.floor)
 }
 
 // tooLarge is the error when no model at all can take the message.
@@ -625,10 +810,10 @@ func (p *planner) chosen(id string) (bot.Plan, error) {
 	if err != nil {
 		return bot.Plan{}, err
 	}
-	kept, ok := p.afford(&plan, cands)
+	kept, ok := p.afford(&plan, cands, TierChosen)
 	if !ok {
 		t, _ := p.cost(c, plan.PromptTokens, p.floor)
-		return bot.Plan{}, bot.Errorf(bot.EINSUFFICIENT, "Your balance is %s tokens; %s needs about %s for this request (at least %d answer tokens). Ask an admin for a top-up, or pick a :free model or auto.", bot.FormatTokens(max(p.req.Available, 0)), m.ID, bot.FormatTokens(t), p.floor)
+		return bot.Plan{}, bot.Errorf(bot.EINSUFFICIENT, "%s; %s needs about %s for this request (at least %d answer tokens). Ask an admin for a top-up, or pick a :free model or auto.", bot.YourBalance(p.req.Available, p.req.Held), m.ID, bot.FormatTokens(t), p.floor)
 	}
 	return p.finish(plan, kept, TierChosen), nil
 }
@@ -730,6 +915,9 @@ func (p *planner) finish(plan bot.Plan, cands []cand, tier string) bot.Plan {
 	for i, c := range cands {
 		if i > 0 {
 			plan.Fallbacks = append(plan.Fallbacks, c.m.ID)
+			p.note(tier, c.m.ID, "fallback", "")
+		} else {
+			p.note(tier, c.m.ID, "winner", "")
 		}
 		if !c.m.Free() {
 			plan.Free = false

@@ -29,22 +29,22 @@ func TestClassifier(t *testing.T) {
 		tier   string
 		reason string
 	}{
-		{"Greeting", []bot.ChatMessage{user("hi!")}, router.TierFast, "short message"},
-		{"ChitChat", []bot.ChatMessage{system("You are a friendly bot."), user("How are you doing today?")}, router.TierFast, "short message"},
-		{"CodeFences", []bot.ChatMessage{user("```python\ndef add(a, b):\n    return a + b\n```\nCan you add type hints?")}, router.TierCode, "code fences and code words"},
-		{"CodeWords", []bot.ChatMessage{user("Can you write a Python function that parses a CSV file into a list of dicts?")}, router.TierCode, "code words"},
-		{"StackTrace", []bot.ChatMessage{user("I get a NullPointerException with this stack trace when the app starts, what is wrong")}, router.TierCode, "code"},
-		{"Proof", []bot.ChatMessage{user("Prove that the square root of 2 is irrational.")}, router.TierReasoning, "reasoning tier"},
-		{"Equation", []bot.ChatMessage{user("Solve 3x + 5 = 20 and explain each step.")}, router.TierReasoning, "maths"},
-		{"StepByStep", []bot.ChatMessage{user("Think step by step: if a train leaves at 3pm going 60 km/h, when does it arrive 150 km away?")}, router.TierReasoning, "reasoning tier"},
-		{"Probability", []bot.ChatMessage{user("What is the probability of rolling two sixes with two dice?")}, router.TierReasoning, "reasoning tier"},
+		{"Greeting", []bot.ChatMessage{user("hi!")}, router.TierFast, "classifier: fast"},
+		{"ChitChat", []bot.ChatMessage{system("You are a friendly bot."), user("How are you doing today?")}, router.TierFast, "classifier: fast"},
+		{"CodeFences", []bot.ChatMessage{user("```python\ndef add(a, b):\n    return a + b\n```\nCan you add type hints?")}, router.TierCode, "a code fence"},
+		{"CodeWords", []bot.ChatMessage{user("Can you write a Python function that parses a CSV file into a list of dicts?")}, router.TierCode, "classifier: code"},
+		{"StackTrace", []bot.ChatMessage{user("I get a NullPointerException with this stack trace when the app starts, what is wrong")}, router.TierCode, "classifier: code"},
+		{"Proof", []bot.ChatMessage{user("Prove that the square root of 2 is irrational.")}, router.TierReasoning, "classifier: reasoning"},
+		{"Equation", []bot.ChatMessage{user("Solve 3x + 5 = 20 and explain each step.")}, router.TierReasoning, "1 equation"},
+		{"StepByStep", []bot.ChatMessage{user("Think step by step: if a train leaves at 3pm going 60 km/h, when does it arrive 150 km away?")}, router.TierReasoning, "classifier: reasoning"},
+		{"Probability", []bot.ChatMessage{user("What is the probability of rolling two sixes with two dice?")}, router.TierReasoning, "classifier: reasoning"},
 		{"LongDocument", []bot.ChatMessage{user("Summarise this report:\n" + longDoc)}, router.TierLong, "long prompt"},
 		{"Image", []bot.ChatMessage{{Role: bot.RoleUser, Content: "what is in this picture?", Images: []string{cat}}}, router.TierVision, "image"},
 		{"ImageOnly", []bot.ChatMessage{{Role: bot.RoleUser, Images: []string{cat}}}, router.TierVision, "image"},
-		{"Essay", []bot.ChatMessage{user("Tell me about the history of the Hanseatic League, how it rose, which cities belonged to it, how trade worked between them and why it declined in the end. I am especially interested in the role of Lübeck and in how the league dealt with the kings of Denmark.")}, router.TierGeneral, "no special signals"},
-		{"LongConversation", []bot.ChatMessage{user("hi"), assistant("hello"), user("how are you"), assistant("fine"), user("nice"), assistant("yes"), user("what now?")}, router.TierGeneral, "longer conversation"},
-		{"FollowUpInCodeTalk", append(slices.Clone(codeTalk), user("and in Rust?")), router.TierCode, "conversation about code"},
-		{"FunctionOfTheLiver", []bot.ChatMessage{user("What is the function of the liver?")}, router.TierFast, "short message"},
+		{"Essay", []bot.ChatMessage{user("Tell me about the history of the Hanseatic League, how it rose, which cities belonged to it, how trade worked between them and why it declined in the end. I am especially interested in the role of Lübeck and in how the league dealt with the kings of Denmark.")}, router.TierGeneral, "classifier: general"},
+		{"LongChitChat", []bot.ChatMessage{user("hi"), assistant("hello"), user("how are you"), assistant("fine"), user("nice"), assistant("yes"), user("what now?")}, router.TierFast, "a follow-up"},
+		{"FollowUpInCodeTalk", append(slices.Clone(codeTalk), user("and in Rust?")), router.TierCode, "a follow-up to code"},
+		{"FunctionOfTheLiver", []bot.ChatMessage{user("What is the function of the liver?")}, router.TierFast, "classifier: fast"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := r.Plan(context.Background(), bot.PlanRequest{Messages: tt.msgs, Available: rich})
@@ -363,6 +363,11 @@ func TestPlan(t *testing.T) {
 		_, err = plan(bot.PlanRequest{Messages: []bot.ChatMessage{user("hello")}, Model: "anthropic/claude-opus-4.6", Available: 3})
 		if bot.ErrorCode(err) != bot.EINSUFFICIENT || !strings.Contains(bot.ErrorMessage(err), "anthropic/claude-opus-4.6 needs about") {
 			t.Fatalf("err=%v", err)
+		}
+		// Held by answers in progress: both figures, not a vanished balance.
+		_, err = plan(bot.PlanRequest{Messages: []bot.ChatMessage{user("hello")}, Available: 2, Held: 598, FreeRemaining: 0})
+		if want := "Your balance is 600 tokens, 598 of them held for answers in progress, so 2 are available"; !strings.Contains(bot.ErrorMessage(err), want) {
+			t.Fatalf("err=%v, want it to say %q", err, want)
 		}
 	})
 	t.Run("TrimsToTheContext", func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/router/internal/tiermodel"
 )
 
 // Router plans, streams and compares model calls. It implements bot.Chat.
@@ -38,6 +39,13 @@ type Router struct {
 	defaultAutoModels []string
 	warned            sync.Map // tier → struct{}: the missing-candidates warning was logged
 	credits           atomic.Pointer[bot.Credits]
+
+	// model is the tier classifier (weights embedded at build time).
+	model *tiermodel.Model
+	// baseline, when set, classifies instead of the tier model: only the
+	// evaluation sets it (export_test.go), to measure the first router's
+	// keyword scan on the same prompts.
+	baseline func(msgs []bot.ChatMessage, promptTokens, longTokens int) classification
 }
 
 var _ bot.Chat = (*Router)(nil)
@@ -53,7 +61,7 @@ func New(cfg Config, cat *Catalog) (*Router, error) {
 	if cat == nil {
 		cat = NewCatalog(cfg)
 	}
-	r := &Router{cfg: cfg, client: NewClient(cfg), catalog: cat, log: cfg.Logger, metrics: cfg.Metrics}
+	r := &Router{cfg: cfg, client: NewClient(cfg), catalog: cat, log: cfg.Logger, metrics: cfg.Metrics, model: tiermodel.Default()}
 	for _, t := range Tiers {
 		if t == TierFree {
 			continue

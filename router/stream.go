@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/orchat/orchat/bot"
 )
@@ -49,9 +50,15 @@ type Response struct {
 // Limits that keep a hostile or broken upstream from exhausting memory or
 // the ledger.
 const (
-	// MaxLineBytes bounds one SSE line (a chunk may legitimately carry a
-	// large base64 image or a long reasoning block).
-	MaxLineBytes = 32 << 20
+	// DefaultMaxEventBytes bounds one SSE event (Config.MaxEventBytes): a
+	// chunk of a real stream is a few hundred bytes, and a line longer
+	// than the event limit cannot be part of one, so lines are bounded by
+	// it too.
+	DefaultMaxEventBytes = 1 << 20
+	// DefaultMaxAnswerBytes bounds the text of one answer
+	// (Config.MaxAnswerBytes, router.max_answer_bytes): 512 KiB is about
+	// 130,000 tokens, past the longest output of any model in the catalog.
+	DefaultMaxAnswerBytes = 512 << 10
 	// maxUsageTokens bounds a reported token count; larger is absurd.
 	maxUsageTokens = 100_000_000
 	// maxUsageUSD bounds a reported cost of one call.
@@ -127,13 +134,15 @@ func (e *readError) Unwrap() error { return e.err }
 
 // ParseStream reads an OpenRouter (OpenAI-compatible) SSE stream from r,
 // calling onDelta with each piece of text, until `data: [DONE]` or the end
-// of r. It skips comment lines, accepts LF and CRLF, both shapes of the
-// usage chunk and lines up to MaxLineBytes. A chunk with a top-level error
-// ends the stream with an *UpstreamError; so do invalid JSON and an end
-// without [DONE], finish reason or usage (a truncated stream). The returned
-// Response holds whatever arrived, also on error.
+// of r. It skips comment lines, accepts LF and CRLF and both shapes of the
+// usage chunk. A chunk with a top-level error ends the stream with an
+// *UpstreamError; so do invalid JSON, an event over DefaultMaxEventBytes
+// and an end without [DONE], finish reason or usage (a truncated stream).
+// An answer over DefaultMaxAnswerBytes is cut there (see
+// CodeAnswerTooLong). The returned Response holds whatever arrived, also
+// on error.
 func ParseStream(r io.Reader, onDelta func(string)) (Response, error) {
-	var p streamParser
+	p := streamParser{maxEvent: DefaultMaxEventBytes, maxText: DefaultMaxAnswerBytes}
 	resp, err := p.parse(r, "", onDelta)
 	var re *readError
 	if errors.As(err, &re) {
@@ -158,6 +167,10 @@ type streamParser struct {
 	chunks int
 	// onEvent, when set, is called for every event (not for comments).
 	onEvent func()
+	// maxEvent bounds one event's data (and so one line); maxText the
+	// answer's text and, apart, its reasoning. Whatever an upstream
+	// sends, a stream holds at most about maxEvent + maxText bytes.
+	maxEvent, maxText int
 }
 
 func (p *streamParser) parse(r io.Reader, model string, onDelta func(string)) (Response, error) {
@@ -189,8 +202,8 @@ func (p *streamParser) parse(r io.Reader, model string, onDelta func(string)) (R
 	for !done {
 		line, rerr := p.readLine()
 		if rerr != nil && rerr != io.EOF {
-			if errors.Is(rerr, errLineTooLong) {
-				return finish(), streamError(model, CodeBadStream, rerr.Error(), p.text.Len() > 0, nil)
+			if errors.Is(rerr, errEventTooLong) {
+				return finish(), p.eventTooLong(model)
 			}
 			return finish(), &readError{rerr}
 		}
@@ -209,6 +222,9 @@ func (p *streamParser) parse(r io.Reader, model string, onDelta func(string)) (R
 			field, value, _ := bytes.Cut(line, []byte{':'})
 			if string(field) == "data" {
 				value = bytes.TrimPrefix(value, []byte{' '})
+				if len(p.event)+1+len(value) > p.maxEvent {
+					return finish(), p.eventTooLong(model)
+				}
 				if len(p.event) > 0 {
 					p.event = append(p.event, '\n')
 				}
@@ -243,10 +259,17 @@ func (p *streamParser) parse(r io.Reader, model string, onDelta func(string)) (R
 	}
 }
 
-var errLineTooLong = fmt.Errorf("an SSE line longer than %d bytes", MaxLineBytes)
+var errEventTooLong = errors.New("an SSE event over the limit")
+
+// eventTooLong is the error of an event (or a line) over maxEvent: no
+// real chunk comes near it, so the stream is broken or hostile.
+func (p *streamParser) eventTooLong(model string) error {
+	return streamError(model, CodeBadStream, fmt.Sprintf("an SSE event longer than %s", byteSize(p.maxEvent)), p.text.Len() > 0, nil)
+}
 
 // readLine returns the next line with its line ending; the slice is valid
-// until the next call.
+// until the next call. A line longer than maxEvent (plus the "data: "
+// field name) is errEventTooLong.
 func (p *streamParser) readLine() ([]byte, error) {
 	line, err := p.br.ReadSlice('\n')
 	if err != bufio.ErrBufferFull {
@@ -255,8 +278,8 @@ func (p *streamParser) readLine() ([]byte, error) {
 	p.line = append(p.line[:0], line...)
 	for {
 		line, err = p.br.ReadSlice('\n')
-		if len(p.line)+len(line) > MaxLineBytes {
-			return nil, errLineTooLong
+		if len(p.line)+len(line) > p.maxEvent+len("data: \r\n") {
+			return nil, errEventTooLong
 		}
 		p.line = append(p.line, line...)
 		if err != bufio.ErrBufferFull {
@@ -304,13 +327,20 @@ func (p *streamParser) dispatch(resp *Response, model string, onDelta func(strin
 		if ch.reasoning != "" {
 			resp.ReasoningBytes += len(ch.reasoning)
 			resp.Progressed = true
+			if resp.ReasoningBytes > p.maxText {
+				resp.ReasoningBytes = p.maxText
+				resp.FinishReason = FinishTooLong
+				return false, p.answerTooLong(model, "thinking")
+			}
 			p.reasoning.WriteString(ch.reasoning)
 			if p.onReasoning != nil {
 				p.onReasoning(ch.reasoning)
 			}
 		}
 		if ch.refusal != "" {
-			p.refusal.WriteString(ch.refusal)
+			if room := p.maxText - p.refusal.Len(); room > 0 {
+				p.refusal.WriteString(clipBytes(ch.refusal, room))
+			}
 			resp.Progressed = true
 		}
 		if ch.reasoningDetails != nil || ch.annotations != nil || ch.images != nil {
@@ -320,10 +350,18 @@ func (p *streamParser) dispatch(resp *Response, model string, onDelta func(strin
 			}
 		}
 		if ch.content != "" {
-			p.text.WriteString(ch.content)
+			content, cut := ch.content, false
+			if room := p.maxText - p.text.Len(); len(content) > room {
+				content, cut = clipBytes(content, room), true
+			}
+			p.text.WriteString(content)
 			resp.Progressed = true
-			if onDelta != nil {
-				onDelta(ch.content)
+			if onDelta != nil && content != "" {
+				onDelta(content)
+			}
+			if cut {
+				resp.FinishReason = FinishTooLong
+				return false, p.answerTooLong(model, "answer")
 			}
 		}
 		if len(ch.finishReason) > 0 {
@@ -355,6 +393,44 @@ func (p *streamParser) dispatch(resp *Response, model string, onDelta func(strin
 	return false, nil
 }
 
+// FinishTooLong is the finish reason of an answer orchat cut at
+// Config.MaxAnswerBytes: a limit ended it.
+const FinishTooLong = bot.FinishLength
+
+// answerTooLong is the error of an answer (or its thinking) past maxText:
+// the text so far is kept and charged (estimated, at most the hold), the
+// rest is never read.
+func (p *streamParser) answerTooLong(model, what string) error {
+	msg := fmt.Sprintf("The %s went past %s, the most one answer may hold here, so it was cut there", what, byteSize(p.maxText))
+	return streamError(model, CodeAnswerTooLong, msg, true, nil)
+}
+
+// clipBytes returns the longest prefix of s of at most n bytes that ends
+// on a rune boundary.
+func clipBytes(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// byteSize writes n bytes for people: 1 MiB, 512 KiB, 300 bytes.
+func byteSize(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 type wireCompletion struct {
 	ID       string `json:"id"`
 	Model    string `json:"model"`
@@ -374,8 +450,9 @@ type wireCompletion struct {
 	Error *wireErrorBody `json:"error"`
 }
 
-// parseCompletion reads a non-streaming chat completion.
-func parseCompletion(body []byte, model string) (Response, error) {
+// parseCompletion reads a non-streaming chat completion; a text over
+// maxText is cut there, as in a stream.
+func parseCompletion(body []byte, model string, maxText int) (Response, error) {
 	var resp Response
 	var w wireCompletion
 	if err := json.Unmarshal(body, &w); err != nil {
@@ -415,6 +492,10 @@ func parseCompletion(body []byte, model string) (Response, error) {
 	}
 	if resp.FinishReason == "error" {
 		return resp, midStreamError(model, "", "the provider failed", ErrorMetadata{}, resp.Text != "")
+	}
+	if len(resp.Text) > maxText {
+		resp.Text, resp.FinishReason = clipBytes(resp.Text, maxText), FinishTooLong
+		return resp, (&streamParser{maxText: maxText}).answerTooLong(model, "answer")
 	}
 	return resp, nil
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/router"
@@ -129,12 +131,55 @@ func TestParseStream(t *testing.T) {
 			t.Fatalf("resp=%+v err=%v", resp, err)
 		}
 	})
-	t.Run("HugeLine", func(t *testing.T) {
-		big := strings.Repeat("x", 5<<20)
+	t.Run("LargeEvent", func(t *testing.T) {
+		big := strings.Repeat("x", 400<<10)
 		in := "data: {\"choices\":[{\"delta\":{\"content\":\"" + big + "\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
 		resp, err := router.ParseStream(strings.NewReader(in), nil)
 		if err != nil || len(resp.Text) != len(big) {
 			t.Fatalf("len=%d err=%v", len(resp.Text), err)
+		}
+	})
+	// A hostile or broken upstream: one event, or one line, past the
+	// event limit ends the stream with a clear error, after the text that
+	// came before it, without reading (or holding) the rest.
+	tooLong := func(t *testing.T, in io.Reader, wantText string) {
+		t.Helper()
+		resp, err := router.ParseStream(in, nil)
+		var ue *router.UpstreamError
+		if !errors.As(err, &ue) || ue.Code != router.CodeBadStream || !strings.Contains(err.Error(), "an SSE event longer than 1 MiB") || resp.Text != wantText {
+			t.Fatalf("text=%q err=%v; want %q and an event too long", clipTest(resp.Text), err, wantText)
+		}
+	}
+	first := "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n"
+	t.Run("HugeLine", func(t *testing.T) {
+		tooLong(t, io.MultiReader(strings.NewReader(first+"data: "), endless('x')), "hi")
+	})
+	t.Run("HugeEventOfShortLines", func(t *testing.T) {
+		tooLong(t, io.MultiReader(strings.NewReader(first), endlessLines("data: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n")), "hi")
+	})
+	t.Run("AnswerPastTheLimit", func(t *testing.T) {
+		// 2 KiB chunks forever: the answer is cut at 512 KiB, with the
+		// text up to there delivered and a finish reason that says why.
+		chunk := "data: {\"choices\":[{\"delta\":{\"content\":\"" + strings.Repeat("é", 1024) + "\"}}]}\n\n"
+		var delivered int
+		resp, err := router.ParseStream(endlessLines(chunk), func(d string) { delivered += len(d) })
+		var ue *router.UpstreamError
+		if !errors.As(err, &ue) || ue.Code != router.CodeAnswerTooLong || !ue.Partial || ue.Retryable {
+			t.Fatalf("err=%v, want a partial, final %s", err, router.CodeAnswerTooLong)
+		}
+		if msg := bot.ErrorMessage(err); msg != "The answer went past 512 KiB, the most one answer may hold here, so it was cut there." {
+			t.Fatalf("message %q", msg)
+		}
+		if len(resp.Text) != router.DefaultMaxAnswerBytes || delivered != len(resp.Text) || !utf8.ValidString(resp.Text) || resp.FinishReason != "length" {
+			t.Fatalf("text %d bytes (valid UTF-8 %v), delivered %d, finish %q; want %d", len(resp.Text), utf8.ValidString(resp.Text), delivered, resp.FinishReason, router.DefaultMaxAnswerBytes)
+		}
+	})
+	t.Run("ThinkingPastTheLimit", func(t *testing.T) {
+		chunk := "data: {\"choices\":[{\"delta\":{\"reasoning\":\"" + strings.Repeat("hm ", 1000) + "\"}}]}\n\n"
+		resp, err := router.ParseStream(endlessLines(chunk), nil)
+		var ue *router.UpstreamError
+		if !errors.As(err, &ue) || ue.Code != router.CodeAnswerTooLong || resp.ReasoningBytes != router.DefaultMaxAnswerBytes {
+			t.Fatalf("reasoning=%d err=%v", resp.ReasoningBytes, err)
 		}
 	})
 	t.Run("MultiLineData", func(t *testing.T) {
@@ -257,4 +302,39 @@ func TestGarbledChunks(t *testing.T) {
 	if resp, err := router.ParseStream(strings.NewReader(in), nil); err != nil || resp.Text != "ok" {
 		t.Fatalf("text=%q err=%v", resp.Text, err)
 	}
+}
+
+// endless reads as the byte c forever.
+type endless byte
+
+func (e endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(e)
+	}
+	return len(p), nil
+}
+
+// endlessLines reads as line repeated forever.
+func endlessLines(line string) io.Reader { return &repeater{s: line} }
+
+type repeater struct {
+	s   string
+	off int
+}
+
+func (r *repeater) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.s[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.s)
+	}
+	return n, nil
+}
+
+func clipTest(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }

@@ -359,6 +359,10 @@ func (a *Adapter) download(ctx context.Context, rawURL string, max int64) ([]byt
 	}
 	req.Header.Set("Authorization", "Bearer "+a.opts.BotToken)
 	resp, err := a.http.Do(req)
+	if errors.Is(err, errOffSlack) {
+		a.log.Warn("a file download redirected off Slack; not followed")
+		return nil, errors.New("Slack sent it from somewhere else, which I do not follow.")
+	}
 	if err != nil {
 		return nil, errors.New("the download from Slack failed.")
 	}
@@ -376,6 +380,9 @@ func (a *Adapter) download(ctx context.Context, rawURL string, max int64) ([]byt
 	}
 	return data, nil
 }
+
+// errOffSlack marks a file download redirected off Slack's hosts.
+var errOffSlack = errors.New("slack: file redirect off Slack")
 
 // mayReceiveToken reports whether a file URL is Slack's (or the configured
 // API host's, for GovCloud and tests): the token is never sent elsewhere.

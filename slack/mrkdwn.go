@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 	"unicode"
@@ -324,12 +325,57 @@ func parseLink(s string) (text, url string, n int, ok bool) {
 }
 
 // link writes a Slack link; the text is escaped and may not contain | or >.
-func link(url, text string) string {
+// A link whose text names another site than its target
+// ([https://bank.example](https://evil.example)) is written as its target
+// alone: Slack would show the text and hide where the link goes.
+func link(target, text string) string {
 	text = strings.TrimSpace(strings.NewReplacer("**", "", "__", "", "`", "").Replace(text))
-	if text == "" || text == url {
-		return "<" + escapeURL(url) + ">"
+	if text == "" || text == target || deceptive(text, target) {
+		return "<" + escapeURL(target) + ">"
 	}
-	return "<" + escapeURL(url) + "|" + escape(strings.ReplaceAll(text, "|", "¦")) + ">"
+	return "<" + escapeURL(target) + "|" + escape(strings.ReplaceAll(text, "|", "¦")) + ">"
+}
+
+// addressRe matches a word that reads as an address: a URL, or a domain
+// (bank.example, www.bank.example/login, support@bank.example).
+var addressRe = regexp.MustCompile(`(?i)^(?:[a-z][a-z0-9+.-]*:(?://)?)?(?:[^\s@/]+@)?((?:[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?\.)+\p{L}{2,}\.?)(?::\d+)?(?:[/?#]\S*)?$`)
+
+// deceptive reports whether a link's text names a site that is not the
+// link's target: some word of it reads as an address whose host is
+// neither the target's host nor a parent domain of it.
+func deceptive(text, target string) bool {
+	host := targetHost(target)
+	for _, w := range strings.Fields(text) {
+		m := addressRe.FindStringSubmatch(strings.Trim(w, "()[]<>\"'.,;:!?"))
+		if m == nil {
+			continue
+		}
+		named := normHost(m[1])
+		if host == "" || (host != named && !strings.HasSuffix(host, "."+named)) {
+			return true
+		}
+	}
+	return false
+}
+
+// targetHost returns the host a link goes to (for mailto:, the domain of
+// the address), lower case, without "www.".
+func targetHost(target string) string {
+	if addr, ok := strings.CutPrefix(strings.ToLower(target), "mailto:"); ok {
+		_, domain, _ := strings.Cut(addr, "@")
+		domain, _, _ = strings.Cut(domain, "?")
+		return normHost(domain)
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return ""
+	}
+	return normHost(u.Hostname())
+}
+
+func normHost(h string) string {
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	return strings.TrimPrefix(h, "www.")
 }
 
 func isURL(s string) bool {

@@ -203,7 +203,7 @@ func New(opts Options) (*Adapter, error) {
 	}
 
 	a := &Adapter{
-		opts: opts, log: opts.Logger, metrics: opts.Metrics, now: opts.Now, apiURL: u, http: opts.HTTPClient,
+		opts: opts, log: opts.Logger, metrics: opts.Metrics, now: opts.Now, apiURL: u,
 		pacer:    newPacer(opts.UpdatesPerMinute),
 		bySlash:  map[string]string{},
 		commands: map[string]*bot.Command{},
@@ -213,6 +213,20 @@ func New(opts Options) (*Adapter, error) {
 		names:    bot.NewCache[string](10_000, time.Hour, nil),
 		tallies:  bot.NewCache[int](10_000, 24*time.Hour, nil),
 		base:     context.Background(),
+	}
+	// File downloads carry the bot token: they follow a redirect only to
+	// where the token may go, so no file is fetched from elsewhere.
+	a.http = &http.Client{
+		Transport: opts.HTTPClient.Transport, Timeout: opts.HTTPClient.Timeout, Jar: opts.HTTPClient.Jar,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if !a.mayReceiveToken(req.URL.String()) {
+				return errOffSlack
+			}
+			if len(via) >= 3 {
+				return errors.New("slack: too many file redirects")
+			}
+			return nil
+		},
 	}
 	names := DefaultCommandNames()
 	for engine, slash := range opts.CommandNames {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -392,6 +395,36 @@ func TestAttachmentsDownloadedWithTheToken(t *testing.T) {
 	last := reqs[len(reqs)-1].Messages
 	if got := last[len(last)-1].Content; !strings.Contains(got, "The secret word is pelican.") {
 		t.Fatalf("the model did not get the file: %q", got)
+	}
+}
+
+// TestAttachmentRedirectOffSlackRefused: a file whose download redirects
+// off Slack (here to a server on 127.0.0.1) is not fetched: the model gets
+// a note instead of what the other server holds.
+func TestAttachmentRedirectOffSlackRefused(t *testing.T) {
+	var hits atomic.Int32
+	inside := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "internal secret: swordfish")
+	}))
+	t.Cleanup(inside.Close)
+	w := newWorld(t)
+	f := w.slack.AddFileRedirect("notes.txt", "text/plain", inside.URL+"/secret.txt")
+	w.mention(slacktest.Post{User: alice, Channel: general, Text: "What does the file say?", Files: []slackapi.File{f}})
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the redirect off Slack was followed (%d requests to the other server)", n)
+	}
+	reqs := w.simRequests()
+	last := reqs[len(reqs)-1].Messages
+	if got := last[len(last)-1].Content; strings.Contains(got, "swordfish") {
+		t.Fatalf("the model got the other server's file: %q", got)
+	}
+	var shown []string
+	for _, m := range append(w.slack.BotMessages(general), w.slack.Ephemerals(alice)...) {
+		shown = append(shown, m.Visible())
+	}
+	if all := strings.Join(shown, "\n"); !strings.Contains(all, "Slack sent it from somewhere else, which I do not follow.") {
+		t.Fatalf("nothing says why the file was left out:\n%s", all)
 	}
 }
 

@@ -1498,6 +1498,35 @@ func testVotes(t *testing.T, b Backend) {
 		vote(f, "c1", alice, "c") // the refusals recorded nothing
 	})
 
+	t.Run("ErrFailedPanel", func(t *testing.T) {
+		// A panel whose model failed cannot win a vote; the others still
+		// win over it, and a tie still counts.
+		f := open(t, b)
+		if err := f.RecordCompare(f.ctx, bot.CompareRecord{ID: "c1", Community: "discord:1", Requester: alice, Models: []string{gpt, claude, gemini}, Failed: []string{"C"}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, choice := range []string{"C", "c"} {
+			_, err := f.Vote(f.ctx, "c1", alice, choice)
+			wantCode(t, err, bot.EINVALID)
+			if msg := bot.ErrorMessage(err); !strings.Contains(msg, "Answer C ("+gemini+") failed") || !strings.Contains(msg, "vote A, B or tie") {
+				t.Fatalf("the refusal says %q; want it to say answer C failed and what may be voted", msg)
+			}
+		}
+		vote(f, "c1", alice, "B")
+		vote(f, "c1", bob, "tie")
+		ps, err := f.Pairs(f.ctx, "discord:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if (p.A == gemini && p.AWins > 0) || (p.B == gemini && p.BWins > 0) {
+				t.Fatalf("the failed model won a head-to-head: %+v", ps)
+			}
+		}
+		err = f.RecordCompare(f.ctx, bot.CompareRecord{ID: "c2", Community: "discord:1", Requester: alice, Models: []string{gpt, claude}, Failed: []string{"C"}})
+		wantCode(t, err, bot.EINVALID)
+	})
+
 	t.Run("ErrInvalidCompare", func(t *testing.T) {
 		f := open(t, b)
 		for _, c := range []bot.CompareRecord{

@@ -22,22 +22,27 @@ const module = "github.com/orchat/orchat"
 //   - the binaries (cmd/...) may use everything, but orchat, the product,
 //     links no platform fake and no test support (TestProductLinksNoFake).
 var allowed = map[string][]string{
-	"bot":                   {},
-	"commands":              {"bot"},
-	"console":               {"bot"},
-	"router":                {"bot"},
-	"router/openroutertest": {"bot", "router"},
-	"accounts":              append([]string{"bot", "github.com/mattn/go-sqlite3"}, pgx...),
-	"accounts/accountstest": {"bot"},
-	"accounts/postgrestest": pgx,
-	"scheduler":             {"bot", "github.com/go-co-op/gocron/v2", "github.com/jonboulle/clockwork", "github.com/robfig/cron/v3", "github.com/google/uuid"},
-	"discord":               {"bot", "github.com/bwmarrin/discordgo", "github.com/gorilla/websocket", "golang.org/x/crypto"},
-	"discord/discordtest":   {"github.com/gorilla/websocket"},
-	"slack":                 {"bot", "github.com/slack-go/slack", "github.com/gorilla/websocket"},
-	"slack/slacktest":       {"github.com/slack-go/slack", "github.com/gorilla/websocket"},
-	"stack":                 append([]string{"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"}, pgx...),
-	"stack/stacktest":       append([]string{"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"}, pgx...),
-	"config":                append([]string{"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3", "github.com/BurntSushi/toml"}, pgx...),
+	"bot":      {},
+	"commands": {"bot"},
+	"console":  append([]string{"bot"}, glamour...),
+	"router":   {"bot", "router/internal/tiermodel", "router/internal/tierset"},
+	// The auto router's tier model, its labelled prompts and its trainer
+	// (go generate) are the router's own.
+	"router/internal/tierset":   {"bot"},
+	"router/internal/tiermodel": {"bot", "router/internal/tierset"},
+	"router/internal/train":     {"bot", "router/internal/tiermodel", "router/internal/tierset"},
+	"router/openroutertest":     {"bot", "router"},
+	"accounts":                  append([]string{"bot", "github.com/mattn/go-sqlite3"}, pgx...),
+	"accounts/accountstest":     {"bot"},
+	"accounts/postgrestest":     pgx,
+	"scheduler":                 {"bot", "github.com/go-co-op/gocron/v2", "github.com/jonboulle/clockwork", "github.com/robfig/cron/v3", "github.com/google/uuid"},
+	"discord":                   {"bot", "github.com/bwmarrin/discordgo", "github.com/gorilla/websocket", "golang.org/x/crypto"},
+	"discord/discordtest":       {"github.com/gorilla/websocket"},
+	"slack":                     {"bot", "github.com/slack-go/slack", "github.com/gorilla/websocket"},
+	"slack/slacktest":           {"github.com/slack-go/slack", "github.com/gorilla/websocket"},
+	"stack":                     append([]string{"bot", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"}, pgx...),
+	"stack/stacktest":           append([]string{"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3"}, pgx...),
+	"config":                    append([]string{"bot", "stack", "accounts", "commands", "router", "router/openroutertest", "github.com/mattn/go-sqlite3", "github.com/BurntSushi/toml"}, pgx...),
 	"ops": {"bot", "github.com/prometheus", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg",
 		"google.golang.org/protobuf", "golang.org/x/sys"},
 }
@@ -45,6 +50,14 @@ var allowed = map[string][]string{
 // pgx is the PostgreSQL driver and what it brings (one rule, several
 // modules): only accounts, and the test-schema helper beside it, use it.
 var pgx = []string{"github.com/jackc/pgx/v5", "github.com/jackc/pgpassfile", "github.com/jackc/pgservicefile", "github.com/jackc/puddle/v2", "golang.org/x/text", "golang.org/x/sync"}
+
+// glamour renders Markdown for the terminal, with what it brings: only
+// console uses it.
+var glamour = []string{"github.com/charmbracelet", "github.com/alecthomas/chroma", "github.com/aymanbagabas/go-osc52",
+	"github.com/aymerick/douceur", "github.com/dlclark/regexp2", "github.com/gorilla/css", "github.com/lucasb-eyer/go-colorful",
+	"github.com/mattn/go-isatty", "github.com/mattn/go-runewidth", "github.com/microcosm-cc/bluemonday", "github.com/muesli/reflow",
+	"github.com/muesli/termenv", "github.com/rivo/uniseg", "github.com/xo/terminfo", "github.com/yuin/goldmark", "github.com/yuin/goldmark-emoji",
+	"golang.org/x/net", "golang.org/x/sys", "golang.org/x/term", "golang.org/x/text"}
 
 // owners: only these packages may import these libraries directly.
 var owners = map[string][]string{
@@ -55,6 +68,7 @@ var owners = map[string][]string{
 	"github.com/go-co-op/gocron/v2": {"scheduler"},
 	"github.com/prometheus":         {"ops"},
 	"github.com/BurntSushi/toml":    {"config"},
+	"github.com/charmbracelet/":     {"console"},
 }
 
 // notInProduct are what `go list -deps ./cmd/orchat` must never contain:

@@ -201,6 +201,10 @@ func setFault(f *openroutertest.Fault, key, val string) error {
 		f.AfterChunks, err = strconv.Atoi(val)
 	case "no_choices":
 		f.NoChoices = b()
+	case "flood":
+		f.Flood, err = strconv.ParseInt(val, 10, 64)
+	case "flood_event":
+		f.FloodEvent = b()
 	default:
 		return fmt.Errorf("unknown fault field %q", key)
 	}

@@ -73,3 +73,19 @@ func TestLowBalanceNotice(t *testing.T) {
 		t.Fatalf("low-balance notice shown %d times, want once:\n%s", n, got)
 	}
 }
+
+// TestWholeCatalogOffline: offline, every model of OpenRouter's catalog
+// can be chosen and answers from the simulator, not only the few the
+// default tiers use.
+func TestWholeCatalogOffline(t *testing.T) {
+	dir := t.TempDir()
+	got := texts(consoleRun(t, "ann> /model openai/gpt-4o-mini\nann> hello\nann> /ask model:qwen/qwen3-235b-a22b-2507 hello\n", "--db", filepath.Join(dir, "t.db")))
+	for _, want := range []string{"openai/gpt-4o-mini", "[simulated openai/gpt-4o-mini] You said: hello.", "[simulated qwen/qwen3-235b-a22b-2507] You said: hello."} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("want %q offline; got:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "Unknown model") {
+		t.Fatalf("a catalog model was unknown offline:\n%s", got)
+	}
+}

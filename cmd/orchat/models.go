@@ -111,6 +111,7 @@ func runRoute(ctx context.Context, m *Main, args []string) error {
 	image := fs.Bool("image", false, "the prompt comes with an image")
 	balance := fs.Int64("balance", 15000, "the user's available balance in `tokens`")
 	free := fs.Int("free-left", 50, "free-model requests the user has left today")
+	explain := fs.Bool("explain", false, "show the working: signals, the classifier's scores per tier, constraints, every candidate and why it was kept, skipped or dropped")
 	pos, err := m.parse(fs, args)
 	if err != nil {
 		return err
@@ -124,7 +125,7 @@ func runRoute(ctx context.Context, m *Main, args []string) error {
 		prompt = string(b)
 	}
 	if strings.TrimSpace(prompt) == "" {
-		return usagef("usage: orchat route [--catalog FILE] [--model ID] [--image] [--balance N] [--json] PROMPT (or - to read it from stdin)")
+		return usagef("usage: orchat route [--catalog FILE] [--model ID] [--image] [--balance N] [--explain] [--json] PROMPT (or - to read it from stdin)")
 	}
 	cat, err := m.loadCatalog(ctx, *file)
 	if err != nil {
@@ -140,31 +141,29 @@ func runRoute(ctx context.Context, m *Main, args []string) error {
 	if *image {
 		msg.Images = []string{"https://example.com/image.png"}
 	}
-	start := time.Now()
-	plan, err := r.Plan(ctx, bot.PlanRequest{
+	req := bot.PlanRequest{
 		Identity: "console:route", Model: *model, Available: *balance, FreeRemaining: *free,
 		Messages: []bot.ChatMessage{{Role: bot.RoleSystem, Content: m.Config.Bot.SystemPrompt}, msg},
-	})
+	}
+	if *explain {
+		ex, err := r.Explain(ctx, req)
+		if perr := m.printExplanation(ex, err); perr != nil {
+			return perr
+		}
+		return err
+	}
+	start := time.Now()
+	plan, err := r.Plan(ctx, req)
 	took := time.Since(start)
 	if err != nil {
 		return err
 	}
 	if m.JSON {
-		return m.printJSON(map[string]any{
-			"model": plan.Model, "tier": plan.Tier, "fallbacks": nonNil(plan.Fallbacks), "reasons": nonNil(plan.Reasons),
-			"estimated_cost_usd": plan.CostUSD, "estimated_tokens": plan.PromptTokens, "max_tokens": plan.MaxTokens,
-			"hold_tokens": plan.Cost, "free": plan.Free, "plan_us": took.Microseconds(),
-		})
+		out := planJSON(plan)
+		out["plan_us"] = took.Microseconds()
+		return m.printJSON(out)
 	}
-	fmt.Fprintf(m.Stdout, "model:     %s (tier %s)\n", plan.Model, plan.Tier)
-	if len(plan.Fallbacks) > 0 {
-		fmt.Fprintf(m.Stdout, "fallbacks: %s\n", strings.Join(plan.Fallbacks, ", "))
-	}
-	fmt.Fprintf(m.Stdout, "estimate:  %d prompt tokens + up to %d completion tokens, at most $%.6f (%s balance tokens held)\n",
-		plan.PromptTokens, plan.MaxTokens, plan.CostUSD, bot.FormatTokens(plan.Cost))
-	for _, why := range plan.Reasons {
-		fmt.Fprintf(m.Stdout, "why:       %s\n", why)
-	}
+	m.printPlan(plan)
 	fmt.Fprintf(m.Stdout, "planned in %s, without calling any model\n", took)
 	return nil
 }
@@ -179,11 +178,12 @@ func nonNil(s []string) []string {
 func runSimulate(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("simulate-upstream")
 	addr := fs.String("addr", "127.0.0.1:0", "listen `address`")
-	file := fs.String("catalog", "", "serve this /models JSON `file` (default: the built-in trimmed catalog)")
+	file := fs.String("catalog", "", "serve this /models JSON `file` (default: the built-in snapshot of all 344 models)")
 	latency := fs.Duration("latency", 0, "time to the first token")
 	tps := fs.Float64("tokens-per-second", 0, "pace of the answer after the first token (0: as fast as possible)")
 	failRate := fs.Float64("fail-rate", 0, "share of requests (0-1) answered with a fault: 429, 502, 503, stalls, mid-stream errors, truncated streams")
 	seed := fs.Int64("seed", 1, "seed of the fault draws (the same seed and requests give the same faults)")
+	flood := fs.Int64("flood", 0, "after the first chunk of every answer, stream `BYTES` more of text, as a broken or hostile upstream might (for memory tests; replaces --fail-rate)")
 	pos, err := m.parse(fs, args)
 	if err != nil {
 		return err
@@ -194,7 +194,14 @@ func runSimulate(ctx context.Context, m *Main, args []string) error {
 	if *failRate < 0 || *failRate > 1 {
 		return usagef("--fail-rate must be between 0 and 1, not %g", *failRate)
 	}
-	sim, err := openroutertest.Start(openroutertest.Options{Addr: *addr, CatalogFile: *file, Latency: *latency, TokensPerSecond: *tps, FailRate: *failRate, Seed: *seed})
+	if *flood < 0 {
+		return usagef("--flood must be 0 or more bytes, not %d", *flood)
+	}
+	opts := openroutertest.Options{Addr: *addr, CatalogFile: *file, Latency: *latency, TokensPerSecond: *tps, FailRate: *failRate, Seed: *seed}
+	if *flood > 0 {
+		opts.FaultFunc = func(*openroutertest.Request) *openroutertest.Fault { return &openroutertest.Fault{Flood: *flood} }
+	}
+	sim, err := openroutertest.Start(opts)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/orchat/orchat/router"
 )
 
-const fullCatalog = "../../router/testdata/models-2026-02-27.json"
+const fullCatalog = "../../router/openroutertest/models-2026-02-27.json"
 
 // TestRouteCLI: orchat route --json plans offline, from a catalog file, a
 // sound model for each kind of prompt.
@@ -30,6 +30,12 @@ func TestRouteCLI(t *testing.T) {
 		{"Maths", "Prove step by step that the square root of 2 is irrational.", nil, "reasoning"},
 		{"LongDocument", "Summarise this report:\n" + longDoc, []string{"--balance", "1000000"}, "long"},
 		{"Image", "What is in this picture?", []string{"--image"}, "vision"},
+		// What the keyword router sent to the fast tier (issue 17).
+		{"CodeWithoutFence", "Write a Go function that reverses a UTF-8 string", nil, "code"},
+		{"Writing", "Write a short product description for a handmade ceramic mug, warm and a bit playful", nil, "general"},
+		{"WordProblem", "A store sells pencils at 3 for $1 and pens at $2 each. Maya spent $11 on 12 items. How many pens did she buy?", nil, "reasoning"},
+		{"NotEnglish", "Schreib eine Funktion in Python, die prüft, ob eine IBAN gültig ist", nil, "code"},
+		{"LongDocumentOnASmallBalance", "Summarise this report:\n" + longDoc, []string{"--balance", "10000"}, "long"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"route", "--catalog", fullCatalog, "--json"}, tt.args...)
@@ -70,6 +76,66 @@ func TestRouteCLI(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("Explain", func(t *testing.T) {
+		code, out, stderr := runCLI(t, nil, "route", "--catalog", fullCatalog, "--explain", "so my python script crashes with KeyError: 'name' when i read the json")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		for _, want := range []string{"signals:", "classifier: code ", "needed tier: code", "constraints:", "candidates:", "qwen/qwen3-coder", " winner", "model:     qwen/qwen3-coder (tier code)"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--explain lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("ExplainJSON", func(t *testing.T) {
+		var out strings.Builder
+		m := &Main{Stdin: strings.NewReader("Summarise this report:\n" + longDoc), Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
+		if code := m.Run(context.Background(), []string{"route", "--catalog", fullCatalog, "--explain", "--json", "--balance", "3000", "-"}); code != exitOK {
+			t.Fatalf("exit %d: %s", code, out.String())
+		}
+		m.Close()
+		var ex struct {
+			Needed  string `json:"needed"`
+			Signals struct {
+				PromptTokens int   `json:"prompt_tokens"`
+				Available    int64 `json:"available_tokens"`
+			} `json:"signals"`
+			Scores      []struct{ Tier string } `json:"scores"`
+			Constraints []string                `json:"constraints"`
+			Candidates  []struct {
+				Tier, Model, Outcome, Why string
+			} `json:"candidates"`
+			Plan struct {
+				Model string `json:"model"`
+				Tier  string `json:"tier"`
+			} `json:"plan"`
+		}
+		if err := json.Unmarshal([]byte(out.String()), &ex); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out.String())
+		}
+		if ex.Needed != "long" || ex.Plan.Tier != "free" || ex.Signals.Available != 3000 || ex.Signals.PromptTokens < 48_000 || len(ex.Scores) != 4 || len(ex.Constraints) == 0 {
+			t.Fatalf("explanation %+v", ex)
+		}
+		skipped := 0
+		for _, c := range ex.Candidates {
+			if c.Outcome == "skipped" && strings.Contains(c.Why, "more than the 3000 available") {
+				skipped++
+			}
+			if c.Outcome == "winner" && c.Model != ex.Plan.Model {
+				t.Fatalf("winner %s, plan %s", c.Model, ex.Plan.Model)
+			}
+		}
+		if skipped < 3 {
+			t.Fatalf("candidates %+v: the long tier's models should be skipped for the balance", ex.Candidates)
+		}
+	})
+	t.Run("ExplainWhyNothingFits", func(t *testing.T) {
+		code, out, stderr := runCLI(t, nil, "route", "--catalog", fullCatalog, "--explain", "--balance", "0", "--free-left", "0", "hello")
+		if code != exitUser || !strings.Contains(out, "skipped: even a 64-token answer costs") || !strings.Contains(stderr, "Ask an admin for a top-up") {
+			t.Fatalf("exit %d stdout %q stderr %q", code, out, stderr)
+		}
+	})
 
 	t.Run("PromptFromStdin", func(t *testing.T) {
 		var out strings.Builder

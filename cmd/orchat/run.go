@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/term"
 
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/console"
@@ -74,12 +75,31 @@ func (m *Main) newConsole(cf consoleFlags) (*console.Adapter, error) {
 	if *cf.parallel < 1 || *cf.parallel > 10000 {
 		return nil, usagef("--parallel must be between 1 and 10000, not %d", *cf.parallel)
 	}
+	w, h, tty := terminalSize(m.Stdout)
 	return console.New(console.Options{
 		In: m.Stdin, Out: m.Stdout, User: id, JSON: m.JSON,
 		Live:     !m.JSON && isTerminal(m.Stdout) && *cf.parallel == 1,
 		Parallel: *cf.parallel, MultiUser: *cf.multiUser, FilesDir: m.Config.Console.FilesDir,
+		// Markdown only for a person at a terminal: NO_COLOR, TERM=dumb,
+		// a pipe or --json get the text as written.
+		Markdown:      tty && !m.JSON && m.Getenv("NO_COLOR") == "" && m.Getenv("TERM") != "dumb",
+		MarkdownStyle: m.Getenv("GLAMOUR_STYLE"),
+		Width:         w, Height: h,
 		Logger: m.logger().With("component", "console"),
 	}), nil
+}
+
+// terminalSize returns the columns and rows of v when it is a terminal.
+func terminalSize(v any) (width, height int, ok bool) {
+	f, isFile := v.(*os.File)
+	if !isFile || !term.IsTerminal(int(f.Fd())) {
+		return 0, 0, false
+	}
+	w, h, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0, 0, false
+	}
+	return w, h, true
 }
 
 // runConsole is `orchat console`: the bot in the terminal only. At the end
@@ -193,7 +213,8 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	if c.Discord.Token != "" {
 		dc, err := discord.New(discord.Options{
 			Token: c.Discord.Token, APIURL: c.Discord.APIURL, ShardID: c.Discord.ShardID, ShardCount: c.Discord.ShardCount,
-			DevGuilds: c.Discord.DevGuilds, Commands: st.Commands, Catalog: st.Catalog, Handler: st.Engine, History: history,
+			DevGuilds: c.Discord.DevGuilds, AttachmentHosts: c.Discord.AttachmentHosts,
+			Commands: st.Commands, Catalog: st.Catalog, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
 		})
 		if err != nil {

@@ -83,19 +83,6 @@ func WithAttachment(a Attachment) MessageOption {
 	return func(m *Message) { m.Attachments = append(m.Attachments, a) }
 }
 
-// WithFile attaches a file the fake serves at its attachment URL, as
-// Discord's CDN serves what users upload.
-func (s *Server) WithFile(name, contentType string, data []byte) MessageOption {
-	s.mu.Lock()
-	id := s.snowflake()
-	s.blobs[id] = data
-	s.mu.Unlock()
-	return func(m *Message) {
-		m.Attachments = append(m.Attachments, Attachment{ID: id, Filename: name, ContentType: contentType, Size: len(data),
-			URL: s.URL + "/attachments/" + m.ChannelID + "/" + id + "/" + name})
-	}
-}
-
 // Nick sets the sender's server nickname.
 func Nick(nick string) MessageOption {
 	return func(m *Message) {

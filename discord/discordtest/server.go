@@ -9,7 +9,8 @@
 // (interaction callbacks, webhook edits and follow-ups, channel messages,
 // typing, DMs, command registration), keeps every message's current state,
 // records every request, validates Discord's message limits, and answers
-// 429 with retry_after and rate-limit headers when told to (RateLimit).
+// 429 with retry_after and rate-limit headers when told to (RateLimit). A
+// CDN on https serves attachments with signed, expiring links (Upload).
 package discordtest
 
 import (
@@ -26,7 +27,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,7 +77,6 @@ type Server struct {
 	users        map[string]User
 	channels     map[string]*Channel
 	messages     map[string]*Message
-	blobs        map[string][]byte // attachment id → bytes
 	order        []string
 	interactions map[string]*Interaction
 	tokens       map[string]*Interaction
@@ -86,6 +85,11 @@ type Server struct {
 	rules        []*rateRule
 	closedDMs    map[string]bool
 	typing       map[string]int
+
+	cdn      *httptest.Server // attachments (cdn.go)
+	cdnKey   []byte
+	cdnFiles map[string]cdnFile
+	cdnHits  int
 
 	gw gateway
 }
@@ -118,10 +122,12 @@ func Start(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, Token: opts.Token, next: 1_200_000_000_000_000_000,
-		users: map[string]User{}, channels: map[string]*Channel{}, messages: map[string]*Message{}, blobs: map[string][]byte{},
+		users: map[string]User{}, channels: map[string]*Channel{}, messages: map[string]*Message{},
 		interactions: map[string]*Interaction{}, tokens: map[string]*Interaction{},
 		commands: map[string][]ApplicationCommand{}, closedDMs: map[string]bool{}, typing: map[string]int{},
+		cdnFiles: map[string]cdnFile{},
 	}
+	s.startCDN()
 	s.Bot = User{ID: s.snowflake(), Username: opts.BotName, Discriminator: "0", Bot: true}
 	s.AppID = s.Bot.ID
 	s.users[s.Bot.ID] = s.Bot
@@ -129,7 +135,6 @@ func Start(opts Options) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /gateway", s.serveGateway)
-	mux.HandleFunc("GET /attachments/{channel}/{id}/{name}", s.serveAttachment)
 	mux.HandleFunc("GET /gateway/", s.serveGateway)
 	api := http.NewServeMux()
 	s.routes(api)
@@ -151,6 +156,8 @@ func (s *Server) Close() {
 	s.gw.closeAll()
 	s.http.CloseClientConnections()
 	s.http.Close()
+	s.cdn.CloseClientConnections()
+	s.cdn.Close()
 }
 
 // snowflake returns a new id; ids grow with time, like Discord's.
@@ -384,34 +391,26 @@ func decodeBody(r *http.Request) (messageBody, error) {
 	}
 }
 
-// attach stores a message's uploaded files and lists them as its
-// attachments, served at URLs on the fake.
+// attachLocked stores a message's uploaded files on the CDN and lists them
+// as its attachments, as Discord does with a multipart message.
 func (s *Server) attachLocked(m *Message, files []upload) {
 	for _, f := range files {
-		id := s.snowflake()
-		s.blobs[id] = f.data
-		m.Attachments = append(m.Attachments, Attachment{ID: id, Filename: f.name, ContentType: f.ctype, Size: len(f.data),
-			URL: s.URL + "/attachments/" + m.ChannelID + "/" + id + "/" + url.PathEscape(f.name)})
+		a := s.storeAttachmentLocked(m.ChannelID, f.name, f.ctype, len(f.data), cdnFile{contentType: f.ctype, data: f.data}, 24*time.Hour)
+		m.Attachments = append(m.Attachments, a)
 	}
 }
 
-// File returns the bytes of an attachment (uploaded by the bot, or sent
-// with WithFile).
+// File returns the bytes of an attachment on the CDN (one the bot
+// uploaded, or one a test put there with Upload).
 func (s *Server) File(id string) ([]byte, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.blobs[id]
-	return b, ok
-}
-
-func (s *Server) serveAttachment(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.File(r.PathValue("id"))
-	if !ok {
-		http.NotFound(w, r)
-		return
+	for path, f := range s.cdnFiles {
+		if strings.Contains(path, "/"+id+"/") && f.handler == nil {
+			return f.data, true
+		}
 	}
-	w.Header().Set("Content-Type", http.DetectContentType(b))
-	w.Write(b)
+	return nil, false
 }
 
 // validate checks Discord's message limits; it returns "" when they hold.

@@ -33,14 +33,19 @@ import (
 	"github.com/orchat/orchat/router"
 )
 
-//go:embed models-trimmed.json
+//go:embed models-2026-02-27.json
 var defaultCatalog []byte
 
-// DefaultCatalog returns the embedded catalog: a trimmed copy of OpenRouter's
-// /models of 27 February 2026 holding every model the default tiers and
-// compares need (several :free ones, vision models, million-token contexts,
-// openrouter/auto with its "-1" prices).
+// DefaultCatalog returns the embedded catalog: OpenRouter's whole /models
+// of 27 February 2026, 344 models (:free ones, vision models,
+// million-token contexts, openrouter/auto with its "-1" prices), so every
+// model a person may name offline answers, as it would online.
 func DefaultCatalog() []byte { return bytes.Clone(defaultCatalog) }
+
+// defaultModels is the embedded catalog parsed once per process: 344
+// models take a while to parse under the race detector, and every test
+// world starts a simulator.
+var defaultModels = sync.OnceValues(func() ([]bot.Model, error) { return router.ParseModels(defaultCatalog) })
 
 // Options configure a Server. Zero values give a fast, fault-free upstream
 // on a random loopback port with the embedded catalog.
@@ -142,6 +147,13 @@ type Fault struct {
 	NoChoices bool
 	// Refusal makes the model refuse with this message.
 	Refusal string
+	// Flood streams this many bytes of text after the answer's first
+	// chunk, 16 KiB a chunk, as a broken or hostile upstream might (a
+	// generation loop that never stops); with FloodEvent the bytes are
+	// the data lines of one event that never ends. The answer's usage and
+	// [DONE] follow, for a client that reads that far.
+	Flood      int64
+	FloodEvent bool
 }
 
 // Request is one chat request as the simulator parsed it.
@@ -347,10 +359,14 @@ func Start(opts Options) (*Server, error) {
 		}
 		cat = b
 	}
+	var list []bot.Model
+	var err error
 	if cat == nil {
 		cat = defaultCatalog
+		list, err = defaultModels()
+	} else {
+		list, err = router.ParseModels(cat)
 	}
-	list, err := router.ParseModels(cat)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
@@ -1015,6 +1031,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, sv *Served, mode
 		if !send(b) {
 			return
 		}
+		if i == 0 && f != nil && f.Flood > 0 && !s.flood(ans, f, send) {
+			return
+		}
 		if tps > 0 {
 			if !s.wait(r, time.Duration(float64(time.Second)*float64(router.EstimateTokens(pieces[i].text))/tps)) {
 				return
@@ -1041,6 +1060,38 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, sv *Served, mode
 		s.bill(sv, -ans.cost)
 		s.completed.Add(-1)
 	}
+}
+
+// floodPiece is the text of one flood chunk: 16 KiB of words.
+var floodPiece = strings.Repeat("flooding ", 16<<10/len("flooding "))
+
+// flood sends f.Flood bytes of text (see Fault.Flood); it reports whether
+// the client is still reading.
+func (s *Server) flood(ans *answer, f *Fault, send func([]byte) bool) bool {
+	// A runaway upstream keeps no usable record of what it generated:
+	// GET /generation does not know the call, and the client estimates.
+	s.forget(ans.id)
+	var b []byte
+	if f.FloodEvent {
+		line := "data: " + strings.Repeat("x", 4<<10-len("data: \n")) + "\n"
+		b = []byte(strings.Repeat(line, 4))
+	} else {
+		b = appendChunk(nil, ans, delta{content: floodPiece})
+	}
+	for sent := int64(0); sent < f.Flood; sent += int64(len(b)) {
+		select {
+		case <-s.done:
+			return false
+		default:
+		}
+		if !send(b) {
+			return false
+		}
+	}
+	if f.FloodEvent {
+		return send([]byte("\n"))
+	}
+	return true
 }
 
 func (s *Server) streamFault(w http.ResponseWriter, r *http.Request, ans *answer, f *Fault, bp *[]byte, send func([]byte) bool) {

@@ -240,3 +240,57 @@ func TestManyStreams(t *testing.T) {
 		t.Fatalf("stats=%+v, client saw %g USD", st, sum)
 	}
 }
+
+// TestEveryModelAnswers: the simulator serves OpenRouter's whole snapshot
+// (344 models) and every one of them answers, the same words each time,
+// so any model a person names works offline.
+func TestEveryModelAnswers(t *testing.T) {
+	s := MustServer(t, openroutertest.Options{})
+	models, err := router.ParseModels(openroutertest.DefaultCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(models) != 344 {
+		t.Fatalf("the built-in catalog has %d models, want OpenRouter's 344", len(models))
+	}
+	for _, m := range models {
+		if m.Router() {
+			continue // openrouter/auto answers as one of its allowed models
+		}
+		var texts [2]string
+		for i := range texts {
+			// No thinking: a thinking model would spend 64 tokens on it.
+			_, body := post(t, s, strings.Replace(chat(m.ID, "say hello", 64, true), "{", `{"reasoning":{"effort":"none"},`, 1))
+			resp, err := router.ParseStream(bytes.NewReader(body), nil)
+			if err != nil {
+				t.Fatalf("%s: %v", m.ID, err)
+			}
+			if resp.Model != m.ID || !strings.HasPrefix(resp.Text, "[simulated "+m.ID+"]") {
+				t.Fatalf("%s answered as %q: %q", m.ID, resp.Model, resp.Text)
+			}
+			texts[i] = resp.Text
+		}
+		if texts[0] != texts[1] {
+			t.Fatalf("%s answered the same question differently:\n%q\n%q", m.ID, texts[0], texts[1])
+		}
+	}
+}
+
+// TestCatalogFileModelsAnswer: with a catalog file (simulate-upstream
+// --catalog), its models are the ones served and answered.
+func TestCatalogFileModelsAnswer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "models.json")
+	cat := `{"data":[{"id":"acme/rocket-1","name":"Acme: Rocket 1","context_length":32768,"architecture":{"input_modalities":["text"],"output_modalities":["text"]},"pricing":{"prompt":"0.000001","completion":"0.000002"}}]}`
+	if err := os.WriteFile(path, []byte(cat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := MustServer(t, openroutertest.Options{CatalogFile: path})
+	_, body := post(t, s, chat("acme/rocket-1", "say hello", 64, true))
+	resp, err := router.ParseStream(bytes.NewReader(body), nil)
+	if err != nil || !strings.HasPrefix(resp.Text, "[simulated acme/rocket-1]") {
+		t.Fatalf("acme/rocket-1: %q, %v", resp.Text, err)
+	}
+	if res, body := post(t, s, chat("openai/gpt-4o-mini", "say hello", 64, true)); res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "is not a valid model ID") {
+		t.Fatalf("a model outside the file: status %d %s", res.StatusCode, body)
+	}
+}

@@ -131,6 +131,7 @@ type Server struct {
 	outside   map[string]bool   // channels the bot is not in
 	files     map[string][]byte
 	uploads   map[string]*pendingUpload // file id → an upload not completed yet
+	redirects map[string]string         // file id → where its download redirects
 	responses []ResponsePost
 	limits    map[string]*limit // method → programmed 429s
 	shares    map[string]*limit // method → a share of calls answered 429
@@ -175,7 +176,7 @@ func Start(opts Options) (*Server, error) {
 	s := &Server{
 		TeamID: TeamID, BotUserID: BotUserID, BotID: BotID, BotToken: BotToken, AppToken: AppToken,
 		t: noTB{}, start: time.Now(),
-		users: map[string]string{}, outside: map[string]bool{}, files: map[string][]byte{}, uploads: map[string]*pendingUpload{},
+		users: map[string]string{}, outside: map[string]bool{}, files: map[string][]byte{}, uploads: map[string]*pendingUpload{}, redirects: map[string]string{},
 		limits: map[string]*limit{}, shares: map[string]*limit{}, acks: map[string]chan json.RawMessage{}, acked: map[string]bool{},
 		echo: !opts.NoEcho, closed: make(chan struct{}),
 	}
@@ -491,11 +492,26 @@ func (s *Server) AddFile(name, mimetype string, content []byte) slackapi.File {
 	return slackapi.File{ID: id, Name: name, Title: name, Mimetype: mimetype, Size: len(content), URLPrivate: u, URLPrivateDownload: u}
 }
 
+// AddFileRedirect stores a file whose download answers 302 Found to
+// target, as a file host moving a download elsewhere would.
+func (s *Server) AddFileRedirect(name, mimetype, target string) slackapi.File {
+	f := s.AddFile(name, mimetype, nil)
+	s.mu.Lock()
+	s.redirects[f.ID] = target
+	s.mu.Unlock()
+	return f
+}
+
 func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 	id, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/files/"), "/")
 	s.mu.Lock()
 	data, ok := s.files[id]
+	target := s.redirects[id]
 	s.mu.Unlock()
+	if target != "" {
+		http.Redirect(w, r, target, http.StatusFound)
+		return
+	}
 	if r.Header.Get("Authorization") != "Bearer "+s.BotToken {
 		// Slack answers an unauthenticated file request with its login page.
 		w.Header().Set("Content-Type", "text/html")

@@ -58,6 +58,13 @@ func PDF(text string) []byte {
 		"3 0 obj << /Type /Page /Parent 2 0 R /Contents 4 0 R >> endobj\n4 0 obj << >> stream\nBT /F1 12 Tf (" + text + ") Tj ET\nendstream endobj\n%%EOF\n")
 }
 
+// Patient is a Harness whose platform lets a request over the rate limit
+// wait its turn (bot.Patient: the console) instead of refusing it.
+type Patient interface {
+	Harness
+	WaitsItsTurn()
+}
+
 // Run runs every behaviour on fresh harnesses from newHarness, each on its
 // own stack.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
@@ -125,9 +132,15 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if m := find(t, ok, "Your vote for A"); !m.Private {
 			t.Errorf("the vote confirmation was public: %+v", m)
 		}
-		again := h.Vote(t, "alice", id, "B")
+		again := h.Vote(t, "alice", id, "C")
 		if !anyText(again, "already") {
 			t.Fatalf("a second vote was not refused: %+v", again)
+		}
+		// The failed panel has no button, and a typed vote for it is
+		// refused with the reason.
+		failed := h.Vote(t, "carol", id, "B")
+		if !anyText(failed, "Answer B (openai/gpt-5-mini) failed") {
+			t.Fatalf("a vote for the failed panel was not refused with the reason: %+v", failed)
 		}
 		pairs, err := st.Store.Pairs(context.Background(), "")
 		if err != nil {
@@ -175,6 +188,17 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	})
 
 	t.Run("RateLimitSaysWhenToRetry", func(t *testing.T) {
+		if _, ok := newHarness(t).(Patient); ok {
+			// The console waits instead: the third request is answered.
+			h, _ := start(t, Options{Limit: bot.RateLimit{PerMinute: 600, Burst: 2}})
+			h.Command(t, "alice", "help", nil)
+			h.Command(t, "alice", "help", nil)
+			seen := h.Command(t, "alice", "help", nil)
+			if anyText(seen, "Try again in") || !anyText(seen, "/balance") {
+				t.Fatalf("the third request in a burst of 2 did not wait its turn: %+v", seen)
+			}
+			return
+		}
 		h, _ := start(t, Options{Limit: bot.RateLimit{PerMinute: 1, Burst: 2}})
 		h.Command(t, "alice", "help", nil)
 		h.Command(t, "alice", "help", nil)
