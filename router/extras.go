@@ -46,7 +46,7 @@ func nullToNil(raw json.RawMessage) []byte {
 // and images to resp; the error names the field that could not be read.
 func extras(resp *Response, dm *detailMerger, details, annotations, images []byte) error {
 	if details != nil {
-		var items []map[string]any
+		var items []wireDetail
 		if err := json.Unmarshal(details, &items); err != nil {
 			return errors.New("reasoning_details")
 		}
@@ -109,50 +109,125 @@ func decodeDataImage(u string) (bot.Image, error) {
 	return bot.Image{MIME: mime, Data: b}, nil
 }
 
+// wireDetail is one reasoning_details item, with the fields the chat
+// spec defines (ReasoningDetailText, Summary, Encrypted).
+type wireDetail struct {
+	Type      string  `json:"type"`
+	ID        *string `json:"id,omitempty"`
+	Format    string  `json:"format,omitempty"`
+	Index     *int    `json:"index,omitempty"`
+	Text      *string `json:"text,omitempty"`
+	Summary   *string `json:"summary,omitempty"`
+	Data      *string `json:"data,omitempty"`
+	Signature *string `json:"signature,omitempty"`
+}
+
+// detail is an item being merged: its text, summary and data grow in
+// builders (a long thinking arrives in thousands of pieces).
+type detail struct {
+	w                   wireDetail
+	text, summary, data strings.Builder
+	hasText, hasSummary bool
+	hasData             bool
+}
+
 // detailMerger joins streamed reasoning_details: items with the same index
 // are one item whose text, summary and data arrive in pieces.
 type detailMerger struct {
-	items []map[string]any
-	byIdx map[float64]int
+	items []*detail
+	byIdx map[int]*detail
 }
 
-func (d *detailMerger) add(it map[string]any) {
-	idx, hasIdx := it["index"].(float64)
-	if hasIdx {
-		if i, ok := d.byIdx[idx]; ok {
-			cur := d.items[i]
-			for k, v := range it {
-				switch k {
-				case "text", "summary", "data":
-					a, _ := cur[k].(string)
-					b, _ := v.(string)
-					cur[k] = a + b
-				default:
-					if v != nil {
-						cur[k] = v
-					}
-				}
-			}
+// addPiece adds an item read by the chunk scanner.
+func (d *detailMerger) addPiece(p detailPiece) {
+	w := wireDetail{Type: p.typ, Format: p.format}
+	if p.hasIndex {
+		w.Index = &p.index
+	}
+	if p.hasID {
+		w.ID = &p.id
+	}
+	if p.hasSig {
+		w.Signature = &p.signature
+	}
+	if p.hasText {
+		w.Text = &p.text
+	}
+	if p.hasSummary {
+		w.Summary = &p.summary
+	}
+	if p.hasData {
+		w.Data = &p.data
+	}
+	d.add(w)
+}
+
+func (d *detailMerger) add(w wireDetail) {
+	var it *detail
+	if w.Index != nil {
+		it = d.byIdx[*w.Index]
+	}
+	if it == nil {
+		if len(d.items) >= maxReasoningItems {
 			return
 		}
-	}
-	if len(d.items) >= maxReasoningItems {
-		return
-	}
-	if hasIdx {
-		if d.byIdx == nil {
-			d.byIdx = map[float64]int{}
+		it = &detail{w: wireDetail{Type: w.Type, ID: w.ID, Format: w.Format, Index: w.Index}}
+		d.items = append(d.items, it)
+		if w.Index != nil {
+			if d.byIdx == nil {
+				d.byIdx = map[int]*detail{}
+			}
+			d.byIdx[*w.Index] = it
 		}
-		d.byIdx[idx] = len(d.items)
 	}
-	d.items = append(d.items, it)
+	if w.Type != "" {
+		it.w.Type = w.Type
+	}
+	if w.ID != nil {
+		it.w.ID = w.ID
+	}
+	if w.Format != "" {
+		it.w.Format = w.Format
+	}
+	if w.Signature != nil {
+		it.w.Signature = w.Signature
+	}
+	if w.Text != nil {
+		it.text.WriteString(*w.Text)
+		it.hasText = true
+	}
+	if w.Summary != nil {
+		it.summary.WriteString(*w.Summary)
+		it.hasSummary = true
+	}
+	if w.Data != nil {
+		it.data.WriteString(*w.Data)
+		it.hasData = true
+	}
 }
 
 func (d *detailMerger) json() []byte {
 	if len(d.items) == 0 {
 		return nil
 	}
-	b, err := json.Marshal(d.items)
+	out := make([]wireDetail, len(d.items))
+	for i, it := range d.items {
+		w := it.w
+		if it.hasText {
+			s := it.text.String()
+			w.Text = &s
+		}
+		if it.hasSummary {
+			s := it.summary.String()
+			w.Summary = &s
+		}
+		if it.hasData {
+			s := it.data.String()
+			w.Data = &s
+		}
+		out[i] = w
+	}
+	b, err := json.Marshal(out)
 	if err != nil {
 		return nil
 	}

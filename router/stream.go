@@ -343,9 +343,15 @@ func (p *streamParser) dispatch(resp *Response, model string, onDelta func(strin
 			}
 			resp.Progressed = true
 		}
-		if ch.reasoningDetails != nil || ch.annotations != nil || ch.images != nil {
+		for _, d := range ch.details {
+			p.details.addPiece(d)
+		}
+		if ch.hasDetails {
 			resp.Progressed = true
-			if err := extras(resp, &p.details, ch.reasoningDetails, ch.annotations, ch.images); err != nil {
+		}
+		if ch.annotations != nil || ch.images != nil {
+			resp.Progressed = true
+			if err := extras(resp, &p.details, nil, ch.annotations, ch.images); err != nil {
 				return false, streamError(model, CodeBadStream, "invalid "+err.Error()+" in the stream", p.text.Len() > 0, nil)
 			}
 		}
