@@ -205,6 +205,9 @@ func compareBlocks(v bot.CompareView) []slackapi.Block {
 		blocks = append(blocks,
 			sectionBlock(fmt.Sprintf("%s.%d", blockPanel, i), text),
 			contextBlock(fmt.Sprintf("%s.%d.facts", blockPanel, i), escape(p.Summary())))
+		if src := sources(bot.Footnotes(p.Citations)); src != "" {
+			blocks = append(blocks, contextBlock(fmt.Sprintf("%s.%d.sources", blockPanel, i), src))
+		}
 	}
 	if v.Footer != "" {
 		blocks = append(blocks, contextBlock(blockFooter, escape(v.Footer)))
