@@ -254,13 +254,13 @@ type Server struct {
 
 // generation is one call as GET /generation reports it.
 type generation struct {
-	at                           time.Time
-	model, finish                string
-	cost                         float64
-	prompt, completion           int
-	reasoning, cached            int
-	searches                     int
-	streamed, cancelled, refused bool
+	at                  time.Time
+	model, finish       string
+	cost                float64
+	prompt, completion  int
+	reasoning, cached   int
+	searches            int
+	streamed, cancelled bool
 }
 
 // maxGenerations bounds what the simulator remembers for /generation.
