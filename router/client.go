@@ -532,35 +532,31 @@ type Generation struct {
 // Generation fetches GET /generation?id= once. ENOTFOUND (as an
 // *UpstreamError with status 404) while OpenRouter has not recorded it yet.
 func (c *Client) Generation(ctx context.Context, id string) (Generation, error) {
-	var g Generation
-	b, err := c.get(ctx, "/generation?id="+url.QueryEscape(id), true, 1<<20)
-	if err != nil {
-		return g, err
-	}
-	var w struct {
-		Data *Generation `json:"data"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil || w.Data == nil {
-		return g, streamError("", CodeBadJSON, "GET /generation: not a generation object", false, err)
-	}
-	if !validUSD(w.Data.TotalCost) {
+	g, err := getData[Generation](ctx, c, "/generation?id="+url.QueryEscape(id), "a generation")
+	if err == nil && !validUSD(g.TotalCost) {
 		return g, streamError("", CodeBadJSON, "GET /generation: total_cost is not a cost", false, nil)
 	}
-	return *w.Data, nil
+	return g, err
 }
 
 // Key fetches GET /key, the state of the bot's API key.
 func (c *Client) Key(ctx context.Context) (KeyInfo, error) {
-	var k KeyInfo
-	b, err := c.get(ctx, "/key", true, 1<<20)
+	return getData[KeyInfo](ctx, c, "/key", "a key")
+}
+
+// getData fetches an authenticated GET whose answer is {"data": T}.
+func getData[T any](ctx context.Context, c *Client, path, what string) (T, error) {
+	var zero T
+	b, err := c.get(ctx, path, true, 1<<20)
 	if err != nil {
-		return k, err
+		return zero, err
 	}
 	var w struct {
-		Data *KeyInfo `json:"data"`
+		Data *T `json:"data"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil || w.Data == nil {
-		return k, streamError("", CodeBadJSON, "GET /key: not a key object", false, err)
+		p, _, _ := strings.Cut(path, "?")
+		return zero, streamError("", CodeBadJSON, "GET "+p+": not "+what+" object", false, err)
 	}
 	return *w.Data, nil
 }
