@@ -496,6 +496,11 @@ func (r *idleReader) Read(p []byte) (int, error) {
 
 // Models fetches GET /models (no key needed) and returns the raw body.
 func (c *Client) Models(ctx context.Context) ([]byte, error) {
+	if c.cfg.OpenRouterAPI() {
+		// Without the filter OpenRouter lists the models that write text
+		// only; orchat also lists (and /imagine uses) those that draw.
+		return c.get(ctx, "/models?output_modalities=text,image", false, 64<<20)
+	}
 	return c.get(ctx, "/models", false, 64<<20)
 }
 

@@ -776,13 +776,16 @@ func (p *planner) tooLarge() error {
 	largest := 0
 	for i := range p.s.models {
 		m := &p.s.models[i]
-		if p.needImage && !m.Vision() || m.Router() {
+		if p.needImage && !m.Vision() || p.needFile && !m.Files() || m.Router() {
 			continue
 		}
 		largest = max(largest, m.ContextLength)
 	}
 	if p.needImage && largest == 0 {
 		return bot.Errorf(bot.EINVALID, "No model in the catalog can read images right now; send the text alone.")
+	}
+	if p.needFile && largest == 0 {
+		return bot.Errorf(bot.EINVALID, "No model in the catalog can read documents right now; paste the text instead.")
 	}
 	if p.minPrompt+p.floor > largest {
 		return bot.Errorf(bot.EINVALID, "Your message is about %s tokens, but the largest context of any model is %s tokens (with %d for the answer). Shorten it or split it.", tokensWords(p.minPrompt), tokensWords(largest), p.floor)
@@ -906,7 +909,8 @@ func (p *planner) finish(plan bot.Plan, cands []cand, tier string) bot.Plan {
 	}
 	plan.Reasoning, plan.ShowReasoning = p.effort, p.show
 	plan.Web, plan.WebResults = p.req.Web, p.r.cfg.Web.MaxResults
-	if p.req.ImageOutput {
+	if p.req.ImageOutput || tier == TierChosen && cands[0].m.ImageOutput() {
+		// /imagine, or an ask to a model that draws: ask for its images.
 		plan.Modalities = []string{"image", "text"}
 	}
 	plan.Tier = tier

@@ -212,3 +212,49 @@ func TestReasoningCap(t *testing.T) {
 		t.Fatalf("text=%q reasoning=%d err=%v: with room to think, the model answers", res.Text, res.Usage.ReasoningTokens, err)
 	}
 }
+
+// The catalog is fetched with the models that draw: OpenRouter lists only
+// text writers without output_modalities; an OpenAI-compatible server gets
+// the plain /models.
+func TestCatalogListsImageModels(t *testing.T) {
+	cat := []byte(`{"data":[
+{"id":"acme/writer","name":"Writer","created":1,"context_length":8000,"architecture":{"modality":"text->text","input_modalities":["text"],"output_modalities":["text"]},"pricing":{"prompt":"0.000001","completion":"0.000002"},"top_provider":{"is_moderated":false},"supported_parameters":[]},
+{"id":"acme/painter","name":"Painter","created":1,"context_length":8000,"architecture":{"modality":"text->image","input_modalities":["text"],"output_modalities":["image"]},"pricing":{"prompt":"0.000001","completion":"0.00004"},"top_provider":{"is_moderated":false},"supported_parameters":[]}]}`)
+	sim := MustSim(t, openroutertest.Options{Catalog: cat})
+	res, err := http.Get(sim.URL() + "/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if strings.Contains(string(b), "acme/painter") {
+		t.Fatal("the simulator's default /models lists a model that only draws; OpenRouter's lists text writers")
+	}
+	for api, want := range map[string]int{"openrouter": 2, "openai": 1} {
+		c := router.NewCatalog(func() router.Config { cfg := testConfig(sim.URL()); cfg.API = api; return cfg }())
+		if err := c.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Len(); got != want {
+			t.Errorf("%s: %d models, want %d", api, got, want)
+		}
+		if api == "openrouter" {
+			if found := c.Search(bot.ModelQuery{ImageOutput: true}); len(found) != 1 || found[0].ID != "acme/painter" {
+				t.Errorf("/models image would list %v", found)
+			}
+		}
+	}
+}
+
+// An ask to a model that draws asks for its images.
+func TestAskToAnImageModel(t *testing.T) {
+	r := MustFullRouter(t, nil)
+	plan, err := r.Plan(context.Background(), bot.PlanRequest{Identity: "console:alice", Model: "google/gemini-2.5-flash-image",
+		Messages: []bot.ChatMessage{user("a red square")}, Available: 1_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsonOf(plan.Modalities) != `["image","text"]` {
+		t.Fatalf("modalities=%v, want image and text", plan.Modalities)
+	}
+}

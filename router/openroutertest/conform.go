@@ -3,6 +3,7 @@ package openroutertest
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 )
 
 // conformCatalog returns the catalog as the chat spec's ModelsListResponse
@@ -53,4 +54,34 @@ func conformCatalog(body []byte) ([]byte, error) {
 	}
 	out := map[string]any{"data": models, "total_count": len(models), "links": map[string]any{"next": nil}}
 	return json.Marshal(out)
+}
+
+// filterCatalog keeps the models whose output modalities include one of
+// want.
+func filterCatalog(body []byte, want []string) ([]byte, error) {
+	var w struct {
+		Data  []json.RawMessage `json:"data"`
+		Links json.RawMessage   `json:"links"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, err
+	}
+	var kept []json.RawMessage
+	for _, raw := range w.Data {
+		var m struct {
+			Architecture struct {
+				OutputModalities []string `json:"output_modalities"`
+			} `json:"architecture"`
+		}
+		if json.Unmarshal(raw, &m) != nil {
+			continue
+		}
+		for _, o := range m.Architecture.OutputModalities {
+			if slices.Contains(want, o) {
+				kept = append(kept, raw)
+				break
+			}
+		}
+	}
+	return json.Marshal(map[string]any{"data": kept, "total_count": len(kept), "links": w.Links})
 }

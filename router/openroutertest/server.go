@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -479,9 +480,42 @@ func (s *Server) billPartial(sv *Served, model bot.Model, ans *answer, pieces []
 	s.record(&cut, sv.Request, model, usd, true)
 }
 
+// handleModels serves the catalog, filtered by output_modalities as
+// OpenRouter does: a comma list (text, image, audio, embeddings), "all",
+// or, without the parameter, "text".
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(s.catalog)
+	want := r.URL.Query().Get("output_modalities")
+	if want == "" {
+		want = "text"
+	}
+	if want == "all" || s.allOutput(want) {
+		w.Write(s.catalog)
+		return
+	}
+	b, err := filterCatalog(s.catalog, strings.Split(want, ","))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, 500, err.Error(), nil)
+		return
+	}
+	w.Write(b)
+}
+
+// allOutput reports whether every model outputs one of the listed
+// modalities (then the catalog is served as it is).
+func (s *Server) allOutput(list string) bool {
+	for _, m := range s.models {
+		ok := false
+		for _, o := range strings.Split(list, ",") {
+			if slices.Contains(m.OutputModalities, strings.TrimSpace(o)) {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {

@@ -172,8 +172,10 @@ func TestSimulatorConformsToTheSpec(t *testing.T) {
 	}
 
 	t.Run("Models", func(t *testing.T) {
-		status, body := get("/models")
-		conforms(t, "GET /models", responseSchema(t, "/models", http.MethodGet, status, "application/json"), body)
+		for _, q := range []string{"", "?output_modalities=text,image", "?output_modalities=image", "?output_modalities=all"} {
+			status, body := get("/models" + q)
+			conforms(t, "GET /models"+q, responseSchema(t, "/models", http.MethodGet, status, "application/json"), body)
+		}
 	})
 
 	chatSchema := responseSchema(t, "/chat/completions", http.MethodPost, 200, "application/json")
