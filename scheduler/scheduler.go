@@ -607,6 +607,8 @@ func (s *Scheduler) creditsCheck(ctx context.Context, _ time.Time) (outcome, err
 		return outcome{}, fmt.Errorf("scheduler: read the OpenRouter credits: %w", err)
 	}
 	if c.Out() || s.opts.LowCredits > 0 && c.Below(s.opts.LowCredits) {
+		s.log.Warn("the OpenRouter key's credit is low: add credits on OpenRouter (paid answers are refused once it is out)",
+			slog.Float64("remaining_usd", *c.RemainingUSD), slog.Float64("low_mark_usd", s.opts.LowCredits), slog.Bool("out", c.Out()))
 		return outcome{notable: true, attrs: []any{slog.Float64("remaining_usd", *c.RemainingUSD), slog.Bool("out", c.Out())}}, nil
 	}
 	return outcome{}, nil
