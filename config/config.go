@@ -261,7 +261,7 @@ func Default() Config {
 			MinCompletionTokens: 64,
 			MaxFallbacks:        2,
 			Reasoning:           ReasoningConfig{MaxTokens: 8192, Tiers: map[string]ReasoningSetting{"reasoning": {Effort: "medium"}}},
-			Web:                 WebConfig{MaxResults: 5},
+			Web:                 WebConfig{MaxResults: 3},
 			Files:               FilesConfig{PDFEngine: "pdf-text"},
 			ImageModel:          "google/gemini-2.5-flash-image",
 			ImageMaxTokens:      4096,

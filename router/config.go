@@ -213,7 +213,8 @@ type ReasoningSetting struct {
 
 // Web is the web search plugin (router.web).
 type Web struct {
-	// MaxResults is how many results a search brings (1-10, default 5).
+	// MaxResults is how many results a search brings (1-10, default 3:
+	// OpenRouter's 5 would cost more than a new user's signup bonus).
 	MaxResults int
 	// Engine is "native", "exa", "firecrawl", "parallel", "perplexity" or
 	// "" (OpenRouter's choice).
@@ -320,7 +321,7 @@ func DefaultConfig() Config {
 		// thinks as it does by default. (A tier's effort lives here:
 		// router.reasoning.tiers.NAME.)
 		Reasoning:       Reasoning{MaxTokens: 8192, Tiers: map[string]ReasoningSetting{TierReasoning: {Effort: "medium"}}},
-		Web:             Web{MaxResults: 5},
+		Web:             Web{MaxResults: 3},
 		PDFEngine:       "pdf-text",
 		ImageModel:      "google/gemini-2.5-flash-image",
 		ImageMaxTokens:  4096,
@@ -523,7 +524,7 @@ func (c Config) Validate() error {
 		oneOf("router.reasoning.models."+id+".effort", r.Models[id].Effort, bot.Efforts)
 	}
 	if c.Web.MaxResults < 0 || c.Web.MaxResults > 10 {
-		bad("router.web.max_results", c.Web.MaxResults, "must be between 1 and 10 (0 uses the default 5)")
+		bad("router.web.max_results", c.Web.MaxResults, "must be between 1 and 10 (0 uses the default 3)")
 	}
 	oneOf("router.web.engine", c.Web.Engine, WebEngines)
 	oneOf("router.files.pdf_engine", c.PDFEngine, PDFEngines)
