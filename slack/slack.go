@@ -51,6 +51,7 @@ func DefaultCommandNames() map[string]string {
 		"ask": "ask", "compare": "compare", "balance": "balance", "usage": "usage",
 		"models": "models", "model": "model", "leaderboard": "leaderboard", "help": "orchat-help",
 		"topup": "topup", "deduct": "deduct", "block": "block", "unblock": "unblock", "ledger": "ledger",
+		"imagine": "imagine", "credits": "credits",
 	}
 }
 
