@@ -80,6 +80,9 @@ type Option struct {
 	// Kind is what the value names, for platforms with pickers: "" (text),
 	// OptionChannel, OptionMentionable (a user or a role).
 	Kind string
+	// Choices, when set, are the only values (platforms offer them as a
+	// list).
+	Choices []string
 }
 
 // Option kinds.

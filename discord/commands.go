@@ -100,6 +100,12 @@ func valueOptions(opts []bot.Option) []*discordgo.ApplicationCommandOption {
 			Type: discordgo.ApplicationCommandOptionString, Name: commandName(o.Name),
 			Description: describe(o.Description, o.Name), Required: o.Required, Autocomplete: o.Model,
 		}
+		// A fixed list (effort:, web:, on|off) is offered as Discord's choices.
+		for _, v := range o.Choices {
+			if len(ao.Choices) < MaxChoices && !o.Model {
+				ao.Choices = append(ao.Choices, &discordgo.ApplicationCommandOptionChoice{Name: v, Value: v})
+			}
+		}
 		switch o.Kind {
 		case bot.OptionChannel:
 			ao.Type, ao.Autocomplete = discordgo.ApplicationCommandOptionChannel, false

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	slackapi "github.com/slack-go/slack"
 
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/slack"
@@ -82,6 +85,19 @@ func (h *platformHarness) Mention(t *testing.T, user, text string) []stacktest.S
 	})
 }
 
+// Attach mentions the bot with files uploaded to the fake (downloading
+// them needs the bot token, as url_private does).
+func (h *platformHarness) Attach(t *testing.T, user, text string, files ...stacktest.File) []stacktest.Seen {
+	t.Helper()
+	var fs []slackapi.File
+	for _, f := range files {
+		fs = append(fs, h.slack.AddFile(f.Name, http.DetectContentType(f.Data), f.Data))
+	}
+	return h.act(t, func() {
+		h.slack.Mention(slacktest.Post{User: h.userID(user), Channel: platformChannel, Text: text, Files: fs})
+	})
+}
+
 // Command runs the Slack slash command of an engine command, its
 // subcommand and options written after it the way the engine's parser
 // reads a command's text.
@@ -149,11 +165,17 @@ func (h *platformHarness) act(t *testing.T, do func()) []stacktest.Seen {
 			continue // a user's message
 		}
 		edits, old := before[m.TS]
+		s := seenOf(m)
+		for _, f := range m.Files {
+			if b, ok := h.slack.FileData(f.ID); ok {
+				s.Files = append(s.Files, stacktest.File{Name: f.Name, Data: b})
+			}
+		}
 		switch {
 		case !old:
-			fresh = append(fresh, seenOf(m))
+			fresh = append(fresh, s)
 		case m.Edits != edits:
-			changed = append(changed, seenOf(m))
+			changed = append(changed, s)
 		}
 	}
 	return append(fresh, changed...)

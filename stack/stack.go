@@ -175,7 +175,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 		if s.Sim, err = openroutertest.Start(openroutertest.Options{}); err != nil {
 			return nil, fmt.Errorf("start the simulator: %w", err)
 		}
-		rc.BaseURL, rc.CatalogCache = s.Sim.URL(), ""
+		rc.BaseURL, rc.CatalogCache, rc.API = s.Sim.URL(), "", "openrouter"
 	}
 	rc.Logger, rc.Metrics, rc.HTTPClient = log.With("component", "router"), deps.Metrics, deps.HTTPClient
 
@@ -189,6 +189,13 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 	if s.Router, err = router.New(rc, s.Catalog); err != nil {
 		return nil, err
 	}
+	// The host's credits are read once here (the scheduler keeps them
+	// current); an upstream that does not answer in time is read later.
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if _, err := s.Router.RefreshCredits(cctx); err != nil {
+		log.Warn("could not read the OpenRouter credits at start", "component", "router", "err", err)
+	}
+	cancel()
 	s.chat = &liveChat{}
 	s.chat.r.Store(s.Router)
 	s.deps = deps
@@ -211,6 +218,9 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 func (s *Stack) newCommands(cfg Config) []*bot.Command {
 	return commands.New(commands.Deps{
 		Ledger: s.Store, Votes: s.Store, Prefs: s.Store, Catalog: s.Catalog, Chat: s.chat,
+		// The credits are Open's router's, which the scheduler refreshes:
+		// a reload keeps the key, so they are the same account's.
+		Credits:     s.Router,
 		Communities: s.Communities, Pools: s.Store, Budgets: s.Store, Alerts: s.Store,
 		Config: cfg.Commands, Logger: s.deps.Logger.With("component", "commands"), Metrics: s.deps.Metrics, Now: s.deps.Clock,
 	})

@@ -282,6 +282,8 @@ type ApplicationCommandOption struct {
 	Autocomplete bool                       `json:"autocomplete"`
 	ChannelTypes []int                      `json:"channel_types,omitempty"`
 	Options      []ApplicationCommandOption `json:"options,omitempty"`
+	// Choices are the fixed values offered (at most 25).
+	Choices []Choice `json:"choices,omitempty"`
 }
 
 // Application command option types.
