@@ -19,7 +19,7 @@ func (s *set) settings() *bot.Command {
 		return bot.Option{Name: "list", Description: desc, Required: true, Rest: true}
 	}
 	tokens := func(desc string) bot.Option { return bot.Option{Name: "tokens", Description: desc, Required: true} }
-	state := bot.Option{Name: "state", Description: "on or off", Required: true}
+	state := bot.Option{Name: "state", Description: "on or off", Required: true, Choices: []string{"on", "off"}}
 	return &bot.Command{
 		Name:           "settings",
 		Usage:          "settings show|persona|model|models|compare|budget|allowance|channels|admins|alerts|routing|pool|history …",
