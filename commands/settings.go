@@ -468,7 +468,6 @@ func (s *set) change(ctx context.Context, req *bot.Request, key, channel, value 
 	if !changed {
 		return req.Reply.Notice(fmt.Sprintf("Nothing changed: %s %s was already %s.", def.Title, where, s.showValue(ev, key, value, "not set")))
 	}
-	req.Logger.Info("community setting changed", "community", ev.Community, "channel", channel, "key", key, "change", c.ID)
 	v, err := s.Communities.View(ctx, ev.Community, channel)
 	if err != nil {
 		return fmt.Errorf("settings: %w", err)
