@@ -131,7 +131,7 @@ type Engine struct {
 	metrics  Metrics
 	now      func() time.Time
 
-	buckets sync.Map         // Identity → *bucket
+	limiter *limiter         // per-user buckets, idle full ones dropped
 	seen    *Cache[struct{}] // event ids already handled
 	// mu orders entering the in-flight group against Drain: once draining
 	// is set no Add happens, so Drain's Wait never races an Add from zero
@@ -173,6 +173,7 @@ func NewEngine(opts EngineOptions) *Engine {
 		e.now = time.Now
 	}
 	e.seen = NewCache[struct{}](200_000, time.Hour, e.now)
+	e.limiter = newLimiter(e.limit)
 	e.hard, e.cancel = context.WithCancel(context.Background())
 	return e
 }
@@ -389,33 +390,10 @@ func (e *Engine) takeTurn(ctx context.Context, id Identity, out Output) error {
 	}
 }
 
-// bucket is one user's token bucket.
-type bucket struct {
-	mu     sync.Mutex
-	tokens float64
-	at     time.Time
-}
-
 // allow takes one token from id's bucket; when it is empty it returns how
 // long until the next token.
 func (e *Engine) allow(id Identity) (time.Duration, bool) {
-	if e.limit.PerMinute <= 0 {
-		return 0, true
-	}
-	burst := float64(max(e.limit.Burst, 1))
-	now := e.now()
-	v, _ := e.buckets.LoadOrStore(id, &bucket{tokens: burst, at: now})
-	b := v.(*bucket)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	perSec := e.limit.PerMinute / 60
-	b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*perSec)
-	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return 0, true
-	}
-	return time.Duration((1 - b.tokens) / perSec * float64(time.Second)), false
+	return e.limiter.allow(id, e.now())
 }
 
 func newRequestID() string {
