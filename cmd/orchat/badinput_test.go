@@ -47,6 +47,7 @@ type badCase struct {
 	args       string
 	env        map[string]string
 	secrets    []string // config cases: text that must never be shown
+	stdin      string   // config cases: "null" runs with stdin on /dev/null
 	fault      *openroutertest.Fault
 	faultModel string
 	body       string
@@ -132,6 +133,11 @@ func parseBadCase(kind, name, data string) (badCase, error) {
 				c.env[k] = v
 			case "secret":
 				c.secrets = append(c.secrets, val)
+			case "stdin":
+				if val != "null" {
+					err = fmt.Errorf("stdin: %q, want null", val)
+				}
+				c.stdin = val
 			default:
 				err = fmt.Errorf("unknown header %q", key)
 			}
@@ -629,7 +635,16 @@ func runConfigCase(t *testing.T, c badCase) {
 	argv := strings.Fields(strings.NewReplacer("{config}", cfg, "{db}", db, "{dir}", dir).Replace(args))
 	var out bytes.Buffer
 	errb := &stacktest.SyncBuffer{}
-	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: errb, Getenv: func(k string) string { return c.env[k] }}
+	var stdin io.Reader = strings.NewReader("")
+	if c.stdin == "null" {
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer null.Close()
+		stdin = null
+	}
+	m := &Main{Stdin: stdin, Stdout: &out, Stderr: errb, Getenv: func(k string) string { return c.env[k] }}
 	code := m.Run(context.Background(), argv)
 	if err := m.Close(); err != nil {
 		t.Errorf("close: %v", err)
