@@ -273,14 +273,21 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	}()
 	var srv *ops.Server
 	if addr := m.Config.HTTP.Addr; addr != "" {
-		if srv, err = ops.Listen(addr, mets, parts, extra); err != nil {
-			return abort(err)
+		srv, err = ops.Listen(addr, mets, parts, extra)
+		switch {
+		case err != nil && consoleOnly:
+			// A chat in the terminal needs no health endpoint: a second
+			// orchat on the same machine still chats.
+			fmt.Fprintf(m.Stderr, "orchat: health and metrics are off: %v (another orchat running?). --http ADDR serves them elsewhere.\n", err)
+		case err != nil:
+			return abort(listenError(err, c.Slack.Mode == "http" && c.Slack.BotToken != ""))
+		default:
+			m.logger().Info("serving /healthz, /readyz and /metrics", "addr", srv.Addr())
+			if m.OpsListening != nil {
+				m.OpsListening(srv.Addr())
+			}
+			start("http", func(context.Context) error { return srv.Serve() })
 		}
-		m.logger().Info("serving /healthz, /readyz and /metrics", "addr", srv.Addr())
-		if m.OpsListening != nil {
-			m.OpsListening(srv.Addr())
-		}
-		start("http", func(context.Context) error { return srv.Serve() })
 	}
 	<-ctx.Done()
 	m.shutdown(st)
@@ -290,6 +297,16 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		scancel()
 	}
 	return g.Wait()
+}
+
+// listenError says what to do when the health and metrics server cannot
+// listen (another orchat holds the port): another address, or none, unless
+// Slack's events come there.
+func listenError(err error, slackHTTP bool) error {
+	if slackHTTP {
+		return bot.Errorf(bot.EINVALID, "Cannot serve Slack's events: %v. Set http.addr (or --http ADDR) to a free address, or stop the other program.", err)
+	}
+	return bot.Errorf(bot.EINVALID, "Cannot serve health and metrics: %v (another orchat running?). Set http.addr (or --http ADDR) to a free address, or --http \"\" to turn the server off.", err)
 }
 
 // shutdown lets answers in flight finish (up to shutdown_timeout), then
