@@ -56,6 +56,10 @@ type ReplyMeta struct {
 	Charged          int64
 	Balance          int64
 	FreeLeft         int // free requests left today; -1 when not a free call
+
+	// ChargePending: the charge could not be written yet and is being
+	// retried; Charged is 0 until it lands.
+	ChargePending bool
 }
 
 // CompareView is a compare as shown: one panel per model and, once every

@@ -79,7 +79,7 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 	}
 	meta, footer := s.footer(ctx, ev.Identity, plan, res, out)
 	if err != nil {
-		return undelivered(req.Reply.Fail(res.Text, failNote(ctx, res, err, out.charged), footer, meta), out.charged)
+		return undelivered(req.Reply.Fail(res.Text, failNote(ctx, res, err, out), footer, meta), out.charged)
 	}
 	s.lowBalance(ctx, req, out)
 	if strings.TrimSpace(res.Text) == "" {
@@ -127,10 +127,14 @@ func interrupted(ctx context.Context, err error) error {
 }
 
 // failNote is the note under a partial answer that broke off.
-func failNote(ctx context.Context, res bot.Result, err error, charged int64) string {
+func failNote(ctx context.Context, res bot.Result, err error, out outcome) string {
+	charged := "Charged " + bot.FormatTokens(out.charged) + " tokens for the part you got."
+	if out.pending {
+		charged = "The charge for the part you got is pending (the ledger could not be written; it is retried)."
+	}
 	if res.FinishReason == bot.FinishLength && ctx.Err() == nil {
 		// Cut at the longest answer allowed: asking again would be cut too.
-		return fmt.Sprintf("%s Charged %s tokens for the part you got.", bot.ErrorMessage(err), bot.FormatTokens(charged))
+		return fmt.Sprintf("%s %s", bot.ErrorMessage(err), charged)
 	}
 	what := "The answer broke off"
 	switch {
@@ -143,7 +147,7 @@ func failNote(ctx context.Context, res bot.Result, err error, charged int64) str
 	if bot.ErrorCode(err) == bot.EINTERNAL {
 		msg = "The connection to the model was lost."
 	}
-	return fmt.Sprintf("%s: %s. Charged %s tokens for the part you got. Ask again to retry.", what, strings.TrimSuffix(msg, "."), bot.FormatTokens(charged))
+	return fmt.Sprintf("%s: %s. %s Ask again to retry.", what, strings.TrimSuffix(msg, "."), charged)
 }
 
 // sessionID groups the calls of one conversation upstream, without naming

@@ -161,13 +161,16 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	mu.Lock()
 	defer mu.Unlock()
 	var charged int64
-	ok := 0
+	ok, pending := 0, 0
 	for i, res := range results {
 		if res.Text == "" {
 			res.Text = texts[i].String()
 		}
 		out := spends[i].settle(ctx, res, res.Err)
 		charged += out.charged
+		if out.pending {
+			pending++
+		}
 		p := &view.Panels[i]
 		p.Answered, p.Text = res.Model, res.Text
 		if res.TTFT > 0 {
@@ -205,6 +208,9 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 		}
 	}
 	view.Footer = fmt.Sprintf("compare %s · charged %s in all", view.ID, bot.FormatTokens(charged))
+	if pending > 0 {
+		view.Footer += fmt.Sprintf(" (%d %s pending)", pending, bot.Plural(pending, "charge", "charges"))
+	}
 	if b, err := s.Ledger.Balance(context.WithoutCancel(ctx), ev.Identity); err == nil {
 		view.Footer += " · balance " + bot.FormatTokens(b.Balance)
 	}

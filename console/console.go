@@ -474,6 +474,9 @@ type jsonMessage struct {
 	Panels    []jsonPanel    `json:"panels,omitempty"`
 	Choices   []string       `json:"choices,omitempty"`
 	Tally     map[string]int `json:"tally,omitempty"`
+
+	// ChargePending: charged is not yet on the ledger (it is retried).
+	ChargePending bool `json:"charge_pending,omitempty"`
 }
 
 type jsonUsage struct {
@@ -502,6 +505,7 @@ func writeJSON(w io.Writer, m bot.Message) {
 		if mt.Model != "" {
 			j.Usage = &jsonUsage{mt.PromptTokens, mt.CompletionTokens}
 			j.Charged = &mt.Charged
+			j.ChargePending = mt.ChargePending
 		}
 		j.Balance = &mt.Balance
 		if mt.FreeLeft >= 0 {

@@ -47,6 +47,9 @@ type Options struct {
 	CompareModels []string
 	// Logger receives every part's log (default: discarded).
 	Logger *slog.Logger
+	// Hooks reach inside the ledger (a commit that fails, as on a full
+	// disk).
+	Hooks stack.Hooks
 }
 
 // Stack is a real orchat without a platform, wired by stack.Open: what an
@@ -92,7 +95,7 @@ func MustOpen(tb testing.TB, opts Options) *Stack {
 		},
 		Engine: stack.Engine{Admins: opts.Admins, Limit: opts.Limit, EditInterval: interval},
 	}
-	st, err := stack.Open(context.Background(), cfg, stack.Deps{Logger: log})
+	st, err := stack.Open(context.Background(), cfg, stack.Deps{Logger: log, Hooks: opts.Hooks})
 	if err != nil {
 		tb.Fatalf("stacktest: %v", err)
 	}
