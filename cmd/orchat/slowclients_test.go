@@ -22,8 +22,8 @@ import (
 
 // startSlackHTTP runs `orchat run` in Slack's HTTP mode on a fake Slack,
 // the health and metrics server (and /slack/events) on a free port, and
-// returns its base URL; it stops with the test.
-func startSlackHTTP(tb testing.TB) string {
+// returns its base URL and signing secret; it stops with the test.
+func startSlackHTTP(tb testing.TB) (base, signingSecret string) {
 	tb.Helper()
 	dir := tb.TempDir()
 	apiKey, signing := secret("sk-or-v1-"), secret("slack-signing-")
@@ -57,11 +57,32 @@ func startSlackHTTP(tb testing.TB) string {
 	})
 	select {
 	case a := <-addr:
-		return "http://" + a
+		return "http://" + a, signing
 	case code := <-done:
 		tb.Fatalf("orchat run exited %d before serving:\n%s", code, logs.String())
 	}
-	return ""
+	return "", ""
+}
+
+// closedByServer writes raw to a new connection to addr and reads until
+// the bot closes it, returning what it answered; it fails the test if the
+// connection is still open after 30 s (a slow client must be cut sooner).
+func closedByServer(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got, err := io.ReadAll(c)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the bot kept the connection open (it answered %q)", got)
+	}
+	return string(got)
 }
 
 // slowBodies opens n connections to /slack/events that send their headers
@@ -129,7 +150,7 @@ func goroutines(tb testing.TB, base string) int {
 // (they held a connection and a goroutine each for as long as they liked),
 // while /metrics and /readyz keep answering.
 func TestSlowSlackClientsAreClosed(t *testing.T) {
-	base := startSlackHTTP(t)
+	base, _ := startSlackHTTP(t)
 	eventually(t, "/readyz says ready", func() bool { code, _ := get(t, base+"/readyz"); return code == 200 })
 	done := make(chan struct{})
 	var (
@@ -165,7 +186,7 @@ func TestSlowSlackClientsAreClosed(t *testing.T) {
 // the bot's goroutines before, while they hang on, and after.
 func BenchmarkSlowSlackClients(b *testing.B) {
 	for b.Loop() {
-		base := startSlackHTTP(b)
+		base, _ := startSlackHTTP(b)
 		before := goroutines(b, base)
 		type result struct {
 			last time.Duration
