@@ -86,10 +86,3 @@ func (l *limiter) rotate(now time.Time) {
 		l.rotated = now
 	}
 }
-
-// size is how many buckets are kept.
-func (l *limiter) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.cur) + len(l.prev)
-}
