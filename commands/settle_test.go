@@ -112,6 +112,19 @@ func charges(t *testing.T, st *stacktest.Stack, id bot.Identity) (rows int, sum 
 	return rows, sum, b.Held
 }
 
+const ann bot.Identity = "console:ann"
+
+// askAnn has ann ask a paid model one question and returns what she saw.
+func askAnn(t *testing.T, st *stacktest.Stack) *finals {
+	t.Helper()
+	out := &finals{}
+	if err := st.Engine.Handle(context.Background(), bot.Event{ID: "e1", Platform: bot.PlatformConsole, Identity: ann, Community: "console",
+		Text: "/ask model:openai/gpt-5-mini What is a monad?"}, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestFailedSettleIsRetried: the disk is full when an answer's charge is
 // written. The answer says its charge is pending (not "charged 0"), and
 // once space is back the charge lands by itself: exactly what the upstream
@@ -119,13 +132,8 @@ func charges(t *testing.T, st *stacktest.Stack, id bot.Identity) (rows int, sum 
 func TestFailedSettleIsRetried(t *testing.T) {
 	st, disk, billed := settleWorld(t)
 	st.Settler.First, st.Settler.Max = 10*time.Millisecond, 20*time.Millisecond
-	const user bot.Identity = "console:ann"
 	disk.full.Store(true)
-	out := &finals{}
-	if err := st.Engine.Handle(context.Background(), bot.Event{ID: "e1", Platform: bot.PlatformConsole, Identity: user, Community: "console",
-		Text: "/ask model:openai/gpt-5-mini What is a monad?"}, out); err != nil {
-		t.Fatal(err)
-	}
+	out := askAnn(t, st)
 	ans := out.answer(t)
 	if !strings.Contains(ans.Footer, "charge pending") || strings.Contains(ans.Footer, "charged 0") || ans.Meta == nil || !ans.Meta.ChargePending {
 		t.Fatalf("footer %q (meta %+v), want it to say the charge is pending", ans.Footer, ans.Meta)
@@ -141,7 +149,7 @@ func TestFailedSettleIsRetried(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	rows, sum, held := charges(t, st, user)
+	rows, sum, held := charges(t, st, ann)
 	if want := billed(); rows != 1 || sum != want || want == 0 || held != 0 {
 		t.Fatalf("charge rows=%d sum=%d held=%d, want one charge of the %d tokens billed and nothing held", rows, sum, held, want)
 	}
@@ -153,21 +161,16 @@ func TestFailedSettleIsRetried(t *testing.T) {
 func TestPendingSettleLandsAtShutdown(t *testing.T) {
 	st, disk, billed := settleWorld(t)
 	st.Settler.First = time.Hour
-	const user bot.Identity = "console:ann"
 	disk.full.Store(true)
-	out := &finals{}
-	if err := st.Engine.Handle(context.Background(), bot.Event{ID: "e1", Platform: bot.PlatformConsole, Identity: user, Community: "console",
-		Text: "/ask model:openai/gpt-5-mini What is a monad?"}, out); err != nil {
-		t.Fatal(err)
-	}
-	if rows, _, held := charges(t, st, user); rows != 0 || held == 0 {
+	askAnn(t, st)
+	if rows, _, held := charges(t, st, ann); rows != 0 || held == 0 {
 		t.Fatalf("charge rows=%d held=%d while the disk is full, want none and the hold open", rows, held)
 	}
 	disk.full.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st.Drain(ctx)
-	rows, sum, held := charges(t, st, user)
+	rows, sum, held := charges(t, st, ann)
 	if want := billed(); rows != 1 || sum != want || held != 0 {
 		t.Fatalf("after the drain: charge rows=%d sum=%d held=%d, want one charge of the %d tokens billed and nothing held", rows, sum, held, want)
 	}
