@@ -61,7 +61,15 @@ func (u Usage) USD() float64 {
 // usage (never from a router's -1 price). Free models cost nothing.
 func (b Billing) Charge(u Usage, m Model) int64 {
 	if m.Free() {
-		return 0
+		// A free model costs nothing, but what runs around it may (a web
+		// search is billed even on free models).
+		if b.Mode == BillingRaw {
+			return 0
+		}
+		if u.CostReported {
+			return b.FromUSD(u.USD())
+		}
+		return b.FromUSD(m.RequestPrice)
 	}
 	if b.Mode == BillingRaw {
 		return clampTokens(u.PromptTokens + u.CompletionTokens)
@@ -79,7 +87,10 @@ func (b Billing) Charge(u Usage, m Model) int64 {
 // given prompt and completion tokens: the amount to hold before calling it.
 func (b Billing) Estimate(m Model, promptTokens, completionTokens int) int64 {
 	if m.Free() {
-		return 0
+		if b.Mode == BillingRaw {
+			return 0
+		}
+		return b.FromUSD(m.RequestPrice) // a web search, billed even on free models
 	}
 	if b.Mode == BillingRaw {
 		return clampTokens(int64(promptTokens) + int64(completionTokens))

@@ -12,6 +12,10 @@ const (
 	RoleAssistant = "assistant"
 )
 
+// Reasoning efforts, as OpenRouter's chat spec defines `reasoning.effort`
+// ("none" turns thinking off; "" leaves it to the model).
+var Efforts = []string{"none", "minimal", "low", "medium", "high", "xhigh", "max"}
+
 // ChatMessage is one turn of a conversation sent to a model.
 type ChatMessage struct {
 	Role    string
@@ -19,6 +23,46 @@ type ChatMessage struct {
 	// Images are URLs (https: or data:image/...;base64,...) sent as image
 	// parts; only vision models receive them.
 	Images []string
+	// Files are documents (PDFs) sent as `file` parts, read by the
+	// file-parser plugin or by a model that reads files itself.
+	Files []FilePart
+	// ReasoningDetails is an assistant turn's reasoning_details as the
+	// model sent them (a JSON array, opaque to orchat): sent back with the
+	// turn, models that sign or encrypt their thinking continue it.
+	ReasoningDetails []byte
+	// Cache marks a prompt-caching breakpoint at the end of this message
+	// (cache_control), for models whose caching must be asked for.
+	Cache bool
+}
+
+// FilePart is one document of a message.
+type FilePart struct {
+	Name string
+	// Data is a data: URL (data:application/pdf;base64,...) or an https URL.
+	Data string
+	Size int64 // bytes, for limits
+	// Tokens is the estimated prompt tokens of the document's text.
+	Tokens int
+}
+
+// Citation is one web source an answer cites (a url_citation annotation).
+type Citation struct {
+	URL   string
+	Title string
+}
+
+// Image is one picture a model made.
+type Image struct {
+	MIME string // image/png, image/jpeg, image/webp
+	Data []byte
+}
+
+// File is a file a message carries for the platform to upload (a
+// generated image, the thinking of a reasoning model).
+type File struct {
+	Name string
+	MIME string
+	Data []byte
 }
 
 // PlanRequest is what the router needs to choose a model for a prompt.
@@ -39,6 +83,14 @@ type PlanRequest struct {
 	Held      int64
 	// FreeRemaining is how many free-tier requests the user has left today.
 	FreeRemaining int
+	// Effort is the reasoning effort the user asked for ("" keeps the
+	// configured one); one of Efforts.
+	Effort string
+	// Web asks for OpenRouter's web search plugin (answers with citations).
+	Web bool
+	// ImageOutput asks for images back (/imagine): only models that output
+	// images qualify.
+	ImageOutput bool
 }
 
 // Plan is the router's decision for one request, explained.
@@ -64,6 +116,20 @@ type Plan struct {
 	// AutoModels, for openrouter/auto, are sent as the auto-router plugin's
 	// allowed_models.
 	AutoModels []string
+	// Reasoning is the reasoning effort to send ("" sends none), and
+	// ShowReasoning whether the thinking is shown to the user.
+	Reasoning     string
+	ShowReasoning bool
+	// Web sends the web search plugin with at most WebResults results;
+	// Cost includes what the search costs.
+	Web        bool
+	WebResults int
+	// Modalities are the output modalities to ask for (["image", "text"]
+	// for image output); nil asks for text.
+	Modalities []string
+	// ImagesDropped counts the images of earlier turns left out because
+	// the model cannot read images (the reply says so).
+	ImagesDropped int
 }
 
 // Candidates returns the model and its fallbacks in order.
@@ -76,6 +142,9 @@ type ChatRequest struct {
 	Plan      Plan
 	User      Identity // sent (hashed) as OpenRouter's `user` for abuse tracking
 	SessionID string   // groups a conversation's calls upstream
+	// OnReasoning, when set, receives each piece of the model's thinking
+	// as it arrives (the text goes to Stream's onDelta).
+	OnReasoning func(delta string)
 }
 
 // FinishLength is the finish reason of an answer that a length limit
@@ -95,14 +164,27 @@ type Result struct {
 	// received (the ledger still caps it at the hold).
 	Cost      int64
 	Estimated bool
-	// FinishReason is the upstream's ("stop", "length", …); with Err set,
-	// FinishLength means the answer went past the longest one allowed and
-	// was cut there: asking again would only be cut again.
+	// Settled says where Cost came from: "usage" (the response's usage),
+	// "generation" (GET /generation after a cut stream), "estimate" (from
+	// what was received), or "" (nothing billed).
+	Settled string
+	// FinishReason is the response's: stop, length, content_filter,
+	// tool_calls or error; with Err set, FinishLength means the answer went
+	// past the longest one allowed and was cut there: asking again would
+	// only be cut again.
 	FinishReason string
-	TTFT         time.Duration // time to the first token; 0 if none came
-	Latency      time.Duration // time to the end of the call
-	Attempts     []string      // every candidate tried, in order
-	Err          error
+	// Reasoning is the model's thinking as text; ReasoningDetails its
+	// reasoning_details (opaque JSON) to send back with the next turn.
+	Reasoning        string
+	ReasoningDetails []byte
+	// Refusal is the model's refusal message, when it refused.
+	Refusal   string
+	Citations []Citation
+	Images    []Image
+	TTFT      time.Duration // time to the first token; 0 if none came
+	Latency   time.Duration // time to the end of the call
+	Attempts  []string      // every candidate tried, in order
+	Err       error
 }
 
 // Chat is the router: it plans, streams and compares model calls.
@@ -125,4 +207,35 @@ type Chat interface {
 	// result; onDelta receives the index of the request. One failure never
 	// sinks the others; it returns when the slowest ends or ctx ends.
 	Compare(ctx context.Context, reqs []ChatRequest, onDelta func(i int, delta string)) []Result
+}
+
+// Credits is what the host's upstream API key has left (OpenRouter's
+// GET /key), as last read.
+type Credits struct {
+	// Known is false until the key was read (or for an upstream without
+	// /key, such as another OpenAI-compatible server).
+	Known bool
+	// LimitUSD is the key's credit limit and RemainingUSD what is left of
+	// it; both nil for a key without a limit.
+	LimitUSD     *float64
+	RemainingUSD *float64
+	UsageUSD     float64
+	CheckedAt    time.Time
+}
+
+// Out reports whether the key has a limit and nothing left of it: no paid
+// call can succeed.
+func (c Credits) Out() bool { return c.Known && c.RemainingUSD != nil && *c.RemainingUSD <= 0 }
+
+// Below reports whether the key has a limit with less than usd left.
+func (c Credits) Below(usd float64) bool {
+	return c.Known && c.RemainingUSD != nil && *c.RemainingUSD < usd
+}
+
+// CreditsSource reads the host's credits: Credits returns the last
+// reading at once, RefreshCredits asks the upstream (EUNAVAILABLE when it
+// cannot).
+type CreditsSource interface {
+	Credits() Credits
+	RefreshCredits(ctx context.Context) (Credits, error)
 }

@@ -36,6 +36,9 @@ type Option struct {
 	Rest bool
 	// Model: the value is a model id (platforms offer autocomplete).
 	Model bool
+	// Choices, when set, are the only values (platforms offer them as a
+	// list).
+	Choices []string
 }
 
 // Invocation is a parsed command: its name and arguments.

@@ -45,6 +45,17 @@ type Message struct {
 	Compare *CompareView // set for KindCompare
 	Vote    *VoteResult  // set when a vote was recorded: update the tally
 	Meta    *ReplyMeta   // structured facts of a finished answer
+	// Thinking: the model is thinking and has written no answer yet
+	// (adapters show that it is).
+	Thinking bool
+	// Reasoning is a finished answer's thinking, to show out of the way
+	// (Discord: a thinking.md file; Slack: a thread reply; console: dimmed).
+	Reasoning string
+	// Citations are the web sources of the answer, rendered as numbered
+	// footnotes under its last part.
+	Citations []Citation
+	// Files are uploaded with the message (generated images).
+	Files []File
 }
 
 // ReplyMeta holds the facts of a finished answer, for footers and for
@@ -56,6 +67,9 @@ type ReplyMeta struct {
 	Charged          int64
 	Balance          int64
 	FreeLeft         int // free requests left today; -1 when not a free call
+	ReasoningTokens  int64
+	CachedTokens     int64
+	FinishReason     string
 
 	// ChargePending: the charge could not be written yet and is being
 	// retried; Charged is 0 until it lands.
@@ -85,12 +99,21 @@ type Panel struct {
 	CompletionTokens int64
 	Charged          int64
 	Error            string
+	ReasoningTokens  int64
+	// Thinking: still thinking, no answer text yet.
+	Thinking  bool
+	Citations []Citation
+	// Images is how many images the model made (uploaded after the panels).
+	Images int
 }
 
 // Summary is the panel's one-line facts: latency, tokens and charge.
 func (p Panel) Summary() string {
 	switch p.Status {
 	case StatusStreaming:
+		if p.Thinking {
+			return "thinking…"
+		}
 		if p.TTFT > 0 {
 			return fmt.Sprintf("streaming · first token %s", FormatDuration(p.TTFT))
 		}
@@ -98,9 +121,12 @@ func (p Panel) Summary() string {
 	case StatusFailed:
 		return "failed · charged " + FormatTokens(p.Charged)
 	}
-	return fmt.Sprintf("first token %s · total %s · %s in / %s out · charged %s",
-		FormatDuration(p.TTFT), FormatDuration(p.Latency),
-		FormatTokens(p.PromptTokens), FormatTokens(p.CompletionTokens), FormatTokens(p.Charged))
+	s := fmt.Sprintf("first token %s · total %s · %s in / %s out", FormatDuration(p.TTFT), FormatDuration(p.Latency),
+		FormatTokens(p.PromptTokens), FormatTokens(p.CompletionTokens))
+	if p.ReasoningTokens > 0 {
+		s += fmt.Sprintf(" (%s thinking)", FormatTokens(p.ReasoningTokens))
+	}
+	return s + " · charged " + FormatTokens(p.Charged)
 }
 
 // VoteResult is what a vote changed: adapters update the compare message's

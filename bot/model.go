@@ -26,8 +26,34 @@ type Model struct {
 	CompletionPrice float64
 	RequestPrice    float64
 	ImagePrice      float64
+	// WebSearchPrice is what one web search costs with the model's native
+	// search (pricing.web_search, USD per request); 0 when it searches
+	// through OpenRouter's engine, priced per result.
+	WebSearchPrice float64
+	// CacheReadPrice and CacheWritePrice are the prompt-caching prices
+	// (USD per token); a cache-write price means caching must be asked
+	// for with cache_control breakpoints.
+	CacheReadPrice  float64
+	CacheWritePrice float64
 	Created         time.Time
 }
+
+// Reasons reports whether the model can think before it answers (it takes
+// OpenRouter's reasoning parameter).
+func (m Model) Reasons() bool {
+	return slices.Contains(m.SupportedParameters, "reasoning") || slices.Contains(m.SupportedParameters, "reasoning_effort")
+}
+
+// Files reports whether the model reads documents (file parts).
+func (m Model) Files() bool { return slices.Contains(m.InputModalities, "file") }
+
+// ImageOutput reports whether the model makes images.
+func (m Model) ImageOutput() bool { return slices.Contains(m.OutputModalities, "image") }
+
+// ExplicitCache reports whether the model caches prompts only at
+// cache_control breakpoints (Anthropic's and Gemini's models, which list
+// a cache-write price).
+func (m Model) ExplicitCache() bool { return m.CacheWritePrice > 0 }
 
 // Free reports whether the model is a `:free` variant: it costs no balance
 // and counts against the daily free-tier allowance instead.
@@ -49,6 +75,8 @@ type ModelQuery struct {
 	Free   bool
 	Vision bool
 	Tools  bool
+	// ImageOutput keeps the models that make images.
+	ImageOutput bool
 	// MaxPromptPrice, when positive, keeps models whose prompt price in USD per
 	// token is at most this.
 	MaxPromptPrice float64

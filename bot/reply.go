@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -96,6 +97,46 @@ func (r *Reply) Update(text string) {
 	r.set(func() []Message { return r.renderText(KindReply, StatusStreaming, text, "", nil) })
 }
 
+// ThinkingText is what a reply shows while the model thinks and has
+// written no answer yet.
+const ThinkingText = "💭 Thinking…"
+
+// Think shows that the model is thinking: words counts the thinking so
+// far (0 when the model does not show it), so the user sees it move.
+func (r *Reply) Think(words int) {
+	text := ThinkingText
+	if words > 0 {
+		text = fmt.Sprintf("%s (%s %s so far)", ThinkingText, FormatTokens(int64(words)), Plural(words, "word", "words"))
+	}
+	r.set(func() []Message {
+		msgs := r.renderText(KindReply, StatusStreaming, text, "", nil)
+		msgs[0].Thinking = true
+		return msgs
+	})
+}
+
+// Answer is a finished answer with everything it may carry beside its
+// text.
+type Answer struct {
+	Text   string
+	Footer string
+	Meta   *ReplyMeta
+	// Reasoning is the thinking to show out of the way ("" for none).
+	Reasoning string
+	Citations []Citation
+	Files     []File
+}
+
+// FinishAnswer ends the streamed answer: its text split over as many
+// messages as the platform needs, the last one carrying the footer, the
+// citations, the thinking and the files.
+func (r *Reply) FinishAnswer(a Answer) error {
+	msgs := r.renderText(KindReply, StatusDone, a.Text, a.Footer, a.Meta)
+	last := &msgs[len(msgs)-1]
+	last.Reasoning, last.Citations, last.Files = a.Reasoning, a.Citations, a.Files
+	return r.finish(msgs)
+}
+
 // UpdateCompare sets the compare panels so far. The caller may change v's
 // panels once it returns.
 func (r *Reply) UpdateCompare(v CompareView) {
@@ -122,9 +163,12 @@ func (r *Reply) Fail(partial, note, footer string, meta *ReplyMeta) error {
 	return r.finish(r.renderText(KindReply, StatusFailed, text, footer, meta))
 }
 
-// FinishCompare ends a compare with its final panels and vote choices.
-func (r *Reply) FinishCompare(v CompareView) error {
-	return r.finish([]Message{r.renderCompare(StatusDone, v)})
+// FinishCompare ends a compare with its final panels and vote choices;
+// files (the images the models made) are uploaded with it.
+func (r *Reply) FinishCompare(v CompareView, files ...File) error {
+	m := r.renderCompare(StatusDone, v)
+	m.Files = files
+	return r.finish([]Message{m})
 }
 
 // Send posts a complete message (command output, a notice, an error) apart

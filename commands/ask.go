@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/orchat/orchat/bot"
 )
@@ -12,19 +14,37 @@ import (
 func (s *set) ask() *bot.Command {
 	return &bot.Command{
 		Name:    "ask",
-		Usage:   "ask PROMPT [model:ID]",
+		Usage:   "ask PROMPT [model:ID] [effort:low|medium|high…] [web:on]",
 		Summary: "Ask a model. Mentioning me, a DM or a reply to me is an ask too.",
 		Options: []bot.Option{
 			{Name: "prompt", Description: "What you want to ask", Required: true, Rest: true},
 			{Name: "model", Description: "A model id, or auto (default: your /model)", Model: true},
+			{Name: "effort", Description: "How hard a reasoning model thinks: none, minimal, low, medium, high, xhigh", Choices: bot.Efforts},
+			{Name: "web", Description: "Search the web first and cite the sources: on or off", Choices: []string{"on", "off"}},
 		},
 		Run: s.runAsk,
 	}
 }
 
+// askOptions reads the effort and web options shared by ask and compare.
+func askOptions(args bot.Args) (effort string, web bool, err error) {
+	effort = strings.ToLower(strings.TrimSpace(args.Get("effort", -1)))
+	if effort != "" && !slices.Contains(bot.Efforts, effort) {
+		return "", false, bot.Errorf(bot.EINVALID, "effort:%s is not an effort: use one of %s.", bot.Clip(effort, 20), strings.Join(bot.Efforts, ", "))
+	}
+	switch w := strings.ToLower(strings.TrimSpace(args.Get("web", -1))); w {
+	case "", "off", "no", "false":
+	case "on", "yes", "true":
+		web = true
+	default:
+		return "", false, bot.Errorf(bot.EINVALID, "web:%s is not on or off. Example: /ask What happened today? web:on", bot.Clip(w, 20))
+	}
+	return effort, web, nil
+}
+
 // runAsk answers a prompt: conversation from the platform, the router's
-// plan, a hold for the worst case, the streamed answer, and a settle for
-// what it actually cost.
+// plan, a hold for the worst case, the streamed answer (the thinking
+// shown while it happens), and a settle for what it actually cost.
 func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 	ev := req.Event
 	prompt := strings.TrimSpace(cleanInvisible(req.Args.Get("prompt", -1)))
@@ -34,7 +54,13 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 	if prompt == "" && len(ev.Attachments) == 0 {
 		return bot.Errorf(bot.EINVALID, "Ask me something, for example: /ask What is the tallest mountain in Europe?")
 	}
-
+	effort, web, err := askOptions(req.Args)
+	if err != nil {
+		return err
+	}
+	if err := s.creditsLeft(ctx, req); err != nil {
+		return err
+	}
 	msgs, notes, err := s.conversation(ctx, ev, prompt)
 	if err != nil {
 		return err
@@ -48,25 +74,43 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 			return fmt.Errorf("ask: default model: %w", err)
 		}
 	}
+	return s.answer(ctx, req, msgs, bot.PlanRequest{Model: model, Effort: effort, Web: web}, "ask")
+}
+
+// answer plans, holds, streams and settles one model call for req and
+// finishes the reply with the whole answer: ask and imagine share it.
+func (s *set) answer(ctx context.Context, req *bot.Request, msgs []bot.ChatMessage, pr bot.PlanRequest, kind string) error {
+	ev := req.Event
 	bal, err := s.Ledger.Balance(ctx, ev.Identity)
 	if err != nil {
-		return fmt.Errorf("ask: balance: %w", err)
+		return fmt.Errorf("%s: balance: %w", kind, err)
 	}
-	plan, err := s.Chat.Plan(ctx, bot.PlanRequest{
-		Identity: ev.Identity, Messages: msgs, Model: model,
-		Available: bal.Available, Held: bal.Held, FreeRemaining: bal.Free.Remaining,
-	})
+	pr.Identity, pr.Messages, pr.Available, pr.Held, pr.FreeRemaining = ev.Identity, msgs, bal.Available, bal.Held, bal.Free.Remaining
+	plan, err := s.Chat.Plan(ctx, pr)
 	if err != nil {
 		return s.explainPlanError(err, bal)
 	}
-
-	sp, err := s.spend(ctx, ev.Identity, plan, "ask:"+eventKey(req))
+	s.attachDetails(ev, plan.Model, plan.Messages)
+	sp, err := s.spend(ctx, ev.Identity, plan, kind+":"+eventKey(req))
 	if err != nil {
 		return err
 	}
 	req.Reply.Typing(ctx)
+	var mu sync.Mutex
 	var text strings.Builder
-	res, err := s.Chat.Stream(ctx, bot.ChatRequest{Plan: plan, User: ev.Identity, SessionID: sessionID(ev)}, func(d string) {
+	thought := 0
+	res, err := s.Chat.Stream(ctx, bot.ChatRequest{Plan: plan, User: ev.Identity, SessionID: sessionID(ev), OnReasoning: func(d string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if text.Len() == 0 {
+			if plan.ShowReasoning {
+				thought += len(strings.Fields(d))
+			}
+			req.Reply.Think(thought)
+		}
+	}}, func(d string) {
+		mu.Lock()
+		defer mu.Unlock()
 		text.WriteString(d)
 		req.Reply.Update(text.String())
 	})
@@ -74,20 +118,141 @@ func (s *set) runAsk(ctx context.Context, req *bot.Request) error {
 		res.Text = text.String()
 	}
 	out := sp.settle(ctx, res, err)
-	if err != nil && res.Text == "" {
+	if err != nil && res.Text == "" && out.charged == 0 && !out.pending {
 		return interrupted(ctx, err)
 	}
+	s.keepDetails(ev, res)
 	meta, footer := s.footer(ctx, ev.Identity, plan, res, out)
+	a := bot.Answer{Text: res.Text, Footer: footer, Meta: meta, Citations: res.Citations, Files: imageFiles(res.Images, kind)}
+	if plan.ShowReasoning {
+		a.Reasoning = res.Reasoning
+	}
 	if err != nil {
-		return undelivered(req.Reply.Fail(res.Text, failNote(ctx, res, err, out), footer, meta), out.charged)
+		if a.Text == "" {
+			a.Text = thinkingOnly(meta)
+		}
+		return undelivered(req.Reply.Fail(a.Text, failNote(ctx, res, err, out), footer, meta), out.charged)
 	}
 	s.lowBalance(ctx, req, out)
-	if strings.TrimSpace(res.Text) == "" {
-		// A model that only reasoned, or sent usage and no text: say so
-		// (platforms refuse an empty message); the footer shows the cost.
-		res.Text = fmt.Sprintf("(%s sent back an empty answer. Ask again, or pick another model with /model.)", meta.Model)
+	a.Text = ending(a.Text, res, plan, meta)
+	return undelivered(req.Reply.FinishAnswer(a), out.charged)
+}
+
+// ending says how an answer ended when it was not a plain stop: a refusal
+// in the model's words, a cut at the completion cap, the content filter;
+// and it never leaves a message empty (platforms refuse those).
+func ending(text string, res bot.Result, plan bot.Plan, meta *bot.ReplyMeta) string {
+	if res.Refusal != "" {
+		refusal := fmt.Sprintf("🚫 %s declined: %s", meta.Model, strings.TrimSpace(res.Refusal))
+		if strings.TrimSpace(text) == "" {
+			return refusal
+		}
+		return text + "\n\n" + refusal
 	}
-	return undelivered(req.Reply.Finish(res.Text, footer, meta), out.charged)
+	switch res.FinishReason {
+	case "length":
+		if strings.TrimSpace(text) == "" && len(res.Images) == 0 {
+			return fmt.Sprintf("(%s used all %s tokens of its limit thinking and had none left for an answer: cut at the %s-token limit. Ask again with effort:low, or pick another model.)",
+				meta.Model, bot.FormatTokens(int64(plan.MaxTokens)), bot.FormatTokens(int64(plan.MaxTokens)))
+		}
+		text += fmt.Sprintf("\n\n_(cut at the %s-token limit)_", bot.FormatTokens(int64(plan.MaxTokens)))
+	case "content_filter":
+		text += "\n\n_(the provider's content filter stopped this answer here)_"
+	}
+	if strings.TrimSpace(text) == "" {
+		if len(res.Images) > 0 {
+			return fmt.Sprintf("🖼️ %s made %d %s.", meta.Model, len(res.Images), bot.Plural(len(res.Images), "image", "images"))
+		}
+		// A model that only reasoned, or sent usage and no text: say so;
+		// the footer shows the cost.
+		return fmt.Sprintf("(%s sent back an empty answer. Ask again, or pick another model with /model.)", meta.Model)
+	}
+	return text
+}
+
+// thinkingOnly is the text of an answer cut off while the model was still
+// thinking.
+func thinkingOnly(meta *bot.ReplyMeta) string {
+	if meta.ReasoningTokens > 0 {
+		return fmt.Sprintf("(%s was still thinking: %s tokens of thinking, no answer yet.)", meta.Model, bot.FormatTokens(meta.ReasoningTokens))
+	}
+	return ""
+}
+
+// imageFiles names a call's images as files to upload.
+func imageFiles(imgs []bot.Image, kind string) []bot.File {
+	var out []bot.File
+	for i, im := range imgs {
+		ext := ".png"
+		switch im.MIME {
+		case "image/jpeg":
+			ext = ".jpg"
+		case "image/webp":
+			ext = ".webp"
+		case "image/gif":
+			ext = ".gif"
+		}
+		out = append(out, bot.File{Name: fmt.Sprintf("%s-%d%s", kind, i+1, ext), MIME: im.MIME, Data: im.Data})
+	}
+	return out
+}
+
+// creditsLeft refuses a call before it is made when the host's OpenRouter
+// key is out of credits, and tells an admin once an hour when they run
+// low.
+func (s *set) creditsLeft(ctx context.Context, req *bot.Request) error {
+	if s.Credits == nil {
+		return nil
+	}
+	c := s.Credits.Credits()
+	if c.Out() {
+		s.Metrics.Refusal("host_credits")
+		return bot.Errorf(bot.EUNAVAILABLE, "The bot's OpenRouter credits are used up, so no model can answer right now; tell the host. Nothing was charged to you.")
+	}
+	if req.Admin && s.Config.LowCreditsUSD > 0 && c.Below(s.Config.LowCreditsUSD) && s.lowNotice.Add(string(req.Event.Identity), struct{}{}) {
+		_ = req.Reply.Send(bot.Message{Kind: bot.KindNotice, Private: true, Text: fmt.Sprintf(
+			"Heads up, admin: the bot's OpenRouter key has $%.2f of credit left (limit $%.2f). Add credits on OpenRouter; /credits shows the figures.", *c.RemainingUSD, deref(c.LimitUSD))})
+	}
+	return nil
+}
+
+func deref(f *float64) float64 {
+	if f == nil {
+		return 0
+	}
+	return *f
+}
+
+// detailsKey names the reasoning_details kept for a conversation with a
+// model: who asked where (the channel's ids are opaque).
+func detailsKey(ev bot.Event, model string) string {
+	return string(ev.Identity) + "\x00" + sessionID(ev) + "\x00" + model
+}
+
+// keepDetails remembers a reasoning model's reasoning_details for the next
+// turn of the conversation (in memory, for an hour: never stored).
+func (s *set) keepDetails(ev bot.Event, res bot.Result) {
+	if len(res.ReasoningDetails) > 0 && ev.Channel != "" {
+		s.details.Put(detailsKey(ev, res.Model), res.ReasoningDetails)
+	}
+}
+
+// attachDetails sends the reasoning_details kept from the model's last
+// answer with that answer's turn, when the conversation continues it.
+func (s *set) attachDetails(ev bot.Event, model string, msgs []bot.ChatMessage) {
+	if ev.History == nil {
+		return
+	}
+	d, ok := s.details.Get(detailsKey(ev, model))
+	if !ok {
+		return
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == bot.RoleAssistant {
+			msgs[i].ReasoningDetails = d
+			return
+		}
+	}
 }
 
 // undelivered explains a platform refusing an answer that was already

@@ -28,6 +28,17 @@ type Config struct {
 	Location *time.Location
 	// LowBalance: tell a user once when their balance falls below it (0: off).
 	LowBalance int64
+	// AttachmentFileBytes: documents (PDFs) up to this size are sent as
+	// file parts.
+	AttachmentFileBytes int64
+	// HistoryImages and HistoryImageBytes bound the images of earlier
+	// turns (reply chain, thread) kept for vision models: at most this
+	// many, each at most AttachmentImageBytes, this many bytes in all.
+	HistoryImages     int
+	HistoryImageBytes int64
+	// LowCreditsUSD: tell host admins when the OpenRouter key has less
+	// than this left (0: off).
+	LowCreditsUSD float64
 }
 
 // Deps are the parts the commands use.
@@ -37,6 +48,8 @@ type Deps struct {
 	Prefs   bot.Preferences
 	Catalog bot.Catalog
 	Chat    bot.Chat
+	// Credits reads the host's OpenRouter credits (nil: not known).
+	Credits bot.CreditsSource
 	Config  Config
 	Logger  *slog.Logger
 	Metrics bot.Metrics
@@ -50,6 +63,10 @@ type Deps struct {
 type set struct {
 	Deps
 	list []*bot.Command
+	// details keeps reasoning models' reasoning_details for the next turn;
+	// lowNotice the admins told that credits run low, once an hour.
+	details   *bot.Cache[[]byte]
+	lowNotice *bot.Cache[struct{}]
 }
 
 // New returns every command, in the order /help lists them.
@@ -72,11 +89,14 @@ func New(d Deps) []*bot.Command {
 	if d.Config.CompareMaxTokens <= 0 {
 		d.Config.CompareMaxTokens = 512
 	}
-	s := &set{Deps: d}
+	if d.Config.AttachmentFileBytes <= 0 {
+		d.Config.AttachmentFileBytes = 10 << 20
+	}
+	s := &set{Deps: d, details: bot.NewCache[[]byte](10_000, time.Hour, d.Now), lowNotice: bot.NewCache[struct{}](1000, time.Hour, d.Now)}
 	s.list = []*bot.Command{
-		s.ask(), s.compare(), s.vote(), s.leaderboard(),
+		s.ask(), s.compare(), s.imagine(), s.vote(), s.leaderboard(),
 		s.balance(), s.usage(), s.models(), s.model(), s.help(),
-		s.topup(), s.deduct(), s.block(), s.unblock(), s.ledger(),
+		s.topup(), s.deduct(), s.block(), s.unblock(), s.ledger(), s.credits(),
 	}
 	return s.list
 }

@@ -17,7 +17,7 @@ var labels = []string{"A", "B", "C", "D"}
 func (s *set) compare() *bot.Command {
 	return &bot.Command{
 		Name:    "compare",
-		Usage:   "compare PROMPT [models:a,b,c]",
+		Usage:   "compare PROMPT [models:a,b,c] [effort:…] [web:on]",
 		Summary: "Send one prompt to 2-4 models side by side, then vote for the best answer.",
 		Options: []bot.Option{
 			{Name: "prompt", Description: "What to ask every model", Required: true, Rest: true},
@@ -26,6 +26,8 @@ func (s *set) compare() *bot.Command {
 			{Name: "model2", Description: "Second model", Model: true},
 			{Name: "model3", Description: "Third model", Model: true},
 			{Name: "model4", Description: "Fourth model", Model: true},
+			{Name: "effort", Description: "How hard reasoning models think: none, minimal, low, medium, high, xhigh", Choices: bot.Efforts},
+			{Name: "web", Description: "Every model searches the web first and cites its sources: on or off", Choices: []string{"on", "off"}},
 		},
 		Run: s.runCompare,
 	}
@@ -77,6 +79,13 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	if err != nil {
 		return err
 	}
+	effort, web, err := askOptions(req.Args)
+	if err != nil {
+		return err
+	}
+	if err := s.creditsLeft(ctx, req); err != nil {
+		return err
+	}
 	msgs, notes, err := s.conversation(ctx, ev, prompt)
 	if err != nil {
 		return err
@@ -96,7 +105,7 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	for i, id := range ids {
 		p, err := s.Chat.Plan(ctx, bot.PlanRequest{
 			Identity: ev.Identity, Messages: msgs, Model: id, MaxTokens: s.Config.CompareMaxTokens,
-			Available: bal.Available, Held: bal.Held, FreeRemaining: bal.Free.Remaining,
+			Available: bal.Available, Held: bal.Held, FreeRemaining: bal.Free.Remaining, Effort: effort, Web: web,
 		})
 		if err != nil {
 			if bot.ErrorCode(err) == bot.EINSUFFICIENT {
@@ -140,12 +149,19 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	req.Reply.Typing(ctx)
 
 	reqs := make([]bot.ChatRequest, len(plans))
-	for i, p := range plans {
-		reqs[i] = bot.ChatRequest{Plan: p, User: ev.Identity, SessionID: sessionID(ev)}
-	}
 	var mu sync.Mutex
 	texts := make([]strings.Builder, len(plans))
 	start := time.Now()
+	for i, p := range plans {
+		reqs[i] = bot.ChatRequest{Plan: p, User: ev.Identity, SessionID: sessionID(ev), OnReasoning: func(string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if p := &view.Panels[i]; texts[i].Len() == 0 && !p.Thinking {
+				p.Thinking = true
+				req.Reply.UpdateCompare(view)
+			}
+		}}
+	}
 	results := s.Chat.Compare(ctx, reqs, func(i int, d string) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -154,13 +170,14 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 		if p.TTFT == 0 {
 			p.TTFT = time.Since(start)
 		}
-		p.Text = texts[i].String()
+		p.Text, p.Thinking = texts[i].String(), false
 		req.Reply.UpdateCompare(view)
 	})
 
 	mu.Lock()
 	defer mu.Unlock()
 	var charged int64
+	var files []bot.File
 	ok, pending := 0, 0
 	for i, res := range results {
 		if res.Text == "" {
@@ -172,7 +189,19 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 			pending++
 		}
 		p := &view.Panels[i]
-		p.Answered, p.Text = res.Model, res.Text
+		p.Answered, p.Text, p.Thinking = res.Model, res.Text, false
+		if res.Err == nil {
+			meta := &bot.ReplyMeta{Model: res.Model}
+			if meta.Model == "" {
+				meta.Model = p.Model
+			}
+			p.Text = ending(res.Text, res, plans[i], meta)
+		}
+		p.ReasoningTokens, p.Citations = res.Usage.ReasoningTokens, res.Citations
+		for _, f := range imageFiles(res.Images, "compare-"+strings.ToLower(p.Label)) {
+			files = append(files, f)
+			p.Images++
+		}
 		if res.TTFT > 0 {
 			p.TTFT = res.TTFT
 		}
@@ -215,7 +244,7 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 		view.Footer += " · balance " + bot.FormatTokens(b.Balance)
 	}
 
-	return undelivered(req.Reply.FinishCompare(view), charged)
+	return undelivered(req.Reply.FinishCompare(view, files...), charged)
 }
 
 // newCompareID returns a short id people can type: c + 8 hex digits.

@@ -24,9 +24,11 @@ func (s *set) conversation(ctx context.Context, ev bot.Event, prompt string) ([]
 			// The answer is still useful without context; say so in the log.
 			s.Logger.Warn("read conversation history", "platform", ev.Platform, "err", err)
 		}
-		msgs = append(msgs, historyMessages(turns, s.Config.History)...)
+		hist, kept := historyMessages(turns, s.Config.History)
+		s.historyImages(ctx, hist, kept)
+		msgs = append(msgs, hist...)
 	}
-	images, files, notes := s.attachments(ctx, ev.Attachments)
+	images, files, docs, notes := s.attachments(ctx, ev.Attachments)
 	content := prompt
 	for _, f := range files {
 		content += f
@@ -34,19 +36,58 @@ func (s *set) conversation(ctx context.Context, ev bot.Event, prompt string) ([]
 	if content == "" && len(images) > 0 {
 		content = "What is in this image?"
 	}
+	if content == "" && len(docs) > 0 {
+		content = "Summarise this document."
+	}
 	if strings.TrimSpace(content) == "" {
 		return nil, notes, bot.Errorf(bot.EINVALID, "I could not read anything from your message. %s", strings.Join(notes, " "))
 	}
-	msgs = append(msgs, bot.ChatMessage{Role: bot.RoleUser, Content: content, Images: images})
+	msgs = append(msgs, bot.ChatMessage{Role: bot.RoleUser, Content: content, Images: images, Files: docs})
 	return msgs, notes, nil
 }
 
-// historyMessages keeps the newest turns within the limits, oldest first.
-func historyMessages(turns []bot.Turn, limit bot.HistoryLimit) []bot.ChatMessage {
+// historyImages adds the images of earlier turns (a reply chain, a
+// thread) to their messages, newest first within the configured count
+// and bytes; the router drops them again, with a note, for a model that
+// cannot read images. An image that cannot be fetched is skipped.
+func (s *set) historyImages(ctx context.Context, msgs []bot.ChatMessage, turns []bot.Turn) {
+	left, bytes := s.Config.HistoryImages, s.Config.HistoryImageBytes
+	if left <= 0 {
+		return
+	}
+	for i := len(turns) - 1; i >= 0 && left > 0; i-- {
+		for _, a := range turns[i].Attachments {
+			if left == 0 {
+				break
+			}
+			name := a.Name
+			ext := strings.ToLower(path.Ext(name))
+			ctype := strings.ToLower(strings.TrimSpace(strings.Split(a.ContentType, ";")[0]))
+			if !strings.HasPrefix(ctype, "image/") && imageTypes[ext] == "" {
+				continue
+			}
+			if a.Size > s.Config.AttachmentImageBytes || bytes > 0 && a.Size > bytes {
+				continue
+			}
+			img, note := s.image(ctx, a, name, ext, ctype)
+			if note != "" {
+				continue
+			}
+			left--
+			bytes -= max(a.Size, int64(len(img)*3/4))
+			msgs[i].Images = append(msgs[i].Images, img)
+		}
+	}
+}
+
+// historyMessages keeps the newest turns within the limits, oldest first,
+// and returns the turn of each message.
+func historyMessages(turns []bot.Turn, limit bot.HistoryLimit) ([]bot.ChatMessage, []bot.Turn) {
 	if limit.Messages > 0 && len(turns) > limit.Messages {
 		turns = turns[len(turns)-limit.Messages:]
 	}
 	var out []bot.ChatMessage
+	var kept []bot.Turn
 	chars := 0
 	for i := len(turns) - 1; i >= 0; i-- {
 		t := turns[i]
@@ -64,11 +105,13 @@ func historyMessages(turns []bot.Turn, limit bot.HistoryLimit) []bot.ChatMessage
 			role = bot.RoleAssistant
 		}
 		out = append(out, bot.ChatMessage{Role: role, Content: text})
+		kept = append(kept, t)
 	}
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
+		kept[i], kept[j] = kept[j], kept[i]
 	}
-	return out
+	return out, kept
 }
 
 // systemPrompt fills in the configured system prompt's placeholders.
@@ -113,10 +156,10 @@ var textExts = map[string]bool{
 	".swift": true, ".lua": true, ".r": true, ".diff": true, ".patch": true,
 }
 
-// attachments sorts a message's files: images become image parts, text
-// files are inlined (up to a size limit), anything else is left out with a
-// note that says why.
-func (s *set) attachments(ctx context.Context, atts []bot.Attachment) (images, files, notes []string) {
+// attachments sorts a message's files: images become image parts, PDFs
+// file parts (read by the file-parser plugin), text files are inlined (up
+// to a size limit), anything else is left out with a note that says why.
+func (s *set) attachments(ctx context.Context, atts []bot.Attachment) (images, files []string, docs []bot.FilePart, notes []string) {
 	for _, a := range atts {
 		name := a.Name
 		if name == "" {
@@ -132,6 +175,13 @@ func (s *set) attachments(ctx context.Context, atts []bot.Attachment) (images, f
 			} else {
 				images = append(images, img)
 			}
+		case ctype == "application/pdf" || ext == ".pdf":
+			doc, note := s.pdf(ctx, a, name)
+			if note != "" {
+				notes = append(notes, note)
+			} else {
+				docs = append(docs, doc)
+			}
 		case strings.HasPrefix(ctype, "text/") || ctype == "application/json" || textExts[ext]:
 			text, note := s.textFile(ctx, a, name)
 			if note != "" {
@@ -144,10 +194,31 @@ func (s *set) attachments(ctx context.Context, atts []bot.Attachment) (images, f
 			if what == "" {
 				what = "unknown type"
 			}
-			notes = append(notes, fmt.Sprintf("I left out %s (%s): I can read images and text files only.", bot.Clip(name, 60), what))
+			notes = append(notes, fmt.Sprintf("I left out %s (%s): I can read images, PDFs and text files only.", bot.Clip(name, 60), what))
 		}
 	}
-	return images, files, notes
+	return images, files, docs, notes
+}
+
+// pdf reads a PDF attachment into a file part, its tokens estimated from
+// its pages.
+func (s *set) pdf(ctx context.Context, a bot.Attachment, name string) (bot.FilePart, string) {
+	limit := s.Config.AttachmentFileBytes
+	if a.Size > limit {
+		return bot.FilePart{}, fmt.Sprintf("I left out %s: it is %s, and documents may be up to %s.", bot.Clip(name, 60), byteSize(a.Size), byteSize(limit))
+	}
+	data, err := s.fetch(ctx, a, limit)
+	if err != nil {
+		return bot.FilePart{}, fmt.Sprintf("I could not download %s: %s", bot.Clip(name, 60), err)
+	}
+	if !bytes.HasPrefix(data, []byte("%PDF-")) {
+		return bot.FilePart{}, fmt.Sprintf("I left out %s: it is named like a PDF but is not one.", bot.Clip(name, 60))
+	}
+	if !bytes.Contains(data, []byte("/Type /Page")) && !bytes.Contains(data, []byte("/Type/Page")) {
+		return bot.FilePart{}, fmt.Sprintf("I left out %s: it is not a readable PDF (it has no pages; it may be cut off).", bot.Clip(name, 60))
+	}
+	url := "data:application/pdf;base64," + base64.StdEncoding.EncodeToString(data)
+	return bot.FilePart{Name: name, Data: url, Size: int64(len(data)), Tokens: bot.FileTokens(data)}, ""
 }
 
 func (s *set) image(ctx context.Context, a bot.Attachment, name, ext, ctype string) (string, string) {

@@ -15,6 +15,7 @@ func (s *set) footer(ctx context.Context, id bot.Identity, plan bot.Plan, res bo
 	meta := &bot.ReplyMeta{
 		Model: res.Model, PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens,
 		Charged: out.charged, ChargePending: out.pending, FreeLeft: -1,
+		ReasoningTokens: res.Usage.ReasoningTokens, CachedTokens: res.Usage.CachedTokens, FinishReason: res.FinishReason,
 	}
 	if meta.Model == "" {
 		meta.Model = plan.Model
@@ -23,7 +24,21 @@ func (s *set) footer(ctx context.Context, id bot.Identity, plan bot.Plan, res bo
 	if err == nil {
 		meta.Balance = bal.Balance
 	}
-	parts := []string{meta.Model, fmt.Sprintf("%s in / %s out", bot.FormatTokens(meta.PromptTokens), bot.FormatTokens(meta.CompletionTokens))}
+	tokens := fmt.Sprintf("%s in / %s out", bot.FormatTokens(meta.PromptTokens), bot.FormatTokens(meta.CompletionTokens))
+	var details []string
+	if meta.CachedTokens > 0 {
+		details = append(details, bot.FormatTokens(meta.CachedTokens)+" cached")
+	}
+	if meta.ReasoningTokens > 0 {
+		details = append(details, bot.FormatTokens(meta.ReasoningTokens)+" thinking")
+	}
+	if len(details) > 0 {
+		tokens += " (" + strings.Join(details, ", ") + ")"
+	}
+	parts := []string{meta.Model, tokens}
+	if plan.Web {
+		parts = append(parts, "web search")
+	}
 	if out.free {
 		meta.FreeLeft = out.freeLeft
 		parts = append(parts, fmt.Sprintf("free: %d left today", out.freeLeft))
@@ -36,6 +51,12 @@ func (s *set) footer(ctx context.Context, id bot.Identity, plan bot.Plan, res bo
 	parts = append(parts, "balance "+bot.FormatTokens(meta.Balance))
 	if len(res.Attempts) > 1 {
 		parts = append(parts, fmt.Sprintf("after %s failed", strings.Join(res.Attempts[:len(res.Attempts)-1], ", ")))
+	}
+	if res.Settled == "estimate" {
+		parts = append(parts, "estimated")
+	}
+	if plan.ImagesDropped > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s of earlier messages left out: %s cannot read images", plan.ImagesDropped, bot.Plural(plan.ImagesDropped, "image", "images"), meta.Model))
 	}
 	if plan.Dropped > 0 {
 		parts = append(parts, fmt.Sprintf("%d earlier %s left out to fit", plan.Dropped, bot.Plural(plan.Dropped, "message", "messages")))

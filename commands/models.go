@@ -11,9 +11,9 @@ import (
 func (s *set) models() *bot.Command {
 	return &bot.Command{
 		Name:    "models",
-		Usage:   "models [search] [free] [vision] [tools]",
+		Usage:   "models [search] [free] [vision] [tools] [image]",
 		Summary: "Search the models with their prices per million tokens and context size.",
-		Options: []bot.Option{{Name: "search", Description: "Words to look for; add free, vision or tools to filter", Rest: true}},
+		Options: []bot.Option{{Name: "search", Description: "Words to look for; add free, vision, tools or image to filter", Rest: true}},
 		Run: func(ctx context.Context, req *bot.Request) error {
 			q := bot.ModelQuery{Limit: 15}
 			var words []string
@@ -21,8 +21,10 @@ func (s *set) models() *bot.Command {
 				switch strings.ToLower(w) {
 				case "free":
 					q.Free = true
-				case "vision", "image", "images":
+				case "vision":
 					q.Vision = true
+				case "image", "images", "imagine":
+					q.ImageOutput = true
 				case "tools":
 					q.Tools = true
 				default:
@@ -36,6 +38,9 @@ func (s *set) models() *bot.Command {
 			}
 			var sb strings.Builder
 			fmt.Fprintf(&sb, "**Models** (%d shown; prices per million tokens, in → out)\n", len(found))
+			if q.ImageOutput {
+				sb.WriteString("These make images (an image is billed as output tokens, about 1,300 each). Draw with /imagine PROMPT model:ID.\n")
+			}
 			for _, m := range found {
 				sb.WriteString("• " + ModelLine(m) + "\n")
 			}
@@ -64,6 +69,15 @@ func ModelLine(m bot.Model) string {
 	}
 	if m.Tools() {
 		caps = append(caps, "tools")
+	}
+	if m.Reasons() {
+		caps = append(caps, "reasoning")
+	}
+	if m.Files() {
+		caps = append(caps, "PDFs")
+	}
+	if m.ImageOutput() {
+		caps = append(caps, "makes images")
 	}
 	if len(caps) > 0 {
 		line += " · " + strings.Join(caps, ", ")

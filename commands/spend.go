@@ -60,13 +60,15 @@ func (s *set) spend(ctx context.Context, id bot.Identity, plan bot.Plan, key str
 	return sp, nil
 }
 
-// settle charges what the call cost, or nothing when it failed before any
-// output (the hold is released, the free request given back). Ledger writes
-// outlive the request's context: a cancelled answer is still settled.
+// settle charges what the call cost, or nothing when it failed before the
+// upstream billed anything (the hold is released, the free request given
+// back). A call that billed thinking but wrote no text is charged what it
+// cost, never above its hold. Ledger writes outlive the request's context:
+// a cancelled answer is still settled.
 func (sp *spent) settle(ctx context.Context, res bot.Result, callErr error) outcome {
 	ctx = context.WithoutCancel(ctx)
 	log := sp.s.Logger
-	failed := callErr != nil && res.Text == ""
+	failed := callErr != nil && res.Text == "" && res.Settled == ""
 	if sp.free != nil {
 		out := outcome{free: true, freeLeft: sp.free.Remaining}
 		if failed {

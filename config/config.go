@@ -54,6 +54,12 @@ type OpenRouterConfig struct {
 	IdleTimeout      Duration `toml:"idle_timeout"`
 	RequestTimeout   Duration `toml:"request_timeout"`
 	MaxRetryAfter    Duration `toml:"max_retry_after"`
+	// API is "openrouter", "openai" or "" (OpenRouter when base_url is
+	// openrouter.ai's): OpenRouter's extras are used only with it.
+	API string `toml:"api"`
+	// LowCredits: host admins are told when the key has less than this
+	// many USD left (0: never).
+	LowCredits float64 `toml:"low_credits"`
 }
 
 // RouterConfig is how models are chosen.
@@ -67,6 +73,38 @@ type RouterConfig struct {
 	AutoModels          []string            `toml:"auto_models"`
 	Tiers               map[string][]string `toml:"tiers"`
 	Provider            ProviderConfig      `toml:"provider"`
+	Reasoning           ReasoningConfig     `toml:"reasoning"`
+	Web                 WebConfig           `toml:"web"`
+	Files               FilesConfig         `toml:"files"`
+	ImageModel          string              `toml:"image_model"`
+	ImageMaxTokens      int                 `toml:"image_max_tokens"`
+}
+
+// ReasoningConfig is how reasoning models think: an effort and whether the
+// thinking is shown, for every reasoning model, then per tier, then per
+// model id.
+type ReasoningConfig struct {
+	ReasoningSetting
+	MaxTokens int                         `toml:"max_tokens"`
+	Tiers     map[string]ReasoningSetting `toml:"tiers"`
+	Models    map[string]ReasoningSetting `toml:"models"`
+}
+
+// ReasoningSetting is one level of [router.reasoning].
+type ReasoningSetting struct {
+	Effort string `toml:"effort"`
+	Show   *bool  `toml:"show"`
+}
+
+// WebConfig is the web search plugin.
+type WebConfig struct {
+	MaxResults int    `toml:"max_results"`
+	Engine     string `toml:"engine"`
+}
+
+// FilesConfig is how documents are read.
+type FilesConfig struct {
+	PDFEngine string `toml:"pdf_engine"`
 }
 
 // ProviderConfig is OpenRouter's provider routing preferences.
@@ -79,6 +117,16 @@ type ProviderConfig struct {
 	DataCollection     string   `toml:"data_collection"`
 	MaxPromptPrice     float64  `toml:"max_prompt_price"`
 	MaxCompletionPrice float64  `toml:"max_completion_price"`
+	// The rest of OpenRouter's provider object, with the values its chat
+	// spec allows.
+	SortPartition          string   `toml:"sort_partition"`
+	ZDR                    *bool    `toml:"zdr"`
+	RequireParameters      *bool    `toml:"require_parameters"`
+	Quantizations          []string `toml:"quantizations"`
+	MaxRequestPrice        float64  `toml:"max_request_price"`
+	MaxImagePrice          float64  `toml:"max_image_price"`
+	PreferredMaxLatency    float64  `toml:"preferred_max_latency"`
+	PreferredMinThroughput float64  `toml:"preferred_min_throughput"`
 }
 
 // BillingConfig says what one balance token is worth.
@@ -117,6 +165,9 @@ type BotConfig struct {
 	HistoryChars         int      `toml:"history_chars"`
 	AttachmentTextBytes  int64    `toml:"attachment_text_bytes"`
 	AttachmentImageBytes int64    `toml:"attachment_image_bytes"`
+	AttachmentFileBytes  int64    `toml:"attachment_file_bytes"`
+	HistoryImages        int      `toml:"history_images"`
+	HistoryImageBytes    int64    `toml:"history_image_bytes"`
 }
 
 // StreamConfig is how answers are streamed into messages.
@@ -154,6 +205,8 @@ type SlackConfig struct {
 // ConsoleConfig is the terminal adapter.
 type ConsoleConfig struct {
 	User string `toml:"user"`
+	// FilesDir is where the console saves the images the bot sends.
+	FilesDir string `toml:"files_dir"`
 }
 
 // HTTPConfig is the operations server (health, readiness, metrics).
@@ -201,11 +254,17 @@ func Default() Config {
 			IdleTimeout:      Duration{60 * time.Second},
 			RequestTimeout:   Duration{5 * time.Minute},
 			MaxRetryAfter:    Duration{20 * time.Second},
+			LowCredits:       1,
 		},
 		Router: RouterConfig{
 			MaxTokens:           1024,
 			MinCompletionTokens: 64,
 			MaxFallbacks:        2,
+			Reasoning:           ReasoningConfig{MaxTokens: 8192, Tiers: map[string]ReasoningSetting{"reasoning": {Effort: "medium"}}},
+			Web:                 WebConfig{MaxResults: 3},
+			Files:               FilesConfig{PDFEngine: "pdf-text"},
+			ImageModel:          "google/gemini-2.5-flash-image",
+			ImageMaxTokens:      4096,
 			MaxAnswerBytes:      512 << 10,
 		},
 		Billing: BillingConfig{Mode: bot.BillingCost, USDPerToken: 0.000001},
@@ -231,12 +290,15 @@ func Default() Config {
 			HistoryChars:         24000,
 			AttachmentTextBytes:  100_000,
 			AttachmentImageBytes: 10 << 20,
+			AttachmentFileBytes:  20 << 20,
+			HistoryImages:        4,
+			HistoryImageBytes:    20 << 20,
 		},
 		Stream:  StreamConfig{EditInterval: Duration{time.Second}},
 		Compare: CompareConfig{MaxTokens: 512},
 		Discord: DiscordConfig{APIURL: "https://discord.com/api/v9", ShardCount: 1, AttachmentHosts: []string{"cdn.discordapp.com", "media.discordapp.net"}},
 		Slack:   SlackConfig{Mode: "socket", APIURL: "https://slack.com/api/"},
-		Console: ConsoleConfig{User: "console:you"},
+		Console: ConsoleConfig{User: "console:you", FilesDir: "data/files"},
 		HTTP:    HTTPConfig{Addr: "127.0.0.1:9464"},
 		Log:     LogConfig{Level: "info", Format: "text"},
 	}
@@ -431,11 +493,22 @@ func (c Config) Validate() error {
 			bad("router.tiers."+tier, "…", "unknown tier: use fast, general, code, reasoning, long, vision or free")
 		}
 	}
-	if s := c.Router.Provider.Sort; s != "" && s != "price" && s != "latency" && s != "throughput" {
-		bad("router.provider.sort", s, `must be "price", "latency", "throughput" or "" (OpenRouter's default)`)
+	// The router's own settings (provider preferences, reasoning, web,
+	// files) are checked by the router, each naming its key.
+	if err := c.router().Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(line, "openrouter.base_url") && !strings.HasPrefix(line, "router.max_tokens") &&
+				!strings.HasPrefix(line, "router.min_completion_tokens") && !strings.HasPrefix(line, "router.temperature") &&
+				!strings.HasPrefix(line, "router.max_fallbacks") && !strings.HasPrefix(line, "router.tiers.") && !strings.HasPrefix(line, "billing.") {
+				errs = append(errs, line)
+			}
+		}
 	}
-	if d := c.Router.Provider.DataCollection; d != "" && d != "allow" && d != "deny" {
-		bad("router.provider.data_collection", d, `must be "allow" or "deny"`)
+	if c.OpenRouter.LowCredits < 0 {
+		bad("openrouter.low_credits", c.OpenRouter.LowCredits, "must be 0 (off) or a USD amount")
+	}
+	if c.Bot.AttachmentFileBytes < 0 || c.Bot.HistoryImages < 0 || c.Bot.HistoryImageBytes < 0 {
+		bad("bot.attachment_file_bytes, bot.history_images, bot.history_image_bytes", "…", "must be 0 or more")
 	}
 	if c.Billing.Mode != bot.BillingCost && c.Billing.Mode != bot.BillingRaw {
 		bad("billing.mode", c.Billing.Mode, `must be "cost" or "raw"`)

@@ -34,6 +34,10 @@ func (c Config) Stack() stack.Config {
 			History:              c.History(),
 			AttachmentTextBytes:  c.Bot.AttachmentTextBytes,
 			AttachmentImageBytes: c.Bot.AttachmentImageBytes,
+			AttachmentFileBytes:  c.Bot.AttachmentFileBytes,
+			HistoryImages:        c.Bot.HistoryImages,
+			HistoryImageBytes:    c.Bot.HistoryImageBytes,
+			LowCreditsUSD:        c.OpenRouter.LowCredits,
 			CompareModels:        c.compareModels(rc),
 			CompareMaxTokens:     c.Compare.MaxTokens,
 			Location:             c.Location(),
@@ -86,9 +90,24 @@ func (c Config) router() router.Config {
 	p := c.Router.Provider
 	rc.Provider = router.ProviderPrefs{
 		Order: p.Order, Only: p.Only, Ignore: p.Ignore, AllowFallbacks: p.AllowFallbacks,
-		Sort: p.Sort, DataCollection: p.DataCollection,
-		MaxPrice: router.MaxPrice{Prompt: p.MaxPromptPrice, Completion: p.MaxCompletionPrice},
+		Sort: p.Sort, SortPartition: p.SortPartition, DataCollection: p.DataCollection,
+		ZDR: p.ZDR, RequireParameters: p.RequireParameters, Quantizations: p.Quantizations,
+		MaxPrice:            router.MaxPrice{Prompt: p.MaxPromptPrice, Completion: p.MaxCompletionPrice, Request: p.MaxRequestPrice, Image: p.MaxImagePrice},
+		PreferredMaxLatency: p.PreferredMaxLatency, PreferredMinThroughput: p.PreferredMinThroughput,
 	}
+	rc.API = c.OpenRouter.API
+	r := c.Router.Reasoning
+	rc.Reasoning = router.Reasoning{ReasoningSetting: router.ReasoningSetting{Effort: r.Effort, Show: r.Show}, MaxTokens: r.MaxTokens,
+		Tiers: map[string]router.ReasoningSetting{}, Models: map[string]router.ReasoningSetting{}}
+	for k, v := range r.Tiers {
+		rc.Reasoning.Tiers[k] = router.ReasoningSetting{Effort: v.Effort, Show: v.Show}
+	}
+	for k, v := range r.Models {
+		rc.Reasoning.Models[k] = router.ReasoningSetting{Effort: v.Effort, Show: v.Show}
+	}
+	rc.Web = router.Web{MaxResults: c.Router.Web.MaxResults, Engine: c.Router.Web.Engine}
+	rc.PDFEngine = c.Router.Files.PDFEngine
+	rc.ImageModel, rc.ImageMaxTokens = c.Router.ImageModel, c.Router.ImageMaxTokens
 	rc.Billing = bot.Billing{Mode: c.Billing.Mode, USDPerToken: c.Billing.USDPerToken}
 	rc.CatalogCache = c.Router.CatalogCache
 	if rc.CatalogCache == "" {

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +51,10 @@ type Options struct {
 	MultiUser bool
 	// History is how many earlier turns of this session a new ask sees.
 	History int
-	Logger  *slog.Logger
+	// FilesDir is where files the bot sends (generated images) are saved
+	// (default: orchat-files in the system's temporary folder).
+	FilesDir string
+	Logger   *slog.Logger
 }
 
 // Adapter is the console platform.
@@ -75,6 +79,9 @@ func New(opts Options) *Adapter {
 	}
 	if opts.History == 0 {
 		opts.History = 20
+	}
+	if opts.FilesDir == "" {
+		opts.FilesDir = filepath.Join(os.TempDir(), "orchat-files")
 	}
 	if opts.Height <= 0 {
 		opts.Height = 24
@@ -316,8 +323,10 @@ type output struct {
 	prompt string
 	mu     sync.Mutex
 	n      int
-	shown  map[string]int   // message id → runes of its text already printed
-	live   map[string]*live // message id → what of it is on the terminal (Markdown)
+	shown  map[string]int // message id → runes of its text already printed
+	// thinking: message id → "thinking" was printed.
+	thinking map[string]bool
+	live     map[string]*live // message id → what of it is on the terminal (Markdown)
 }
 
 var (
@@ -366,12 +375,30 @@ func (o *output) show(id string, m bot.Message) {
 		a.remember(o.user, o.prompt, m.Text)
 	}
 	m = inertMessage(m)
+	var paths []string
+	if m.Status != bot.StatusStreaming && len(m.Files) > 0 {
+		paths = a.save(m.Files)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.opts.JSON {
 		if m.Status != bot.StatusStreaming {
-			writeJSON(a.opts.Out, m)
+			writeJSON(a.opts.Out, m, paths)
 		}
+		return
+	}
+	if a.opts.Live && m.Kind == bot.KindReply && m.Thinking {
+		// The thinking placeholder is said once, dimmed; the answer
+		// streams in below it.
+		o.mu.Lock()
+		if o.thinking == nil {
+			o.thinking = map[string]bool{}
+		}
+		if !o.thinking[id] {
+			o.thinking[id] = true
+			fmt.Fprintln(a.opts.Out, dim(bot.ThinkingText))
+		}
+		o.mu.Unlock()
 		return
 	}
 	if a.opts.Live && m.Kind == bot.KindReply && a.md != nil {
@@ -387,6 +414,9 @@ func (o *output) show(id string, m bot.Message) {
 		o.mu.Unlock()
 		final := m.Status != bot.StatusStreaming
 		st.update(a.opts.Out, a.md, a.opts.Height, m.Text, final)
+		if final {
+			fmt.Fprint(a.opts.Out, extras(m, paths))
+		}
 		if final && m.Footer != "" {
 			fmt.Fprintf(a.opts.Out, "\x1b[2m── %s\x1b[0m\n", m.Footer)
 		}
@@ -406,6 +436,7 @@ func (o *output) show(id string, m bot.Message) {
 		o.mu.Unlock()
 		if m.Status != bot.StatusStreaming {
 			fmt.Fprintln(a.opts.Out)
+			fmt.Fprint(a.opts.Out, extras(m, paths))
 			if m.Footer != "" {
 				fmt.Fprintf(a.opts.Out, "\x1b[2m── %s\x1b[0m\n", m.Footer)
 			}
@@ -415,12 +446,63 @@ func (o *output) show(id string, m bot.Message) {
 	if m.Status == bot.StatusStreaming {
 		return
 	}
-	fmt.Fprint(a.opts.Out, render(m, a.md))
+	fmt.Fprint(a.opts.Out, render(m, a.md, paths))
+}
+
+// dim writes s dimmed, the way a terminal shows what is out of the way.
+func dim(s string) string { return "\x1b[2m" + s + "\x1b[0m" }
+
+// extras writes a finished answer's thinking (dimmed), its sources and the
+// files saved for it.
+func extras(m bot.Message, paths []string) string {
+	var b strings.Builder
+	if m.Reasoning != "" {
+		b.WriteString(dim("💭 "+strings.TrimSpace(m.Reasoning)) + "\n")
+	}
+	if fn := bot.Footnotes(m.Citations); len(fn) > 0 {
+		b.WriteString("Sources:\n")
+		for _, f := range fn {
+			fmt.Fprintf(&b, "[%d] %s — %s\n", f.N, f.Title, f.URL)
+		}
+	}
+	for _, p := range paths {
+		b.WriteString("🖼️ saved " + p + "\n")
+	}
+	return b.String()
+}
+
+// save writes files the bot sent into FilesDir and returns their paths;
+// one that cannot be written is logged and left out.
+func (a *Adapter) save(files []bot.File) []string {
+	if err := os.MkdirAll(a.opts.FilesDir, 0o755); err != nil {
+		a.opts.Logger.Warn("cannot make the files folder", "dir", a.opts.FilesDir, "err", err)
+		return nil
+	}
+	var out []string
+	for _, f := range files {
+		name := filepath.Base(f.Name)
+		if name == "." || name == string(filepath.Separator) || name == "" {
+			name = "file"
+		}
+		fh, err := os.CreateTemp(a.opts.FilesDir, "*-"+name)
+		if err == nil {
+			_, err = fh.Write(f.Data)
+			if cerr := fh.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			a.opts.Logger.Warn("cannot save a file", "name", name, "err", err)
+			continue
+		}
+		out = append(out, fh.Name())
+	}
+	return out
 }
 
 // render writes a finished message: as plain text, or with its Markdown
-// rendered when md is set.
-func render(m bot.Message, md *markdown) string {
+// rendered when md is set; paths are the files saved for it.
+func render(m bot.Message, md *markdown, paths []string) string {
 	body := func(s string) string { return s + "\n" }
 	if md != nil {
 		body = md.render
@@ -437,9 +519,15 @@ func render(m bot.Message, md *markdown) string {
 			if p.Text != "" {
 				b.WriteString(body(p.Text))
 			}
+			for _, f := range bot.Footnotes(p.Citations) {
+				fmt.Fprintf(&b, "[%d] %s — %s\n", f.N, f.Title, f.URL)
+			}
 			if p.Error != "" {
 				b.WriteString("⚠️ " + p.Error + "\n")
 			}
+		}
+		for _, p := range paths {
+			b.WriteString("🖼️ saved " + p + "\n")
 		}
 		if m.Compare.Footer != "" {
 			b.WriteString("── " + m.Compare.Footer + "\n")
@@ -451,6 +539,7 @@ func render(m bot.Message, md *markdown) string {
 		b.WriteString("⚠️ " + m.Text + "\n")
 	default:
 		b.WriteString(body(m.Text))
+		b.WriteString(extras(m, paths))
 		if m.Footer != "" {
 			b.WriteString("── " + m.Footer + "\n")
 		}
@@ -474,14 +563,27 @@ type jsonMessage struct {
 	Panels    []jsonPanel    `json:"panels,omitempty"`
 	Choices   []string       `json:"choices,omitempty"`
 	Tally     map[string]int `json:"tally,omitempty"`
+	// The whole answer: its thinking, sources, saved images and how it
+	// ended.
+	Reasoning    string         `json:"reasoning,omitempty"`
+	Citations    []jsonCitation `json:"citations,omitempty"`
+	Images       []string       `json:"images,omitempty"`
+	FinishReason string         `json:"finish_reason,omitempty"`
 
 	// ChargePending: charged is not yet on the ledger (it is retried).
 	ChargePending bool `json:"charge_pending,omitempty"`
 }
 
+type jsonCitation struct {
+	URL   string `json:"url"`
+	Title string `json:"title"`
+}
+
 type jsonUsage struct {
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
+	ReasoningTokens  int64 `json:"reasoning_tokens"`
+	CachedTokens     int64 `json:"cached_tokens"`
 }
 
 type jsonPanel struct {
@@ -498,12 +600,17 @@ type jsonPanel struct {
 	Charged          int64   `json:"charged"`
 }
 
-func writeJSON(w io.Writer, m bot.Message) {
-	j := jsonMessage{Kind: string(m.Kind), Status: string(m.Status), Text: m.Text, Footer: m.Footer, Private: m.Private}
+func writeJSON(w io.Writer, m bot.Message, images []string) {
+	j := jsonMessage{Kind: string(m.Kind), Status: string(m.Status), Text: m.Text, Footer: m.Footer, Private: m.Private,
+		Reasoning: m.Reasoning, Images: images}
+	for _, f := range bot.Footnotes(m.Citations) {
+		j.Citations = append(j.Citations, jsonCitation{URL: f.URL, Title: f.Title})
+	}
 	if mt := m.Meta; mt != nil {
 		j.Model = mt.Model
+		j.FinishReason = mt.FinishReason
 		if mt.Model != "" {
-			j.Usage = &jsonUsage{mt.PromptTokens, mt.CompletionTokens}
+			j.Usage = &jsonUsage{mt.PromptTokens, mt.CompletionTokens, mt.ReasoningTokens, mt.CachedTokens}
 			j.Charged = &mt.Charged
 			j.ChargePending = mt.ChargePending
 		}

@@ -3,7 +3,10 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -28,7 +31,7 @@ func (h *harness) Start(t *testing.T, st *stacktest.Stack) {
 	h.st = st
 	r, w := io.Pipe()
 	h.in, h.out, h.done = w, &lines{}, make(chan struct{})
-	con := console.New(console.Options{In: r, Out: h.out, User: "console:alice", JSON: true, MultiUser: true})
+	con := console.New(console.Options{In: r, Out: h.out, User: "console:alice", JSON: true, MultiUser: true, FilesDir: t.TempDir()})
 	go func() {
 		defer close(h.done)
 		if err := con.Run(context.Background(), st.Handler); err != nil {
@@ -58,12 +61,17 @@ func (h *harness) say(t *testing.T, user, line string) []stacktest.Seen {
 	var seen []stacktest.Seen
 	for _, l := range h.out.since(mark) {
 		var m struct {
-			Kind    string   `json:"kind"`
-			Text    string   `json:"text"`
-			Footer  string   `json:"footer"`
-			Private bool     `json:"private"`
-			Choices []string `json:"choices"`
-			Panels  []struct {
+			Kind      string   `json:"kind"`
+			Text      string   `json:"text"`
+			Footer    string   `json:"footer"`
+			Private   bool     `json:"private"`
+			Choices   []string `json:"choices"`
+			Reasoning string   `json:"reasoning"`
+			Images    []string `json:"images"`
+			Citations []struct {
+				URL, Title string
+			} `json:"citations"`
+			Panels []struct {
 				Label, Model, Text, Error, Status string
 			} `json:"panels"`
 		}
@@ -71,6 +79,19 @@ func (h *harness) say(t *testing.T, user, line string) []stacktest.Seen {
 			t.Fatalf("console printed a line that is not JSON: %q", l)
 		}
 		s := stacktest.Seen{Text: m.Text, Footer: m.Footer, Private: m.Private, Buttons: m.Choices}
+		if m.Reasoning != "" {
+			s.Text += "\n💭 " + m.Reasoning // dimmed on a terminal
+		}
+		for i, c := range m.Citations {
+			s.Text += fmt.Sprintf("\n[%d] %s — %s", i+1, c.Title, c.URL)
+		}
+		for _, p := range m.Images {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatalf("the console named an image it did not save: %v", err)
+			}
+			s.Files = append(s.Files, stacktest.File{Name: filepath.Base(p), Data: data})
+		}
 		for _, p := range m.Panels {
 			s.Text += "\n" + p.Label + " · " + p.Model + " · " + p.Status + "\n" + p.Text + p.Error
 		}
@@ -99,6 +120,19 @@ func (h *harness) Command(t *testing.T, user, name string, options map[string]st
 		line += " " + p
 	}
 	return h.say(t, user, line)
+}
+
+// Attach writes the files to a folder and names them with file:// words.
+func (h *harness) Attach(t *testing.T, user, text string, files ...stacktest.File) []stacktest.Seen {
+	dir := t.TempDir()
+	for _, f := range files {
+		p := filepath.Join(dir, f.Name)
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		text += " file://" + p
+	}
+	return h.say(t, user, text)
 }
 
 func (h *harness) Vote(t *testing.T, user, compareID, choice string) []stacktest.Seen {

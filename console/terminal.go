@@ -32,7 +32,7 @@ func inert(s string) string {
 // inertMessage is m with every text that came from a model or a user made
 // inert (a copy: the engine's message is not changed).
 func inertMessage(m bot.Message) bot.Message {
-	m.Text, m.Footer = inert(m.Text), inert(m.Footer)
+	m.Text, m.Footer, m.Reasoning = inert(m.Text), inert(m.Footer), inert(m.Reasoning)
 	if c := m.Compare; c != nil {
 		cv := *c
 		cv.Footer = inert(cv.Footer)

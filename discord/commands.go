@@ -54,10 +54,17 @@ func ApplicationCommands(cmds []*bot.Command) []*discordgo.ApplicationCommand {
 			ac.DefaultMemberPermissions = &admin
 		}
 		for _, o := range c.Options {
-			ac.Options = append(ac.Options, &discordgo.ApplicationCommandOption{
+			opt := &discordgo.ApplicationCommandOption{
 				Type: discordgo.ApplicationCommandOptionString, Name: commandName(o.Name),
 				Description: describe(o.Description, o.Name), Required: o.Required, Autocomplete: o.Model,
-			})
+			}
+			// A fixed list (effort:, web:) is offered as Discord's choices.
+			for _, v := range o.Choices {
+				if len(opt.Choices) < MaxChoices && !o.Model {
+					opt.Choices = append(opt.Choices, &discordgo.ApplicationCommandOptionChoice{Name: v, Value: v})
+				}
+			}
+			ac.Options = append(ac.Options, opt)
 		}
 		sort.SliceStable(ac.Options, func(i, j int) bool { return ac.Options[i].Required && !ac.Options[j].Required })
 		if len(ac.Options) > 25 {

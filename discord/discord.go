@@ -120,6 +120,8 @@ type rest interface {
 	InteractionResponseDelete(i *discordgo.Interaction, opts ...discordgo.RequestOption) error
 	// RequestWithBucketID carries the webhook calls (see webhook).
 	RequestWithBucketID(method, url string, data any, bucket string, opts ...discordgo.RequestOption) ([]byte, error)
+	// RequestRaw carries webhook follow-ups with files (multipart).
+	RequestRaw(method, url, contentType string, b []byte, bucket string, sequence int, opts ...discordgo.RequestOption) ([]byte, error)
 	ChannelMessageSendComplex(channelID string, m *discordgo.MessageSend, opts ...discordgo.RequestOption) (*discordgo.Message, error)
 	ChannelMessageEditComplex(m *discordgo.MessageEdit, opts ...discordgo.RequestOption) (*discordgo.Message, error)
 	ChannelMessage(channelID, messageID string, opts ...discordgo.RequestOption) (*discordgo.Message, error)

@@ -60,6 +60,23 @@ func TestConnect(t *testing.T) {
 		if !auto["model1"] || !auto["model4"] || auto["prompt"] {
 			t.Fatalf("compare autocomplete=%v, want it on model1..model4 only", auto)
 		}
+		for _, name := range []string{"imagine", "credits"} {
+			if _, ok := byName[name]; !ok {
+				t.Fatalf("/%s is not registered", name)
+			}
+		}
+		choices := map[string][]string{}
+		for _, o := range byName["ask"].Options {
+			for _, c := range o.Choices {
+				choices[o.Name] = append(choices[o.Name], fmt.Sprint(c.Value))
+			}
+		}
+		if got := strings.Join(choices["effort"], ","); got != "none,minimal,low,medium,high,xhigh,max" {
+			t.Fatalf("/ask effort choices=%q, want the chat spec's efforts", got)
+		}
+		if got := strings.Join(choices["web"], ","); got != "on,off" {
+			t.Fatalf("/ask web choices=%q", got)
+		}
 	})
 
 	t.Run("DevGuildsRegisterPerGuild", func(t *testing.T) {

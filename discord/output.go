@@ -77,6 +77,8 @@ type target struct {
 	id      string
 	private bool
 	msg     bot.Message // targetPending: the latest content
+	// filesSent: the message's files (and thinking) were uploaded.
+	filesSent bool
 }
 
 var (
@@ -150,6 +152,7 @@ func (o *output) Post(ctx context.Context, m bot.Message) (string, error) {
 	id := strconv.Itoa(o.n)
 	o.targets[id] = t
 	o.remember(t, m)
+	o.upload(ctx, t, m)
 	return id, nil
 }
 
@@ -165,6 +168,7 @@ func (o *output) Edit(ctx context.Context, id string, m bot.Message) error {
 		return fmt.Errorf("discord: edit: %w", o.a.redact(err))
 	}
 	o.remember(t, m)
+	o.upload(ctx, t, m)
 	return nil
 }
 

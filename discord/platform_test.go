@@ -3,6 +3,7 @@ package discord_test
 import (
 	"io"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -47,6 +48,7 @@ func (h *platformHarness) Start(t *testing.T, st *stacktest.Stack) {
 	a, err := discord.New(discord.Options{
 		Token: h.dc.Token, APIURL: h.dc.APIURL,
 		Handler: st.Handler, Commands: st.Commands, Catalog: st.Catalog,
+		AttachmentHosts: []string{h.dc.CDNHost()}, AttachmentClient: h.dc.CDNClient(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -76,6 +78,20 @@ func (h *platformHarness) Mention(t *testing.T, user, text string) []stacktest.S
 	u := h.user(user)
 	return h.act(t, u, func() string {
 		h.dc.Mention(u, h.general, text)
+		return ""
+	})
+}
+
+// Attach mentions the bot with files uploaded to the fake's CDN.
+func (h *platformHarness) Attach(t *testing.T, user, text string, files ...stacktest.File) []stacktest.Seen {
+	t.Helper()
+	u := h.user(user)
+	var opts []discordtest.MessageOption
+	for _, f := range files {
+		opts = append(opts, discordtest.WithAttachment(h.dc.Upload(h.general, f.Name, http.DetectContentType(f.Data), f.Data)))
+	}
+	return h.act(t, u, func() string {
+		h.dc.Mention(u, h.general, text, opts...)
 		return ""
 	})
 }
@@ -134,7 +150,13 @@ func (h *platformHarness) act(t *testing.T, u discordtest.User, send func() stri
 		if edits, ok := before[m.ID]; ok && edits == m.Edits {
 			continue
 		}
-		seen = append(seen, seenOf(m, dm))
+		s := seenOf(m, dm)
+		for _, a := range m.Attachments {
+			if b, ok := h.dc.File(a.ID); ok {
+				s.Files = append(s.Files, stacktest.File{Name: a.Filename, Data: b})
+			}
+		}
+		seen = append(seen, s)
 	}
 	return seen
 }

@@ -44,6 +44,9 @@ func render(m bot.Message) ([]*discordgo.MessageEmbed, []discordgo.MessageCompon
 		return compareEmbeds(m.Compare), compareComponents(m.Compare)
 	}
 	e := &discordgo.MessageEmbed{Type: discordgo.EmbedTypeRich, Description: description(m), Color: color(m)}
+	if src := sources(bot.Footnotes(m.Citations)); src != "" {
+		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: "Sources", Value: src})
+	}
 	if m.Footer != "" {
 		e.Footer = &discordgo.MessageEmbedFooter{Text: bot.Clip(m.Footer, maxFooter)}
 	}
@@ -117,6 +120,9 @@ func compareEmbeds(v *bot.CompareView) []*discordgo.MessageEmbed {
 			}
 			text += "⚠️ " + p.Error
 		}
+		for _, f := range bot.Footnotes(p.Citations) {
+			text += fmt.Sprintf("\n[%d] %s — <%s>", f.N, f.Title, f.URL)
+		}
 		if strings.TrimSpace(text) == "" {
 			text = "…"
 		}
@@ -160,6 +166,24 @@ func fit(text string, max int) string {
 		return "…"
 	}
 	return bot.Split(text, room)[0] + Truncated
+}
+
+// maxField is an embed field value's limit.
+const maxField = 1024
+
+// sources renders footnotes for an embed field: "[1] Title (host)" with the
+// bare URL in angle brackets, so Discord shows where it goes (no masked
+// link to misread) and adds no preview; it stays within a field.
+func sources(fn []bot.Footnote) string {
+	var b strings.Builder
+	for _, f := range fn {
+		line := fmt.Sprintf("[%d] %s — <%s>\n", f.N, f.Title, f.URL)
+		if utf8.RuneCountInString(b.String())+utf8.RuneCountInString(line) > maxField {
+			break
+		}
+		b.WriteString(line)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // compareComponents are the vote buttons, once voting is open.

@@ -17,6 +17,9 @@ import (
 type Part struct {
 	Name  string
 	Check func(ctx context.Context) error
+	// Report, when set, is what /readyz shows for a ready part in place of
+	// "ok" (the key's remaining credit).
+	Report func() string
 }
 
 // Connected turns an adapter's Connected into a readiness check.
@@ -132,6 +135,8 @@ func (o *Server) ready(w http.ResponseWriter, r *http.Request) {
 		if err := p.Check(ctx); err != nil {
 			states[p.Name] = err.Error()
 			ok = false
+		} else if p.Report != nil {
+			states[p.Name] = p.Report()
 		} else {
 			states[p.Name] = "ok"
 		}

@@ -79,6 +79,53 @@ func BenchmarkStreamParse(b *testing.B) {
 	}
 }
 
+// sseWhole builds a reasoning model's stream with web citations: n
+// thinking chunks (delta.reasoning beside delta.reasoning_details, as
+// OpenRouter sends them), n answer chunks, then url_citation annotations
+// and the usage.
+func sseWhole(n int) []byte {
+	var buf bytes.Buffer
+	const head = `data: {"id":"gen-1764000000-R3as0n1ngSampleAbCd","provider":"OpenAI","model":"openai/o4-mini","object":"chat.completion.chunk","created":1764000000,"choices":[{"index":0,"delta":{"role":"assistant",`
+	const tail = `},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}` + "\n\n"
+	buf.WriteString(": OPENROUTER PROCESSING\n\n")
+	for i := range n {
+		fmt.Fprintf(&buf, head+`"content":"","reasoning":"step %d: weigh the rooks again, ","reasoning_details":[{"type":"reasoning.text","text":"step %d: weigh the rooks again, ","format":"unknown","index":0}]`+tail, i, i)
+	}
+	for i := range n {
+		fmt.Fprintf(&buf, head+`"content":"token %d of a long and winding answer, "`+tail, i)
+	}
+	buf.WriteString(head + `"content":"","annotations":[{"type":"url_citation","url_citation":{"url":"https://go.dev/doc/go1.26","title":"Go 1.26 Release Notes","content":"Go 1.26 is a major release.","start_index":0,"end_index":10}},{"type":"url_citation","url_citation":{"url":"https://go.dev/blog/go1.26","title":"Go 1.26 is released","content":"","start_index":0,"end_index":0}}]},"finish_reason":"stop","native_finish_reason":"completed","logprobs":null}]}` + "\n\n")
+	buf.WriteString(`data: {"id":"gen-1764000000-R3as0n1ngSampleAbCd","provider":"OpenAI","model":"openai/o4-mini","object":"chat.completion.chunk","created":1764000000,"choices":[],"usage":{"prompt_tokens":24,"completion_tokens":310,"total_tokens":334,"cost":0.0013904,"is_byok":false,"prompt_tokens_details":{"cached_tokens":0},"cost_details":{"upstream_inference_cost":0.0013904,"upstream_inference_prompt_cost":0.0000264,"upstream_inference_completions_cost":0.001364},"completion_tokens_details":{"reasoning_tokens":298},"server_tool_use_details":{"web_search_requests":1}}}` + "\n\ndata: [DONE]\n\n")
+	return buf.Bytes()
+}
+
+// BenchmarkStreamParseWhole: MB/s of a stream with thinking (and its
+// reasoning_details) and citations; whole-ratio is its MB/s over the
+// content-only stream's, measured in the same run.
+func BenchmarkStreamParseWhole(b *testing.B) {
+	whole, plain := sseWhole(1000), sseStream(2000)
+	parse := func(data []byte) time.Duration {
+		start := time.Now()
+		resp, err := router.ParseStream(bytes.NewReader(data), func(string) {})
+		if err != nil || !resp.UsageReported || resp.FinishReason != "stop" {
+			b.Fatal(resp, err)
+		}
+		return time.Since(start)
+	}
+	b.SetBytes(int64(len(whole)))
+	b.ReportAllocs()
+	var tw, tp time.Duration
+	for b.Loop() {
+		tw += parse(whole)
+		b.StopTimer()
+		tp += parse(plain)
+		b.StartTimer()
+	}
+	wholeMBs := float64(len(whole)) / tw.Seconds()
+	plainMBs := float64(len(plain)) / tp.Seconds()
+	b.ReportMetric(wholeMBs/plainMBs, "whole-ratio")
+}
+
 // BenchmarkCompare4: four simulated models whose first tokens come after
 // 20, 40, 60 and 80 ms, compared at once. extra-ms is the wall time beyond
 // the slowest model's latency: the overhead of the fan-out.

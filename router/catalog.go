@@ -29,9 +29,20 @@ var routingSuffixes = []string{":nitro", ":floor", ":online", ":thinking", ":exa
 // context length (OpenAI-compatible servers other than OpenRouter).
 const DefaultContextLength = 32_768
 
-// onlineSearchUSD is what the :online web plugin adds to a request (five
-// results at 0.004 USD), so holds cover it.
-const onlineSearchUSD = 0.02
+// webResultUSD is what one result of OpenRouter's search engine costs
+// (4 USD per 1,000 results); models with native search list their own
+// price per search (pricing.web_search).
+const webResultUSD = 0.004
+
+// WebSearchUSD is what a web search adds to a call on m with at most
+// results results: the model's native search price, else the engine's
+// price per result. Holds include it.
+func WebSearchUSD(m bot.Model, results int) float64 {
+	if m.WebSearchPrice > 0 {
+		return m.WebSearchPrice
+	}
+	return webResultUSD * float64(max(results, 1))
+}
 
 // Catalog is the list of models the bot can call. It implements
 // bot.Catalog. Reads are lock-free and safe during a refresh: a refresh
@@ -185,7 +196,7 @@ func (s *snapshot) lookup(id string) (bot.Model, error) {
 				m := s.models[j]
 				m.ID = id
 				if suffix == ":online" && !m.Router() {
-					m.RequestPrice += onlineSearchUSD
+					m.RequestPrice += WebSearchUSD(m, 5)
 				}
 				return m, nil
 			}
@@ -279,7 +290,7 @@ func (c *Catalog) Search(q bot.ModelQuery) []bot.Model {
 	var hits []hit
 	for i := range s.models {
 		m := &s.models[i]
-		if q.Free && !m.Free() || q.Vision && !m.Vision() || q.Tools && !m.Tools() {
+		if q.Free && !m.Free() || q.Vision && !m.Vision() || q.Tools && !m.Tools() || q.ImageOutput && !m.ImageOutput() {
 			continue
 		}
 		if q.MaxPromptPrice > 0 && (m.Router() || m.PromptPrice > q.MaxPromptPrice) {
@@ -513,6 +524,9 @@ func (wm *wireModel) model() (bot.Model, error) {
 	m.CompletionPrice = price("completion")
 	m.RequestPrice = price("request")
 	m.ImagePrice = price("image")
+	m.WebSearchPrice = price("web_search")
+	m.CacheReadPrice = price("input_cache_read")
+	m.CacheWritePrice = price("input_cache_write")
 	if m.Router() {
 		// "-1" means varies: keep the sentinel on both so nothing prices
 		// from it by accident.

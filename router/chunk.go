@@ -19,17 +19,46 @@ type chunkFields struct {
 	id, model, provider []byte
 	choices             []choiceFields
 	usage, err          []byte // raw JSON, nil when absent or null
+	spare               []detailPiece
 }
 
 type choiceFields struct {
-	content, reasoning string
-	finishReason       []byte
+	content, reasoning, refusal string
+	finishReason                []byte
+	// details are the reasoning_details items, read by hand: a thinking
+	// model sends one with every piece of its thinking.
+	details    []detailPiece
+	hasDetails bool
+	// Raw JSON of the rare fields, decoded by encoding/json when present.
+	annotations, images []byte
+}
+
+// detailPiece is one reasoning_details item of a chunk; its strings are
+// decoded (the chunk's buffer is reused).
+type detailPiece struct {
+	typ, id, format, signature string
+	text, summary, data        string
+	hasText, hasSummary        bool
+	hasData, hasID, hasSig     bool
+	index                      int
+	hasIndex                   bool
 }
 
 func (c *chunkFields) reset() {
 	c.id, c.model, c.provider = nil, nil, nil
+	if len(c.choices) > 0 {
+		c.spare = c.choices[0].details[:0]
+	}
 	c.choices = c.choices[:0]
 	c.usage, c.err = nil, nil
+}
+
+// spareDetails hands the first choice the details slice of the last
+// chunk's, so a thinking stream does not allocate one per chunk.
+func (c *chunkFields) spareDetails() []detailPiece {
+	d := c.spare
+	c.spare = nil
+	return d[:0]
 }
 
 const maxDepth = 256
@@ -398,8 +427,60 @@ func parseChunk(data []byte, c *chunkFields) error {
 	return nil
 }
 
+// detail reads one reasoning_details item.
+func (s *jsonScanner) detail(ch *choiceFields) error {
+	var d detailPiece
+	err := s.object(func(key []byte) error {
+		switch k := string(key); k {
+		case "type", "id", "format", "signature", "text", "summary", "data":
+			raw, esc, err := s.stringOrNull()
+			if err != nil || raw == nil {
+				return err
+			}
+			v := decodeString(raw, esc)
+			switch k {
+			case "type":
+				d.typ = v
+			case "id":
+				d.id, d.hasID = v, true
+			case "format":
+				d.format = v
+			case "signature":
+				d.signature, d.hasSig = v, true
+			case "text":
+				d.text, d.hasText = v, true
+			case "summary":
+				d.summary, d.hasSummary = v, true
+			default:
+				d.data, d.hasData = v, true
+			}
+			return nil
+		case "index":
+			s.ws()
+			start := s.i
+			if err := s.number(); err != nil {
+				return err
+			}
+			n := 0
+			for _, c := range s.b[start:s.i] {
+				if c < '0' || c > '9' || n > 1<<20 {
+					return nil // not a small whole number: no index
+				}
+				n = n*10 + int(c-'0')
+			}
+			d.index, d.hasIndex = n, true
+			return nil
+		}
+		return s.skip()
+	})
+	if err == nil {
+		ch.details = append(ch.details, d)
+	}
+	return err
+}
+
 func (s *jsonScanner) choice(c *chunkFields) error {
-	c.choices = append(c.choices, choiceFields{})
+	c.choices = append(c.choices, choiceFields{details: c.spareDetails()})
 	ch := &c.choices[len(c.choices)-1]
 	return s.object(func(key []byte) error {
 		switch string(key) {
@@ -408,8 +489,9 @@ func (s *jsonScanner) choice(c *chunkFields) error {
 				return nil
 			}
 			return s.object(func(key []byte) error {
+				var err error
 				switch string(key) {
-				case "content", "reasoning":
+				case "content", "reasoning", "refusal":
 					if s.ws(); s.i < len(s.b) && s.b[s.i] != '"' {
 						return s.skip() // null, or a shape this router does not read
 					}
@@ -417,14 +499,29 @@ func (s *jsonScanner) choice(c *chunkFields) error {
 					if err != nil || len(raw) == 0 {
 						return err
 					}
-					if string(key) == "content" {
+					switch string(key) {
+					case "content":
 						ch.content = decodeString(raw, esc)
-					} else {
+					case "reasoning":
 						ch.reasoning = decodeString(raw, esc)
+					default:
+						ch.refusal = decodeString(raw, esc)
 					}
 					return nil
+				case "reasoning_details":
+					if s.null() {
+						return nil
+					}
+					ch.hasDetails = true
+					err = s.array(func() error { return s.detail(ch) })
+				case "annotations":
+					ch.annotations, err = s.rawValue()
+				case "images":
+					ch.images, err = s.rawValue()
+				default:
+					err = s.skip()
 				}
-				return s.skip()
+				return err
 			})
 		case "finish_reason":
 			raw, _, err := s.stringOrNull()

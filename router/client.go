@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -61,21 +64,32 @@ type Request struct {
 	SessionID  string
 	// User is the hashed identity (never the raw one).
 	User string
+	// Reasoning is the reasoning effort ("" sends none).
+	Reasoning string
+	// Web sends the web search plugin with at most WebResults results.
+	Web        bool
+	WebResults int
+	// Modalities are the output modalities ("image", "text"); nil: text.
+	Modalities []string
+	// OnReasoning receives the thinking as it streams.
+	OnReasoning func(string)
 }
 
 type wireRequest struct {
-	Model         string         `json:"model"`
-	Models        []string       `json:"models,omitempty"`
-	Messages      []wireMessage  `json:"messages"`
-	MaxTokens     int            `json:"max_tokens,omitempty"`
-	Temperature   *float64       `json:"temperature,omitempty"`
-	Stream        bool           `json:"stream,omitempty"`
-	StreamOptions *streamOptions `json:"stream_options,omitempty"`
-	Provider      *wireProvider  `json:"provider,omitempty"`
-	Plugins       []wirePlugin   `json:"plugins,omitempty"`
-	Reasoning     *wireReasoning `json:"reasoning,omitempty"`
-	SessionID     string         `json:"session_id,omitempty"`
-	User          string         `json:"user,omitempty"`
+	Model           string         `json:"model"`
+	Models          []string       `json:"models,omitempty"`
+	Messages        []wireMessage  `json:"messages"`
+	MaxTokens       int            `json:"max_tokens,omitempty"`
+	Temperature     *float64       `json:"temperature,omitempty"`
+	Stream          bool           `json:"stream,omitempty"`
+	StreamOptions   *streamOptions `json:"stream_options,omitempty"`
+	Provider        *wireProvider  `json:"provider,omitempty"`
+	Plugins         []wirePlugin   `json:"plugins,omitempty"`
+	Reasoning       *wireReasoning `json:"reasoning,omitempty"`
+	ReasoningEffort string         `json:"reasoning_effort,omitempty"`
+	Modalities      []string       `json:"modalities,omitempty"`
+	SessionID       string         `json:"session_id,omitempty"`
+	User            string         `json:"user,omitempty"`
 }
 
 type streamOptions struct {
@@ -84,55 +98,119 @@ type streamOptions struct {
 
 type wireMessage struct {
 	Role    string `json:"role"`
-	Content any    `json:"content"` // a string, or parts when there are images
+	Content any    `json:"content"` // a string, or parts (images, files, cache breakpoints)
+	// ReasoningDetails go back with an assistant turn (OpenRouter only).
+	ReasoningDetails json.RawMessage `json:"reasoning_details,omitempty"`
 }
 
 type wirePart struct {
-	Type     string    `json:"type"`
-	Text     string    `json:"text,omitempty"`
-	ImageURL *imageURL `json:"image_url,omitempty"`
+	Type         string        `json:"type"`
+	Text         string        `json:"text,omitempty"`
+	ImageURL     *imageURL     `json:"image_url,omitempty"`
+	File         *wireFile     `json:"file,omitempty"`
+	CacheControl *cacheControl `json:"cache_control,omitempty"`
 }
 
 type imageURL struct {
 	URL string `json:"url"`
 }
 
-type wireProvider struct {
-	Order          []string      `json:"order,omitempty"`
-	Only           []string      `json:"only,omitempty"`
-	Ignore         []string      `json:"ignore,omitempty"`
-	AllowFallbacks *bool         `json:"allow_fallbacks,omitempty"`
-	Sort           string        `json:"sort,omitempty"`
-	DataCollection string        `json:"data_collection,omitempty"`
-	MaxPrice       *wireMaxPrice `json:"max_price,omitempty"`
+type wireFile struct {
+	Filename string `json:"filename,omitempty"`
+	FileData string `json:"file_data"`
 }
 
-// wireMaxPrice holds USD per million tokens; the API reference types them
-// as strings.
+type cacheControl struct {
+	Type string `json:"type"`
+}
+
+type wireProvider struct {
+	Order                  []string      `json:"order,omitempty"`
+	Only                   []string      `json:"only,omitempty"`
+	Ignore                 []string      `json:"ignore,omitempty"`
+	AllowFallbacks         *bool         `json:"allow_fallbacks,omitempty"`
+	Sort                   any           `json:"sort,omitempty"` // a string, or {by, partition}
+	DataCollection         string        `json:"data_collection,omitempty"`
+	ZDR                    *bool         `json:"zdr,omitempty"`
+	RequireParameters      *bool         `json:"require_parameters,omitempty"`
+	Quantizations          []string      `json:"quantizations,omitempty"`
+	MaxPrice               *wireMaxPrice `json:"max_price,omitempty"`
+	PreferredMaxLatency    float64       `json:"preferred_max_latency,omitempty"`
+	PreferredMinThroughput float64       `json:"preferred_min_throughput,omitempty"`
+}
+
+type wireSort struct {
+	By        string `json:"by"`
+	Partition string `json:"partition,omitempty"`
+}
+
+// wireMaxPrice holds USD (per million tokens for prompt and completion);
+// the API reference types them as strings.
 type wireMaxPrice struct {
 	Prompt     string `json:"prompt,omitempty"`
 	Completion string `json:"completion,omitempty"`
+	Request    string `json:"request,omitempty"`
+	Image      string `json:"image,omitempty"`
 }
 
 type wirePlugin struct {
-	ID            string   `json:"id"`
-	AllowedModels []string `json:"allowed_models,omitempty"`
+	ID            string         `json:"id"`
+	AllowedModels []string       `json:"allowed_models,omitempty"`
+	MaxResults    int            `json:"max_results,omitempty"`
+	Engine        string         `json:"engine,omitempty"`
+	PDF           *wirePDFParser `json:"pdf,omitempty"`
 }
 
+type wirePDFParser struct {
+	Engine string `json:"engine"`
+}
+
+// wireReasoning is the chat spec's reasoning object: an effort (and a
+// summary verbosity orchat leaves to the model).
 type wireReasoning struct {
-	Effort    string `json:"effort,omitempty"`
-	MaxTokens int    `json:"max_tokens,omitempty"`
-	Exclude   bool   `json:"exclude,omitempty"`
+	Effort string `json:"effort"`
+}
+
+func usd(v float64) string {
+	if v <= 0 {
+		return ""
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// provider returns the provider object to send, nil when nothing is set.
+func (p ProviderPrefs) wire() *wireProvider {
+	wp := &wireProvider{
+		Order: p.Order, Only: p.Only, Ignore: p.Ignore, AllowFallbacks: p.AllowFallbacks,
+		DataCollection: p.DataCollection, ZDR: p.ZDR, RequireParameters: p.RequireParameters,
+		Quantizations: p.Quantizations, PreferredMaxLatency: p.PreferredMaxLatency, PreferredMinThroughput: p.PreferredMinThroughput,
+	}
+	switch {
+	case p.Sort != "" && p.SortPartition != "":
+		wp.Sort = wireSort{By: p.Sort, Partition: p.SortPartition}
+	case p.Sort != "":
+		wp.Sort = p.Sort
+	}
+	if p.MaxPrice != (MaxPrice{}) {
+		wp.MaxPrice = &wireMaxPrice{Prompt: usd(p.MaxPrice.Prompt), Completion: usd(p.MaxPrice.Completion), Request: usd(p.MaxPrice.Request), Image: usd(p.MaxPrice.Image)}
+	}
+	if reflect.ValueOf(*wp).IsZero() {
+		return nil
+	}
+	return wp
 }
 
 func (c *Client) body(req Request, stream bool) ([]byte, error) {
+	or := c.cfg.OpenRouterAPI()
 	w := wireRequest{
 		Model:       req.Model,
-		Models:      req.Models,
 		MaxTokens:   req.MaxTokens,
 		Temperature: c.cfg.Temperature,
-		SessionID:   req.SessionID,
 		User:        req.User,
+		Modalities:  req.Modalities,
+	}
+	if or {
+		w.Models, w.SessionID = req.Models, req.SessionID
 	}
 	if len(w.Models) < 2 {
 		w.Models = nil
@@ -141,39 +219,56 @@ func (c *Client) body(req Request, stream bool) ([]byte, error) {
 		w.Stream = true
 		w.StreamOptions = &streamOptions{IncludeUsage: true}
 	}
+	files := false
 	w.Messages = make([]wireMessage, len(req.Messages))
 	for i, m := range req.Messages {
-		if len(m.Images) == 0 {
-			w.Messages[i] = wireMessage{Role: m.Role, Content: m.Content}
-			continue
+		wm := wireMessage{Role: m.Role, Content: m.Content}
+		if or && len(m.ReasoningDetails) > 0 && m.Role == bot.RoleAssistant && json.Valid(m.ReasoningDetails) {
+			wm.ReasoningDetails = m.ReasoningDetails
 		}
-		parts := make([]wirePart, 0, 1+len(m.Images))
-		if m.Content != "" {
-			parts = append(parts, wirePart{Type: "text", Text: m.Content})
-		}
-		for _, u := range m.Images {
-			parts = append(parts, wirePart{Type: "image_url", ImageURL: &imageURL{URL: u}})
-		}
-		w.Messages[i] = wireMessage{Role: m.Role, Content: parts}
-	}
-	if p := c.cfg.Provider; len(p.Order)+len(p.Only)+len(p.Ignore) > 0 || p.AllowFallbacks != nil || p.Sort != "" || p.DataCollection != "" || p.MaxPrice != (MaxPrice{}) {
-		wp := &wireProvider{Order: p.Order, Only: p.Only, Ignore: p.Ignore, AllowFallbacks: p.AllowFallbacks, Sort: p.Sort, DataCollection: p.DataCollection}
-		if p.MaxPrice != (MaxPrice{}) {
-			wp.MaxPrice = &wireMaxPrice{}
-			if p.MaxPrice.Prompt > 0 {
-				wp.MaxPrice.Prompt = strconv.FormatFloat(p.MaxPrice.Prompt, 'f', -1, 64)
+		cache := or && m.Cache
+		if len(m.Images)+len(m.Files) > 0 || cache {
+			parts := make([]wirePart, 0, 1+len(m.Images)+len(m.Files))
+			if m.Content != "" || cache {
+				part := wirePart{Type: "text", Text: m.Content}
+				if cache {
+					part.CacheControl = &cacheControl{Type: "ephemeral"}
+				}
+				parts = append(parts, part)
 			}
-			if p.MaxPrice.Completion > 0 {
-				wp.MaxPrice.Completion = strconv.FormatFloat(p.MaxPrice.Completion, 'f', -1, 64)
+			for _, u := range m.Images {
+				parts = append(parts, wirePart{Type: "image_url", ImageURL: &imageURL{URL: u}})
 			}
+			for _, f := range m.Files {
+				parts = append(parts, wirePart{Type: "file", File: &wireFile{Filename: f.Name, FileData: f.Data}})
+				files = true
+			}
+			wm.Content = parts
 		}
-		w.Provider = wp
+		w.Messages[i] = wm
 	}
+	if !or {
+		// A plain OpenAI-compatible server: the top-level effort is the
+		// one reasoning parameter it knows.
+		w.ReasoningEffort = req.Reasoning
+		return json.Marshal(w)
+	}
+	w.Provider = c.cfg.Provider.wire()
 	if baseID(req.Model) == AutoModel && len(req.AutoModels) > 0 {
-		w.Plugins = []wirePlugin{{ID: "auto-router", AllowedModels: req.AutoModels}}
+		w.Plugins = append(w.Plugins, wirePlugin{ID: "auto-router", AllowedModels: req.AutoModels})
 	}
-	if r := c.cfg.Reasoning; r != nil && (r.Effort != "" || r.MaxTokens > 0 || r.Exclude) {
-		w.Reasoning = &wireReasoning{Effort: r.Effort, MaxTokens: r.MaxTokens, Exclude: r.Exclude}
+	if req.Web && !strings.HasSuffix(req.Model, ":online") {
+		w.Plugins = append(w.Plugins, wirePlugin{ID: "web", MaxResults: req.WebResults, Engine: c.cfg.Web.Engine})
+	}
+	if files {
+		p := wirePlugin{ID: "file-parser"}
+		if c.cfg.PDFEngine != "" {
+			p.PDF = &wirePDFParser{Engine: c.cfg.PDFEngine}
+		}
+		w.Plugins = append(w.Plugins, p)
+	}
+	if req.Reasoning != "" {
+		w.Reasoning = &wireReasoning{Effort: req.Reasoning}
 	}
 	return json.Marshal(w)
 }
@@ -273,10 +368,14 @@ func (c *Client) chat(ctx context.Context, req Request, stream bool, onDelta fun
 		}
 		out, perr := parseCompletion(b, req.Model, c.cfg.MaxAnswerBytes)
 		out.Status, out.Latency = resp.Status, time.Since(start)
+		if perr == nil && req.OnReasoning != nil && out.Reasoning != "" {
+			req.OnReasoning(out.Reasoning)
+		}
 		if (perr == nil || out.FinishReason == FinishTooLong) && onDelta != nil && out.Text != "" {
 			out.TTFT = time.Since(start)
 			onDelta(out.Text)
 		}
+		c.fetchImages(ctx, &out)
 		return out, perr
 	}
 
@@ -284,6 +383,7 @@ func (c *Client) chat(ctx context.Context, req Request, stream bool, onDelta fun
 	// comments would otherwise hide a provider that stopped.
 	p := streamParser{maxEvent: c.cfg.MaxEventBytes, maxText: c.cfg.MaxAnswerBytes}
 	p.onEvent = idle.touch
+	p.onReasoning = req.OnReasoning
 	first := true
 	out, perr := p.parse(res.Body, req.Model, func(s string) {
 		if first {
@@ -299,7 +399,48 @@ func (c *Client) chat(ctx context.Context, req Request, stream bool, onDelta fun
 	if errors.As(perr, &re) {
 		perr = c.attemptError(ctx, actx, req.Model, re.err, out.Text != "")
 	}
+	if perr == nil {
+		c.fetchImages(ctx, &out)
+	}
 	return out, perr
+}
+
+// fetchImages downloads the images an answer sent as links (most send
+// data: URLs), each within maxImageBytes; one that fails is left out.
+func (c *Client) fetchImages(ctx context.Context, out *Response) {
+	for _, u := range out.ImageURLs {
+		b, err := c.fetch(ctx, u, maxImageBytes)
+		if err != nil {
+			c.cfg.Logger.Warn("router: could not download a generated image", "err", err)
+			continue
+		}
+		if mime := http.DetectContentType(b); strings.HasPrefix(mime, "image/") {
+			out.Images = append(out.Images, bot.Image{MIME: mime, Data: b})
+		}
+	}
+	out.ImageURLs = nil
+}
+
+func (c *Client) fetch(ctx context.Context, u string, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d", res.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(res.Body, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = errors.New("image too large")
+	}
+	return b, err
 }
 
 // bodyProblem reports an HTML or empty body where JSON was expected.
@@ -355,31 +496,72 @@ func (r *idleReader) Read(p []byte) (int, error) {
 
 // Models fetches GET /models (no key needed) and returns the raw body.
 func (c *Client) Models(ctx context.Context) ([]byte, error) {
+	if c.cfg.OpenRouterAPI() {
+		// Without the filter OpenRouter lists the models that write text
+		// only; orchat also lists (and /imagine uses) those that draw.
+		return c.get(ctx, "/models?output_modalities=text,image", false, 64<<20)
+	}
 	return c.get(ctx, "/models", false, 64<<20)
 }
 
 // KeyInfo is GET /key: the API key's limit and usage, in USD.
 type KeyInfo struct {
-	Label          string   `json:"label"`
+	Label string `json:"label"`
+	// Limit is the key's credit limit; LimitRemaining what is left of it
+	// (both nil for a key without a limit).
 	Limit          *float64 `json:"limit"`
 	LimitRemaining *float64 `json:"limit_remaining"`
+	LimitReset     *string  `json:"limit_reset"`
 	Usage          float64  `json:"usage"`
 	UsageDaily     float64  `json:"usage_daily"`
+	UsageMonthly   float64  `json:"usage_monthly"`
 	IsFreeTier     bool     `json:"is_free_tier"`
+}
+
+// Generation is GET /generation?id=: what one call really cost, known
+// once OpenRouter has recorded it (a second or so after it ended).
+type Generation struct {
+	ID               string   `json:"id"`
+	Model            string   `json:"model"`
+	TotalCost        float64  `json:"total_cost"`
+	TokensPrompt     *int64   `json:"tokens_prompt"`
+	TokensCompletion *int64   `json:"tokens_completion"`
+	NativeReasoning  *int64   `json:"native_tokens_reasoning"`
+	NativeCached     *int64   `json:"native_tokens_cached"`
+	Cancelled        *bool    `json:"cancelled"`
+	FinishReason     *string  `json:"finish_reason"`
+	IsBYOK           bool     `json:"is_byok"`
+	UpstreamCost     *float64 `json:"upstream_inference_cost"`
+}
+
+// Generation fetches GET /generation?id= once. ENOTFOUND (as an
+// *UpstreamError with status 404) while OpenRouter has not recorded it yet.
+func (c *Client) Generation(ctx context.Context, id string) (Generation, error) {
+	g, err := getData[Generation](ctx, c, "/generation?id="+url.QueryEscape(id), "a generation")
+	if err == nil && !validUSD(g.TotalCost) {
+		return g, streamError("", CodeBadJSON, "GET /generation: total_cost is not a cost", false, nil)
+	}
+	return g, err
 }
 
 // Key fetches GET /key, the state of the bot's API key.
 func (c *Client) Key(ctx context.Context) (KeyInfo, error) {
-	var k KeyInfo
-	b, err := c.get(ctx, "/key", true, 1<<20)
+	return getData[KeyInfo](ctx, c, "/key", "a key")
+}
+
+// getData fetches an authenticated GET whose answer is {"data": T}.
+func getData[T any](ctx context.Context, c *Client, path, what string) (T, error) {
+	var zero T
+	b, err := c.get(ctx, path, true, 1<<20)
 	if err != nil {
-		return k, err
+		return zero, err
 	}
 	var w struct {
-		Data *KeyInfo `json:"data"`
+		Data *T `json:"data"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil || w.Data == nil {
-		return k, streamError("", CodeBadJSON, "GET /key: not a key object", false, err)
+		p, _, _ := strings.Cut(path, "?")
+		return zero, streamError("", CodeBadJSON, "GET "+p+": not "+what+" object", false, err)
 	}
 	return *w.Data, nil
 }

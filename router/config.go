@@ -75,8 +75,29 @@ type Config struct {
 	// this).
 	MaxRetryAfter time.Duration
 
+	// API is which API the base URL speaks: "openrouter", "openai" (any
+	// other OpenAI-compatible server) or "" (OpenRouter when the host is
+	// openrouter.ai). OpenRouter's extras (plugins, provider, the
+	// reasoning object, cache_control, /generation, /key) are used only
+	// with "openrouter".
+	API string
+
 	Provider  ProviderPrefs
-	Reasoning *Reasoning
+	Reasoning Reasoning
+	Web       Web
+	// PDFEngine is the file-parser plugin's engine for PDFs: "pdf-text"
+	// (free), "mistral-ocr", "native", "cloudflare-ai" or "" (OpenRouter's
+	// default).
+	PDFEngine string
+	// ImageModel answers /imagine when no model is named.
+	ImageModel string
+	// ImageMaxTokens is the completion cap of an image answer (an image is
+	// billed as about 1,300 completion tokens).
+	ImageMaxTokens int
+	// GenerationRetry is how long a cut stream's settle keeps asking
+	// GET /generation for the exact cost before it falls back to the
+	// estimate (0: the default 2s; negative: never ask).
+	GenerationRetry time.Duration
 
 	// Tiers maps a tier name to its candidate model ids, best first. A
 	// tier left out keeps DefaultTiers' candidates.
@@ -120,33 +141,137 @@ type Config struct {
 	Now        func() time.Time
 }
 
-// ProviderPrefs is OpenRouter's `provider` object (router.provider).
+// ProviderPrefs is OpenRouter's `provider` object (router.provider), with
+// the values its chat spec allows.
 type ProviderPrefs struct {
 	Order          []string
 	Only           []string
 	Ignore         []string
 	AllowFallbacks *bool
-	// Sort is "price", "latency", "throughput" or "" (OpenRouter's default).
-	Sort string
+	// Sort is one of SortValues or "" (OpenRouter's default). With
+	// SortPartition ("model" or "none") it is sent as {by, partition}.
+	Sort          string
+	SortPartition string
 	// DataCollection is "allow", "deny" or "".
 	DataCollection string
-	// MaxPrice in USD per million tokens; zero does not limit.
+	// ZDR keeps to zero-data-retention endpoints; RequireParameters to
+	// providers that support every parameter sent.
+	ZDR               *bool
+	RequireParameters *bool
+	// Quantizations keeps to endpoints of these quantizations (Quantizations
+	// lists the allowed values).
+	Quantizations []string
+	// MaxPrice caps the provider price; zero fields do not limit.
 	MaxPrice MaxPrice
+	// PreferredMaxLatency (seconds to the first token) and
+	// PreferredMinThroughput (tokens per second) prefer faster endpoints
+	// without excluding the others; 0 sends none.
+	PreferredMaxLatency    float64
+	PreferredMinThroughput float64
 }
 
-// MaxPrice caps the provider price, in USD per million tokens.
+// MaxPrice caps the provider price: Prompt and Completion in USD per
+// million tokens, Request per request and Image per image, in USD.
 type MaxPrice struct {
 	Prompt     float64
 	Completion float64
+	Request    float64
+	Image      float64
 }
 
-// Reasoning is OpenRouter's `reasoning` object.
+// The values OpenRouter's chat spec allows (ProviderSort, Quantization,
+// ProviderSortConfig.partition, PDFParserEngine).
+var (
+	SortValues         = []string{"price", "throughput", "latency", "exacto"}
+	PartitionValues    = []string{"model", "none"}
+	QuantizationValues = []string{"int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32", "unknown"}
+	PDFEngines         = []string{"pdf-text", "mistral-ocr", "native", "cloudflare-ai"}
+)
+
+// Reasoning is how reasoning models think (router.reasoning): an effort
+// and whether the thinking is shown, for every reasoning model, overridden
+// per tier and then per model.
 type Reasoning struct {
-	// Effort is "none", "minimal", "low", "medium", "high", "xhigh", "max"
-	// or "" (the model's default); MaxTokens is the alternative.
-	Effort    string
+	ReasoningSetting
+	// MaxTokens is the completion cap of a reasoning model: its thinking
+	// counts inside the cap, so it needs room for the thinking and the
+	// answer (default 8192; the ledger holds for all of it).
 	MaxTokens int
-	Exclude   bool
+	// Tiers and Models override the setting by tier name and model id.
+	Tiers  map[string]ReasoningSetting
+	Models map[string]ReasoningSetting
+}
+
+// ReasoningSetting is one level of the reasoning settings; zero fields
+// inherit.
+type ReasoningSetting struct {
+	// Effort is one of bot.Efforts, or "" for the model's default.
+	Effort string
+	// Show: whether the user sees the thinking (nil inherits; default yes).
+	Show *bool
+}
+
+// Web is the web search plugin (router.web).
+type Web struct {
+	// MaxResults is how many results a search brings (1-10, default 3:
+	// OpenRouter's 5 would cost more than a new user's signup bonus).
+	MaxResults int
+	// Engine is "native", "exa", "firecrawl", "parallel", "perplexity" or
+	// "" (OpenRouter's choice).
+	Engine string
+}
+
+// WebEngines are the engines the web plugin accepts.
+var WebEngines = []string{"native", "exa", "firecrawl", "parallel", "perplexity"}
+
+// For returns the reasoning effort and whether to show the thinking for
+// a model in a tier: the model's setting, else the tier's, else the
+// default; ask, when not empty, is the user's own choice and wins.
+func (r Reasoning) For(tier, model, ask string) (effort string, show bool) {
+	effort, showp := r.ReasoningSetting.Effort, r.Show
+	if t, ok := r.Tiers[tier]; ok {
+		effort, showp = cmpOr(t.Effort, effort), ptrOr(t.Show, showp)
+	}
+	if m, ok := r.Models[model]; ok {
+		effort, showp = cmpOr(m.Effort, effort), ptrOr(m.Show, showp)
+	} else if m, ok := r.Models[baseID(model)]; ok {
+		effort, showp = cmpOr(m.Effort, effort), ptrOr(m.Show, showp)
+	}
+	if ask != "" {
+		effort = ask
+	}
+	return effort, showp == nil || *showp
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func ptrOr(a, b *bool) *bool {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// OpenRouterAPI reports whether the base URL speaks OpenRouter's API (see
+// Config.API).
+func (c Config) OpenRouterAPI() bool {
+	switch c.API {
+	case "openrouter":
+		return true
+	case "openai":
+		return false
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	return h == "openrouter.ai" || strings.HasSuffix(h, ".openrouter.ai")
 }
 
 // DefaultTiers are the candidates of each tier, drawn from the catalog of
@@ -192,6 +317,15 @@ func DefaultConfig() Config {
 		MaxAnswerBytes:      DefaultMaxAnswerBytes,
 		MaxEventBytes:       DefaultMaxEventBytes,
 		Billing:             bot.Billing{Mode: bot.BillingCost, USDPerToken: 0.000001},
+		// The reasoning tier asks its models to think; elsewhere a model
+		// thinks as it does by default. (A tier's effort lives here:
+		// router.reasoning.tiers.NAME.)
+		Reasoning:       Reasoning{MaxTokens: 8192, Tiers: map[string]ReasoningSetting{TierReasoning: {Effort: "medium"}}},
+		Web:             Web{MaxResults: 3},
+		PDFEngine:       "pdf-text",
+		ImageModel:      "google/gemini-2.5-flash-image",
+		ImageMaxTokens:  4096,
+		GenerationRetry: 2 * time.Second,
 	}
 }
 
@@ -266,6 +400,21 @@ func (c Config) withDefaults() Config {
 	if c.Billing.USDPerToken <= 0 {
 		c.Billing.USDPerToken = d.Billing.USDPerToken
 	}
+	if c.Reasoning.MaxTokens <= 0 {
+		c.Reasoning.MaxTokens = d.Reasoning.MaxTokens
+	}
+	if c.Web.MaxResults <= 0 {
+		c.Web.MaxResults = d.Web.MaxResults
+	}
+	if c.ImageModel == "" {
+		c.ImageModel = d.ImageModel
+	}
+	if c.ImageMaxTokens <= 0 {
+		c.ImageMaxTokens = d.ImageMaxTokens
+	}
+	if c.GenerationRetry == 0 {
+		c.GenerationRetry = d.GenerationRetry
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default().With("component", "router")
 	}
@@ -322,32 +471,65 @@ func (c Config) Validate() error {
 	if c.LongPromptTokens < 0 {
 		bad("router.long_prompt_tokens", c.LongPromptTokens, "must not be negative")
 	}
+	switch c.API {
+	case "", "openrouter", "openai":
+	default:
+		bad("openrouter.api", c.API, `must be "openrouter", "openai" or "" (OpenRouter when base_url is openrouter.ai's)`)
+	}
 	if c.MaxAnswerBytes < 0 || c.MaxAnswerBytes > maxAnswerBytesLimit {
 		bad("router.max_answer_bytes", c.MaxAnswerBytes, "must be between 1 and %d (0 uses the default %d)", maxAnswerBytesLimit, DefaultMaxAnswerBytes)
 	}
 	p := c.Provider
-	if p.Sort != "" && !slices.Contains([]string{"price", "latency", "throughput"}, p.Sort) {
-		bad("router.provider.sort", p.Sort, "must be one of price, latency, throughput")
-	}
-	if p.DataCollection != "" && p.DataCollection != "allow" && p.DataCollection != "deny" {
-		bad("router.provider.data_collection", p.DataCollection, "must be one of allow, deny")
-	}
-	if p.MaxPrice.Prompt < 0 {
-		bad("router.provider.max_price.prompt", p.MaxPrice.Prompt, "must not be negative (USD per million tokens)")
-	}
-	if p.MaxPrice.Completion < 0 {
-		bad("router.provider.max_price.completion", p.MaxPrice.Completion, "must not be negative (USD per million tokens)")
-	}
-	if r := c.Reasoning; r != nil {
-		if r.Effort != "" && !slices.Contains([]string{"none", "minimal", "low", "medium", "high", "xhigh", "max"}, r.Effort) {
-			bad("router.reasoning.effort", r.Effort, "must be one of none, minimal, low, medium, high, xhigh, max")
+	oneOf := func(key, v string, allowed []string) {
+		if v != "" && !slices.Contains(allowed, v) {
+			bad(key, v, "must be one of %s", strings.Join(allowed, ", "))
 		}
-		if r.MaxTokens < 0 {
-			bad("router.reasoning.max_tokens", r.MaxTokens, "must not be negative")
+	}
+	oneOf("router.provider.sort", p.Sort, SortValues)
+	oneOf("router.provider.sort_partition", p.SortPartition, PartitionValues)
+	if p.SortPartition != "" && p.Sort == "" {
+		bad("router.provider.sort_partition", p.SortPartition, "needs router.provider.sort (the object form is {by, partition})")
+	}
+	oneOf("router.provider.data_collection", p.DataCollection, []string{"allow", "deny"})
+	for _, q := range p.Quantizations {
+		oneOf("router.provider.quantizations", q, QuantizationValues)
+	}
+	for key, v := range map[string]float64{
+		"router.provider.max_price.prompt":         p.MaxPrice.Prompt,
+		"router.provider.max_price.completion":     p.MaxPrice.Completion,
+		"router.provider.max_price.request":        p.MaxPrice.Request,
+		"router.provider.max_price.image":          p.MaxPrice.Image,
+		"router.provider.preferred_max_latency":    p.PreferredMaxLatency,
+		"router.provider.preferred_min_throughput": p.PreferredMinThroughput,
+	} {
+		if v < 0 {
+			bad(key, v, "must not be negative (0 = no limit)")
 		}
-		if r.Effort != "" && r.MaxTokens > 0 {
-			bad("router.reasoning.max_tokens", r.MaxTokens, "set either router.reasoning.effort or router.reasoning.max_tokens, not both")
+	}
+	r := c.Reasoning
+	oneOf("router.reasoning.effort", r.Effort, bot.Efforts)
+	if r.MaxTokens < 0 || r.MaxTokens > 1_000_000 {
+		bad("router.reasoning.max_tokens", r.MaxTokens, "must be between 1 and 1000000 (0 uses the default 8192)")
+	}
+	for _, t := range slices.Sorted(maps.Keys(r.Tiers)) {
+		if !slices.Contains(Tiers, t) && t != TierChosen {
+			bad("router.reasoning.tiers."+t, t, "unknown tier; tiers are %s, chosen", strings.Join(Tiers, ", "))
 		}
+		oneOf("router.reasoning.tiers."+t+".effort", r.Tiers[t].Effort, bot.Efforts)
+	}
+	for _, id := range slices.Sorted(maps.Keys(r.Models)) {
+		if !plausibleID(id) {
+			bad("router.reasoning.models", id, "model ids look like provider/model, such as openai/o4-mini")
+		}
+		oneOf("router.reasoning.models."+id+".effort", r.Models[id].Effort, bot.Efforts)
+	}
+	if c.Web.MaxResults < 0 || c.Web.MaxResults > 10 {
+		bad("router.web.max_results", c.Web.MaxResults, "must be between 1 and 10 (0 uses the default 3)")
+	}
+	oneOf("router.web.engine", c.Web.Engine, WebEngines)
+	oneOf("router.files.pdf_engine", c.PDFEngine, PDFEngines)
+	if c.ImageModel != "" && !plausibleID(c.ImageModel) {
+		bad("router.image_model", c.ImageModel, "model ids look like provider/model, such as google/gemini-2.5-flash-image")
 	}
 	tierNames := slices.Sorted(maps.Keys(c.Tiers))
 	for _, t := range tierNames {

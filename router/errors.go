@@ -68,6 +68,7 @@ type UpstreamError struct {
 // ErrorMetadata is error.metadata.
 type ErrorMetadata struct {
 	Reasons      []string          // moderation reasons
+	Patterns     []string          // what a guardrail matched
 	FlaggedInput string            // the flagged part of the input (moderation)
 	ProviderName string            // the provider that failed
 	Raw          string            // the provider's raw error
@@ -123,6 +124,7 @@ type wireError struct {
 
 type wireMetadata struct {
 	Reasons      []string          `json:"reasons"`
+	Patterns     []string          `json:"patterns"`
 	FlaggedInput string            `json:"flagged_input"`
 	ProviderName *string           `json:"provider_name"`
 	Raw          json.RawMessage   `json:"raw"`
@@ -151,6 +153,7 @@ func parseMetadata(raw json.RawMessage) ErrorMetadata {
 		return md
 	}
 	md.Reasons = w.Reasons
+	md.Patterns = w.Patterns
 	md.FlaggedInput = w.FlaggedInput
 	if w.ProviderName != nil {
 		md.ProviderName = *w.ProviderName
@@ -321,6 +324,20 @@ func classifyError(e *UpstreamError) {
 		e.user = bot.Errorf(bot.EUNAVAILABLE, "The bot's OpenRouter API key was refused, so no model can be called; tell the host to check openrouter.api_key.")
 	case e.Status == http.StatusPaymentRequired:
 		e.user = bot.Errorf(bot.EINSUFFICIENT, "The bot's OpenRouter account is out of credits; tell the host. Nothing was charged to you.")
+	case e.Status == http.StatusRequestEntityTooLarge:
+		e.user = bot.Errorf(bot.EINVALID, "The request is too large for %s (413): send a shorter message or smaller attachments, or start a new conversation. Nothing was charged.", model)
+	case e.Status == http.StatusUnprocessableEntity:
+		e.user = bot.Errorf(bot.EINVALID, "%s could not process the request (422)%s. Nothing was charged.", model, suffixMessage(e.Message))
+	case e.Status == http.StatusForbidden && len(e.Metadata.Patterns) > 0 || e.Status == http.StatusForbidden && strings.Contains(strings.ToLower(e.Message), "guardrail"):
+		why := suffixMessage(e.Message)
+		if len(e.Metadata.Patterns) > 0 {
+			quoted := make([]string, 0, len(e.Metadata.Patterns))
+			for _, p := range e.Metadata.Patterns[:min(len(e.Metadata.Patterns), 3)] {
+				quoted = append(quoted, strconv.Quote(bot.Clip(p, 60)))
+			}
+			why += " (matched " + strings.Join(quoted, ", ") + ")"
+		}
+		e.user = bot.Errorf(bot.EINVALID, "The host's OpenRouter guardrail blocked this request%s. Nothing was charged.", why)
 	case e.Status == http.StatusForbidden:
 		if len(e.Metadata.Reasons) > 0 {
 			e.user = bot.Errorf(bot.EINVALID, "%s%s refused your message: moderation flagged it for %s. Nothing was charged.", model, provider, strings.Join(e.Metadata.Reasons, ", "))

@@ -48,6 +48,9 @@ func TestErrorStatuses(t *testing.T) {
 		{"401", 401, []byte(`{"error":{"code":401,"message":"User not found."}}`), nil, want{bot.EUNAVAILABLE, "401", false, "API key was refused", 0, false}},
 		{"402", 402, sample(t, "error-402.json"), nil, want{bot.EINSUFFICIENT, "402", false, "out of credits; tell the host", 0, false}},
 		{"403Moderation", 403, sample(t, "error-403-moderation.json"), nil, want{bot.EINVALID, "403", false, "flagged it for harassment", 0, false}},
+		{"403Guardrail", 403, sample(t, "error-403-guardrail.json"), nil, want{bot.EINVALID, "403", false, `guardrail blocked this request: Request blocked: prompt injection patterns detected (matched "ignore all previous instructions")`, 0, false}},
+		{"413", 413, sample(t, "error-413.json"), nil, want{bot.EINVALID, "413", false, "too large for", 0, false}},
+		{"422", 422, sample(t, "error-422.json"), nil, want{bot.EINVALID, "422", false, "could not process the request (422): Invalid argument", 0, false}},
 		{"404NoEndpoints", 404, sample(t, "error-404-no-endpoints.json"), nil, want{bot.EUNAVAILABLE, "404", true, "No provider serves", 0, false}},
 		{"408", 408, []byte(`{"error":{"code":408,"message":"Request timed out"}}`), nil, want{bot.EUNAVAILABLE, "408", true, "failed upstream (408)", 0, false}},
 		{"429RetryAfter", 429, []byte(`{"error":{"code":429,"message":"Rate limit exceeded"}}`), http.Header{"Retry-After": {"7"}}, want{bot.ERATELIMIT, "429", true, "try again in 7s", 7 * time.Second, false}},
@@ -264,9 +267,9 @@ func TestRequestShape(t *testing.T) {
 	r := MustRouter(t, srv.URL, func(c *router.Config) {
 		c.Provider = router.ProviderPrefs{Order: []string{"anthropic"}, AllowFallbacks: &yes, Sort: "price", DataCollection: "deny", MaxPrice: router.MaxPrice{Prompt: 1, Completion: 2}}
 		c.Temperature = &temp
-		c.Reasoning = &router.Reasoning{Effort: "low"}
 	})
 	plan := chosenPlan("google/gemini-2.5-flash", "openai/gpt-5-mini")
+	plan.Reasoning = "low"
 	plan.Messages = append(plan.Messages, bot.ChatMessage{Role: bot.RoleUser, Content: "what is this?", Images: []string{"https://example.org/cat.png"}})
 	if _, _, err := stream(t, r, plan); err != nil {
 		t.Fatal(err)

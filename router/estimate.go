@@ -1,6 +1,11 @@
 package router
 
-import "github.com/orchat/orchat/bot"
+import (
+	"encoding/base64"
+	"strings"
+
+	"github.com/orchat/orchat/bot"
+)
 
 // Token estimates. Tokenizers average about four bytes of English per token;
 // three bytes per token overestimates on purpose, so a hold covers the real
@@ -23,7 +28,11 @@ func EstimateTokens(text string) int {
 
 // EstimateMessage returns the tokens one message adds to a prompt.
 func EstimateMessage(m bot.ChatMessage) int {
-	return MessageOverheadTokens + EstimateTokens(m.Content) + ImageTokens*len(m.Images)
+	n := MessageOverheadTokens + EstimateTokens(m.Content) + ImageTokens*len(m.Images)
+	for _, f := range m.Files {
+		n += f.Tokens
+	}
+	return n
 }
 
 // EstimatePrompt returns the estimated prompt tokens of a request with msgs.
@@ -34,4 +43,16 @@ func EstimatePrompt(msgs []bot.ChatMessage) int {
 		n += EstimateMessage(m)
 	}
 	return n
+}
+
+// EstimateFileTokens estimates the prompt tokens of a document given as a
+// data: URL (see bot.FileTokens). The simulator counts the same.
+func EstimateFileTokens(data string) int {
+	raw := []byte(data)
+	if _, b64, ok := strings.Cut(data, ";base64,"); ok {
+		if b, err := base64.StdEncoding.DecodeString(b64); err == nil {
+			raw = b
+		}
+	}
+	return bot.FileTokens(raw)
 }

@@ -25,6 +25,7 @@ const fullCatalogPath = "openroutertest/models-2026-02-27.json"
 func testConfig(baseURL string) router.Config {
 	cfg := router.DefaultConfig()
 	cfg.BaseURL = baseURL
+	cfg.API = "openrouter" // the simulator and the stand-ins speak OpenRouter's API
 	cfg.APIKey = "sk-or-v1-test"
 	cfg.Referer = "https://example.org/orchat"
 	cfg.Title = "orchat-test"
@@ -128,6 +129,7 @@ func chosenPlan(models ...string) bot.Plan {
 		Messages:     []bot.ChatMessage{system("You are terse."), user("hello there")},
 		PromptTokens: 20,
 		Cost:         100_000,
+		Reasoning:    "none", // the answer only: tests of thinking ask for it
 	}
 }
 

@@ -46,6 +46,10 @@ type planner struct {
 	floor      int
 	needImage  bool
 	needTools  bool
+	needFile   bool
+	histImages int // images in earlier turns: kept for vision models, else dropped
+	effort     string
+	show       bool
 	fullPrompt int // estimated tokens of the whole conversation
 	minPrompt  int // system messages and the latest user message only
 	reasons    []string
@@ -92,8 +96,16 @@ func (p *planner) plan() (bot.Plan, error) {
 		if m.Role == bot.RoleUser {
 			p.lastUser = i
 		}
-		if len(m.Images) > 0 {
+		if len(m.Files) > 0 {
+			p.needFile = true
+		}
+	}
+	for i, m := range p.msgs {
+		switch {
+		case i == p.lastUser && len(m.Images) > 0:
 			p.needImage = true
+		case i != p.lastUser:
+			p.histImages += len(m.Images)
 		}
 	}
 	if p.lastUser < 0 || strings.TrimSpace(p.msgs[p.lastUser].Content) == "" && len(p.msgs[p.lastUser].Images) == 0 {
@@ -114,6 +126,13 @@ func (p *planner) plan() (bot.Plan, error) {
 	}
 
 	choice := strings.TrimSpace(p.req.Model)
+	if p.req.ImageOutput {
+		p.maxTokens = max(p.maxTokens, cfg.ImageMaxTokens)
+		p.floor = min(cfg.MinCompletionTokens, p.maxTokens)
+		if choice == "" || strings.EqualFold(choice, "auto") {
+			choice = p.imageModel()
+		}
+	}
 	if choice != "" && !strings.EqualFold(choice, "auto") {
 		return p.chosen(choice)
 	}
@@ -342,11 +361,21 @@ func (p *planner) candidate(m bot.Model) (c cand, why string) {
 			return c, "none of its allowed models fits this request"
 		}
 	}
-	if !slices.Contains(m.OutputModalities, "text") {
+	if p.req.ImageOutput {
+		if !m.ImageOutput() {
+			return c, "does not make images"
+		}
+	} else if !slices.Contains(m.OutputModalities, "text") {
 		return c, "does not write text"
 	}
 	if p.needImage && !m.Vision() {
 		return c, "no image input"
+	}
+	if p.needFile && !m.Files() && !m.Router() {
+		return c, "no document input"
+	}
+	if p.req.Web && !strings.HasSuffix(m.ID, ":online") && !m.Router() {
+		c.m.RequestPrice += WebSearchUSD(m, p.r.cfg.Web.MaxResults)
 	}
 	if p.needTools && !m.Tools() {
 		return c, "no tool support"
@@ -373,7 +402,7 @@ func (p *planner) autoAllowed() []bot.Model {
 		if m.Router() || !matchAny(patterns, m.ID) {
 			continue
 		}
-		if p.needImage && !m.Vision() || p.needTools && !m.Tools() {
+		if p.needImage && !m.Vision() || p.needTools && !m.Tools() || p.needFile && !m.Files() {
 			continue
 		}
 		if m.ContextLength < p.minPrompt+p.floor || m.MaxCompletionTokens > 0 && m.MaxCompletionTokens < p.floor {
@@ -503,6 +532,7 @@ func (p *planner) fit(cands []cand, tier string) (bot.Plan, []cand, error) {
 		}
 		cands = whole
 	}
+	p.reasoning(cands[0], tier)
 	mt := p.maxTokens
 	minCtx := cands[0].ctx()
 	for _, c := range cands {
@@ -527,6 +557,70 @@ func (p *planner) fit(cands []cand, tier string) (bot.Plan, []cand, error) {
 		p.reasons = append(p.reasons, fmt.Sprintf("fits the %s-token context", tokensWords(minCtx)))
 	}
 	return bot.Plan{MaxTokens: mt, Messages: msgs, Dropped: dropped, PromptTokens: prompt}, cands, nil
+}
+
+// reasoning settles the effort and whether to show the thinking for the
+// lead candidate, and makes room for the thinking: a reasoning model's
+// thinking counts inside its completion cap, so a small cap would leave
+// nothing for the answer.
+func (p *planner) reasoning(lead cand, tier string) {
+	cfg := &p.r.cfg
+	if !lead.m.Reasons() {
+		if p.req.Effort != "" {
+			p.reasons = append(p.reasons, lead.m.ID+" does not reason: the effort is not sent")
+		}
+		p.effort, p.show = "", false
+		return
+	}
+	p.effort, p.show = cfg.Reasoning.For(tier, lead.m.ID, p.req.Effort)
+	if p.effort == "none" || p.effort == "" && !thinksByDefault(lead.m) {
+		return
+	}
+	// An ask gets the reasoning cap; a request with its own cap (a
+	// compare's) gets up to four times that cap.
+	want := cfg.Reasoning.MaxTokens
+	if p.req.MaxTokens > 0 {
+		want = min(want, 4*p.req.MaxTokens)
+	}
+	if p.maxTokens < want {
+		p.reasons = append(p.reasons, fmt.Sprintf("max_tokens raised from %d to %d: %s thinks inside its completion cap", p.maxTokens, want, lead.m.ID))
+		p.maxTokens = want
+	}
+}
+
+// thinksByDefault reports whether a reasoning model thinks even when no
+// effort is sent: the families that always reason (OpenAI's o-series and
+// GPT-5, DeepSeek R1, QwQ, the :thinking variants...).
+func thinksByDefault(m bot.Model) bool {
+	id := strings.ToLower(m.ID)
+	if strings.Contains(id, "-chat") {
+		return false
+	}
+	for _, f := range []string{"/o1", "/o3", "/o4", "-r1", "/r1", "thinking", "reasoner", "qwq", "/gpt-5", "gpt-oss", "magistral"} {
+		if strings.Contains(id, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// imageModel is the model /imagine uses when none is named: the
+// configured one, else the catalog's cheapest image maker.
+func (p *planner) imageModel() string {
+	if _, err := p.s.lookup(p.r.cfg.ImageModel); err == nil {
+		return p.r.cfg.ImageModel
+	}
+	var best bot.Model
+	for i := range p.s.models {
+		m := p.s.models[i]
+		if m.ImageOutput() && !m.Router() && (best.ID == "" || priceKey(m) < priceKey(best)) {
+			best = m
+		}
+	}
+	if best.ID == "" {
+		return p.r.cfg.ImageModel // refused by chosen with a clear message
+	}
+	return best.ID
 }
 
 // trim drops the oldest non-system turns until the prompt is at most
@@ -682,13 +776,16 @@ func (p *planner) tooLarge() error {
 	largest := 0
 	for i := range p.s.models {
 		m := &p.s.models[i]
-		if p.needImage && !m.Vision() || m.Router() {
+		if p.needImage && !m.Vision() || p.needFile && !m.Files() || m.Router() {
 			continue
 		}
 		largest = max(largest, m.ContextLength)
 	}
 	if p.needImage && largest == 0 {
 		return bot.Errorf(bot.EINVALID, "No model in the catalog can read images right now; send the text alone.")
+	}
+	if p.needFile && largest == 0 {
+		return bot.Errorf(bot.EINVALID, "No model in the catalog can read documents right now; paste the text instead.")
 	}
 	if p.minPrompt+p.floor > largest {
 		return bot.Errorf(bot.EINVALID, "Your message is about %s tokens, but the largest context of any model is %s tokens (with %d for the answer). Shorten it or split it.", tokensWords(p.minPrompt), tokensWords(largest), p.floor)
@@ -731,6 +828,10 @@ func (p *planner) refuse(m bot.Model, c cand, why string) error {
 		return bot.Errorf(bot.EINVALID, "%s cannot read images. Models that can: %s (or switch back to auto).", m.ID, strings.Join(p.visionChoices(5), ", "))
 	case "no tool support":
 		return bot.Errorf(bot.EINVALID, "%s does not support tools; pick another model or switch back to auto.", m.ID)
+	case "does not make images":
+		return bot.Errorf(bot.EINVALID, "%s does not make images. Models that do: /models image.", m.ID)
+	case "no document input":
+		return bot.Errorf(bot.EINVALID, "%s cannot read documents such as PDFs. Pick a model that can (such as google/gemini-2.5-flash), or switch back to auto.", m.ID)
 	case "none of its allowed models fits this request":
 		return bot.Errorf(bot.EINVALID, "None of the models %s may choose can take this request (images: %t, ~%s tokens); pick a model or switch back to auto.", m.ID, p.needImage, tokensWords(p.minPrompt))
 	}
@@ -782,6 +883,36 @@ func (p *planner) largestContext() bot.Model {
 
 // finish fills in the plan from the final candidates.
 func (p *planner) finish(plan bot.Plan, cands []cand, tier string) bot.Plan {
+	if p.histImages > 0 {
+		if cands[0].m.Vision() {
+			// The images of earlier turns go along: keep to fallbacks
+			// that can read them.
+			kept := cands[:1]
+			for _, c := range cands[1:] {
+				if c.m.Vision() {
+					kept = append(kept, c)
+				}
+			}
+			cands = kept
+		} else {
+			plan.Messages = slices.Clone(plan.Messages)
+			for i := range plan.Messages {
+				if n := len(plan.Messages[i].Images); n > 0 {
+					plan.ImagesDropped += n
+					plan.Messages[i].Images = nil
+				}
+			}
+			if plan.ImagesDropped > 0 {
+				p.reasons = append(p.reasons, fmt.Sprintf("left out %d %s of earlier messages: %s cannot read images", plan.ImagesDropped, bot.Plural(plan.ImagesDropped, "image", "images"), cands[0].m.ID))
+			}
+		}
+	}
+	plan.Reasoning, plan.ShowReasoning = p.effort, p.show
+	plan.Web, plan.WebResults = p.req.Web, p.r.cfg.Web.MaxResults
+	if p.req.ImageOutput || tier == TierChosen && cands[0].m.ImageOutput() {
+		// /imagine, or an ask to a model that draws: ask for its images.
+		plan.Modalities = []string{"image", "text"}
+	}
 	plan.Tier = tier
 	plan.Model = cands[0].m.ID
 	plan.Free = true
@@ -798,6 +929,9 @@ func (p *planner) finish(plan bot.Plan, cands []cand, tier string) bot.Plan {
 		t, usd := p.cost(c, plan.PromptTokens, plan.MaxTokens)
 		plan.Cost = max(plan.Cost, t)
 		plan.CostUSD = max(plan.CostUSD, usd)
+		if c.m.Free() && t > 0 {
+			plan.Free = false // a web search on a free model is paid for: held and charged
+		}
 		if len(c.allowed) > 0 && plan.AutoModels == nil {
 			for _, a := range c.allowed {
 				plan.AutoModels = append(plan.AutoModels, a.ID)

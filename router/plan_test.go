@@ -442,7 +442,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{
-		`router.provider.sort = "fastest": must be one of price, latency, throughput`,
+		`router.provider.sort = "fastest": must be one of price, throughput, latency, exacto`,
 		`router.provider.data_collection = "maybe": must be one of allow, deny`,
 		`openrouter.base_url = "ftp://x"`,
 		`router.max_tokens = -1`,

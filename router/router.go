@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orchat/orchat/bot"
@@ -37,6 +38,7 @@ type Router struct {
 	// configured (every paid tier's candidates).
 	defaultAutoModels []string
 	warned            sync.Map // tier → struct{}: the missing-candidates warning was logged
+	credits           atomic.Pointer[bot.Credits]
 
 	// model is the tier classifier (weights embedded at build time).
 	model *tiermodel.Model
@@ -126,11 +128,18 @@ func (r *Router) Stream(ctx context.Context, req bot.ChatRequest, onDelta func(d
 		model := cands[i]
 		res.Attempts = append(res.Attempts, model)
 		creq := Request{
-			Model:     model,
-			Messages:  plan.Messages,
-			MaxTokens: plan.MaxTokens,
-			SessionID: req.SessionID,
-			User:      user,
+			Model:       model,
+			Messages:    r.cacheBreakpoints(model, plan.Messages),
+			MaxTokens:   plan.MaxTokens,
+			SessionID:   req.SessionID,
+			User:        user,
+			Web:         plan.Web,
+			WebResults:  plan.WebResults,
+			Modalities:  plan.Modalities,
+			OnReasoning: req.OnReasoning,
+		}
+		if m, err := r.catalog.Lookup(model); err == nil && m.Reasons() {
+			creq.Reasoning = plan.Reasoning
 		}
 		if baseID(model) == AutoModel {
 			creq.AutoModels = plan.AutoModels
@@ -141,7 +150,7 @@ func (r *Router) Stream(ctx context.Context, req bot.ChatRequest, onDelta func(d
 		r.metrics.Upstream(model, resp.Status, resp.TTFT, resp.Latency)
 		var ue *UpstreamError
 		if err == nil || resp.Text != "" || resp.Progressed || ctx.Err() != nil || !errors.As(err, &ue) || !ue.Retryable {
-			return r.result(res, resp, model, plan, err, start)
+			return r.result(ctx, res, resp, model, plan, err, start)
 		}
 		wait := r.cfg.FallbackBackoff
 		if ue.RetryAfter > wait {
@@ -154,7 +163,7 @@ func (r *Router) Stream(ctx context.Context, req bot.ChatRequest, onDelta func(d
 			// for is compared uncapped: RetryAfter is capped at
 			// MaxRetryAfter, which may be shorter than MaxFallbackWait.
 			if retriedLast || ue.Status != http.StatusTooManyRequests || max(ue.RetryAfter, ue.waitFor) > r.cfg.MaxFallbackWait {
-				return r.result(res, resp, model, plan, err, start)
+				return r.result(ctx, res, resp, model, plan, err, start)
 			}
 			retriedLast = true
 			i-- // the same candidate again
@@ -163,7 +172,7 @@ func (r *Router) Stream(ctx context.Context, req bot.ChatRequest, onDelta func(d
 		}
 		r.log.Info("router: retrying", "failed", model, "next", cands[i+1], "status", ue.Status, "code", ue.Code, "wait", wait)
 		if err := sleep(ctx, wait); err != nil {
-			return r.result(res, resp, model, plan, canceled(ctx), start)
+			return r.result(ctx, res, resp, model, plan, canceled(ctx), start)
 		}
 	}
 	panic("unreachable")
@@ -184,10 +193,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // result fills in the result of the last attempt and what to charge: the
-// reported usage priced by the model that answered; an estimate from the
-// prompt and the text received when the stream was cut without usage
-// (never above the plan's hold); nothing when no output came.
-func (r *Router) result(res bot.Result, resp Response, model string, plan bot.Plan, err error, start time.Time) (bot.Result, error) {
+// reported usage priced by the model that answered; for a stream cut
+// before its usage, what GET /generation says it cost (OpenRouter only,
+// asked for a short while) or else an estimate from the prompt and what
+// was received; never above the plan's hold; nothing when no output came.
+func (r *Router) result(ctx context.Context, res bot.Result, resp Response, model string, plan bot.Plan, err error, start time.Time) (bot.Result, error) {
 	res.Text = resp.Text
 	res.Model = resp.Model
 	if res.Model == "" {
@@ -196,31 +206,118 @@ func (r *Router) result(res bot.Result, resp Response, model string, plan bot.Pl
 	res.Provider = resp.Provider
 	res.GenerationID = resp.GenerationID
 	res.FinishReason = resp.FinishReason
+	res.Reasoning, res.ReasoningDetails, res.Refusal = resp.Reasoning, resp.ReasoningDetails, resp.Refusal
+	res.Citations, res.Images = resp.Citations, resp.Images
 	res.TTFT = resp.TTFT
-	res.Latency = time.Since(start)
 	answered := r.pricedModel(res.Model, model, plan)
 	switch {
 	case resp.UsageReported:
 		res.Usage = resp.Usage
 		res.Cost = r.cfg.Billing.Charge(resp.Usage, answered)
-	case resp.Text != "" || resp.ReasoningBytes > 0:
-		res.Usage = bot.Usage{
-			PromptTokens:     int64(plan.PromptTokens),
-			CompletionTokens: int64(EstimateTokens(resp.Text) + (resp.ReasoningBytes+bytesPerToken-1)/bytesPerToken),
+		res.Settled = "usage"
+	case resp.Progressed:
+		if g, ok := r.generation(ctx, resp.GenerationID); ok {
+			res.Usage = g
+			res.Settled = "generation"
+		} else {
+			res.Usage = bot.Usage{
+				PromptTokens:     int64(plan.PromptTokens),
+				CompletionTokens: int64(EstimateTokens(resp.Text) + (resp.ReasoningBytes+bytesPerToken-1)/bytesPerToken + imageTokens*len(resp.Images)),
+			}
+			res.Estimated = true
+			res.Settled = "estimate"
 		}
 		res.Cost = r.cfg.Billing.Charge(res.Usage, answered)
-		if plan.Cost > 0 && res.Cost > plan.Cost {
-			res.Cost = plan.Cost
-		}
-		res.Estimated = true
 	}
+	if plan.Cost > 0 && res.Cost > plan.Cost {
+		res.Cost = plan.Cost
+	}
+	res.Latency = time.Since(start)
 	if err != nil {
 		err = fmt.Errorf("router: %s: %w", model, err)
-		r.log.Debug("router: call failed", "model", model, "partial", resp.Text != "", "err", err)
+		r.log.Debug("router: call failed", "model", model, "partial", resp.Text != "", "settled", res.Settled, "err", err)
 	}
 	res.Err = err
 	return res, err
 }
+
+// imageTokens is what one generated image is billed as, about: the
+// estimate of a cut image answer.
+const imageTokens = 1300
+
+// generation asks GET /generation what a cut stream cost, retrying for
+// Config.GenerationRetry while OpenRouter has not recorded it yet. Only an
+// OpenRouter upstream has the endpoint; ok is false when the answer is not
+// known in time.
+func (r *Router) generation(ctx context.Context, id string) (bot.Usage, bool) {
+	if id == "" || !r.cfg.OpenRouterAPI() || r.cfg.GenerationRetry < 0 {
+		return bot.Usage{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.GenerationRetry)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	for {
+		g, err := r.client.Generation(ctx, id)
+		if err == nil {
+			u := bot.Usage{CostUSD: min(g.TotalCost, maxUsageUSD), CostReported: true, IsBYOK: g.IsBYOK}
+			if g.TokensPrompt != nil {
+				u.PromptTokens = clampCount(float64(*g.TokensPrompt))
+			}
+			if g.TokensCompletion != nil {
+				u.CompletionTokens = clampCount(float64(*g.TokensCompletion))
+			}
+			if g.NativeReasoning != nil {
+				u.ReasoningTokens = min(clampCount(float64(*g.NativeReasoning)), u.CompletionTokens)
+			}
+			if g.NativeCached != nil {
+				u.CachedTokens = min(clampCount(float64(*g.NativeCached)), u.PromptTokens)
+			}
+			if g.IsBYOK && g.UpstreamCost != nil && validUSD(*g.UpstreamCost) {
+				u.UpstreamCostUSD = min(*g.UpstreamCost, maxUsageUSD)
+			}
+			return u, true
+		}
+		var ue *UpstreamError
+		if !errors.As(err, &ue) || (ue.Status != http.StatusNotFound && !ue.Retryable) {
+			r.log.Debug("router: generation lookup failed", "generation", id, "err", err)
+			return bot.Usage{}, false
+		}
+		if sleep(ctx, wait) != nil {
+			return bot.Usage{}, false
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// cacheBreakpoints marks where a model with explicit prompt caching should
+// cache: the system prompt, and the end of the earlier turns when they are
+// long enough to be worth caching (1,024 tokens, the smallest cacheable
+// prefix). Other models cache by themselves and get no marks.
+func (r *Router) cacheBreakpoints(model string, msgs []bot.ChatMessage) []bot.ChatMessage {
+	m, err := r.catalog.Lookup(model)
+	if err != nil || !m.ExplicitCache() || len(msgs) < 2 {
+		return msgs
+	}
+	out := slices.Clone(msgs)
+	last := len(out) - 1 // the new message: not a cached prefix
+	prefix := PromptOverheadTokens
+	for _, msg := range out[:last] {
+		prefix += EstimateMessage(msg)
+	}
+	if prefix < minCachePrefix {
+		return msgs
+	}
+	if out[0].Role == bot.RoleSystem {
+		out[0].Cache = true
+	}
+	if last-1 > 0 {
+		out[last-1].Cache = true
+	}
+	return out
+}
+
+// minCachePrefix is the shortest prompt prefix worth a breakpoint.
+const minCachePrefix = 1024
 
 // pricedModel returns the catalog model to price a call by: the model that
 // answered, else the candidate; for a router (whose price is "-1"), the

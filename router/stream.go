@@ -29,11 +29,22 @@ type Response struct {
 	// generating (and billing): the call must never be sent again.
 	Progressed bool
 	// ReasoningBytes is how much reasoning text arrived (billed as
-	// completion tokens, never shown).
+	// completion tokens).
 	ReasoningBytes int
-	Status         int
-	TTFT           time.Duration // to the first text; 0 if none came
-	Latency        time.Duration
+	// Reasoning is the thinking as text; ReasoningDetails its structured
+	// reasoning_details, merged across chunks (a JSON array).
+	Reasoning        string
+	ReasoningDetails []byte
+	// Refusal is the model's refusal message.
+	Refusal   string
+	Citations []bot.Citation
+	// Images are the pictures the model made; ImageURLs those it sent as
+	// links rather than data (fetched by the client).
+	Images    []bot.Image
+	ImageURLs []string
+	Status    int
+	TTFT      time.Duration // to the first text; 0 if none came
+	Latency   time.Duration
 }
 
 // Limits that keep a hostile or broken upstream from exhausting memory or
@@ -146,6 +157,12 @@ type streamParser struct {
 	event []byte // data of the current event
 	chunk chunkFields
 	text  strings.Builder
+	// reasoning collects the thinking, refusal the refusal, details the
+	// reasoning_details items by index.
+	reasoning, refusal strings.Builder
+	details            detailMerger
+	// onReasoning, when set, receives each piece of thinking.
+	onReasoning func(string)
 	// chunks counts the JSON chunks parsed.
 	chunks int
 	// onEvent, when set, is called for every event (not for comments).
@@ -172,8 +189,14 @@ func (p *streamParser) parse(r io.Reader, model string, onDelta func(string)) (R
 	)
 	p.chunks = 0
 	p.text.Reset()
+	p.reasoning.Reset()
+	p.refusal.Reset()
+	p.details = detailMerger{}
 	finish := func() Response {
 		resp.Text = p.text.String()
+		resp.Reasoning = p.reasoning.String()
+		resp.Refusal = p.refusal.String()
+		resp.ReasoningDetails = p.details.json()
 		return resp
 	}
 	for !done {
@@ -224,7 +247,7 @@ func (p *streamParser) parse(r io.Reader, model string, onDelta func(string)) (R
 	}
 	out := finish()
 	switch {
-	case done && (p.chunks == 0 || (out.Text == "" && out.FinishReason == "" && !out.UsageReported)):
+	case done && (p.chunks == 0 || (out.Text == "" && out.Refusal == "" && len(out.Images)+len(out.ImageURLs) == 0 && out.FinishReason == "" && !out.UsageReported)):
 		return out, streamError(model, CodeNoChoices, "the stream carried no answer", false, nil)
 	case done || out.FinishReason != "" || out.UsageReported:
 		// A missing [DONE] is fine once the answer is complete.
@@ -308,6 +331,28 @@ func (p *streamParser) dispatch(resp *Response, model string, onDelta func(strin
 				resp.ReasoningBytes = p.maxText
 				resp.FinishReason = FinishTooLong
 				return false, p.answerTooLong(model, "thinking")
+			}
+			p.reasoning.WriteString(ch.reasoning)
+			if p.onReasoning != nil {
+				p.onReasoning(ch.reasoning)
+			}
+		}
+		if ch.refusal != "" {
+			if room := p.maxText - p.refusal.Len(); room > 0 {
+				p.refusal.WriteString(clipBytes(ch.refusal, room))
+			}
+			resp.Progressed = true
+		}
+		for _, d := range ch.details {
+			p.details.addPiece(d)
+		}
+		if ch.hasDetails {
+			resp.Progressed = true
+		}
+		if ch.annotations != nil || ch.images != nil {
+			resp.Progressed = true
+			if err := extras(resp, &p.details, nil, ch.annotations, ch.images); err != nil {
+				return false, streamError(model, CodeBadStream, "invalid "+err.Error()+" in the stream", p.text.Len() > 0, nil)
 			}
 		}
 		if ch.content != "" {
@@ -398,8 +443,12 @@ type wireCompletion struct {
 	Provider string `json:"provider"`
 	Choices  []struct {
 		Message struct {
-			Content   json.RawMessage `json:"content"`
-			Reasoning *string         `json:"reasoning"`
+			Content          json.RawMessage `json:"content"`
+			Reasoning        *string         `json:"reasoning"`
+			Refusal          *string         `json:"refusal"`
+			ReasoningDetails json.RawMessage `json:"reasoning_details"`
+			Annotations      json.RawMessage `json:"annotations"`
+			Images           json.RawMessage `json:"images"`
 		} `json:"message"`
 		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
@@ -431,11 +480,20 @@ func parseCompletion(body []byte, model string, maxText int) (Response, error) {
 	resp.Text = contentText(ch.Message.Content)
 	if ch.Message.Reasoning != nil {
 		resp.ReasoningBytes = len(*ch.Message.Reasoning)
+		resp.Reasoning = *ch.Message.Reasoning
 	}
+	if ch.Message.Refusal != nil {
+		resp.Refusal = *ch.Message.Refusal
+	}
+	var dm detailMerger
+	if err := extras(&resp, &dm, nullToNil(ch.Message.ReasoningDetails), nullToNil(ch.Message.Annotations), nullToNil(ch.Message.Images)); err != nil {
+		return resp, streamError(model, CodeBadJSON, "invalid "+err.Error(), false, nil)
+	}
+	resp.ReasoningDetails = dm.json()
 	if ch.FinishReason != nil {
 		resp.FinishReason = *ch.FinishReason
 	}
-	if resp.Text != "" || resp.ReasoningBytes > 0 {
+	if resp.Text != "" || resp.ReasoningBytes > 0 || resp.Refusal != "" || len(resp.Images)+len(resp.ImageURLs) > 0 {
 		resp.Progressed = true
 	}
 	if resp.FinishReason == "error" {

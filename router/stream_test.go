@@ -167,11 +167,34 @@ func TestStream(t *testing.T) {
 				if !slices.Equal(res.Attempts, []string{modelA}) || sim.Requests() != 1 {
 					t.Fatalf("attempts=%v requests=%d: restarted after output", res.Attempts, sim.Requests())
 				}
-				if !res.Estimated || res.Cost <= 0 || res.Cost > plan.Cost {
-					t.Fatalf("cost=%d estimated=%t: a cut stream is charged an estimate within the hold", res.Cost, res.Estimated)
+				// The cut stream is settled from GET /generation: exactly
+				// what the upstream billed for it, within the hold.
+				want := r.Config().Billing.FromUSD(sim.Stats().PartialUSD)
+				if res.Settled != "generation" || res.Estimated || res.Cost != want || res.Cost <= 0 || res.Cost > plan.Cost {
+					t.Fatalf("cost=%d settled=%q, want %d from /generation within the hold %d", res.Cost, res.Settled, want, plan.Cost)
 				}
 				if got := bot.ErrorCode(err); got != bot.EUNAVAILABLE {
 					t.Fatalf("code=%s", got)
+				}
+			})
+		}
+	})
+
+	t.Run("CutStreamEstimatedWithoutGeneration", func(t *testing.T) {
+		// An OpenAI-compatible server has no /generation: the estimate,
+		// at once; so does OpenRouter when it does not know the call in
+		// time.
+		for name, edit := range map[string]func(*router.Config){
+			"OpenAIServer": func(c *router.Config) { c.API = "openai" },
+			"NotRecorded":  func(c *router.Config) { c.GenerationRetry = 50 * time.Millisecond },
+		} {
+			t.Run(name, func(t *testing.T) {
+				sim := MustSim(t, openroutertest.Options{GenerationDelay: time.Hour, Faults: map[string]openroutertest.Fault{modelA: {Truncate: true, AfterChunks: 2}}})
+				r := MustRouter(t, sim.URL(), edit)
+				plan := chosenPlan(modelA)
+				res, _, err := stream(t, r, plan)
+				if err == nil || !res.Estimated || res.Settled != "estimate" || res.Cost <= 0 || res.Cost > plan.Cost {
+					t.Fatalf("cost=%d settled=%q err=%v: want an estimate within the hold", res.Cost, res.Settled, err)
 				}
 			})
 		}

@@ -386,3 +386,34 @@ func TestNew(t *testing.T) {
 		}
 	})
 }
+
+// credits is a fake Credits with a function field.
+type credits struct {
+	RefreshFunc func(ctx context.Context) (bot.Credits, error)
+}
+
+func (c *credits) RefreshCredits(ctx context.Context) (bot.Credits, error) { return c.RefreshFunc(ctx) }
+
+// The host's credits are read at start and on the interval; a key below
+// the low mark is a warning the host sees in the log.
+func TestCreditsCheck(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(start)
+	m := &metrics{}
+	logs := newRecorder()
+	var reads atomic.Int32
+	left := 0.5
+	cr := &credits{RefreshFunc: func(context.Context) (bot.Credits, error) {
+		reads.Add(1)
+		return bot.Credits{Known: true, RemainingUSD: &left}, nil
+	}}
+	MustStart(t, scheduler.Options{Clock: clock, Credits: cr, CreditsCheck: 5 * time.Minute, LowCredits: 1, Metrics: m, Logger: logs.logger()})
+	waitRuns(t, m, scheduler.JobCreditsCheck, 1)
+	if recs := logs.find("the OpenRouter key's credit is low: add credits on OpenRouter (paid answers are refused once it is out)"); len(recs) != 1 {
+		t.Fatalf("low-credit warnings=%v, want one at start", recs)
+	}
+	advanceTo(t, clock, 1, start.Add(5*time.Minute))
+	waitRuns(t, m, scheduler.JobCreditsCheck, 2)
+	if reads.Load() < 2 {
+		t.Fatalf("the credits were read %d times, want at start and after the interval", reads.Load())
+	}
+}

@@ -38,7 +38,11 @@ import (
 const (
 	JobFreeReset      = "free_reset"
 	JobCatalogRefresh = "catalog_refresh"
-	JobHoldSweep      = "hold_sweep"
+	// JobCreditsCheck reads the host's OpenRouter credits (GET /key), so
+	// /readyz, /credits and the refusal of calls when they are out are
+	// current.
+	JobCreditsCheck = "credits_check"
+	JobHoldSweep    = "hold_sweep"
 )
 
 // Defaults of DESIGN.md and config.example.toml.
@@ -83,6 +87,15 @@ type Catalog interface {
 	Refresh(ctx context.Context) error
 }
 
+// Credits is the host key's credits the check keeps current (the router
+// has it).
+type Credits interface {
+	RefreshCredits(ctx context.Context) (bot.Credits, error)
+}
+
+// DefaultCreditsCheck is how often the host's credits are read.
+const DefaultCreditsCheck = 5 * time.Minute
+
 // Notifier sends a user a short direct notice; cmd/orchat implements it
 // with the platform adapters. Errors are logged and counted, never retried:
 // a notice is sent at most once.
@@ -125,10 +138,16 @@ type Options struct {
 	Instance string        // default: host name, process id and a random suffix
 	LeaseTTL time.Duration // default: three sweep intervals
 
-	Ledger   Ledger
-	Resets   Resets
-	Catalog  Catalog
-	Notifier Notifier // nil: no notices
+	Ledger  Ledger
+	Resets  Resets
+	Catalog Catalog
+	// Credits, when set, is read at start and every CreditsCheck (default
+	// 5m); Low, when positive, logs a warning once the remaining credit
+	// falls below it (USD).
+	Credits      Credits
+	CreditsCheck time.Duration
+	LowCredits   float64
+	Notifier     Notifier // nil: no notices
 
 	// Clock drives the schedule and is the jobs' "now" (default the real
 	// clock); tests pass clockwork.NewFakeClockAt.
@@ -317,6 +336,14 @@ func (s *Scheduler) addJobs() error {
 	}
 	if s.opts.Catalog != nil {
 		defs = append(defs, def{JobCatalogRefresh, s.local, gocron.DurationJob(s.opts.CatalogRefresh), s.catalogRefresh, nil})
+	}
+	if s.opts.Credits != nil {
+		every := s.opts.CreditsCheck
+		if every <= 0 {
+			every = DefaultCreditsCheck
+		}
+		defs = append(defs, def{JobCreditsCheck, s.local, gocron.DurationJob(every), s.creditsCheck,
+			[]gocron.JobOption{gocron.WithStartAt(gocron.WithStartImmediately())}})
 	}
 	for _, d := range defs {
 		opts := append([]gocron.JobOption{gocron.WithName(d.name)}, d.extra...)
@@ -567,6 +594,22 @@ func (s *Scheduler) holdSweep(ctx context.Context, now time.Time) (outcome, erro
 func (s *Scheduler) catalogRefresh(ctx context.Context, _ time.Time) (outcome, error) {
 	if err := s.opts.Catalog.Refresh(ctx); err != nil {
 		return outcome{}, fmt.Errorf("scheduler: refresh the catalog (keeping the last good one): %w", err)
+	}
+	return outcome{}, nil
+}
+
+// creditsCheck reads the host's credits; when they are below the low mark
+// it says so in the log (admins see it on /credits and once an hour in a
+// private notice).
+func (s *Scheduler) creditsCheck(ctx context.Context, _ time.Time) (outcome, error) {
+	c, err := s.opts.Credits.RefreshCredits(ctx)
+	if err != nil {
+		return outcome{}, fmt.Errorf("scheduler: read the OpenRouter credits: %w", err)
+	}
+	if c.Out() || s.opts.LowCredits > 0 && c.Below(s.opts.LowCredits) {
+		s.log.Warn("the OpenRouter key's credit is low: add credits on OpenRouter (paid answers are refused once it is out)",
+			slog.Float64("remaining_usd", *c.RemainingUSD), slog.Float64("low_mark_usd", s.opts.LowCredits), slog.Bool("out", c.Out()))
+		return outcome{notable: true, attrs: []any{slog.Float64("remaining_usd", *c.RemainingUSD), slog.Bool("out", c.Out())}}, nil
 	}
 	return outcome{}, nil
 }

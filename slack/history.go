@@ -123,10 +123,11 @@ func (c *conversation) turns(m slackapi.Msg) []bot.Turn {
 		return nil
 	}
 	text := plainText(m.Text, c.me.UserID, false)
-	if text == "" {
+	atts := c.a.attachments(m.Files)
+	if text == "" && len(atts) == 0 {
 		return nil
 	}
-	return []bot.Turn{{Role: bot.RoleUser, Author: m.User, Text: text}}
+	return []bot.Turn{{Role: bot.RoleUser, Author: m.User, Text: text, Attachments: atts}}
 }
 
 // mine reads back one of the bot's own messages from its blocks: the
@@ -147,7 +148,7 @@ func mine(m slackapi.Msg) []bot.Turn {
 			if sb, ok := b.(*slackapi.SectionBlock); ok && sb.Text != nil {
 				parts = append(parts, sb.Text.Text)
 			}
-		case strings.HasPrefix(id, blockNotice), strings.HasPrefix(id, blockError), strings.HasPrefix(id, blockPanel):
+		case strings.HasPrefix(id, blockNotice), strings.HasPrefix(id, blockError), strings.HasPrefix(id, blockPanel), strings.HasPrefix(id, blockThinking):
 			return nil // not part of the conversation
 		}
 	}

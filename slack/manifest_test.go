@@ -20,7 +20,7 @@ func TestManifest(t *testing.T) {
 	for _, name := range slack.DefaultCommandNames() {
 		want = append(want, "- command: /"+name+"\n")
 	}
-	for _, scope := range []string{"app_mentions:read", "chat:write", "commands", "channels:history", "groups:history", "im:history", "mpim:history", "im:write", "files:read", "users:read"} {
+	for _, scope := range []string{"app_mentions:read", "chat:write", "commands", "channels:history", "groups:history", "im:history", "mpim:history", "im:write", "files:read", "files:write", "users:read"} {
 		want = append(want, "- "+scope+" ")
 	}
 	for _, ev := range []string{"app_mention", "message.channels", "message.groups", "message.im", "message.mpim"} {

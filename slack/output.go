@@ -45,6 +45,7 @@ type output struct {
 	held      map[string]*heldMessage
 	introTS   map[string]bool // the messages that carry the intro
 	noChannel bool            // the bot cannot post in the channel: use response_url
+	extrasTS  map[string]bool // the messages whose thinking and files were posted
 }
 
 // voteTarget is the compare message whose button was clicked, as Slack
@@ -70,7 +71,7 @@ var (
 )
 
 func (a *Adapter) newOutput(team, channel, user string) *output {
-	return &output{a: a, team: team, channel: channel, user: user, held: map[string]*heldMessage{}, introTS: map[string]bool{}}
+	return &output{a: a, team: team, channel: channel, user: user, held: map[string]*heldMessage{}, introTS: map[string]bool{}, extrasTS: map[string]bool{}}
 }
 
 // Limits: one message holds textLimit characters of Markdown, shown in
@@ -103,6 +104,9 @@ func (o *output) Post(ctx context.Context, m bot.Message) (string, error) {
 		o.mu.Unlock()
 		return o.hold(ctx, m, false)
 	}
+	if err == nil {
+		o.extras(ctx, ts, m)
+	}
 	return ts, err
 }
 
@@ -119,10 +123,14 @@ func (o *output) Edit(ctx context.Context, id string, m bot.Message) error {
 		return o.finishHeld(ctx, h, m)
 	}
 	r := render(m, o.introFor(id))
-	return o.a.call(ctx, o.team, true, func() error {
+	err := o.a.call(ctx, o.team, true, func() error {
 		_, _, _, err := o.a.api.UpdateMessageContext(ctx, o.channel, id, r.options()...)
 		return err
 	})
+	if err == nil {
+		o.extras(ctx, id, m)
+	}
+	return err
 }
 
 func (o *output) introFor(ts string) string {

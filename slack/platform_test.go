@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	slackapi "github.com/slack-go/slack"
 
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/slack"
@@ -79,6 +82,19 @@ func (h *platformHarness) Mention(t *testing.T, user, text string) []stacktest.S
 	t.Helper()
 	return h.act(t, func() {
 		h.slack.Mention(slacktest.Post{User: h.userID(user), Channel: platformChannel, Text: text})
+	})
+}
+
+// Attach mentions the bot with files uploaded to the fake (downloading
+// them needs the bot token, as url_private does).
+func (h *platformHarness) Attach(t *testing.T, user, text string, files ...stacktest.File) []stacktest.Seen {
+	t.Helper()
+	var fs []slackapi.File
+	for _, f := range files {
+		fs = append(fs, h.slack.AddFile(f.Name, http.DetectContentType(f.Data), f.Data))
+	}
+	return h.act(t, func() {
+		h.slack.Mention(slacktest.Post{User: h.userID(user), Channel: platformChannel, Text: text, Files: fs})
 	})
 }
 
@@ -156,11 +172,17 @@ func (h *platformHarness) act(t *testing.T, do func()) []stacktest.Seen {
 			continue // a user's message
 		}
 		edits, old := before[m.TS]
+		s := seenOf(m)
+		for _, f := range m.Files {
+			if b, ok := h.slack.FileData(f.ID); ok {
+				s.Files = append(s.Files, stacktest.File{Name: f.Name, Data: b})
+			}
+		}
 		switch {
 		case !old:
-			fresh = append(fresh, seenOf(m))
+			fresh = append(fresh, s)
 		case m.Edits != edits:
-			changed = append(changed, seenOf(m))
+			changed = append(changed, s)
 		}
 	}
 	return append(fresh, changed...)

@@ -34,7 +34,10 @@ const (
 	blockPanel   = "orchat.panel"
 	blockTally   = "orchat.tally"
 	blockVote    = "orchat.vote"
-	voteActionID = "orchat_vote"
+	blockSources = "orchat.sources"
+	// blockThinking marks the thread reply holding an answer's thinking.
+	blockThinking = "orchat.thinking"
+	voteActionID  = "orchat_vote"
 )
 
 // rendered is a message as Slack takes it: blocks and the notification text.
@@ -78,6 +81,9 @@ func render(m bot.Message, intro string) rendered {
 		for i, t := range texts {
 			blocks = append(blocks, sectionBlock(fmt.Sprintf("%s.%d", id, i), t))
 		}
+		if src := sources(bot.Footnotes(m.Citations)); src != "" {
+			blocks = append(blocks, contextBlock(blockSources, src))
+		}
 	}
 	switch {
 	case m.Footer != "":
@@ -90,6 +96,21 @@ func render(m bot.Message, intro string) rendered {
 		text = "…"
 	}
 	return rendered{blocks: blocks, text: escape(bot.Clip(text, fallbackLimit))}
+}
+
+// sources renders footnotes as a context line each: the number, the title
+// as plain text and the bare link (Slack shows where it goes; no masked
+// link that could say one site and open another).
+func sources(fn []bot.Footnote) string {
+	var b strings.Builder
+	for _, f := range fn {
+		line := fmt.Sprintf("[%d] %s — <%s>\n", f.N, escape(f.Title), escape(f.URL))
+		if utf8.RuneCountInString(b.String())+utf8.RuneCountInString(line) > contextLimit {
+			break
+		}
+		b.WriteString(line)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // sectionsOf converts Markdown into section texts of at most sectionLimit
@@ -184,6 +205,9 @@ func compareBlocks(v bot.CompareView) []slackapi.Block {
 		blocks = append(blocks,
 			sectionBlock(fmt.Sprintf("%s.%d", blockPanel, i), text),
 			contextBlock(fmt.Sprintf("%s.%d.facts", blockPanel, i), escape(p.Summary())))
+		if src := sources(bot.Footnotes(p.Citations)); src != "" {
+			blocks = append(blocks, contextBlock(fmt.Sprintf("%s.%d.sources", blockPanel, i), src))
+		}
 	}
 	if v.Footer != "" {
 		blocks = append(blocks, contextBlock(blockFooter, escape(v.Footer)))

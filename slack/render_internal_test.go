@@ -61,6 +61,20 @@ func TestRender(t *testing.T) {
 			t.Fatalf("footer %q, want it escaped", got)
 		}
 	})
+	t.Run("SourcesAreBareLinksThatPingNobody", func(t *testing.T) {
+		r := render(bot.Message{Kind: bot.KindReply, Status: bot.StatusDone, Text: "x", Footer: "f", Citations: []bot.Citation{
+			{URL: "https://example.com/a?b=1&c=2", Title: "<!channel> <https://evil.test|bank> & co"},
+		}}, "")
+		var src string
+		for _, b := range r.blocks {
+			if cb, ok := b.(*slackapi.ContextBlock); ok && cb.BlockID == blockSources {
+				src = contextText(cb)
+			}
+		}
+		if want := "[1] !channel https://evil.test bank &amp; co — <https://example.com/a?b=1&amp;c=2>"; src != want {
+			t.Fatalf("sources %q, want %q", src, want)
+		}
+	})
 	t.Run("IntroOnTheFirstPartOnly", func(t *testing.T) {
 		if ids := blockIDs(render(bot.Message{Kind: bot.KindReply, Text: "x", Part: 0}, "intro")); ids[0] != blockIntro {
 			t.Fatalf("part 0 blocks %v, want the intro first", ids)

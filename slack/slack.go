@@ -51,6 +51,7 @@ func DefaultCommandNames() map[string]string {
 		"ask": "ask", "compare": "compare", "balance": "balance", "usage": "usage",
 		"models": "models", "model": "model", "leaderboard": "leaderboard", "help": "orchat-help",
 		"topup": "topup", "deduct": "deduct", "block": "block", "unblock": "unblock", "ledger": "ledger",
+		"imagine": "imagine", "credits": "credits",
 	}
 }
 
@@ -99,6 +100,10 @@ type webAPI interface {
 	GetConversationRepliesContext(ctx context.Context, params *slackapi.GetConversationRepliesParameters) ([]slackapi.Message, bool, string, error)
 	GetConversationHistoryContext(ctx context.Context, params *slackapi.GetConversationHistoryParameters) (*slackapi.GetConversationHistoryResponse, error)
 	GetUserInfoContext(ctx context.Context, user string, options ...slackapi.GetUserInfoOption) (*slackapi.User, error)
+	// UploadFileContext is Slack's external upload flow:
+	// files.getUploadURLExternal, the bytes to the upload URL, then
+	// files.completeUploadExternal into the channel or thread.
+	UploadFileContext(ctx context.Context, params slackapi.UploadFileParameters) (*slackapi.FileSummary, error)
 }
 
 var _ webAPI = (*slackapi.Client)(nil)

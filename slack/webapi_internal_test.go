@@ -64,6 +64,10 @@ func (f *fakeAPI) GetUserInfoContext(ctx context.Context, user string, _ ...slac
 	return f.userInfo(ctx, user)
 }
 
+func (f *fakeAPI) UploadFileContext(context.Context, slackapi.UploadFileParameters) (*slackapi.FileSummary, error) {
+	return nil, f.unexpected("files.getUploadURLExternal")
+}
+
 // noHandler answers nothing: these tests call the adapter's parts directly.
 type noHandler struct{}
 

@@ -143,7 +143,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 		if s.Sim, err = openroutertest.Start(openroutertest.Options{}); err != nil {
 			return nil, fmt.Errorf("start the simulator: %w", err)
 		}
-		rc.BaseURL, rc.CatalogCache = s.Sim.URL(), ""
+		rc.BaseURL, rc.CatalogCache, rc.API = s.Sim.URL(), "", "openrouter"
 	}
 	rc.Logger, rc.Metrics, rc.HTTPClient = log.With("component", "router"), deps.Metrics, deps.HTTPClient
 
@@ -157,9 +157,16 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 	if s.Router, err = router.New(rc, s.Catalog); err != nil {
 		return nil, err
 	}
+	// The host's credits are read once here (the scheduler keeps them
+	// current); an upstream that does not answer in time is read later.
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if _, err := s.Router.RefreshCredits(cctx); err != nil {
+		log.Warn("could not read the OpenRouter credits at start", "component", "router", "err", err)
+	}
+	cancel()
 	s.Settler = commands.NewSettler(s.Store, log.With("component", "commands"))
 	s.Commands = commands.New(commands.Deps{
-		Ledger: s.Store, Votes: s.Store, Prefs: s.Store, Catalog: s.Catalog, Chat: s.Router,
+		Ledger: s.Store, Votes: s.Store, Prefs: s.Store, Catalog: s.Catalog, Chat: s.Router, Credits: s.Router,
 		Config: cfg.Commands, Logger: log.With("component", "commands"), Metrics: deps.Metrics,
 		Settler: s.Settler,
 	})

@@ -173,7 +173,7 @@ func newLoadRun(ctx context.Context, m *Main, o loadOptions) (*loadRun, error) {
 	}
 	m.onClose(func() error { sim.Close(); return nil })
 	lt.sim = sim
-	c.OpenRouter.BaseURL = sim.URL()
+	c.OpenRouter.BaseURL, c.OpenRouter.API = sim.URL(), "openrouter"
 	if lt.st, err = stack.Open(ctx, c.Stack(), deps); err != nil {
 		return nil, err
 	}
@@ -353,6 +353,11 @@ var loadPrompts = []string{
 	"Number %d for %s: write a haiku about ledgers that never lose a token.",
 	"Task %d from %s: in Go, how do I reverse a slice in place? Show the code.",
 	"Hi, %d from %s here: suggest three names for a bot that brings models to chat.",
+	// The whole answer: a web search with citations, and a reasoning
+	// model thinking inside its cap (cut streams among them when faults
+	// are on, settled from /generation).
+	"/ask Search %d for %s: what changed in Go this month? web:on",
+	"/ask Puzzle %d from %s: how many ways can eight rooks share a chessboard unattacked? model:openai/o4-mini effort:low",
 }
 
 // pick is the request mix's draw for request k: a number in [0, 1) that

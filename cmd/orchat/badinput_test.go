@@ -223,6 +223,8 @@ func setFault(f *openroutertest.Fault, key, val string) error {
 		f.Flood, err = strconv.ParseInt(val, 10, 64)
 	case "flood_event":
 		f.FloodEvent = b()
+	case "refusal":
+		f.Refusal = val
 	default:
 		return fmt.Errorf("unknown fault field %q", key)
 	}

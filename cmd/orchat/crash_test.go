@@ -33,8 +33,9 @@ func TestCrashWithAnswersInFlight(t *testing.T) {
 		quick = 1 // per user: answered and settled before the kill
 		slow  = 5 // per user: in flight at the kill
 		// bonus pays for five holds at once on any tier the auto router
-		// may choose (o4-mini's worst case is ~4,800 tokens a question).
-		bonus   = 50000
+		// may choose (o4-mini's worst case, with room to think in its
+		// 8,192-token cap, is ~36,000 tokens a question).
+		bonus   = 250000
 		holdTTL = 3 * time.Second
 	)
 	bin := orchatBinary(t)

@@ -59,7 +59,8 @@ func get(t *testing.T, url string) (int, string) {
 func TestRunningBot(t *testing.T) {
 	dir := t.TempDir()
 	apiKey, discordToken, signing := secret("sk-or-v1-"), secret("discord-bot-token-"), secret("slack-signing-")
-	sim := openroutertest.MustStart(t, openroutertest.Options{APIKey: apiKey, TokensPerSecond: 2000})
+	limit := 10.0
+	sim := openroutertest.MustStart(t, openroutertest.Options{APIKey: apiKey, TokensPerSecond: 2000, KeyLimit: &limit})
 	dc := discordtest.MustStart(t, discordtest.Options{Token: discordToken})
 	sl := slacktest.MustStart(t, slacktest.Options{})
 
@@ -68,6 +69,7 @@ func TestRunningBot(t *testing.T) {
 	cfg := fmt.Sprintf(`
 [openrouter]
 base_url = %q
+api = "openrouter"
 [accounts]
 database = %q
 [discord]
@@ -144,6 +146,10 @@ level = "debug"
 		if ready.Parts[part] != "ok" {
 			t.Errorf("/readyz part %s = %q, want ok", part, ready.Parts[part])
 		}
+	}
+	// The key's credit, read at start from GET /key.
+	if got := ready.Parts["openrouter_credits"]; !strings.HasSuffix(got, "USD left of 10.00") {
+		t.Errorf("/readyz part openrouter_credits = %q, want what is left of the 10 USD limit", got)
 	}
 
 	io.WriteString(feed, "hello\n/balance\n")

@@ -93,7 +93,7 @@ func (m *Main) newConsole(cf consoleFlags) (*console.Adapter, error) {
 	return console.New(console.Options{
 		In: m.Stdin, Out: m.Stdout, User: id, JSON: m.JSON,
 		Live:     !m.JSON && isTerminal(m.Stdout) && *cf.parallel == 1,
-		Parallel: *cf.parallel, MultiUser: *cf.multiUser,
+		Parallel: *cf.parallel, MultiUser: *cf.multiUser, FilesDir: m.Config.Console.FilesDir,
 		// Markdown only for a person at a terminal: NO_COLOR, TERM=dumb,
 		// a pipe or --json get the text as written.
 		Markdown:      tty && !m.JSON && m.Getenv("NO_COLOR") == "" && m.Getenv("TERM") != "dumb",
@@ -181,6 +181,12 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			}
 			return nil
 		}},
+		{Name: "openrouter_credits", Check: func(context.Context) error {
+			if st.Router.Credits().Out() {
+				return errors.New("the OpenRouter key has no credit left: paid answers are refused")
+			}
+			return nil
+		}, Report: func() string { return creditsReport(st.Router.Credits()) }},
 	}
 	// Every platform and the HTTP server run in one group: the first to
 	// fail stops the others (ctx ends), and so does the end of the input
@@ -258,6 +264,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		NotifyReset: c.Scheduler.NotifyReset, Notifier: notifiers,
 		Leader: c.Scheduler.Leader, Lease: st.Store,
 		Ledger: st.Store, Resets: st.Store, Catalog: st.Catalog,
+		Credits: st.Router, LowCredits: c.OpenRouter.LowCredits,
 		Logger: m.logger().With("component", "scheduler"), Metrics: mets,
 	})
 	if err != nil {
@@ -348,4 +355,22 @@ func (m *Main) quietTerminal() {
 		c.Discord.Token == "" && c.Slack.BotToken == "" {
 		m.Config.Log.Level = "warn"
 	}
+}
+
+// creditsReport is what /readyz says of the host's OpenRouter key.
+func creditsReport(c bot.Credits) string {
+	switch {
+	case !c.Known:
+		return "unknown (not read yet, or the upstream is not OpenRouter)"
+	case c.RemainingUSD == nil:
+		return fmt.Sprintf("no limit; %.4f USD used", c.UsageUSD)
+	}
+	return fmt.Sprintf("%.4f USD left of %.2f", *c.RemainingUSD, deref(c.LimitUSD))
+}
+
+func deref(f *float64) float64 {
+	if f == nil {
+		return 0
+	}
+	return *f
 }

@@ -65,10 +65,14 @@ func (s *Server) ServeAttachment(channel, filename, contentType string, size int
 
 func (s *Server) storeAttachment(channel, filename, contentType string, size int, f cdnFile, life time.Duration) Attachment {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.storeAttachmentLocked(channel, filename, contentType, size, f, life)
+}
+
+func (s *Server) storeAttachmentLocked(channel, filename, contentType string, size int, f cdnFile, life time.Duration) Attachment {
 	id := s.snowflake()
 	path := "/attachments/" + channel + "/" + id + "/" + url.PathEscape(filename)
 	s.cdnFiles[path] = f
-	s.mu.Unlock()
 	now := time.Now()
 	ex := strconv.FormatInt(now.Add(life).Unix(), 16)
 	is := strconv.FormatInt(now.Unix(), 16)

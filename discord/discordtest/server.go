@@ -18,9 +18,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -332,6 +335,8 @@ func writeError(w http.ResponseWriter, status, code int, msg string) {
 
 // messageBody is what a bot sends to create or edit a message.
 type messageBody struct {
+	// files are the files of a multipart/form-data body (files[n] parts).
+	files            []upload
 	Content          *string           `json:"content"`
 	Embeds           *[]Embed          `json:"embeds"`
 	Components       *[]Component      `json:"components"`
@@ -340,10 +345,72 @@ type messageBody struct {
 	MessageReference *MessageReference `json:"message_reference"`
 }
 
+// upload is one file of a multipart message.
+type upload struct {
+	name, ctype string
+	data        []byte
+}
+
+// maxUpload is Discord's file size limit for a bot without boosts.
+const maxUpload = 10 << 20
+
+// decodeBody reads a message body: JSON, or multipart/form-data with the
+// JSON in payload_json and the files in files[n] parts (Discord's upload
+// format).
 func decodeBody(r *http.Request) (messageBody, error) {
 	var b messageBody
-	err := json.NewDecoder(r.Body).Decode(&b)
-	return b, err
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		err := json.NewDecoder(r.Body).Decode(&b)
+		return b, err
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		data, err := io.ReadAll(io.LimitReader(part, maxUpload+1))
+		if err != nil {
+			return b, err
+		}
+		switch name := part.FormName(); {
+		case name == "payload_json":
+			if err := json.Unmarshal(data, &b); err != nil {
+				return b, err
+			}
+		case strings.HasPrefix(name, "files["):
+			if len(data) > maxUpload {
+				return b, errors.New("file too large")
+			}
+			b.files = append(b.files, upload{name: part.FileName(), ctype: part.Header.Get("Content-Type"), data: data})
+		}
+	}
+}
+
+// attachLocked stores a message's uploaded files on the CDN and lists them
+// as its attachments, as Discord does with a multipart message.
+func (s *Server) attachLocked(m *Message, files []upload) {
+	for _, f := range files {
+		a := s.storeAttachmentLocked(m.ChannelID, f.name, f.ctype, len(f.data), cdnFile{contentType: f.ctype, data: f.data}, 24*time.Hour)
+		m.Attachments = append(m.Attachments, a)
+	}
+}
+
+// File returns the bytes of an attachment on the CDN (one the bot
+// uploaded, or one a test put there with Upload).
+func (s *Server) File(id string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for path, f := range s.cdnFiles {
+		if strings.Contains(path, "/"+id+"/") && f.handler == nil {
+			return f.data, true
+		}
+	}
+	return nil, false
 }
 
 // validate checks Discord's message limits; it returns "" when they hold.
@@ -449,6 +516,7 @@ func (s *Server) newBotMessage(channel string, b messageBody, flags int) *Messag
 		Flags: flags, Timestamp: time.Now().UTC(),
 	}
 	b.apply(m)
+	s.attachLocked(m, b.files)
 	if ref := b.MessageReference; ref != nil && ref.MessageID != "" {
 		r := *ref
 		if r.ChannelID == "" {
@@ -695,6 +763,7 @@ func (s *Server) editLocked(m *Message, b messageBody) (Message, string) {
 		return Message{}, msg
 	}
 	b.apply(m)
+	s.attachLocked(m, b.files)
 	now := time.Now().UTC()
 	m.EditedTimestamp = &now
 	m.Edits++

@@ -278,6 +278,8 @@ type ApplicationCommandOption struct {
 	Description  string `json:"description"`
 	Required     bool   `json:"required"`
 	Autocomplete bool   `json:"autocomplete"`
+	// Choices are the fixed values offered (at most 25).
+	Choices []Choice `json:"choices,omitempty"`
 }
 
 // Identify is what a gateway client sent to open a session.

@@ -21,7 +21,7 @@ func TestServed(t *testing.T) {
 	var served []openroutertest.Served
 	s := MustServer(t, openroutertest.Options{
 		Faults: map[string]openroutertest.Fault{
-			"openai/gpt-5-mini":      {Truncate: true, AfterChunks: 2},
+			"openai/gpt-4.1-mini":    {Truncate: true, AfterChunks: 2},
 			"deepseek/deepseek-v3.2": {MidStreamError: true, AfterChunks: 1},
 			"qwen/qwen3-coder":       {Status: 502},
 		},
@@ -38,14 +38,15 @@ func TestServed(t *testing.T) {
 	billing := bot.Billing{Mode: bot.BillingCost, USDPerToken: 0.000001}
 	msgs := []bot.ChatMessage{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "hello, simulator"}}
 	texts := map[string]string{}
-	for _, model := range []string{"google/gemini-2.5-flash", "openai/gpt-5-mini", "deepseek/deepseek-v3.2", "qwen/qwen3-coder"} {
+	thoughts := map[string]string{}
+	for _, model := range []string{"google/gemini-2.5-flash", "openai/gpt-4.1-mini", "deepseek/deepseek-v3.2", "qwen/qwen3-coder"} {
 		res, err := client.Post(s.URL()+"/chat/completions", "application/json", strings.NewReader(chat(model, "hello, simulator", 300, true)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp, _ := router.ParseStream(res.Body, nil) // a cut stream ends in an error
 		res.Body.Close()
-		texts[model] = resp.Text
+		texts[model], thoughts[model] = resp.Text, resp.Reasoning
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -67,13 +68,13 @@ func TestServed(t *testing.T) {
 			t.Errorf("%s: ended before it started", model)
 		}
 		m, _ := cat.Lookup(model)
-		estimate := billing.FromUSD(float64(router.EstimatePrompt(msgs))*m.PromptPrice + float64(router.EstimateTokens(texts[model]))*m.CompletionPrice)
+		estimate := billing.FromUSD(float64(router.EstimatePrompt(msgs))*m.PromptPrice + float64(router.EstimateTokens(texts[model])+router.EstimateTokens(thoughts[model]))*m.CompletionPrice)
 		switch model {
 		case "google/gemini-2.5-flash":
 			if sv.Status != 200 || sv.BilledUSD <= 0 || sv.PartialUSD != 0 || sv.GenerationID == "" || sv.Fault != nil {
 				t.Errorf("%s: %+v, want a whole answer billed", model, sv)
 			}
-		case "openai/gpt-5-mini", "deepseek/deepseek-v3.2":
+		case "openai/gpt-4.1-mini", "deepseek/deepseek-v3.2":
 			if sv.BilledUSD != 0 || sv.PartialUSD <= 0 || texts[model] == "" {
 				t.Errorf("%s: billed %g, partial %g, want only a partial bill", model, sv.BilledUSD, sv.PartialUSD)
 			}

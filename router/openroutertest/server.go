@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,6 +75,12 @@ type Options struct {
 	FaultFunc func(r *Request) *Fault
 	// APIKey, when set, is required as the bearer token of chat and /key.
 	APIKey string
+	// KeyLimit is the credit limit GET /key reports, in USD (nil: a key
+	// without a limit); the remaining limit is it less what was billed.
+	KeyLimit *float64
+	// GenerationDelay is how long after a call GET /generation starts to
+	// know it (404 before), as OpenRouter takes a moment to record it.
+	GenerationDelay time.Duration
 	// OnServed, when set, is told about every chat request once its
 	// response has ended: when it came and went, the fault it drew and
 	// what it billed. Load tests use it to time the upstream and to
@@ -139,6 +146,8 @@ type Fault struct {
 	AfterChunks    int
 	// NoChoices answers 200 with an empty choices list.
 	NoChoices bool
+	// Refusal makes the model refuse with this message.
+	Refusal string
 	// Flood streams this many bytes of text after the answer's first
 	// chunk, 16 KiB a chunk, as a broken or hostile upstream might (a
 	// generation loop that never stops); with FloodEvent the bytes are
@@ -159,8 +168,50 @@ type Request struct {
 	User       string
 	SessionID  string
 	AutoModels []string
+	// Effort is reasoning.effort (or reasoning_effort); Web says the web
+	// plugin (or :online) was asked for, with WebResults results;
+	// Modalities are the output modalities asked for; FileParser says the
+	// file-parser plugin came along.
+	Effort     string
+	Web        bool
+	WebResults int
+	Modalities []string
+	FileParser bool
+	// Files are the file parts of every message; CacheMarks counts the
+	// cache_control breakpoints.
+	Files      []bot.FilePart
+	CacheMarks int
 	Header     http.Header
 	Body       []byte // the raw request body
+}
+
+// effort is how hard m thinks for the request: the effort asked for, or
+// medium for a model that always thinks; "" when it does not think.
+func (r *Request) effort(m bot.Model) string {
+	if !m.Reasons() || r.Effort == "none" {
+		return ""
+	}
+	if r.Effort != "" {
+		return r.Effort
+	}
+	// Sent no effort, a model that always thinks thinks a little (real
+	// ones default to more; the reasoning tier asks for medium).
+	id := strings.ToLower(m.ID)
+	for _, f := range []string{"/o1", "/o3", "/o4", "-r1", "thinking", "/gpt-5", "gpt-oss"} {
+		if strings.Contains(id, f) && !strings.Contains(id, "-chat") {
+			return "low"
+		}
+	}
+	return ""
+}
+
+func (r *Request) wantsImage() bool {
+	for _, m := range r.Modalities {
+		if m == "image" {
+			return true
+		}
+	}
+	return false
 }
 
 // Stats counts what the server did.
@@ -197,6 +248,84 @@ type Server struct {
 	billed    float64
 	partial   float64
 	seen      map[uint64]int // request body hash → times seen (fault draws)
+	gens      map[string]generation
+	genOrder  []string
+	prefixes  map[uint64]bool // prompt prefixes cached, by model
+}
+
+// generation is one call as GET /generation reports it.
+type generation struct {
+	at                  time.Time
+	model, finish       string
+	cost                float64
+	prompt, completion  int
+	reasoning, cached   int
+	searches            int
+	streamed, cancelled bool
+}
+
+// maxGenerations bounds what the simulator remembers for /generation.
+const maxGenerations = 100_000
+
+func (s *Server) record(a *answer, req *Request, m bot.Model, cost float64, streamed bool) {
+	g := generation{at: time.Now(), model: m.ID, finish: a.finish, cost: cost, prompt: a.promptTokens, completion: a.completionTokens,
+		reasoning: a.reasoningTokens, cached: a.cachedTokens, searches: a.webSearches, streamed: req != nil && req.Stream, cancelled: a.finish == "error"}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.gens[a.id]; !ok {
+		s.genOrder = append(s.genOrder, a.id)
+		if len(s.genOrder) > maxGenerations {
+			delete(s.gens, s.genOrder[0])
+			s.genOrder = s.genOrder[1:]
+		}
+	}
+	s.gens[a.id] = g
+}
+
+// forget drops a generation that produced nothing (never billed).
+func (s *Server) forget(id string) {
+	s.mu.Lock()
+	delete(s.gens, id)
+	s.mu.Unlock()
+}
+
+// cache decides which prompt tokens come from the cache: a prompt whose
+// prefix (every message but the last) this model saw before reads it from
+// the cache. Models with explicit caching cache only prefixes marked with
+// cache_control (and write them the first time); the others cache by
+// themselves.
+func (s *Server) cache(m bot.Model, req *Request, a *answer) {
+	if len(req.Messages) < 2 || m.Free() {
+		return
+	}
+	if m.ExplicitCache() && req.CacheMarks == 0 {
+		return
+	}
+	prefix := req.Messages[:len(req.Messages)-1]
+	h := fnv.New64a()
+	h.Write([]byte(m.ID))
+	tokens := router.PromptOverheadTokens
+	for _, msg := range prefix {
+		h.Write([]byte{0})
+		h.Write([]byte(msg.Role))
+		h.Write([]byte{0})
+		h.Write([]byte(msg.Content))
+		tokens += router.EstimateMessage(msg)
+	}
+	key := h.Sum64()
+	s.mu.Lock()
+	seen := s.prefixes[key]
+	if !seen && len(s.prefixes) < maxGenerations {
+		s.prefixes[key] = true
+	}
+	s.mu.Unlock()
+	tokens = min(tokens, a.promptTokens)
+	switch {
+	case seen:
+		a.cachedTokens = tokens
+	case m.ExplicitCache():
+		a.cacheWriteTokens = tokens
+	}
 }
 
 // TB is the part of testing.TB the simulator uses (a *testing.T is one);
@@ -242,7 +371,12 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	s := &Server{opts: opts, catalog: cat, models: make(map[string]bot.Model, len(list)), done: make(chan struct{}), seen: map[uint64]int{}}
+	served, err := conformCatalog(cat)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	s := &Server{opts: opts, catalog: served, models: make(map[string]bot.Model, len(list)), done: make(chan struct{}), seen: map[uint64]int{},
+		gens: map[string]generation{}, prefixes: map[uint64]bool{}}
 	for _, m := range list {
 		s.models[m.ID] = m
 		if !m.Router() && !m.Free() && len(s.autoPick) < 3 && autoDefault(m.ID) {
@@ -260,6 +394,7 @@ func Start(opts Options) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/models", s.handleModels)
 	mux.HandleFunc("GET /api/v1/key", s.handleKey)
+	mux.HandleFunc("GET /api/v1/generation", s.handleGeneration)
 	mux.HandleFunc("POST /api/v1/chat/completions", s.handleChat)
 	s.ln = ln
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -310,23 +445,77 @@ func (s *Server) bill(sv *Served, usd float64) {
 }
 
 // billPartial bills the output of a stream cut before its usage chunk:
-// the prompt and the text of the first n pieces, priced as a whole answer
-// is (and as the router estimates a cut stream).
-func (s *Server) billPartial(sv *Served, model bot.Model, ans *answer, pieces []string, n int) {
-	if n <= 0 || model.Free() {
+// the prompt and the first n pieces (thinking and text), priced as a
+// whole answer is (and as the router estimates a cut stream). The bill is
+// recorded for GET /generation, which then reports it exactly.
+func (s *Server) billPartial(sv *Served, model bot.Model, ans *answer, pieces []piece, n int, r *http.Request) {
+	if n <= 0 {
+		s.forget(ans.id) // nothing was generated: nothing to look up
 		return
 	}
-	completion := router.EstimateTokens(strings.Join(pieces[:min(n, len(pieces))], ""))
-	usd := float64(ans.promptTokens)*math.Max(model.PromptPrice, 0) + float64(completion)*math.Max(model.CompletionPrice, 0)
+	cut := *ans
+	cut.reasoningTokens, cut.completionTokens = 0, 0
+	var text, thought strings.Builder
+	for _, p := range pieces[:min(n, len(pieces))] {
+		if p.reasoning {
+			thought.WriteString(p.text)
+		} else {
+			text.WriteString(p.text)
+		}
+	}
+	cut.reasoningTokens = router.EstimateTokens(thought.String())
+	cut.completionTokens = cut.reasoningTokens + router.EstimateTokens(text.String())
+	cut.images, cut.citations, cut.finish = nil, nil, ""
+	// The search ran before the answer began: it is billed whole.
+	cut.webSearches = 0
+	cut.price(model, 0)
+	cut.webCost, cut.webSearches = ans.webCost, ans.webSearches
+	cut.cost += cut.webCost
+	usd := cut.cost
 	s.mu.Lock()
 	s.partial += usd
 	s.mu.Unlock()
 	sv.PartialUSD += usd
+	cut.finish = "error"
+	s.record(&cut, sv.Request, model, usd, true)
 }
 
+// handleModels serves the catalog, filtered by output_modalities as
+// OpenRouter does: a comma list (text, image, audio, embeddings), "all",
+// or, without the parameter, "text".
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(s.catalog)
+	want := r.URL.Query().Get("output_modalities")
+	if want == "" {
+		want = "text"
+	}
+	if want == "all" || s.allOutput(want) {
+		w.Write(s.catalog)
+		return
+	}
+	b, err := filterCatalog(s.catalog, strings.Split(want, ","))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, 500, err.Error(), nil)
+		return
+	}
+	w.Write(b)
+}
+
+// allOutput reports whether every model outputs one of the listed
+// modalities (then the catalog is served as it is).
+func (s *Server) allOutput(list string) bool {
+	for _, m := range s.models {
+		ok := false
+		for _, o := range strings.Split(list, ",") {
+			if slices.Contains(m.OutputModalities, strings.TrimSpace(o)) {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
@@ -342,9 +531,71 @@ func (s *Server) handleKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.Stats()
+	used := st.BilledUSD + st.PartialUSD
+	limit, remaining := "null", "null"
+	if l := s.opts.KeyLimit; l != nil {
+		limit, remaining = num(*l), num(math.Max(*l-used, 0))
+	}
 	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"data":{"label":"sk-or-v1-sim...000","limit":null,"limit_remaining":null,"limit_reset":null,"usage":%s,"usage_daily":%s,"usage_weekly":%s,"usage_monthly":%s,"byok_usage":0,"is_free_tier":false,"is_management_key":false,"is_provisioning_key":false,"include_byok_in_limit":false,"expires_at":null}}`,
-		num(st.BilledUSD), num(st.BilledUSD), num(st.BilledUSD), num(st.BilledUSD))
+	fmt.Fprintf(w, `{"data":{"label":"sk-or-v1-sim...000","limit":%s,"limit_remaining":%s,"limit_reset":null,"usage":%s,"usage_daily":%s,"usage_weekly":%s,"usage_monthly":%s,"byok_usage":0,"byok_usage_daily":0,"byok_usage_weekly":0,"byok_usage_monthly":0,"is_free_tier":false,"is_management_key":false,"is_provisioning_key":false,"include_byok_in_limit":false,"creator_user_id":null,"expires_at":null,"rate_limit":{"requests":-1,"interval":"10s","note":"This field is deprecated and safe to ignore."}}}`,
+		limit, remaining, num(used), num(used), num(used), num(used))
+}
+
+// handleGeneration answers GET /generation?id= with what the call billed,
+// as OpenRouter records it a moment after the call (Options.GenerationDelay).
+func (s *Server) handleGeneration(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
+	id := r.URL.Query().Get("id")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, 400, "id is required", nil)
+		return
+	}
+	s.mu.Lock()
+	g, ok := s.gens[id]
+	s.mu.Unlock()
+	if !ok || time.Since(g.at) < s.opts.GenerationDelay {
+		writeError(w, http.StatusNotFound, 404, "Generation not found", nil)
+		return
+	}
+	b := append([]byte(nil), `{"data":{"id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"upstream_id":null,"total_cost":`...)
+	b = strconv.AppendFloat(b, g.cost, 'g', -1, 64)
+	b = append(b, `,"cache_discount":null,"upstream_inference_cost":`...)
+	b = strconv.AppendFloat(b, g.cost, 'g', -1, 64)
+	b = append(b, `,"created_at":`...)
+	b = appendJSONString(b, g.at.UTC().Format(time.RFC3339Nano))
+	b = append(b, `,"model":`...)
+	b = appendJSONString(b, g.model)
+	b = append(b, `,"app_id":null,"streamed":`...)
+	b = strconv.AppendBool(b, g.streamed)
+	b = append(b, `,"cancelled":`...)
+	b = strconv.AppendBool(b, g.cancelled)
+	b = append(b, `,"provider_name":"Simulated","latency":null,"moderation_latency":null,"generation_time":null,"finish_reason":`...)
+	b = appendJSONString(b, g.finish)
+	b = append(b, `,"native_finish_reason":`...)
+	b = appendJSONString(b, g.finish)
+	b = append(b, `,"service_tier":null,"tokens_prompt":`...)
+	b = strconv.AppendInt(b, int64(g.prompt), 10)
+	b = append(b, `,"tokens_completion":`...)
+	b = strconv.AppendInt(b, int64(g.completion), 10)
+	b = append(b, `,"native_tokens_prompt":`...)
+	b = strconv.AppendInt(b, int64(g.prompt), 10)
+	b = append(b, `,"native_tokens_completion":`...)
+	b = strconv.AppendInt(b, int64(g.completion), 10)
+	b = append(b, `,"native_tokens_completion_images":0,"native_tokens_reasoning":`...)
+	b = strconv.AppendInt(b, int64(g.reasoning), 10)
+	b = append(b, `,"native_tokens_cached":`...)
+	b = strconv.AppendInt(b, int64(g.cached), 10)
+	b = append(b, `,"num_media_prompt":null,"num_input_audio_prompt":null,"num_media_completion":null,"num_search_results":`...)
+	b = strconv.AppendInt(b, int64(g.searches), 10)
+	b = append(b, `,"num_fetches":null,"web_search_engine":null,"origin":"","usage":`...)
+	b = strconv.AppendFloat(b, g.cost, 'g', -1, 64)
+	b = append(b, `,"is_byok":false,"external_user":null,"api_type":"completions","preset_id":null,"router":null,"provider_responses":null,"user_agent":null,"http_referer":null,"data_region":"global","workspace_id":null}}`...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
 }
 
 // wireRequest is the part of a chat request the simulator reads.
@@ -362,7 +613,13 @@ type wireRequest struct {
 	Plugins []struct {
 		ID            string   `json:"id"`
 		AllowedModels []string `json:"allowed_models"`
+		MaxResults    int      `json:"max_results"`
 	} `json:"plugins"`
+	Reasoning *struct {
+		Effort string `json:"effort"`
+	} `json:"reasoning"`
+	ReasoningEffort string   `json:"reasoning_effort"`
+	Modalities      []string `json:"modalities"`
 }
 
 func (s *Server) parseRequest(r *http.Request) (*Request, error) {
@@ -379,10 +636,26 @@ func (s *Server) parseRequest(r *http.Request) (*Request, error) {
 		req.Model = req.Models[0]
 	}
 	for _, p := range w.Plugins {
-		if p.ID == "auto-router" {
+		switch p.ID {
+		case "auto-router":
 			req.AutoModels = p.AllowedModels
+		case "web":
+			req.Web, req.WebResults = true, p.MaxResults
+		case "file-parser":
+			req.FileParser = true
 		}
 	}
+	if strings.HasSuffix(req.Model, ":online") {
+		req.Web = true
+	}
+	if req.Web && req.WebResults <= 0 {
+		req.WebResults = 5
+	}
+	req.Effort = w.ReasoningEffort
+	if w.Reasoning != nil && w.Reasoning.Effort != "" {
+		req.Effort = w.Reasoning.Effort
+	}
+	req.Modalities = w.Modalities
 	req.Messages = make([]bot.ChatMessage, len(w.Messages))
 	for i, m := range w.Messages {
 		cm := bot.ChatMessage{Role: m.Role}
@@ -396,6 +669,13 @@ func (s *Server) parseRequest(r *http.Request) (*Request, error) {
 				ImageURL *struct {
 					URL string `json:"url"`
 				} `json:"image_url"`
+				File *struct {
+					Filename string `json:"filename"`
+					FileData string `json:"file_data"`
+				} `json:"file"`
+				CacheControl *struct {
+					Type string `json:"type"`
+				} `json:"cache_control"`
 			}
 			if err := json.Unmarshal(m.Content, &parts); err != nil {
 				return nil, fmt.Errorf("messages[%d].content: neither a string nor parts", i)
@@ -408,6 +688,17 @@ func (s *Server) parseRequest(r *http.Request) (*Request, error) {
 					if p.ImageURL != nil {
 						cm.Images = append(cm.Images, p.ImageURL.URL)
 					}
+				case "file":
+					if p.File == nil || p.File.FileData == "" {
+						return nil, fmt.Errorf("messages[%d].content: a file part needs file.file_data", i)
+					}
+					fp := bot.FilePart{Name: p.File.Filename, Data: p.File.FileData, Tokens: router.EstimateFileTokens(p.File.FileData)}
+					cm.Files = append(cm.Files, fp)
+					req.Files = append(req.Files, fp)
+				}
+				if p.CacheControl != nil {
+					cm.Cache = true
+					req.CacheMarks++
 				}
 			}
 		}
@@ -461,17 +752,25 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, 400, req.Model+" is not a valid model ID", nil)
 		return
 	}
+	if len(req.Files) > 0 && !model.Files() {
+		sv.Status = http.StatusBadRequest
+		writeError(w, http.StatusBadRequest, 400, model.ID+" does not support file input", nil)
+		return
+	}
 	sv.Model = model.ID
 	ans := newAnswer(model, req)
 	if f != nil && f.Answer != "" {
-		ans.setText(f.Answer, req.MaxTokens)
+		ans.setText(f.Answer, req.MaxTokens-ans.reasoningTokens)
+		ans.completionTokens = ans.reasoningTokens + router.EstimateTokens(ans.text) + imageTokens*len(ans.images)
 	}
-	cost := float64(ans.promptTokens)*math.Max(model.PromptPrice, 0) + float64(ans.completionTokens)*math.Max(model.CompletionPrice, 0)
-	if model.Free() {
-		cost = 0
+	if f != nil && f.Refusal != "" {
+		ans.text, ans.refusal = "", f.Refusal
+		ans.completionTokens = ans.reasoningTokens + router.EstimateTokens(ans.refusal)
 	}
-	ans.cost = cost
+	s.cache(model, req, ans)
+	ans.price(model, req.WebResults)
 	sv.GenerationID = ans.id
+	s.record(ans, req, model, ans.cost, true)
 	sv.Status = http.StatusOK
 	if req.Stream {
 		s.stream(w, r, sv, model, ans, f)
@@ -750,14 +1049,18 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, sv *Served, mode
 	for i := 0; ; i++ {
 		if i == faultAt {
 			// The output so far was generated, so it is billed.
-			s.billPartial(sv, model, ans, pieces, i)
+			s.billPartial(sv, model, ans, pieces, i, r)
 			s.streamFault(w, r, ans, f, bp, send)
 			return
 		}
 		if i == len(pieces) {
 			break
 		}
-		b := appendChunk((*bp)[:0], ans, pieces[i], "", i == 0)
+		d := delta{content: pieces[i].text}
+		if pieces[i].reasoning {
+			d = delta{reasoning: pieces[i].text}
+		}
+		b := appendChunk((*bp)[:0], ans, d)
 		*bp = b
 		if !send(b) {
 			return
@@ -766,14 +1069,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, sv *Served, mode
 			return
 		}
 		if tps > 0 {
-			if !s.wait(r, time.Duration(float64(time.Second)*float64(router.EstimateTokens(pieces[i]))/tps)) {
+			if !s.wait(r, time.Duration(float64(time.Second)*float64(router.EstimateTokens(pieces[i].text))/tps)) {
 				return
 			}
 		}
 	}
-	b := appendChunk((*bp)[:0], ans, "", ans.finish, false)
+	b := (*bp)[:0]
+	if ans.refusal != "" {
+		b = appendChunk(b, ans, delta{refusal: ans.refusal})
+	}
+	if len(ans.images) > 0 {
+		b = appendChunk(b, ans, delta{images: ans.images})
+	}
+	b = appendChunk(b, ans, delta{finish: ans.finish, citations: ans.citations})
 	b = append(b, "data: "...)
-	b = appendUsage(b, ans, ans.promptTokens, ans.completionTokens, ans.cost)
+	b = appendUsage(b, ans)
 	b = append(b, "\n\ndata: [DONE]\n\n"...)
 	*bp = b
 	// Count before sending, so a client that has read the usage always
@@ -792,12 +1102,15 @@ var floodPiece = strings.Repeat("flooding ", 16<<10/len("flooding "))
 // flood sends f.Flood bytes of text (see Fault.Flood); it reports whether
 // the client is still reading.
 func (s *Server) flood(ans *answer, f *Fault, send func([]byte) bool) bool {
+	// A runaway upstream keeps no usable record of what it generated:
+	// GET /generation does not know the call, and the client estimates.
+	s.forget(ans.id)
 	var b []byte
 	if f.FloodEvent {
 		line := "data: " + strings.Repeat("x", 4<<10-len("data: \n")) + "\n"
 		b = []byte(strings.Repeat(line, 4))
 	} else {
-		b = appendChunk(nil, ans, floodPiece, "", false)
+		b = appendChunk(nil, ans, delta{content: floodPiece})
 	}
 	for sent := int64(0); sent < f.Flood; sent += int64(len(b)) {
 		select {
@@ -863,13 +1176,16 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, sv *Served, an
 	if f != nil {
 		switch {
 		case f.Stall:
+			s.forget(ans.id)
 			s.stall(r)
 			return
 		case f.MidStreamError:
+			s.forget(ans.id)
 			sv.Status = http.StatusBadGateway
 			writeError(w, http.StatusBadGateway, 502, "Provider returned error", map[string]any{"provider_name": "Simulated"})
 			return
 		case f.Truncate, f.BadJSON:
+			s.forget(ans.id)
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"id":"`+ans.id+`","choices":[{"message":{"content":"cut`)
 			return
@@ -877,6 +1193,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, sv *Served, an
 	}
 	text := ans.text
 	b := append([]byte(nil), `{"id":"`...)
+	_ = text
 	b = append(b, ans.id...)
 	b = append(b, `","provider":"Simulated","model":`...)
 	b = appendJSONString(b, ans.model)
@@ -888,8 +1205,9 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, sv *Served, an
 	b = append(b, ans.finish...)
 	b = append(b, `","index":0,"message":{"role":"assistant","content":`...)
 	b = appendJSONString(b, text)
-	b = append(b, `,"refusal":null,"reasoning":null}}],"usage":`...)
-	b = appendUsageObject(b, ans.promptTokens, ans.completionTokens, ans.cost)
+	b = appendMessageExtras(b, ans.reasoning, ans.refusal, ans.citations, ans.images, ans.reasoning != "")
+	b = append(b, `}}],"usage":`...)
+	b = appendUsageObject(b, ans)
 	b = append(b, '}')
 	w.Header().Set("Content-Type", "application/json")
 	s.bill(sv, ans.cost)

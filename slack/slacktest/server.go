@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"sort"
@@ -128,7 +130,8 @@ type Server struct {
 	users     map[string]string // id → display name
 	outside   map[string]bool   // channels the bot is not in
 	files     map[string][]byte
-	redirects map[string]string // file id → where its download redirects
+	uploads   map[string]*pendingUpload // file id → an upload not completed yet
+	redirects map[string]string         // file id → where its download redirects
 	responses []ResponsePost
 	limits    map[string]*limit // method → programmed 429s
 	shares    map[string]*limit // method → a share of calls answered 429
@@ -173,7 +176,7 @@ func Start(opts Options) (*Server, error) {
 	s := &Server{
 		TeamID: TeamID, BotUserID: BotUserID, BotID: BotID, BotToken: BotToken, AppToken: AppToken,
 		t: noTB{}, start: time.Now(),
-		users: map[string]string{}, outside: map[string]bool{}, files: map[string][]byte{}, redirects: map[string]string{},
+		users: map[string]string{}, outside: map[string]bool{}, files: map[string][]byte{}, uploads: map[string]*pendingUpload{}, redirects: map[string]string{},
 		limits: map[string]*limit{}, shares: map[string]*limit{}, acks: map[string]chan json.RawMessage{}, acked: map[string]bool{},
 		echo: !opts.NoEcho, closed: make(chan struct{}),
 	}
@@ -187,6 +190,9 @@ func Start(opts Options) (*Server, error) {
 		c.Handle("/conversations.history", s.api("conversations.history", s.history))
 		c.Handle("/users.info", s.api("users.info", s.usersInfo))
 		c.Handle("/files/", s.file)
+		c.Handle("/files.getUploadURLExternal", s.api("files.getUploadURLExternal", s.getUploadURL))
+		c.Handle("/upload/", s.upload)
+		c.Handle("/files.completeUploadExternal", s.api("files.completeUploadExternal", s.completeUpload))
 		c.Handle("/response/", s.response)
 		c.Handle("/socket", s.socket)
 	})
@@ -517,6 +523,132 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write(data)
+}
+
+// pendingUpload is a file between files.getUploadURLExternal and
+// files.completeUploadExternal.
+type pendingUpload struct {
+	name   string
+	length int
+	data   []byte
+	done   bool // the bytes arrived at the upload URL
+}
+
+// maxUploadBytes is Slack's limit for one file.
+const maxUploadBytes = 1 << 30
+
+// getUploadURL is files.getUploadURLExternal: filename and length are
+// required; it answers an upload URL on the fake and the file's id.
+func (s *Server) getUploadURL(form url.Values) (int, any) {
+	name := form.Get("filename")
+	n, err := strconv.Atoi(form.Get("length"))
+	if name == "" || err != nil || n <= 0 {
+		return fail("invalid_arguments")
+	}
+	if n > maxUploadBytes {
+		return fail("file_too_large")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := fmt.Sprintf("F%04d", len(s.files)+len(s.uploads)+1)
+	s.uploads[id] = &pendingUpload{name: name, length: n}
+	return http.StatusOK, map[string]any{"ok": true, "upload_url": s.base() + "/upload/" + id, "file_id": id}
+}
+
+// upload takes a file's bytes at its upload URL, raw or multipart (as
+// Slack's upload service does), and checks the length announced.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.Path, "/upload/")
+	var data []byte
+	var err error
+	if mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		mr := multipart.NewReader(r.Body, params["boundary"])
+		for {
+			part, perr := mr.NextPart()
+			if perr != nil {
+				break
+			}
+			if part.FileName() != "" {
+				data, err = io.ReadAll(io.LimitReader(part, maxUploadBytes+1))
+				break
+			}
+		}
+	} else {
+		data, err = io.ReadAll(io.LimitReader(r.Body, maxUploadBytes+1))
+	}
+	s.mu.Lock()
+	u := s.uploads[id]
+	ok := u != nil && err == nil && len(data) == u.length
+	if ok {
+		u.data, u.done = data, true
+	}
+	s.mu.Unlock()
+	if !ok {
+		http.Error(w, "upload failed: unknown upload or wrong length", http.StatusBadRequest)
+		return
+	}
+	fmt.Fprintf(w, "OK - %d", len(data))
+}
+
+// completeUpload is files.completeUploadExternal: every file must have been
+// uploaded; with channel_id (and thread_ts) the files are shared as a
+// message of the bot's, with initial_comment as its text.
+func (s *Server) completeUpload(form url.Values) (int, any) {
+	var list []struct {
+		ID    string `json:"id"`
+		Title string `json:"title"`
+	}
+	if err := json.Unmarshal([]byte(form.Get("files")), &list); err != nil || len(list) == 0 {
+		return fail("invalid_arguments")
+	}
+	channel := form.Get("channel_id")
+	s.mu.Lock()
+	if channel != "" && s.outside[channel] {
+		s.mu.Unlock()
+		return fail("not_in_channel")
+	}
+	var files []slackapi.File
+	for _, f := range list {
+		u := s.uploads[f.ID]
+		if u == nil || !u.done {
+			s.mu.Unlock()
+			return fail("file_uploads_not_completed")
+		}
+		delete(s.uploads, f.ID)
+		s.files[f.ID] = u.data
+		link := s.base() + "/files/" + f.ID + "/" + url.PathEscape(u.name)
+		title := f.Title
+		if title == "" {
+			title = u.name
+		}
+		files = append(files, slackapi.File{ID: f.ID, Name: u.name, Title: title, Size: len(u.data), Mimetype: http.DetectContentType(u.data),
+			URLPrivate: link, URLPrivateDownload: link})
+	}
+	var m *Message
+	if channel != "" {
+		m = &Message{Channel: channel, TS: s.nextTS(), ThreadTS: form.Get("thread_ts"), User: s.BotUserID, BotID: s.BotID,
+			Text: form.Get("initial_comment"), Files: files}
+		s.messages = append(s.messages, m)
+	}
+	echo := s.echo
+	s.mu.Unlock()
+	if m != nil && echo {
+		s.sendMessageEvent(m, "")
+	}
+	out := make([]map[string]any, len(files))
+	for i, f := range files {
+		out[i] = map[string]any{"id": f.ID, "title": f.Title, "name": f.Name}
+	}
+	return http.StatusOK, map[string]any{"ok": true, "files": out}
+}
+
+// FileData returns the bytes of a file (uploaded by the bot, or added
+// with AddFile).
+func (s *Server) FileData(id string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.files[id]
+	return b, ok
 }
 
 func (s *Server) response(w http.ResponseWriter, r *http.Request) {

@@ -82,7 +82,7 @@ func MustOpen(tb testing.TB, opts Options) *Stack {
 		interval = 50 * time.Millisecond
 	}
 	rc := router.DefaultConfig()
-	rc.BaseURL, rc.APIKey = sim.URL(), APIKey
+	rc.BaseURL, rc.APIKey, rc.API = sim.URL(), APIKey, "openrouter"
 	rc.FallbackBackoff, rc.MaxFallbackWait = time.Millisecond, 20*time.Millisecond
 	cfg := stack.Config{
 		Accounts: stack.Accounts{Database: filepath.Join(tb.TempDir(), "orchat.db"), Options: accounts.DefaultOptions()},
@@ -90,7 +90,8 @@ func MustOpen(tb testing.TB, opts Options) *Stack {
 		Commands: commands.Config{
 			SystemPrompt:        "You are orchat on {platform}, talking with {user}.",
 			History:             History,
-			AttachmentTextBytes: 100_000, AttachmentImageBytes: 1 << 20,
+			AttachmentTextBytes: 100_000, AttachmentImageBytes: 1 << 20, AttachmentFileBytes: 1 << 20,
+			HistoryImages: 4, HistoryImageBytes: 4 << 20, LowCreditsUSD: 1,
 			CompareModels: compare, CompareMaxTokens: 256,
 		},
 		Engine: stack.Engine{Admins: opts.Admins, Limit: opts.Limit, EditInterval: interval},

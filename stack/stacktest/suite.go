@@ -21,6 +21,14 @@ type Seen struct {
 	Private bool
 	// Buttons are the labels of the message's buttons (vote buttons).
 	Buttons []string
+	// Files are the files uploaded with the message (images, thinking).
+	Files []File
+}
+
+// File is a file a user sends or the bot uploads.
+type File struct {
+	Name string
+	Data []byte
 }
 
 // Harness drives one platform adapter through its fake platform. Every
@@ -40,6 +48,14 @@ type Harness interface {
 	Command(t *testing.T, user, name string, options map[string]string) []Seen
 	// Vote clicks a compare's vote button (choice "A".."D" or "tie").
 	Vote(t *testing.T, user, compareID, choice string) []Seen
+	// Attach sends text from user with files attached, as Mention does.
+	Attach(t *testing.T, user, text string, files ...File) []Seen
+}
+
+// PDF is a small real PDF whose one page says text.
+func PDF(text string) []byte {
+	return []byte("%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n" +
+		"3 0 obj << /Type /Page /Parent 2 0 R /Contents 4 0 R >> endobj\n4 0 obj << >> stream\nBT /F1 12 Tf (" + text + ") Tj ET\nendstream endobj\n%%EOF\n")
 }
 
 // Patient is a Harness whose platform lets a request over the rate limit
@@ -192,6 +208,88 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		}
 	})
 
+	t.Run("ReasoningShownOutOfTheWay", func(t *testing.T) {
+		h, st := start(t, Options{})
+		seen := h.Command(t, "alice", "ask", map[string]string{"prompt": "Why is the sky blue?", "model": "openai/o4-mini", "effort": "high"})
+		answer := find(t, seen, "simulated openai/o4-mini")
+		if !strings.Contains(answer.Footer+answer.Text, "thinking") {
+			t.Errorf("the footer does not count the thinking tokens: %q", answer.Footer)
+		}
+		if !anyText(seen, "First, work out what is really being asked") && !anyFile(seen, "thinking", "work out what is really being asked") {
+			t.Fatalf("the thinking is not available after the answer:\n%s", dump(seen))
+		}
+		if strings.HasPrefix(answer.Text, "The user asks") {
+			t.Errorf("the thinking is in the way, before the answer: %q", answer.Text)
+		}
+		if bal := st.Balance(t, h.Identity("alice")); bal >= 15000 {
+			t.Errorf("a reasoning answer was not charged: balance %d", bal)
+		}
+	})
+
+	t.Run("ThinkingStarvedCapSaidOutLoud", func(t *testing.T) {
+		h, st := start(t, Options{})
+		h.Mention(t, "alice", "hi")
+		before := st.Balance(t, h.Identity("alice"))
+		// xhigh thinks for more than the reasoning cap: no answer is left,
+		// which is said, and the thinking billed is charged.
+		seen := h.Command(t, "alice", "ask", map[string]string{"prompt": "Prove Fermat's last theorem", "model": "openai/o4-mini", "effort": "max"})
+		if !anyText(seen, "token limit") {
+			t.Fatalf("a cap used up by thinking was not said out loud:\n%s", dump(seen))
+		}
+		if st.Balance(t, h.Identity("alice")) >= before {
+			t.Errorf("thinking that was billed upstream was not charged")
+		}
+	})
+
+	t.Run("WebCitationsRendered", func(t *testing.T) {
+		// A newcomer's tokens cover a search (three results, 12,000 tokens).
+		h, _ := start(t, Options{})
+		seen := h.Command(t, "alice", "ask", map[string]string{"prompt": "What happened in Lisbon today?", "model": "google/gemini-2.5-flash", "web": "on"})
+		answer := find(t, seen, "simulated google/gemini-2.5-flash")
+		all := answer.Text + "\n" + answer.Footer
+		for _, want := range []string{"example.org/simulated/what-happened-in-lisbon-today-1", "Simulated source 1", "web search"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("the answer lacks %q:\n%s", want, all)
+			}
+		}
+	})
+
+	t.Run("ImagineUploadsAnImage", func(t *testing.T) {
+		h, st := start(t, Options{})
+		seen := h.Command(t, "bob", "imagine", map[string]string{"prompt": "a lighthouse at dusk"})
+		var png []byte
+		for _, s := range seen {
+			for _, f := range s.Files {
+				if strings.HasSuffix(f.Name, ".png") {
+					png = f.Data
+				}
+			}
+		}
+		if len(png) < 8 || string(png[1:4]) != "PNG" {
+			t.Fatalf("no PNG was uploaded:\n%s", dump(seen))
+		}
+		if bal := st.Balance(t, h.Identity("bob")); bal >= 15000 {
+			t.Errorf("the image was not charged: balance %d", bal)
+		}
+	})
+
+	t.Run("PDFRead", func(t *testing.T) {
+		h, _ := start(t, Options{})
+		seen := h.Attach(t, "alice", "summarise this", File{Name: "report.pdf", Data: PDF("Revenue rose 12 percent")})
+		answer := find(t, seen, "I read report.pdf")
+		if !strings.Contains(answer.Text, "Revenue rose 12 percent") {
+			t.Fatalf("the PDF's text did not reach the model: %q", answer.Text)
+		}
+	})
+
+	t.Run("RefusalSaidOutLoud", func(t *testing.T) {
+		h, _ := start(t, Options{})
+		seen := h.Mention(t, "alice", "please [refuse] this")
+		if !anyText(seen, "declined: I can't help with that") {
+			t.Fatalf("the refusal was not shown as the model's:\n%s", dump(seen))
+		}
+	})
+
 	t.Run("BadInputGetsClearMessages", func(t *testing.T) {
 		h, st := start(t, Options{})
 		for _, tt := range []struct {
@@ -228,6 +326,18 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	})
 }
 
+// anyFile reports whether a file whose name contains name holds sub.
+func anyFile(seen []Seen, name, sub string) bool {
+	for _, s := range seen {
+		for _, f := range s.Files {
+			if strings.Contains(f.Name, name) && strings.Contains(string(f.Data), sub) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func anyText(seen []Seen, sub string) bool {
 	for _, s := range seen {
 		if strings.Contains(s.Text+"\n"+s.Footer, sub) {
@@ -252,7 +362,11 @@ func find(t *testing.T, seen []Seen, sub string) Seen {
 func dump(seen []Seen) string {
 	var b strings.Builder
 	for i, s := range seen {
-		fmt.Fprintf(&b, "#%d private=%v buttons=%v\n%s\n-- %s\n", i, s.Private, s.Buttons, s.Text, s.Footer)
+		var files []string
+		for _, f := range s.Files {
+			files = append(files, fmt.Sprintf("%s (%d bytes)", f.Name, len(f.Data)))
+		}
+		fmt.Fprintf(&b, "#%d private=%v buttons=%v files=%v\n%s\n-- %s\n", i, s.Private, s.Buttons, files, s.Text, s.Footer)
 	}
 	return b.String()
 }
