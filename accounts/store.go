@@ -106,6 +106,11 @@ type Options struct {
 	// transaction calls it just before it commits, holding the writer;
 	// a load test sleeps in it as a slow disk's fsync would.
 	BeforeCommit func()
+	// FailCommit is for tests only: when set, every write transaction asks
+	// it, with the operation ("settle", "reserve", …), just before it
+	// commits; an error rolls the transaction back and is returned as the
+	// write's error, the way a disk that filled up fails a commit.
+	FailCommit func(op string) error
 
 	// forceReadOnlyFile makes SQLite open the file read-only, as it does by
 	// itself when the operating system refuses writes; tests use it where
@@ -633,6 +638,11 @@ func (s *Store) writeTx(ctx context.Context, op string, conn *sql.Conn, fn func(
 	}
 	if f := s.opts.BeforeCommit; f != nil {
 		f() // a slow fsync (load tests)
+	}
+	if f := s.opts.FailCommit; f != nil {
+		if ferr := f(op); ferr != nil {
+			return s.rollback(ctx, op, conn, ferr) // a full disk (tests)
+		}
 	}
 	if _, cerr := conn.ExecContext(ctx, "COMMIT"); cerr != nil {
 		return s.rollback(ctx, op, conn, cerr)

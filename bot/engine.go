@@ -195,8 +195,7 @@ type Engine struct {
 	members     Members
 	noted       *Cache[struct{}] // community/identity pairs told to members
 
-	buckets sync.Map         // Identity → *bucket
-	seen    *Cache[struct{}] // event ids already handled
+	seen *Cache[struct{}] // event ids already handled
 	// mu orders entering the in-flight group against Drain: once draining
 	// is set no Add happens, so Drain's Wait never races an Add from zero
 	// (which the WaitGroup forbids, and which panics under load).
@@ -218,7 +217,7 @@ type commandSet struct {
 // engineConf is what a config reload may change in a running engine.
 type engineConf struct {
 	admins  map[Identity]bool
-	limit   RateLimit
+	limiter *limiter // per-user buckets under the rate limit, idle full ones dropped
 	timeout time.Duration
 }
 
@@ -263,7 +262,13 @@ func (e *Engine) SetCommands(cmds []*Command, parse Parser) {
 // Reconfigure replaces the host's admins, the rate limit and the timeout
 // of a command run (a config reload); the next event sees them.
 func (e *Engine) Reconfigure(admins []Identity, limit RateLimit, timeout time.Duration) {
-	c := &engineConf{admins: map[Identity]bool{}, limit: limit, timeout: timeout}
+	c := &engineConf{admins: map[Identity]bool{}, timeout: timeout}
+	// The buckets stay while the limit does; a new limit starts them full.
+	if old := e.conf.Load(); old != nil && old.limiter.limit == limit {
+		c.limiter = old.limiter
+	} else {
+		c.limiter = newLimiter(limit)
+	}
 	for _, a := range admins {
 		c.admins[a] = true
 	}
@@ -369,7 +374,7 @@ func (e *Engine) handle(ctx context.Context, req *Request, out Output) (err erro
 	if perr != nil {
 		return perr
 	}
-	if err := e.takeTurn(ctx, ev.Identity, conf.limit, out); err != nil {
+	if err := e.takeTurn(ctx, ev.Identity, conf.limiter, out); err != nil {
 		return err
 	}
 	if req.Command.Admin && !req.Admin {
@@ -547,9 +552,9 @@ func (e *Engine) isDraining() bool {
 // waits for the token (the console); any other is refused with the wait.
 // A wait ends early, refused, when the request's context ends or a drain
 // begins.
-func (e *Engine) takeTurn(ctx context.Context, id Identity, limit RateLimit, out Output) error {
+func (e *Engine) takeTurn(ctx context.Context, id Identity, limiter *limiter, out Output) error {
 	for {
-		wait, ok := e.allow(id, limit)
+		wait, ok := limiter.allow(id, e.now())
 		if ok {
 			return nil
 		}
@@ -572,35 +577,6 @@ func (e *Engine) takeTurn(ctx context.Context, id Identity, limit RateLimit, out
 			return Errorf(EUNAVAILABLE, "The bot is restarting; please ask again in a moment.")
 		}
 	}
-}
-
-// bucket is one user's token bucket.
-type bucket struct {
-	mu     sync.Mutex
-	tokens float64
-	at     time.Time
-}
-
-// allow takes one token from id's bucket; when it is empty it returns how
-// long until the next token.
-func (e *Engine) allow(id Identity, limit RateLimit) (time.Duration, bool) {
-	if limit.PerMinute <= 0 {
-		return 0, true
-	}
-	burst := float64(max(limit.Burst, 1))
-	now := e.now()
-	v, _ := e.buckets.LoadOrStore(id, &bucket{tokens: burst, at: now})
-	b := v.(*bucket)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	perSec := limit.PerMinute / 60
-	b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*perSec)
-	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return 0, true
-	}
-	return time.Duration((1 - b.tokens) / perSec * float64(time.Second)), false
 }
 
 func newRequestID() string {

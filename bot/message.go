@@ -70,6 +70,10 @@ type ReplyMeta struct {
 	ReasoningTokens  int64
 	CachedTokens     int64
 	FinishReason     string
+
+	// ChargePending: the charge could not be written yet and is being
+	// retried; Charged is 0 until it lands.
+	ChargePending bool
 }
 
 // CompareView is a compare as shown: one panel per model and, once every

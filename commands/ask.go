@@ -128,7 +128,7 @@ func (s *set) answer(ctx context.Context, req *bot.Request, msgs []bot.ChatMessa
 		res.Text = text.String()
 	}
 	out := sp.settle(ctx, res, err)
-	if err != nil && res.Text == "" && out.charged == 0 {
+	if err != nil && res.Text == "" && out.charged == 0 && !out.pending {
 		return interrupted(ctx, err)
 	}
 	s.keepDetails(ev, res)
@@ -141,7 +141,7 @@ func (s *set) answer(ctx context.Context, req *bot.Request, msgs []bot.ChatMessa
 		if a.Text == "" {
 			a.Text = thinkingOnly(meta)
 		}
-		return undelivered(req.Reply.Fail(a.Text, failNote(ctx, res, err, out.charged), footer, meta), out.charged)
+		return undelivered(req.Reply.Fail(a.Text, failNote(ctx, res, err, out), footer, meta), out.charged)
 	}
 	s.lowBalance(ctx, req, out)
 	s.memberLow(ctx, ev, v, out)
@@ -303,10 +303,14 @@ func interrupted(ctx context.Context, err error) error {
 }
 
 // failNote is the note under a partial answer that broke off.
-func failNote(ctx context.Context, res bot.Result, err error, charged int64) string {
+func failNote(ctx context.Context, res bot.Result, err error, out outcome) string {
+	charged := "Charged " + bot.FormatTokens(out.charged) + " tokens for the part you got."
+	if out.pending {
+		charged = "The charge for the part you got is pending (the ledger could not be written; it is retried)."
+	}
 	if res.FinishReason == bot.FinishLength && ctx.Err() == nil {
 		// Cut at the longest answer allowed: asking again would be cut too.
-		return fmt.Sprintf("%s Charged %s tokens for the part you got.", bot.ErrorMessage(err), bot.FormatTokens(charged))
+		return fmt.Sprintf("%s %s", bot.ErrorMessage(err), charged)
 	}
 	what := "The answer broke off"
 	switch {
@@ -319,7 +323,7 @@ func failNote(ctx context.Context, res bot.Result, err error, charged int64) str
 	if bot.ErrorCode(err) == bot.EINTERNAL {
 		msg = "The connection to the model was lost."
 	}
-	return fmt.Sprintf("%s: %s. Charged %s tokens for the part you got. Ask again to retry.", what, strings.TrimSuffix(msg, "."), bot.FormatTokens(charged))
+	return fmt.Sprintf("%s: %s. %s Ask again to retry.", what, strings.TrimSuffix(msg, "."), charged)
 }
 
 // sessionID groups the calls of one conversation upstream, without naming

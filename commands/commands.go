@@ -62,6 +62,9 @@ type Deps struct {
 	Logger      *slog.Logger
 	Metrics     bot.Metrics
 	Now         func() time.Time
+	// Settler settles and releases holds, retrying failed writes (default:
+	// a new one on Ledger; the stack passes its own, to flush at shutdown).
+	Settler *Settler
 }
 
 // set is the commands sharing one Deps.
@@ -87,6 +90,9 @@ func New(d Deps) []*bot.Command {
 	}
 	if d.Config.Location == nil {
 		d.Config.Location = time.UTC
+	}
+	if d.Settler == nil {
+		d.Settler = NewSettler(d.Ledger, d.Logger)
 	}
 	if d.Config.CompareMaxTokens <= 0 {
 		d.Config.CompareMaxTokens = 512

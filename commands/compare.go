@@ -199,13 +199,16 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	defer mu.Unlock()
 	var charged int64
 	var files []bot.File
-	ok := 0
+	ok, pending := 0, 0
 	for i, res := range results {
 		if res.Text == "" {
 			res.Text = texts[i].String()
 		}
 		out := spends[i].settle(ctx, res, res.Err)
 		charged += out.charged
+		if out.pending {
+			pending++
+		}
 		p := &view.Panels[i]
 		p.Answered, p.Text, p.Thinking = res.Model, res.Text, false
 		if blind {
@@ -263,6 +266,9 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 	view.Footer = fmt.Sprintf("compare %s · charged %s in all", view.ID, bot.FormatTokens(charged))
 	if blind {
 		view.Footer = fmt.Sprintf("blind compare %s · vote to see which model wrote what · charged %s in all", view.ID, bot.FormatTokens(charged))
+	}
+	if pending > 0 {
+		view.Footer += fmt.Sprintf(" (%d %s pending)", pending, bot.Plural(pending, "charge", "charges"))
 	}
 	if b, err := s.Ledger.Balance(context.WithoutCancel(ctx), ev.Identity); err == nil {
 		view.Footer += " · balance " + bot.FormatTokens(b.Balance)

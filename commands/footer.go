@@ -14,7 +14,7 @@ import (
 func (s *set) footer(ctx context.Context, id bot.Identity, plan bot.Plan, res bot.Result, out outcome) (*bot.ReplyMeta, string) {
 	meta := &bot.ReplyMeta{
 		Model: res.Model, PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens,
-		Charged: out.charged, FreeLeft: -1,
+		Charged: out.charged, ChargePending: out.pending, FreeLeft: -1,
 		ReasoningTokens: res.Usage.ReasoningTokens, CachedTokens: res.Usage.CachedTokens, FinishReason: res.FinishReason,
 	}
 	if meta.Model == "" {
@@ -46,7 +46,7 @@ func (s *set) footer(ctx context.Context, id bot.Identity, plan bot.Plan, res bo
 			parts = append(parts, "a free model because your balance can't cover a paid answer")
 		}
 	} else {
-		parts = append(parts, "charged "+bot.FormatTokens(out.charged))
+		parts = append(parts, out.chargedText())
 	}
 	parts = append(parts, "balance "+bot.FormatTokens(meta.Balance))
 	if len(res.Attempts) > 1 {

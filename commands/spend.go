@@ -21,6 +21,17 @@ type outcome struct {
 	charged  int64
 	free     bool
 	freeLeft int
+	// pending: the settle failed and is being retried (charged is 0 for
+	// now, not for good).
+	pending bool
+}
+
+// chargedText is the footer's word on the charge.
+func (o outcome) chargedText() string {
+	if o.pending {
+		return "charge pending"
+	}
+	return "charged " + bot.FormatTokens(o.charged)
 }
 
 // spend reserves what a plan may cost: the worst case as a hold, or one of
@@ -86,16 +97,20 @@ func (sp *spent) settle(ctx context.Context, res bot.Result, callErr error) outc
 		return out
 	}
 	if failed {
-		if err := sp.s.Ledger.Release(ctx, sp.hold.ID); err != nil {
+		if err := sp.s.Settler.Release(ctx, sp.hold.ID); err != nil {
 			log.Error("release a hold", "hold", sp.hold.ID, "err", err)
 		}
 		return outcome{}
 	}
-	e, err := sp.s.Ledger.Settle(ctx, sp.hold.ID, bot.Charge{
+	e, pending, err := sp.s.Settler.Settle(ctx, sp.hold.ID, bot.Charge{
 		Amount: res.Cost, Model: res.Model, Usage: res.Usage, GenerationID: res.GenerationID,
 	})
+	if pending {
+		// The Settler retries until it lands; the footer says so.
+		return outcome{pending: true}
+	}
 	if err != nil {
-		// The hold stays until it expires and is then released: the user
+		// It never can land (the hold expired and was released): the user
 		// is not charged for this answer, which the host can see in the log.
 		log.Error("settle a charge", "hold", sp.hold.ID, "cost", res.Cost, "err", err)
 		return outcome{}

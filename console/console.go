@@ -569,6 +569,9 @@ type jsonMessage struct {
 	Citations    []jsonCitation `json:"citations,omitempty"`
 	Images       []string       `json:"images,omitempty"`
 	FinishReason string         `json:"finish_reason,omitempty"`
+
+	// ChargePending: charged is not yet on the ledger (it is retried).
+	ChargePending bool `json:"charge_pending,omitempty"`
 }
 
 type jsonCitation struct {
@@ -609,6 +612,7 @@ func writeJSON(w io.Writer, m bot.Message, images []string) {
 		if mt.Model != "" {
 			j.Usage = &jsonUsage{mt.PromptTokens, mt.CompletionTokens, mt.ReasoningTokens, mt.CachedTokens}
 			j.Charged = &mt.Charged
+			j.ChargePending = mt.ChargePending
 		}
 		j.Balance = &mt.Balance
 		if mt.FreeLeft >= 0 {

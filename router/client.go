@@ -316,8 +316,8 @@ func (c *Client) chat(ctx context.Context, req Request, stream bool, onDelta fun
 	defer cancel(nil)
 	actx, cancelTimeout := context.WithTimeoutCause(actx, c.cfg.RequestTimeout, errRequest)
 	defer cancelTimeout()
-	wd := time.AfterFunc(c.cfg.FirstByteTimeout, func() { cancel(errFirstByte) })
-	defer wd.Stop()
+	wd := newWatchdog(c.cfg.FirstByteTimeout, func() { cancel(errFirstByte) })
+	defer wd.stop()
 
 	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, c.cfg.BaseURL+"/chat/completions", bytes.NewReader(body))
 	if err != nil {
@@ -329,7 +329,7 @@ func (c *Client) chat(ctx context.Context, req Request, stream bool, onDelta fun
 		hreq.Header.Set("Accept", "text/event-stream")
 	}
 	res, err := c.hc.Do(hreq)
-	wd.Stop()
+	wd.stop()
 	if err != nil {
 		return resp, c.attemptError(ctx, actx, req.Model, err, false)
 	}
@@ -337,10 +337,11 @@ func (c *Client) chat(ctx context.Context, req Request, stream bool, onDelta fun
 	resp.Status = res.StatusCode
 
 	// From here on, the gap between two reads (two events, in a stream) is
-	// bounded by the idle timeout.
-	idle := time.AfterFunc(c.cfg.IdleTimeout, func() { cancel(errIdle) })
-	defer idle.Stop()
-	r := &idleReader{r: res.Body, t: idle, d: c.cfg.IdleTimeout}
+	// bounded by the idle timeout (a watchdog that a paused process does
+	// not fool).
+	idle := newWatchdog(c.cfg.IdleTimeout, func() { cancel(errIdle) })
+	defer idle.stop()
+	r := &idleReader{r: res.Body, w: idle}
 
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		b, rerr := io.ReadAll(io.LimitReader(r, 1<<20))
@@ -381,7 +382,7 @@ func (c *Client) chat(ctx context.Context, req Request, stream bool, onDelta fun
 	// In a stream, only events count as progress: OpenRouter's keep-alive
 	// comments would otherwise hide a provider that stopped.
 	p := streamParser{maxEvent: c.cfg.MaxEventBytes, maxText: c.cfg.MaxAnswerBytes}
-	p.onEvent = func() { idle.Reset(c.cfg.IdleTimeout) }
+	p.onEvent = idle.touch
 	p.onReasoning = req.OnReasoning
 	first := true
 	out, perr := p.parse(res.Body, req.Model, func(s string) {
@@ -479,17 +480,16 @@ func canceled(ctx context.Context) error {
 	return errors.Join(bot.Errorf(bot.EUNAVAILABLE, "The request was cancelled before the answer finished."), context.Cause(ctx))
 }
 
-// idleReader re-arms the idle timer after every read that returned data.
+// idleReader re-arms the idle watchdog after every read that returned data.
 type idleReader struct {
 	r io.Reader
-	t *time.Timer
-	d time.Duration
+	w *watchdog
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	if n > 0 {
-		r.t.Reset(r.d)
+		r.w.touch()
 	}
 	return n, err
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -41,8 +42,18 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
-	if err != nil || len(body) > maxRequestBody {
-		http.Error(w, "request body unreadable or too large", http.StatusRequestEntityTooLarge)
+	var timeout interface{ Timeout() bool }
+	switch {
+	case errors.As(err, &timeout) && timeout.Timeout():
+		// The server's body deadline: Slack sends its few KB at once.
+		a.log.Warn("slack request refused", "reason", "body too slow", "remote", r.RemoteAddr)
+		http.Error(w, "request body too slow", http.StatusRequestTimeout)
+		return
+	case err != nil:
+		http.Error(w, "request body unreadable", http.StatusBadRequest)
+		return
+	case len(body) > maxRequestBody:
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
 	if reason := a.verify(r.Header, body); reason != "" {

@@ -134,15 +134,19 @@ type Adapter struct {
 	meMu      sync.Mutex
 	connected atomic.Bool
 
-	events   *bot.Cache[struct{}] // event ids and message keys already handled
-	threads  *bot.Cache[struct{}] // channel:thread_ts where the bot takes part
-	outside  *bot.Cache[struct{}] // threads checked and found without the bot
-	names    *bot.Cache[string]   // user id → display name
-	admins   *bot.Cache[bool]     // user id → a workspace admin or owner (users.info)
-	tallyMu  sync.Mutex
-	tallies  *bot.Cache[int] // channel:ts of a compare → votes its tally shows
+	events  *bot.Cache[struct{}] // event ids and message keys already handled
+	threads *bot.Cache[struct{}] // channel:thread_ts where the bot takes part
+	outside *bot.Cache[struct{}] // threads checked and found without the bot
+	names   *bot.Cache[string]   // user id → display name
+	admins  *bot.Cache[bool]     // user id → a workspace admin or owner (users.info)
+	tallyMu sync.Mutex
+	tallies *bot.Cache[int] // channel:ts of a compare → votes its tally shows
+	// baseMu guards base and closed, and orders dispatch's Add against
+	// Wait: once closed is set no Add happens, so Wait never races an Add
+	// from zero (which the WaitGroup forbids).
 	baseMu   sync.Mutex
 	base     context.Context // handlers run on it; set by Run
+	closed   bool            // set by Wait: no more events are dispatched
 	inflight sync.WaitGroup
 }
 
@@ -284,7 +288,15 @@ func (a *Adapter) Run(ctx context.Context) error {
 }
 
 // Wait blocks until every event handed to the handler has been answered.
-func (a *Adapter) Wait() { a.inflight.Wait() }
+// From then on the adapter hands no event to the handler: one that still
+// arrives (in http mode the endpoint may outlive Run) is dropped, so what
+// the caller closes after Wait is never used again.
+func (a *Adapter) Wait() {
+	a.baseMu.Lock()
+	a.closed = true
+	a.baseMu.Unlock()
+	a.inflight.Wait()
+}
 
 // fatalAuth lists the auth.test errors that retrying cannot fix.
 var fatalAuth = map[string]bool{"invalid_auth": true, "not_authed": true, "account_inactive": true, "token_revoked": true, "token_expired": true, "not_allowed_token_type": true}
@@ -412,12 +424,18 @@ func envelopeOf(req *socketmode.Request) string {
 	return req.EnvelopeID
 }
 
-// dispatch hands an event to the handler in its own goroutine.
+// dispatch hands an event to the handler in its own goroutine, unless
+// Wait has been called.
 func (a *Adapter) dispatch(work func(ctx context.Context)) {
 	a.baseMu.Lock()
+	if a.closed {
+		a.baseMu.Unlock()
+		a.log.Debug("slack event after shutdown dropped")
+		return
+	}
 	ctx := a.base
-	a.baseMu.Unlock()
 	a.inflight.Add(1)
+	a.baseMu.Unlock()
 	go func() {
 		defer a.inflight.Done()
 		work(ctx)

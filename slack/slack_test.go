@@ -243,6 +243,39 @@ func TestHTTPMode(t *testing.T) {
 	})
 }
 
+// TestNoEventHandledAfterWait: in http mode the endpoint can outlive Run
+// (Slack posts the bot's own messages back to it whenever it likes), so an
+// event may arrive while or after the adapter is waited for. Once Wait has
+// returned, nothing reaches the handler any more: what the caller closes
+// next (the engine, the ledger) is never used again, and Wait never races
+// a dispatch (the CI flake of TestHTTPMode under -race).
+func TestNoEventHandledAfterWait(t *testing.T) {
+	var mu sync.Mutex
+	handled := 0
+	w := newWorld(t, func(s *setup) {
+		s.http = true
+		s.handler = func(w *world) bot.Handler {
+			return handlerFunc(func(ctx context.Context, ev bot.Event, out bot.Output) error {
+				mu.Lock()
+				handled++
+				mu.Unlock()
+				return nil
+			})
+		}
+	})
+	w.adapter.Wait()
+	_, mention := w.slack.MentionEvents(slacktest.Post{User: alice, Channel: general, Text: "too late"})
+	if status, _ := w.slack.PostHTTP(w.endpoint, slacktest.Secret, mention, 0, time.Now()); status != http.StatusOK {
+		t.Fatalf("status=%d, want 200 (Slack is still acknowledged)", status)
+	}
+	w.adapter.Wait() // counts whatever the post dispatched
+	mu.Lock()
+	defer mu.Unlock()
+	if handled != 0 {
+		t.Fatalf("the handler ran %d times for an event that arrived after Wait", handled)
+	}
+}
+
 func TestModelTextNeverPings(t *testing.T) {
 	w := newWorld(t)
 	// What a user types as <!channel> reaches the app escaped, like this.

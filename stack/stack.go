@@ -92,6 +92,9 @@ type Hooks struct {
 	// just before it commits, holding the writer: the load test sleeps in
 	// it as a slow disk's fsync would.
 	BeforeCommit func()
+	// FailCommit, when set, is asked before every ledger commit with the
+	// operation's name; an error fails that write as a full disk would.
+	FailCommit func(op string) error
 }
 
 func (d Deps) withDefaults() Deps {
@@ -128,6 +131,10 @@ type Stack struct {
 	deps   Deps
 	mu     sync.Mutex // orders Reloads
 	config Config     // the config in force
+
+	// Settler retries the settles and releases whose ledger write failed;
+	// Drain flushes it.
+	Settler *commands.Settler
 
 	stop    context.CancelFunc // ends the background catalog refresh
 	refresh sync.WaitGroup
@@ -202,6 +209,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 	cfg.Router = rc
 	s.config = cfg
 	s.Communities = bot.NewCommunities(s.Store, s.Store, hostDefaults(cfg, s.Router), bot.SettingsTTL, deps.Clock)
+	s.Settler = commands.NewSettler(s.Store, log.With("component", "commands"))
 	s.Commands = s.newCommands(cfg)
 	e := cfg.Engine
 	s.Engine = bot.NewEngine(bot.EngineOptions{
@@ -223,6 +231,7 @@ func (s *Stack) newCommands(cfg Config) []*bot.Command {
 		Credits:     s.Router,
 		Communities: s.Communities, Pools: s.Store, Budgets: s.Store, Alerts: s.Store,
 		Config: cfg.Commands, Logger: s.deps.Logger.With("component", "commands"), Metrics: s.deps.Metrics, Now: s.deps.Clock,
+		Settler: s.Settler,
 	})
 }
 
@@ -312,7 +321,7 @@ func OpenStore(a Accounts, deps Deps) (*accounts.Store, error) {
 	}
 	opts.Logger = deps.Logger.With("component", "accounts")
 	opts.Metrics = deps.Metrics
-	opts.BeforeCommit = deps.Hooks.BeforeCommit
+	opts.BeforeCommit, opts.FailCommit = deps.Hooks.BeforeCommit, deps.Hooks.FailCommit
 	return accounts.Open(a.Database, opts)
 }
 
@@ -341,8 +350,20 @@ func (s *Stack) loadCatalog(ctx context.Context, baseURL string, log *slog.Logge
 
 // Drain stops taking new events and lets the answers in flight finish
 // until ctx ends; then it cancels them, and their holds are settled or
-// released before it returns.
-func (s *Stack) Drain(ctx context.Context) { s.Engine.Drain(ctx) }
+// released before it returns. Settles still being retried get one more
+// try, within ctx or, when it has run out, two more seconds.
+func (s *Stack) Drain(ctx context.Context) {
+	s.Engine.Drain(ctx)
+	if s.Settler.Pending() == 0 {
+		return
+	}
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+	}
+	s.Settler.Flush(ctx)
+}
 
 // Close releases the ledger and the simulator (call Drain first to let
 // answers finish). Later calls return the first call's result.
@@ -350,6 +371,9 @@ func (s *Stack) Close() error {
 	s.once.Do(func() {
 		s.stop()
 		s.refresh.Wait()
+		if s.Settler != nil {
+			s.Settler.Close()
+		}
 		if s.Store != nil {
 			s.err = s.Store.Close()
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/router/openroutertest"
+	"github.com/orchat/orchat/slack"
 	"github.com/orchat/orchat/stack/stacktest"
 )
 
@@ -33,7 +34,7 @@ import (
 const badInputDir = "../../testdata/bad-inputs"
 
 // badKinds are the corpus's folders, in the order they run.
-var badKinds = []string{"commands", "attachments", "upstream", "config"}
+var badKinds = []string{"commands", "attachments", "upstream", "config", "http"}
 
 // badCase is one file of the corpus.
 type badCase struct {
@@ -47,6 +48,9 @@ type badCase struct {
 	args       string
 	env        map[string]string
 	secrets    []string // config cases: text that must never be shown
+	stdin      string   // config cases: "null" runs with stdin on /dev/null
+	sign       string   // http cases: "yes" or "stale" signs the body as Slack would
+	stall      bool     // http cases: send the request and then nothing
 	fault      *openroutertest.Fault
 	faultModel string
 	body       string
@@ -132,6 +136,18 @@ func parseBadCase(kind, name, data string) (badCase, error) {
 				c.env[k] = v
 			case "secret":
 				c.secrets = append(c.secrets, val)
+			case "sign":
+				if val != "yes" && val != "stale" && val != "no" {
+					err = fmt.Errorf("sign: %q, want yes, stale or no", val)
+				}
+				c.sign = val
+			case "stall":
+				c.stall, err = strconv.ParseBool(val)
+			case "stdin":
+				if val != "null" {
+					err = fmt.Errorf("stdin: %q, want null", val)
+				}
+				c.stdin = val
 			default:
 				err = fmt.Errorf("unknown header %q", key)
 			}
@@ -150,6 +166,8 @@ func parseBadCase(kind, name, data string) (badCase, error) {
 		return c, fmt.Errorf("an upstream case needs fault.* headers and {fault} in its body")
 	case kind == "attachments" && len(c.files) == 0 && !strings.Contains(c.body, "file://"):
 		return c, fmt.Errorf("an attachments case needs a file: header or a file:// word")
+	case kind == "http" && !strings.Contains(strings.SplitN(c.body, "\n", 2)[0], " HTTP/1.1"):
+		return c, fmt.Errorf("an http case's body starts with a request line such as POST /slack/events HTTP/1.1")
 	}
 	return c, nil
 }
@@ -427,11 +445,23 @@ func TestBadInputs(t *testing.T) {
 		t.Parallel()
 		var con []badCase
 		for _, c := range cases {
-			if c.kind != "config" {
+			if c.kind != "config" && c.kind != "http" {
 				con = append(con, c)
 			}
 		}
 		runConsoleCases(t, con)
+	})
+	t.Run("http", func(t *testing.T) {
+		t.Parallel()
+		base, secret := startSlackHTTP(t)
+		for _, c := range cases {
+			if c.kind == "http" {
+				t.Run(c.name, func(t *testing.T) {
+					t.Parallel()
+					runHTTPCase(t, c, strings.TrimPrefix(base, "http://"), secret)
+				})
+			}
+		}
 	})
 	t.Run("config", func(t *testing.T) {
 		t.Parallel()
@@ -631,7 +661,16 @@ func runConfigCase(t *testing.T, c badCase) {
 	argv := strings.Fields(strings.NewReplacer("{config}", cfg, "{db}", db, "{dir}", dir).Replace(args))
 	var out bytes.Buffer
 	errb := &stacktest.SyncBuffer{}
-	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: errb, Getenv: func(k string) string { return c.env[k] }}
+	var stdin io.Reader = strings.NewReader("")
+	if c.stdin == "null" {
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer null.Close()
+		stdin = null
+	}
+	m := &Main{Stdin: stdin, Stdout: &out, Stderr: errb, Getenv: func(k string) string { return c.env[k] }}
 	code := m.Run(context.Background(), argv)
 	if err := m.Close(); err != nil {
 		t.Errorf("close: %v", err)
@@ -655,5 +694,54 @@ func runConfigCase(t *testing.T, c badCase) {
 	}
 	if lines := strings.Count(strings.TrimSpace(stderr), "\n"); lines > 2 {
 		t.Errorf("a bad config should get a short message, got %d lines:\n%s", lines+1, stderr)
+	}
+}
+
+// runHTTPCase sends an http case's raw request to Slack's endpoint of a
+// running bot (Slack's HTTP mode) and checks the answer, read until the
+// bot closes the connection. The body's head lines get CRLF endings,
+// Connection: close (unless the case stalls) and, unless given,
+// Content-Length; sign adds Slack's signature headers.
+func runHTTPCase(t *testing.T, c badCase, addr, secret string) {
+	head, body, sep := strings.Cut(expand(c.body), "\n\n")
+	lines := strings.Split(strings.TrimRight(head, "\n"), "\n")
+	has := func(name string) bool {
+		for _, l := range lines {
+			if strings.HasPrefix(strings.ToLower(l), strings.ToLower(name)+":") {
+				return true
+			}
+		}
+		return false
+	}
+	complete := sep || !c.stall // a stalled case without a blank line: the headers never end
+	if complete && !has("Content-Length") {
+		lines = append(lines, "Content-Length: "+strconv.Itoa(len(body)))
+	}
+	if !c.stall {
+		lines = append(lines, "Connection: close")
+	}
+	if c.sign == "yes" || c.sign == "stale" {
+		at := time.Now()
+		if c.sign == "stale" {
+			at = at.Add(-10 * time.Minute)
+		}
+		stamp := strconv.FormatInt(at.Unix(), 10)
+		lines = append(lines, "X-Slack-Request-Timestamp: "+stamp, "X-Slack-Signature: v0="+hex.EncodeToString(slack.Sign(secret, stamp, []byte(body))))
+	}
+	raw := strings.Join(lines, "\r\n")
+	if complete {
+		raw += "\r\n\r\n" + body
+	}
+	got := closedByServer(t, addr, raw)
+	for _, w := range c.want {
+		if w == "" && got != "" {
+			t.Errorf("want the connection closed with no answer, got:\n%s", got)
+		}
+		if !strings.Contains(got, w) {
+			t.Errorf("the answer does not say %q:\n%s", w, got)
+		}
+	}
+	if strings.Contains(got, "panic") {
+		t.Errorf("panic: %s", got)
 	}
 }

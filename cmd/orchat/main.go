@@ -73,8 +73,11 @@ type Main struct {
 	DBPath     string
 	Upstream   string
 	HTTPAddr   string
-	JSON       bool
-	Simulate   bool
+	// HTTPAddrSet says --http was given, so --http "" (the server off) is
+	// told apart from no --http at all.
+	HTTPAddrSet bool
+	JSON        bool
+	Simulate    bool
 
 	Config  config.Config
 	closers []func() error
@@ -241,7 +244,10 @@ func (m *Main) flags(name string) *flag.FlagSet {
 	fs.StringVar(&m.ConfigPath, "config", m.ConfigPath, "TOML config `file` (default: none, built-in defaults)")
 	fs.StringVar(&m.DBPath, "db", m.DBPath, "database `file` or postgres:// URL (default: ORCHAT_DATABASE_URL, accounts.database, data/orchat.db)")
 	fs.StringVar(&m.Upstream, "upstream", m.Upstream, "OpenRouter-compatible base `URL` (overrides openrouter.base_url)")
-	fs.StringVar(&m.HTTPAddr, "http", m.HTTPAddr, "health and metrics `address` (overrides http.addr; \"\" in the config turns it off)")
+	fs.Func("http", "health and metrics `address` (overrides http.addr; \"\" turns the server off)", func(v string) error {
+		m.HTTPAddr, m.HTTPAddrSet = v, true
+		return nil
+	})
 	fs.BoolVar(&m.JSON, "json", m.JSON, "machine-readable output")
 	fs.BoolVar(&m.Simulate, "simulate", m.Simulate, "use the built-in OpenRouter simulator even when a key is set")
 	return fs
@@ -290,7 +296,10 @@ func (m *Main) loadConfig() error {
 	if m.Upstream != "" {
 		cfg.OpenRouter.BaseURL = strings.TrimRight(m.Upstream, "/")
 	}
-	if m.HTTPAddr != "" {
+	if m.HTTPAddrSet {
+		if m.HTTPAddr == "" && cfg.Slack.Mode == "http" && cfg.Slack.BotToken != "" {
+			return bot.Errorf(bot.EINVALID, `--http "" turns off the server that Slack's events come to in slack.mode = "http": give an address, or use Socket Mode.`)
+		}
 		cfg.HTTP.Addr = m.HTTPAddr
 	}
 	m.Config = cfg
@@ -315,7 +324,7 @@ Global flags (before or after the command):
   --config FILE    TOML config (see config.example.toml); default: built-in defaults
   --db FILE|URL    database file or postgres:// URL; default data/orchat.db
   --upstream URL   OpenRouter-compatible base URL
-  --http ADDR      health and metrics address (default 127.0.0.1:9464)
+  --http ADDR      health and metrics address (default 127.0.0.1:9464; "" turns it off)
   --json           machine-readable output
   --simulate       use the built-in OpenRouter simulator
 `)

@@ -22,14 +22,28 @@ import (
 	"github.com/orchat/orchat/stack"
 )
 
-// isTerminal reports whether f is an interactive terminal.
+// isTerminal reports whether v is an interactive terminal. /dev/null is
+// a character device too, but no terminal.
 func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// readsLines reports whether stdin v has lines for the console without
+// --console: a terminal, a pipe or a file (`orchat < questions.txt`). Not
+// /dev/null, a socket or a closed stdin, which is what a service started
+// by systemd or `docker run -d` has: there the console would read nothing
+// and end the bot at once, hiding that its platform token is missing.
+func readsLines(v any) bool {
 	f, ok := v.(*os.File)
 	if !ok {
 		return false
 	}
+	if term.IsTerminal(int(f.Fd())) {
+		return true
+	}
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return err == nil && (st.Mode()&os.ModeNamedPipe != 0 || st.Mode().IsRegular())
 }
 
 // consoleUser turns --user NAME or an identity into a console identity.
@@ -131,8 +145,8 @@ func runConsole(ctx context.Context, m *Main, args []string) error {
 }
 
 // runBot is `orchat` and `orchat run`: every platform that has
-// credentials, and the console when stdin is a terminal or --console is
-// given.
+// credentials, and the console when stdin is a terminal, a pipe or a file,
+// or --console is given.
 func runBot(ctx context.Context, m *Main, args []string) error {
 	fs, cf := m.consoleFlags("run")
 	withConsole := fs.Bool("console", false, "also read questions from stdin")
@@ -144,6 +158,13 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		return usagef("run takes no arguments")
 	}
 	c := m.Config
+	// Decided before anything starts: the console goroutine must not read
+	// a count the platforms below are still adding to.
+	consoleOnly := c.Discord.Token == "" && c.Slack.BotToken == ""
+	withStdin := *withConsole || readsLines(m.Stdin)
+	if consoleOnly && !withStdin {
+		return bot.Errorf(bot.EINVALID, "Nothing to run: no platform has credentials and stdin is not a terminal, a pipe or a file. Set DISCORD_BOT_TOKEN, or SLACK_BOT_TOKEN with SLACK_APP_TOKEN (SLACK_SIGNING_SECRET in slack.mode = \"http\"); or chat on stdin with --console or 'orchat console'.")
+	}
 	m.quietTerminal()
 	mets := ops.NewMetrics()
 	m.mets = mets
@@ -187,16 +208,11 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		_ = g.Wait()
 		return err
 	}
-	// Decided before anything starts: the console goroutine must not read
-	// a count the platforms below are still adding to.
-	consoleOnly := c.Discord.Token == "" && c.Slack.BotToken == ""
-	platforms := 0
-	if *withConsole || isTerminal(m.Stdin) {
+	if withStdin {
 		con, err := m.newConsole(cf)
 		if err != nil {
 			return err
 		}
-		platforms++
 		if isTerminal(m.Stdin) && !m.JSON {
 			fmt.Fprintln(m.Stderr, "orchat: type a question, or /help for commands; Ctrl-D quits.")
 		}
@@ -220,7 +236,6 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		if err != nil {
 			return abort(err)
 		}
-		platforms++
 		notifiers.add(bot.PlatformDiscord, dc)
 		parts = append(parts, ops.Part{Name: "discord", Check: ops.Connected(dc.Connected)})
 		start("discord", dc.Run)
@@ -236,16 +251,12 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		if err != nil {
 			return abort(err)
 		}
-		platforms++
 		notifiers.add(bot.PlatformSlack, sl)
 		parts = append(parts, ops.Part{Name: "slack", Check: ops.Connected(sl.Connected)})
 		if c.Slack.Mode == "http" {
 			extra["POST /slack/events"] = sl.HTTPHandler()
 		}
 		start("slack", sl.Run)
-	}
-	if platforms == 0 {
-		return bot.Errorf(bot.EINVALID, "Nothing to run: no platform has credentials (set DISCORD_BOT_TOKEN, or SLACK_BOT_TOKEN and SLACK_APP_TOKEN) and stdin is not a terminal. Use 'orchat console' to chat from a script.")
 	}
 	sched, err := scheduler.New(scheduler.Options{
 		Location: c.Location(), DailyReset: c.Scheduler.DailyReset,
@@ -270,14 +281,21 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	}()
 	var srv *ops.Server
 	if addr := m.Config.HTTP.Addr; addr != "" {
-		if srv, err = ops.Listen(addr, mets, parts, extra); err != nil {
-			return abort(err)
+		srv, err = ops.Listen(addr, mets, parts, extra)
+		switch {
+		case err != nil && consoleOnly:
+			// A chat in the terminal needs no health endpoint: a second
+			// orchat on the same machine still chats.
+			fmt.Fprintf(m.Stderr, "orchat: health and metrics are off: %v (another orchat running?). --http ADDR serves them elsewhere.\n", err)
+		case err != nil:
+			return abort(listenError(err, c.Slack.Mode == "http" && c.Slack.BotToken != ""))
+		default:
+			m.logger().Info("serving /healthz, /readyz and /metrics", "addr", srv.Addr())
+			if m.OpsListening != nil {
+				m.OpsListening(srv.Addr())
+			}
+			start("http", func(context.Context) error { return srv.Serve() })
 		}
-		m.logger().Info("serving /healthz, /readyz and /metrics", "addr", srv.Addr())
-		if m.OpsListening != nil {
-			m.OpsListening(srv.Addr())
-		}
-		start("http", func(context.Context) error { return srv.Serve() })
 	}
 	<-ctx.Done()
 	m.shutdown(st)
@@ -287,6 +305,16 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		scancel()
 	}
 	return g.Wait()
+}
+
+// listenError says what to do when the health and metrics server cannot
+// listen (another orchat holds the port): another address, or none, unless
+// Slack's events come there.
+func listenError(err error, slackHTTP bool) error {
+	if slackHTTP {
+		return bot.Errorf(bot.EINVALID, "Cannot serve Slack's events: %v. Set http.addr (or --http ADDR) to a free address, or stop the other program.", err)
+	}
+	return bot.Errorf(bot.EINVALID, "Cannot serve health and metrics: %v (another orchat running?). Set http.addr (or --http ADDR) to a free address, or --http \"\" to turn the server off.", err)
 }
 
 // shutdown lets answers in flight finish (up to shutdown_timeout), then

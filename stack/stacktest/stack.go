@@ -55,6 +55,9 @@ type Options struct {
 	// Clock, when set, is the stack's and its scheduler's clock, moved by
 	// hand (allowance periods, days); nil is the real clock.
 	Clock *clockwork.FakeClock
+	// Hooks reach inside the ledger (a commit that fails, as on a full
+	// disk).
+	Hooks stack.Hooks
 }
 
 // Stack is a real orchat without a platform, wired by stack.Open: what an
@@ -196,7 +199,7 @@ func MustOpen(tb testing.TB, opts Options) *Stack {
 		},
 		Engine: stack.Engine{Admins: opts.Admins, Limit: opts.Limit, EditInterval: interval},
 	}
-	deps := stack.Deps{Logger: log}
+	deps := stack.Deps{Logger: log, Hooks: opts.Hooks}
 	var clock clockwork.Clock = clockwork.NewRealClock()
 	if opts.Clock != nil {
 		clock, deps.Clock = opts.Clock, opts.Clock.Now
