@@ -57,6 +57,12 @@ type Message struct {
 	Ephemeral bool   // shown only to To
 	To        string // the user an ephemeral message is for
 	Edits     int    // how often chat.update changed it
+	// Streamed: posted with chat.startStream; Text is its markdown_text
+	// and Blocks what chat.stopStream rendered under it. Streaming: not
+	// stopped yet. Appends counts the calls that added text.
+	Streamed, Streaming bool
+	Appends             int
+	Recipient           string // recipient_user_id of a stream
 }
 
 // Call is one Web API call the fake answered.
@@ -149,6 +155,9 @@ type Server struct {
 	acked    map[string]bool
 	envelope int
 	closed   chan struct{}
+
+	lim   limiter    // the rate limits enforced (Enforce)
+	agent agentState // streams' statuses, titles, prompts, Home tabs
 }
 
 type limit struct {
@@ -180,6 +189,7 @@ func Start(opts Options) (*Server, error) {
 		users: map[string]string{}, roles: map[string]string{}, outside: map[string]bool{}, files: map[string][]byte{}, uploads: map[string]*pendingUpload{}, redirects: map[string]string{},
 		limits: map[string]*limit{}, shares: map[string]*limit{}, acks: map[string]chan json.RawMessage{}, acked: map[string]bool{},
 		echo: !opts.NoEcho, closed: make(chan struct{}),
+		agent: agentState{refuse: map[string]string{}, statuses: map[string][]string{}, titles: map[string]string{}, prompts: map[string][]Prompt{}, homes: map[string]json.RawMessage{}},
 	}
 	s.st = slackgotest.NewTestServer(func(c slackgotest.Customize) {
 		c.Handle("/auth.test", s.api("auth.test", s.authTest))
@@ -196,6 +206,7 @@ func Start(opts Options) (*Server, error) {
 		c.Handle("/files.completeUploadExternal", s.api("files.completeUploadExternal", s.completeUpload))
 		c.Handle("/response/", s.response)
 		c.Handle("/socket", s.socket)
+		s.registerAgent(c)
 	})
 	s.st.Start()
 	return s, nil
@@ -309,6 +320,11 @@ func (s *Server) api(method string, fn func(form url.Values) (int, any)) http.Ha
 			l.n--
 		} else if l = s.shares[method]; l != nil && rand.Float64() >= l.share {
 			l = nil
+		}
+		if l == nil {
+			if over, wait := s.lim.over(method, params, call.At); over {
+				l = &limit{retryAfter: int((wait + time.Second - 1) / time.Second)}
+			}
 		}
 		if l != nil {
 			call.Status = http.StatusTooManyRequests
