@@ -404,6 +404,7 @@ func (s *Server) update(form url.Values) (int, any) {
 		return fail("cant_update_message")
 	}
 	m.Text = form.Get("text")
+	m.Streamed, m.Streaming = false, false // an update makes a stream an ordinary message
 	if b := form.Get("blocks"); b != "" {
 		m.Blocks = json.RawMessage(b)
 	}
