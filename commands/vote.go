@@ -68,6 +68,44 @@ func choiceName(c string) string {
 	return c
 }
 
+// feedback records a thumbs up or down on one answer (the buttons under
+// a streamed Slack answer); each member rates an answer once.
+func (s *set) feedback() *bot.Command {
+	return &bot.Command{
+		Name:    "feedback",
+		Usage:   "feedback ANSWER MODEL up|down",
+		Summary: "Rate one answer up or down (the buttons under an answer); it counts in /leaderboard.",
+		Private: true,
+		Options: []bot.Option{
+			{Name: "answer", Description: "The answer's reference", Required: true},
+			{Name: "model", Description: "The model that wrote it", Required: true},
+			{Name: "vote", Description: "up or down", Required: true, Choices: []string{"up", "down"}},
+		},
+		Run: func(ctx context.Context, req *bot.Request) error {
+			answer := strings.TrimSpace(req.Args.Get("answer", 0))
+			model := strings.TrimSpace(req.Args.Get("model", 1))
+			vote := strings.ToLower(strings.TrimSpace(req.Args.Get("vote", 2)))
+			if answer == "" || model == "" || (vote != "up" && vote != "down") {
+				return bot.Errorf(bot.EINVALID, "Rate an answer with its 👍 or 👎 button.")
+			}
+			fb, ok := s.Votes.(bot.Feedback)
+			if !ok {
+				return bot.Errorf(bot.EUNAVAILABLE, "Rating answers is not available in this orchat.")
+			}
+			err := fb.RecordFeedback(ctx, bot.AnswerVote{Answer: answer, Voter: req.Event.Identity, Community: req.Event.Community, Model: model, Up: vote == "up"})
+			if err != nil {
+				return err
+			}
+			thumb := "👍"
+			if vote == "down" {
+				thumb = "👎"
+			}
+			return req.Reply.Send(bot.Message{Kind: bot.KindNotice, Private: true,
+				Text: fmt.Sprintf("Thanks: your %s for %s counts in /leaderboard.", thumb, model)})
+		},
+	}
+}
+
 func (s *set) leaderboard() *bot.Command {
 	return &bot.Command{
 		Name:    "leaderboard",
@@ -82,11 +120,20 @@ func (s *set) leaderboard() *bot.Command {
 			if err != nil {
 				return fmt.Errorf("leaderboard: %w", err)
 			}
+			var fbHere, fbAll []bot.ModelFeedback
+			if fb, ok := s.Votes.(bot.Feedback); ok {
+				if fbHere, err = fb.FeedbackCounts(ctx, req.Event.Community); err != nil {
+					return fmt.Errorf("leaderboard: %w", err)
+				}
+				if fbAll, err = fb.FeedbackCounts(ctx, ""); err != nil {
+					return fmt.Errorf("leaderboard: %w", err)
+				}
+			}
 			var b strings.Builder
-			b.WriteString("**Leaderboard here** (Bradley–Terry rating from /compare votes; a blind vote counts twice)\n")
-			writeRanking(&b, Rank(here), 10)
+			b.WriteString("**Leaderboard here** (Bradley–Terry rating from /compare votes, a blind vote counting twice, and 👍/👎 on answers as wins and losses against an average model)\n")
+			writeRanking(&b, RankWithFeedback(here, fbHere), 10)
 			b.WriteString("\n**Across every community**\n")
-			writeRanking(&b, Rank(all), 10)
+			writeRanking(&b, RankWithFeedback(all, fbAll), 10)
 			return req.Reply.Notice(strings.TrimSpace(b.String()))
 		},
 	}
@@ -105,8 +152,12 @@ func writeRanking(b *strings.Builder, rs []Ranking, n int) {
 		if r.Blind > 0 {
 			blind = fmt.Sprintf(", %d blind", r.Blind)
 		}
-		fmt.Fprintf(b, "%d. %s — %d (%d %s%s: %d won, %d lost, %d tied)\n", i+1, r.Model, r.Rating,
-			r.Votes, bot.Plural(r.Votes, "vote", "votes"), blind, r.Wins, r.Losses, r.Ties)
+		thumbs := ""
+		if r.Up+r.Down > 0 {
+			thumbs = fmt.Sprintf(" · 👍 %d 👎 %d", r.Up, r.Down)
+		}
+		fmt.Fprintf(b, "%d. %s — %d (%d %s%s: %d won, %d lost, %d tied%s)\n", i+1, r.Model, r.Rating,
+			r.Votes, bot.Plural(r.Votes, "vote", "votes"), blind, r.Wins, r.Losses, r.Ties, thumbs)
 	}
 }
 
@@ -117,6 +168,7 @@ type Ranking struct {
 	Votes              int // head-to-head results the model took part in
 	Wins, Losses, Ties int
 	Blind              int // of the votes, those from blind compares
+	Up, Down           int // thumbs on single answers (Slack's feedback buttons)
 }
 
 // BlindWeight is what a vote from a blind compare counts in the ranking,
@@ -126,7 +178,13 @@ const BlindWeight = 2.0
 // Rank orders models by a Bradley–Terry fit of their head-to-head results,
 // a tie counting half a win each way. A weak prior (four even games against
 // an average model) keeps a model with one lucky vote from topping the board.
-func Rank(pairs []bot.PairRecord) []Ranking {
+func Rank(pairs []bot.PairRecord) []Ranking { return RankWithFeedback(pairs, nil) }
+
+// RankWithFeedback is Rank with the thumbs members gave single answers:
+// each up counts as a win and each down as a loss against a virtual
+// average model (strength 1, the prior's opponent), so an answer's rating
+// moves the model as a head-to-head result against the average would.
+func RankWithFeedback(pairs []bot.PairRecord, feedback []bot.ModelFeedback) []Ranking {
 	idx := map[string]int{}
 	var rs []Ranking
 	get := func(m string) int {
@@ -168,8 +226,21 @@ func Rank(pairs []bot.PairRecord) []Ranking {
 		rs[a].Blind += blind
 		rs[b].Blind += blind
 	}
+	ups := make(map[int]float64)
+	downs := make(map[int]float64)
+	for _, f := range feedback {
+		if f.Up+f.Down == 0 {
+			continue
+		}
+		i := get(f.Model)
+		rs[i].Up += f.Up
+		rs[i].Down += f.Down
+		ups[i] += float64(f.Up)
+		downs[i] += float64(f.Down)
+	}
 	// Minorization–maximization (Hunter 2004), with the prior as virtual
-	// even games against a model of strength 1.
+	// even games against a model of strength 1; thumbs are games against
+	// that same average model.
 	const prior = 4.0
 	strength := make([]float64, len(rs))
 	for i := range strength {
@@ -179,8 +250,8 @@ func Rank(pairs []bot.PairRecord) []Ranking {
 		wins := make([]float64, len(rs))
 		denom := make([]float64, len(rs))
 		for i := range rs {
-			wins[i] = prior / 2
-			denom[i] = prior / (strength[i] + 1)
+			wins[i] = prior/2 + ups[i]
+			denom[i] = (prior + ups[i] + downs[i]) / (strength[i] + 1)
 		}
 		for _, g := range games {
 			wins[g.a] += g.aw

@@ -30,6 +30,7 @@ import (
 type Store interface {
 	bot.Ledger
 	bot.Votes
+	bot.Feedback
 	bot.Preferences
 
 	// SeenEvent reports whether an event id is new within the event
