@@ -43,9 +43,9 @@ type output struct {
 	mu        sync.Mutex
 	seq       int
 	held      map[string]*heldMessage
-	introTS   map[string]bool // the messages that carry the intro
-	noChannel bool            // the bot cannot post in the channel: use response_url
-	extrasTS  map[string]bool // the messages whose thinking and files were posted
+	introTS   map[string]bool    // the messages that carry the intro
+	noChannel bool               // the bot cannot post in the channel: use response_url
+	extrasTS  map[string]bool    // the messages whose thinking and files were posted
 	streams   map[string]*stream // natively streamed answers, by ts
 	status    bool               // the thread shows a status to clear at the end
 }

@@ -109,7 +109,6 @@ type Options struct {
 // manifest.yaml.
 const DefaultShortcutID = "orchat_ask_about"
 
-
 // webAPI is the part of the Slack Web API the adapter calls.
 type webAPI interface {
 	AuthTestContext(ctx context.Context) (*slackapi.AuthTestResponse, error)
