@@ -203,6 +203,9 @@ func (s *Server) streaming(form url.Values) (*Message, string) {
 // appendStream is chat.appendStream: markdown_text (required) is added to
 // what the message shows so far.
 func (s *Server) appendStream(form url.Values) (int, any) {
+	if code, ok := s.refused("chat.appendStream"); ok {
+		return fail(code)
+	}
 	text := form.Get("markdown_text")
 	if text == "" {
 		return fail("no_text")
@@ -224,6 +227,9 @@ func (s *Server) appendStream(form url.Values) (int, any) {
 // stopStream is chat.stopStream: the last markdown_text is added, blocks
 // are rendered under the text, and the message stops streaming.
 func (s *Server) stopStream(form url.Values) (int, any) {
+	if code, ok := s.refused("chat.stopStream"); ok {
+		return fail(code)
+	}
 	if len([]rune(form.Get("markdown_text"))) > 12000 {
 		return fail("msg_too_long")
 	}
