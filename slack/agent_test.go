@@ -27,7 +27,7 @@ func (w *world) streamedAfter(channel, thread, ts string) slacktest.Message {
 	var got slacktest.Message
 	w.eventually("a streamed answer after "+ts+" is stopped", func() bool {
 		for _, m := range w.slack.BotMessages(channel) {
-			if m.ThreadTS == thread && after(m.TS, ts) && m.Streamed && !m.Streaming {
+			if st := w.final(m.TS).Status; m.ThreadTS == thread && after(m.TS, ts) && m.Streamed && !m.Streaming && (st == bot.StatusDone || st == bot.StatusFailed) {
 				got = m
 				return true
 			}
