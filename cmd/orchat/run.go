@@ -247,6 +247,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			Mode: c.Slack.Mode, APIURL: c.Slack.APIURL, CommandNames: c.Slack.Commands,
 			Commands: st.Commands, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "slack"), Metrics: mets,
+			NativeStreaming: c.Slack.NativeStreaming, AgentView: c.Slack.AgentView,
 		})
 		if err != nil {
 			return abort(err)
