@@ -85,8 +85,11 @@ func (s *set) feedback() *bot.Command {
 			answer := strings.TrimSpace(req.Args.Get("answer", 0))
 			model := strings.TrimSpace(req.Args.Get("model", 1))
 			vote := strings.ToLower(strings.TrimSpace(req.Args.Get("vote", 2)))
-			if answer == "" || model == "" || (vote != "up" && vote != "down") {
+			if answer == "" || model == "" {
 				return bot.Errorf(bot.EINVALID, "Rate an answer with its 👍 or 👎 button.")
+			}
+			if vote != "up" && vote != "down" {
+				return bot.Errorf(bot.EINVALID, "A rating is up or down (the 👍 and 👎 buttons under an answer), not %q.", vote)
 			}
 			fb, ok := s.Votes.(bot.Feedback)
 			if !ok {
