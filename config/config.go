@@ -262,7 +262,7 @@ func Default() Config {
 			MaxTokens:           1024,
 			MinCompletionTokens: 64,
 			MaxFallbacks:        2,
-			Reasoning:           ReasoningConfig{MaxTokens: 8192, Tiers: map[string]ReasoningSetting{"reasoning": {Effort: "medium"}}},
+			Reasoning:           ReasoningConfig{MaxTokens: 8192},
 			Web:                 WebConfig{MaxResults: 3},
 			Files:               FilesConfig{PDFEngine: "pdf-text"},
 			ImageModel:          "google/gemini-2.5-flash-image",
