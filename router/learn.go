@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -162,7 +163,11 @@ func (p *planner) learn(tier string, cands []cand) []cand {
 		cost   int64
 		inBand bool
 	}
-	all := make([]rated, len(cands))
+	var buf [8]rated
+	all := buf[:0]
+	if len(cands) > len(buf) {
+		all = make([]rated, 0, len(cands))
+	}
 	var limit int64
 	for i, c := range cands {
 		t, _ := p.cost(c, p.promptFor(c), p.maxTokens)
@@ -173,7 +178,7 @@ func (p *planner) learn(tier string, cands []cand) []cand {
 		if !ok {
 			r = 1000
 		}
-		all[i] = rated{c: c, rating: r, votes: ok, cost: t, inBand: t <= limit}
+		all = append(all, rated{c: c, rating: r, votes: ok, cost: t, inBand: t <= limit})
 	}
 	slices.SortStableFunc(all, func(a, b rated) int {
 		switch {
@@ -187,19 +192,20 @@ func (p *planner) learn(tier string, cands []cand) []cand {
 		}
 		return b.rating - a.rating
 	})
-	out := make([]cand, len(all))
-	for i, r := range all {
-		out[i] = r.c
-	}
 	first, was := all[0], cands[0]
+	for i, r := range all {
+		cands[i] = r.c // the slice is this plan's own (tierCandidates, cheapestWith)
+	}
 	if first.c.m.ID != was.m.ID {
 		p.learned = first.c.m.ID
 		wasRating := tr.ratings[was.m.ID]
 		if wasRating == 0 {
 			wasRating = 1000
 		}
-		p.reasons = append(p.reasons, fmt.Sprintf("this community's votes prefer %s in the %s tier (rating %d against %d for %s, from %d votes; within %g× its price)",
-			first.c.m.ID, tier, first.rating, wasRating, was.m.ID, tr.votes, l.cfg.PriceBand))
+		// Concatenated, not Sprintf'd: this runs in every learned plan.
+		p.reasons = append(p.reasons, "this community's votes prefer "+first.c.m.ID+" in the "+tier+" tier (rating "+
+			strconv.Itoa(first.rating)+" against "+strconv.Itoa(wasRating)+" for "+was.m.ID+", from "+strconv.Itoa(tr.votes)+
+			" votes; within "+strconv.FormatFloat(l.cfg.PriceBand, 'g', -1, 64)+"× its price)")
 	}
 	if p.ex != nil {
 		v := p.ex.Votes
@@ -212,5 +218,5 @@ func (p *planner) learn(tier string, cands []cand) []cand {
 			v.Why = fmt.Sprintf("the votes agree with the router's own choice, %s", was.m.ID)
 		}
 	}
-	return out
+	return cands
 }
