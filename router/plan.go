@@ -599,7 +599,7 @@ func (p *planner) reasoning(lead cand, tier string) {
 	case p.effort == "":
 		p.effort, p.effortFrom = proposedEffort(tier, lead.m), "tier"
 		if p.effort != "" {
-			p.reasons = append(p.reasons, fmt.Sprintf("effort %s: the router's proposal for the %s tier", p.effort, tier))
+			p.reasons = append(p.reasons, "effort "+p.effort+": the router's proposal for the "+tier+" tier")
 		}
 	}
 	if p.effort == "" {
