@@ -118,3 +118,9 @@ const BlindWeight = bot.BlindWeight
 // Rank orders models by a Bradley–Terry fit of their head-to-head results
 // (bot.RankPairs, which the auto router's learning shares).
 func Rank(pairs []bot.PairRecord) []Ranking { return bot.RankPairs(pairs, nil) }
+
+// RankWithFeedback is Rank with the thumbs members gave single answers,
+// each a win or a loss against an average model (bot.RankPairs).
+func RankWithFeedback(pairs []bot.PairRecord, feedback []bot.ModelFeedback) []Ranking {
+	return bot.RankPairs(pairs, feedback)
+}
