@@ -123,7 +123,7 @@ type VoteLearning struct {
 type ModelRating struct {
 	Model  string `json:"model"`
 	Rating int    `json:"rating"`
-	Votes  bool   `json:"rated"` // the model has votes in the tier here
+	Rated  bool   `json:"rated"` // the model has votes in the tier here
 	Cost   int64  `json:"cost_tokens"`
 	InBand bool   `json:"in_band"`
 }
@@ -212,7 +212,7 @@ func (p *planner) learn(tier string, cands []cand) []cand {
 		v.BandLimit = limit
 		v.Ratings = v.Ratings[:0]
 		for _, r := range all {
-			v.Ratings = append(v.Ratings, ModelRating{Model: r.c.m.ID, Rating: r.rating, Votes: r.votes, Cost: r.cost, InBand: r.inBand})
+			v.Ratings = append(v.Ratings, ModelRating{Model: r.c.m.ID, Rating: r.rating, Rated: r.votes, Cost: r.cost, InBand: r.inBand})
 		}
 		if p.learned == "" {
 			v.Why = fmt.Sprintf("the votes agree with the router's own choice, %s", was.m.ID)

@@ -126,7 +126,7 @@ func TestLearnFromVotes(t *testing.T) {
 		}
 		for i, m := range []string{sonnet, qwen, codex, opus} {
 			got := v.Ratings[i]
-			if got.Model != m || got.Rating != want[m] || !got.Votes || got.InBand != (m != opus) {
+			if got.Model != m || got.Rating != want[m] || !got.Rated || got.InBand != (m != opus) {
 				t.Fatalf("rating %d = %+v, want %s rated %d (in band: %t)", i, got, m, want[m], m != opus)
 			}
 		}

@@ -149,7 +149,7 @@ func (m *Main) printVotes(v *router.VoteLearning) {
 			band = fmt.Sprintf("outside the band (over %s tokens)", bot.FormatTokens(v.BandLimit))
 		}
 		rated := "rating"
-		if !r.Votes {
+		if !r.Rated {
 			rated = "no votes, counted as"
 		}
 		fmt.Fprintf(w, "  %d. %-45s %s %d, ~%s tokens, %s\n", i+1, r.Model, rated, r.Rating, bot.FormatTokens(r.Cost), band)

@@ -279,6 +279,19 @@ func TestRouteCommunityVotes(t *testing.T) {
 			t.Fatalf("route --community discord:1 --explain does not say %q:\n%s", want, out)
 		}
 	}
+	code, js, stderr := runCLI(t, nil, "--db", db, "--json", "route", "--catalog", fullCatalog, "--community", "discord:1", "--explain",
+		"Write a Python function that parses a CSV file into a list of dicts.")
+	var ex struct {
+		Votes router.VoteLearning `json:"votes"`
+		Plan  struct {
+			Model   string `json:"model"`
+			ByVotes bool   `json:"chosen_by_votes"`
+		} `json:"plan"`
+	}
+	if err := json.Unmarshal([]byte(js), &ex); code != exitOK || err != nil || !ex.Votes.Decided || !ex.Plan.ByVotes || ex.Plan.Model != devstral ||
+		ex.Votes.Votes != 24 || len(ex.Votes.Ratings) != 3 || ex.Votes.Ratings[0].Model != devstral || !ex.Votes.Ratings[0].Rated {
+		t.Fatalf("--json: exit %d err %v %s\n%s", code, err, stderr, js)
+	}
 	if out := route(t, "discord:2"); !strings.Contains(out, "model:     "+qwen+" (tier code)") || strings.Contains(out, "chosen by this community's votes") {
 		t.Fatalf("another community got discord:1's preference:\n%s", out)
 	}
@@ -291,7 +304,7 @@ func TestRouteCommunityVotes(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := runCLI(t, nil, "--db", db, "route", "--catalog", fullCatalog, "--community", "discord:dm", "hello")
+	code, _, stderr = runCLI(t, nil, "--db", db, "route", "--catalog", fullCatalog, "--community", "discord:dm", "hello")
 	if code != exitUsage || !strings.Contains(stderr, "--community discord:dm") {
 		t.Fatalf("exit %d stderr %q: a DM is no community", code, stderr)
 	}
