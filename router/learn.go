@@ -148,7 +148,9 @@ func (p *planner) learn(tier string, cands []cand) []cand {
 	}
 	tr := l.ratings(p.req.Community).tiers[tier]
 	if p.ex != nil {
-		p.ex.Votes.Tier, p.ex.Votes.Votes = tier, tr.votes
+		// A tier the router fell to replaces what an earlier one said.
+		v := p.ex.Votes
+		v.Tier, v.Votes, v.Why, v.BandLimit, v.Ratings = tier, tr.votes, "", 0, nil
 	}
 	if tr.votes < l.cfg.MinVotes {
 		if p.ex != nil {
@@ -210,7 +212,6 @@ func (p *planner) learn(tier string, cands []cand) []cand {
 	if p.ex != nil {
 		v := p.ex.Votes
 		v.BandLimit = limit
-		v.Ratings = v.Ratings[:0]
 		for _, r := range all {
 			v.Ratings = append(v.Ratings, ModelRating{Model: r.c.m.ID, Rating: r.rating, Rated: r.votes, Cost: r.cost, InBand: r.inBand})
 		}
