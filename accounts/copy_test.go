@@ -55,10 +55,13 @@ func fillLedger(t *testing.T, s *accounts.Store, clock *accountstest.Clock) {
 	if err := s.SetDefaultModel(ctx, bob, "anthropic/claude-sonnet-4.5:nitro"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordCompare(ctx, bot.CompareRecord{ID: "c1", Community: "discord:1", Requester: alice, Models: []string{"a/x", "b/y", "c/z"}}); err != nil {
+	if err := s.RecordCompare(ctx, bot.CompareRecord{ID: "c1", Community: "discord:1", Requester: alice, Models: []string{"a/x", "b/y", "c/z"}, Tier: "code"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Vote(ctx, "c1", bob, "B"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordFeedback(ctx, bot.AnswerVote{Answer: "slack:C1:1.000100", Voter: alice, Community: "slack:T0123", Model: "a/x", Up: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.RecordReset(ctx, "2026-11-21", clock.Now()); err != nil {
@@ -97,7 +100,7 @@ func TestCopy(t *testing.T) {
 				for _, tc := range rep.Tables {
 					rows[tc.Table] = tc.Rows
 				}
-				if rows["users"] != 4 || rows["holds"] != 31 || rows["votes"] != 1 || rows["seen_events"] != 1 || rows["rate_buckets"] != 1 {
+				if rows["users"] != 4 || rows["holds"] != 31 || rows["votes"] != 1 || rows["answer_votes"] != 1 || rows["seen_events"] != 1 || rows["rate_buckets"] != 1 {
 					t.Fatalf("copied %v", rows)
 				}
 				// The copy answers as the original does, and goes on from it.
@@ -112,6 +115,9 @@ func TestCopy(t *testing.T) {
 					if fmt.Sprint(ha) != fmt.Sprint(hb) {
 						t.Fatalf("%s: history differs:\n%v\n%v", id, hb, ha)
 					}
+				}
+				if tr, err := dst.TierResults(t.Context(), "discord:1"); err != nil || len(tr) != 1 || tr[0].Tier != "code" || tr[0].Votes != 1 {
+					t.Fatalf("the copy's votes by tier=%+v, %v; want the compare's code-tier vote", tr, err)
 				}
 				if m, err := dst.DefaultModel(t.Context(), bob); err != nil || m != "anthropic/claude-sonnet-4.5:nitro" {
 					t.Fatalf("DefaultModel=%q, %v", m, err)

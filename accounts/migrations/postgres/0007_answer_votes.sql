@@ -1,5 +1,5 @@
--- 0006: thumbs up and down on answers: the PostgreSQL twin of
--- sqlite/0006_answer_votes.sql. One row per member and answer, metadata
+-- 0007: thumbs up and down on answers: the PostgreSQL twin of
+-- sqlite/0007_answer_votes.sql. One row per member and answer, metadata
 -- only; the leaderboard counts an up as a win and a down as a loss
 -- against a virtual average model.
 CREATE TABLE answer_votes (

@@ -1,4 +1,4 @@
--- 0006: thumbs up and down on answers (Slack's feedback buttons under a
+-- 0007: thumbs up and down on answers (Slack's feedback buttons under a
 -- streamed answer). One row per member and answer; only metadata: which
 -- answer (the platform's message reference), who voted, where, for which
 -- model, up or down. The leaderboard counts an up as a win and a down as a
