@@ -231,11 +231,12 @@ func isSlackError(err error) bool {
 	return errors.As(err, &se)
 }
 
-// Typing shows, while the model has written nothing yet, the thread's
-// status ("is thinking…", assistant.threads.setStatus); it is cleared
-// when the answer is finished. Outside threads there is no status.
+// Typing shows, while the model has written nothing yet, the agent
+// thread's status ("is thinking…", assistant.threads.setStatus); it is
+// cleared when the answer is finished. Only threads of the app's DM (the
+// agent experience) have one.
 func (o *output) Typing(ctx context.Context) error {
-	if !o.a.opts.AgentView || o.thread == "" {
+	if !o.a.opts.AgentView || !o.dm || o.thread == "" {
 		return nil
 	}
 	o.mu.Lock()
