@@ -145,6 +145,10 @@ type AccountsConfig struct {
 	FreeRequestsPerDayToppedUp int      `toml:"free_requests_per_day_topped_up"`
 	HoldTTL                    Duration `toml:"hold_ttl"`
 	LowBalance                 int64    `toml:"low_balance"`
+	// Instance names this process among those sharing the ledger (default
+	// the host name): at start it frees the holds its own previous boot
+	// left open, and it is the name the leader and shard locks show.
+	Instance string `toml:"instance"`
 }
 
 // SchedulerConfig is the clock-driven chores.
@@ -531,6 +535,9 @@ func (c Config) Validate() error {
 		bad("accounts.free_requests_per_day_topped_up", c.Accounts.FreeRequestsPerDayToppedUp, "must be 0 or more")
 	}
 	positiveDur("accounts.hold_ttl", c.Accounts.HoldTTL)
+	if len(c.Accounts.Instance) > 100 || strings.ContainsFunc(c.Accounts.Instance, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		bad("accounts.instance", c.Accounts.Instance, "must be a name of at most 100 printable characters, such as web-1 (default: the host name)")
+	}
 
 	if c.Accounts.LowBalance < 0 {
 		bad("accounts.low_balance", c.Accounts.LowBalance, "must be 0 (off) or more")

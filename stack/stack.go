@@ -189,6 +189,9 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 	if s.Store, err = OpenStore(cfg.Accounts, deps); err != nil {
 		return nil, err
 	}
+	if err := s.releasePreviousBoots(ctx, log); err != nil {
+		return nil, err
+	}
 	s.Catalog = router.NewCatalog(rc)
 	if err := s.loadCatalog(ctx, rc.BaseURL, log); err != nil {
 		return nil, err
@@ -323,6 +326,27 @@ func OpenStore(a Accounts, deps Deps) (*accounts.Store, error) {
 	opts.Metrics = deps.Metrics
 	opts.BeforeCommit, opts.FailCommit = deps.Hooks.BeforeCommit, deps.Hooks.FailCommit
 	return accounts.Open(a.Database, opts)
+}
+
+// releasePreviousBoots frees at once the holds this instance's previous
+// boot left open (a crash, a kill -9): no process will settle them, and
+// waiting for their expiry would keep the users' tokens held for
+// accounts.hold_ttl. The store logs how many holds and tokens. Holds of
+// other instances stay for the sweeper: they may be a live process's.
+// When another live process runs under the same instance name, nothing is
+// released (it may be that process's holds) and a warning says to give
+// each process its own accounts.instance.
+func (s *Stack) releasePreviousBoots(ctx context.Context, log *slog.Logger) error {
+	_, _, err := s.Store.ReleasePreviousBoots(ctx)
+	if bot.ErrorCode(err) == bot.ECONFLICT {
+		log.Warn("holds of this instance's previous boots are left to expire: "+bot.ErrorMessage(err)+" (set accounts.instance)",
+			"component", "accounts")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("release the holds of this instance's previous boots: %w", err)
+	}
+	return nil
 }
 
 // loadCatalog fills the catalog: a cached one is used at once and
