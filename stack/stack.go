@@ -215,14 +215,28 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 	s.Settler = commands.NewSettler(s.Store, log.With("component", "commands"))
 	s.Commands = s.newCommands(cfg)
 	e := cfg.Engine
-	s.Engine = bot.NewEngine(bot.EngineOptions{
+	opts := bot.EngineOptions{
 		Users: s.Store, Commands: s.Commands, Parse: commands.NewParser(s.Commands),
 		Admins: e.Admins, Limit: e.Limit, Timeout: e.Timeout, EditInterval: e.EditInterval,
 		Logger: log.With("component", "engine"), Metrics: deps.Metrics, Now: deps.Clock,
 		Communities: s.Communities, Members: s.Store,
-	})
+		// Event ids go to the ledger on both engines: a redelivery after
+		// a restart is dropped as well as one to another process.
+		Events: s.Store,
+	}
+	if s.Shared() {
+		// Several processes may serve one user: the buckets are shared.
+		// One SQLite process keeps them in memory, where they are free.
+		opts.Shared = s.Store
+	}
+	s.Engine = bot.NewEngine(opts)
 	return s, nil
 }
+
+// Shared reports whether the ledger can be shared by several processes
+// (PostgreSQL): then the state an answer's exactly-once depends on lives
+// in it, and only the elected leader runs the scheduler's jobs.
+func (s *Stack) Shared() bool { return s.Store.Engine() == accounts.Postgres }
 
 // newCommands builds the commands over the stack's parts with cfg's
 // settings.

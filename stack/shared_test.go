@@ -1,0 +1,121 @@
+package stack_test
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/orchat/orchat/accounts/postgrestest"
+	"github.com/orchat/orchat/bot"
+	"github.com/orchat/orchat/router/openroutertest"
+	"github.com/orchat/orchat/stack"
+)
+
+// openOn opens a stack on database, answering from sim, as instance.
+func openOn(t *testing.T, database, instance string, sim *openroutertest.Server, limit bot.RateLimit) *stack.Stack {
+	t.Helper()
+	cfg := config(t)
+	cfg.Accounts.Database = database
+	cfg.Accounts.Options.Instance = instance
+	cfg.Router.BaseURL, cfg.Router.CatalogCache = sim.URL(), ""
+	cfg.Engine.Limit = limit
+	st, err := stack.Open(context.Background(), cfg, stack.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func balance(t *testing.T, st *stack.Stack, id bot.Identity) int64 {
+	t.Helper()
+	b, err := st.Store.Balance(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Balance
+}
+
+// TestRedeliveryAfterRestart is issue 12's "redelivery after a restart":
+// an event answered before a restart and redelivered after it (a Slack
+// retry with the same event_id) gets no second upstream call and no
+// second charge.
+func TestRedeliveryAfterRestart(t *testing.T) {
+	sim := openroutertest.MustStart(t, openroutertest.Options{})
+	db := filepath.Join(t.TempDir(), "orchat.db")
+	first := openOn(t, db, "web-1", sim, bot.RateLimit{})
+	if got := ask(t, first, "slack:Ev0123", "hello"); !strings.Contains(got, "charged") {
+		t.Fatalf("the first delivery was not answered:\n%s", got)
+	}
+	first.Drain(context.Background())
+	calls, bal := sim.Requests(), balance(t, first, "console:ann")
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	again := openOn(t, db, "web-1", sim, bot.RateLimit{})
+	if got := ask(t, again, "slack:Ev0123", "hello"); got != "" {
+		t.Fatalf("the redelivery after the restart was answered again:\n%s", got)
+	}
+	if got := sim.Requests(); got != calls {
+		t.Errorf("upstream calls=%d after the redelivery, want still %d", got, calls)
+	}
+	if got := balance(t, again, "console:ann"); got != bal {
+		t.Errorf("balance=%d after the redelivery, want still %d", got, bal)
+	}
+	if got := ask(t, again, "slack:Ev0124", "hello"); !strings.Contains(got, "charged") {
+		t.Fatalf("a new event after the restart was not answered:\n%s", got)
+	}
+}
+
+// TestSharedAcrossProcesses runs two stacks on one PostgreSQL ledger, as
+// two orchat processes: an event redelivered to the other one is dropped
+// there, and a user's rate limit is one bucket whichever process their
+// messages reach.
+func TestSharedAcrossProcesses(t *testing.T) {
+	dsn := postgrestest.DSN(t)
+	sim := openroutertest.MustStart(t, openroutertest.Options{})
+	limit := bot.RateLimit{PerMinute: 1, Burst: 2}
+	a := openOn(t, dsn, "web-1", sim, limit)
+	b := openOn(t, dsn, "web-2", sim, limit)
+	if !a.Shared() || !b.Shared() {
+		t.Fatal("a PostgreSQL stack does not say it is shared")
+	}
+
+	t.Run("RedeliveryToAnotherProcess", func(t *testing.T) {
+		if got := ask(t, a, "discord:message:1001", "hello"); !strings.Contains(got, "charged") {
+			t.Fatalf("not answered:\n%s", got)
+		}
+		calls, bal := sim.Requests(), balance(t, a, "console:ann")
+		if got := ask(t, b, "discord:message:1001", "hello"); got != "" {
+			t.Fatalf("the other process answered the redelivery:\n%s", got)
+		}
+		if got := sim.Requests(); got != calls {
+			t.Errorf("upstream calls=%d, want still %d", got, calls)
+		}
+		if got := balance(t, b, "console:ann"); got != bal {
+			t.Errorf("balance=%d, want still %d", got, bal)
+		}
+	})
+
+	t.Run("OneRateLimit", func(t *testing.T) {
+		// The first subtest took one of ann's two; one more anywhere, then
+		// both processes refuse.
+		if got := ask(t, b, "discord:message:1002", "hello"); !strings.Contains(got, "charged") {
+			t.Fatalf("the second request was refused:\n%s", got)
+		}
+		for i, st := range []*stack.Stack{a, b} {
+			if got := ask(t, st, "discord:message:"+strconv.Itoa(2001+i), "hello"); !strings.Contains(got, "faster than this bot allows") {
+				t.Fatalf("a third request within the minute was not refused:\n%s", got)
+			}
+		}
+	})
+	for _, st := range []*stack.Stack{a, b} {
+		st.Drain(context.Background())
+	}
+	if r, err := a.Store.Verify(context.Background()); err != nil || !r.OK() {
+		t.Fatalf("verify: %v %v", r.Problems, err)
+	}
+}
