@@ -632,14 +632,33 @@ func (s *Scheduler) runningJobs() []string {
 	return names
 }
 
+// Pruner is a Ledger that also forgets the event ids older than its event
+// window and the rate-limit buckets that are full again (accounts.Store):
+// the sweeper prunes them, so the shared tables stay about an hour of
+// events however quiet the processes are.
+type Pruner interface {
+	Prune(ctx context.Context, now time.Time) (events, buckets int, err error)
+}
+
 // holdSweep frees the holds of calls that never settled (a crash, a lost
-// connection), so their tokens come back.
+// connection), so their tokens come back, and prunes the seen events and
+// idle rate buckets when the ledger keeps them.
 func (s *Scheduler) holdSweep(ctx context.Context, now time.Time) (outcome, error) {
 	n, err := s.opts.Ledger.ReleaseExpired(ctx, now)
 	if err != nil {
 		return outcome{}, fmt.Errorf("scheduler: release expired holds: %w", err)
 	}
-	return outcome{notable: n > 0, attrs: []any{slog.Int("released", n)}}, nil
+	attrs := []any{slog.Int("released", n)}
+	notable := n > 0
+	if p, ok := s.opts.Ledger.(Pruner); ok {
+		events, buckets, err := p.Prune(ctx, now)
+		if err != nil {
+			return outcome{}, fmt.Errorf("scheduler: prune seen events and rate buckets: %w", err)
+		}
+		attrs = append(attrs, slog.Int("events_pruned", events), slog.Int("buckets_pruned", buckets))
+		notable = notable || events > 0
+	}
+	return outcome{notable: notable, attrs: attrs}, nil
 }
 
 // refillAllowances refills the members of every community with an
