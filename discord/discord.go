@@ -55,6 +55,10 @@ type Options struct {
 	DevGuilds []string
 	// Commands are registered as slash commands on start.
 	Commands []*bot.Command
+	// Leader, when set, says whether this process is the one of several
+	// sharing the ledger that registers the slash commands (the
+	// scheduler's leader); nil: this process registers them.
+	Leader func() bool
 	// Catalog answers the autocomplete of model options; nil offers none.
 	Catalog bot.Catalog
 	// Rules, when set, are the communities' model rules: autocomplete
@@ -355,7 +359,7 @@ func (a *Adapter) onReady(s *discordgo.Session, r *discordgo.Ready) {
 	a.mu.Unlock()
 	a.ready.Store(true)
 	a.log.Info("gateway ready", "bot", botID, "guilds", len(r.Guilds))
-	if !a.registered.Load() && len(a.opts.Commands) > 0 {
+	if !a.registered.Load() && len(a.opts.Commands) > 0 && (a.opts.Leader == nil || a.opts.Leader()) {
 		go a.register(appID)
 	}
 }
