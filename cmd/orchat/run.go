@@ -177,6 +177,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	mets.WatchHolds(st.Store)
+	mets.WatchPool(func() ops.Pool { p := st.Store.PoolStats(); return ops.Pool(p) })
 	parts := []ops.Part{
 		{Name: "database", Check: st.Store.Writable},
 		{Name: "catalog", Check: func(context.Context) error {
