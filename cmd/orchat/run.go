@@ -274,7 +274,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	extra := map[string]http.Handler{}
 	if c.Slack.BotToken != "" {
 		sl, err := slack.New(slack.Options{
-			BotToken: c.Slack.BotToken, AppToken: c.Slack.AppToken, SigningSecret: c.Slack.SigningSecret,
+			BotToken: c.Slack.BotToken, AppToken: c.Slack.AppToken, SigningSecret: c.Slack.SigningSecret, Shared: st.Shared(),
 			Mode: c.Slack.Mode, APIURL: c.Slack.APIURL, CommandNames: c.Slack.Commands,
 			Commands: st.Commands, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "slack"), Metrics: mets,
