@@ -206,6 +206,11 @@ type SlackConfig struct {
 	Mode          string            `toml:"mode"`
 	APIURL        string            `toml:"api_url"`
 	Commands      map[string]string `toml:"commands"`
+	// UpdatesPerMinute is this process's share of the workspace's
+	// chat.update budget (Slack's Tier 3, about 50 a minute per app and
+	// workspace): with several processes serving one app, divide it
+	// among them. 0: the adapter's default, 50.
+	UpdatesPerMinute int `toml:"updates_per_minute"`
 }
 
 // ConsoleConfig is the terminal adapter.
@@ -589,6 +594,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse("https://" + h); h == "" || err != nil || u.Host != h || u.Hostname() == "" {
 			bad("discord.attachment_hosts", h, `must be a host name (with an optional :port), such as "cdn.discordapp.com", without https:// or a path`)
 		}
+	}
+	if c.Slack.UpdatesPerMinute < 0 || c.Slack.UpdatesPerMinute > 100000 {
+		bad("slack.updates_per_minute", c.Slack.UpdatesPerMinute, "must be between 1 and 100000, or 0 for Slack's 50 a minute")
 	}
 	if c.Slack.Mode != "socket" && c.Slack.Mode != "http" {
 		bad("slack.mode", c.Slack.Mode, `must be "socket" or "http"`)

@@ -275,7 +275,8 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	if c.Slack.BotToken != "" {
 		sl, err := slack.New(slack.Options{
 			BotToken: c.Slack.BotToken, AppToken: c.Slack.AppToken, SigningSecret: c.Slack.SigningSecret, Shared: st.Shared(),
-			Mode: c.Slack.Mode, APIURL: c.Slack.APIURL, CommandNames: c.Slack.Commands,
+			UpdatesPerMinute: c.Slack.UpdatesPerMinute,
+			Mode:             c.Slack.Mode, APIURL: c.Slack.APIURL, CommandNames: c.Slack.Commands,
 			Commands: st.Commands, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "slack"), Metrics: mets,
 		})

@@ -119,6 +119,18 @@ func (s *Server) OpenConnections() int {
 	return len(s.socks)
 }
 
+// OpenConnectionNumbers returns the numbers of the Socket Mode
+// connections open now (Delivery.Conn names one), oldest first.
+func (s *Server) OpenConnectionNumbers() []int {
+	s.wsMu.Lock()
+	defer s.wsMu.Unlock()
+	out := make([]int, len(s.socks))
+	for i, c := range s.socks {
+		out[i] = c.n
+	}
+	return out
+}
+
 // pick returns the connection the next envelope goes to, round robin
 // over the open ones, skipping avoid when another is open; nil when none
 // is open.
@@ -204,6 +216,7 @@ func (s *Server) deliver(d *Delivery, retry int) (string, error) {
 	var last *sock
 	var err error
 	var env string
+	d.Attempts, d.Conn = 0, 0
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		c := s.pick(last)
 		if c == nil || (attempt > 0 && c == last) {

@@ -84,9 +84,10 @@ type Delivery struct {
 	TS        string // the user message's ts (events)
 	Envelope  string // the last Socket Mode envelope id it was sent with
 	// Conn is the Socket Mode connection (numbered from 1 in the order
-	// they opened) that acknowledged it, and Attempts how many times it
-	// was sent: more than once when a connection died or did not
-	// acknowledge in time and the fake sent it again over another.
+	// they opened) that acknowledged its last delivery (Send or
+	// Redeliver), and Attempts how many times that delivery was sent:
+	// more than once when a connection died or did not acknowledge in
+	// time and the fake sent it again over another.
 	Conn     int
 	Attempts int
 }
