@@ -5,11 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -128,35 +133,9 @@ addr = "127.0.0.1:0"
 			t.Fatal(err)
 		}
 		before := sl.OpenConnections()
-		p.cmd = exec.Command(bin, "run", "--config", cfg)
-		p.cmd.Env = append(os.Environ(), "OPENROUTER_API_KEY="+apiKey, "DISCORD_BOT_TOKEN="+discordToken,
-			"SLACK_BOT_TOKEN="+sl.BotToken, "SLACK_APP_TOKEN="+sl.AppToken, "ORCHAT_DATABASE_URL=")
-		p.cmd.Stderr = p.stderr
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { p.exited <- p.cmd.Wait() }()
-		t.Cleanup(func() {
-			if p.cmd.ProcessState == nil {
-				_ = p.cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-p.exited:
-				case <-time.After(20 * time.Second):
-					_ = p.cmd.Process.Kill()
-				}
-			}
-		})
-		waitUntil(t, p.name+" to serve and connect to Slack", func() bool {
-			select {
-			case err := <-p.exited:
-				t.Fatalf("%s exited: %v\n%s", p.name, err, p.stderr.String())
-			default:
-			}
-			if m := addrRE.FindStringSubmatch(p.stderr.String()); m != nil {
-				p.addr = m[1]
-			}
-			return p.addr != "" && sl.OpenConnections() == before+1
-		})
+		p.launch(t, bin, cfg, "OPENROUTER_API_KEY="+apiKey, "DISCORD_BOT_TOKEN="+discordToken,
+			"SLACK_BOT_TOKEN="+sl.BotToken, "SLACK_APP_TOKEN="+sl.AppToken)
+		waitUntil(t, p.name+" to connect to Slack", func() bool { return sl.OpenConnections() == before+1 })
 		p.conn = sl.Connections()
 		return p
 	}
@@ -491,6 +470,42 @@ addr = "127.0.0.1:0"
 	}
 }
 
+// launch starts `orchat run --config cfg` with env added (and no
+// ORCHAT_DATABASE_URL from the test's own environment), stops it with
+// SIGTERM when the test ends, and waits until it serves health and
+// metrics (p.addr).
+func (p *proc) launch(t *testing.T, bin, cfg string, env ...string) {
+	t.Helper()
+	p.cmd = exec.Command(bin, "run", "--config", cfg)
+	p.cmd.Env = append(append(os.Environ(), "ORCHAT_DATABASE_URL="), env...)
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.exited:
+			case <-time.After(20 * time.Second):
+				_ = p.cmd.Process.Kill()
+			}
+		}
+	})
+	waitUntil(t, p.name+" to serve", func() bool {
+		select {
+		case err := <-p.exited:
+			t.Fatalf("%s exited: %v\n%s", p.name, err, p.stderr.String())
+		default:
+		}
+		if m := addrRE.FindStringSubmatch(p.stderr.String()); m != nil {
+			p.addr = m[1]
+		}
+		return p.addr != ""
+	})
+}
+
 // leads reports whether p's log says it is the scheduler leader now.
 func leads(p *proc) bool {
 	log := p.stderr.String()
@@ -600,4 +615,102 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// TestSlackHTTPBehindLoadBalancer: two orchat processes in Slack's http
+// mode on one PostgreSQL ledger behind a round-robin load balancer. Slack
+// retries every event (X-Slack-Retry-Num), and the balancer sends each
+// retry to the other process than the first delivery: every mention is
+// answered once.
+func TestSlackHTTPBehindLoadBalancer(t *testing.T) {
+	dsn := postgrestest.DSN(t)
+	bin := orchatBinary(t)
+	const apiKey = "sk-or-v1-balanced"
+	sim := openroutertest.MustStart(t, openroutertest.Options{APIKey: apiKey, TokensPerSecond: 4000})
+	sl := slacktest.MustStart(t, slacktest.Options{NoEcho: true})
+	dir := t.TempDir()
+	var backends []*url.URL
+	for i := range 2 {
+		p := &proc{name: fmt.Sprintf("web-%d", i+1), stderr: &stacktest.SyncBuffer{}, exited: make(chan error, 1)}
+		cfg := filepath.Join(dir, p.name+".toml")
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[openrouter]
+base_url = %q
+api = "openrouter"
+[accounts]
+database = %q
+instance = %q
+[bot]
+rate_limit_per_minute = 0
+[slack]
+api_url = %q
+mode = "http"
+updates_per_minute = 6000
+[http]
+addr = "127.0.0.1:0"
+`, sim.URL(), dsn, p.name, sl.APIURL())), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p.launch(t, bin, cfg, "OPENROUTER_API_KEY="+apiKey, "SLACK_BOT_TOKEN="+sl.BotToken, "SLACK_SIGNING_SECRET="+slacktest.Secret)
+		u, _ := url.Parse("http://" + p.addr)
+		backends = append(backends, u)
+	}
+	type hop struct{ backend, retry int }
+	var (
+		mu   sync.Mutex
+		hops []hop
+		next int
+	)
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		i := next % len(backends)
+		next++
+		retry, _ := strconv.Atoi(r.Header.Get("X-Slack-Retry-Num"))
+		hops = append(hops, hop{i, retry})
+		mu.Unlock()
+		httputil.NewSingleHostReverseProxy(backends[i]).ServeHTTP(w, r)
+	}))
+	t.Cleanup(lb.Close)
+	sl.UseHTTP(lb.URL+"/slack/events", slacktest.Secret)
+
+	type ask struct {
+		d       *slacktest.Delivery
+		channel string
+	}
+	var asks []ask
+	for k := range 30 {
+		channel := fmt.Sprintf("C0LB%02d", k%10)
+		d := sl.Mention(slacktest.Post{User: fmt.Sprintf("U0LB%02d", k%6), Channel: channel, Text: fmt.Sprintf("question %d", k)})
+		sl.Redeliver(d)
+		asks = append(asks, ask{d, channel})
+	}
+	waitUntil(t, "every mention answered", func() bool {
+		for _, a := range asks {
+			if !finished(botReplies(sl.Thread(a.channel, a.d.TS))) {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(300 * time.Millisecond) // a second answer would be posted by now
+	for _, a := range asks {
+		if n := len(botReplies(sl.Thread(a.channel, a.d.TS))); n != 1 {
+			t.Errorf("mention %s answered %d times", a.d.TS, n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	retries := 0
+	for i, h := range hops {
+		if h.retry == 0 {
+			continue
+		}
+		retries++
+		if i == 0 || hops[i-1].backend == h.backend {
+			t.Fatalf("retry %d went to the process that had the first delivery: %+v", i, hops)
+		}
+	}
+	if retries != len(asks) {
+		t.Errorf("%d retries through the balancer, want %d", retries, len(asks))
+	}
 }
