@@ -107,8 +107,11 @@ func TestSharedAcrossProcesses(t *testing.T) {
 			t.Fatalf("the second request was refused:\n%s", got)
 		}
 		for i, st := range []*stack.Stack{a, b} {
-			if got := ask(t, st, "discord:message:"+strconv.Itoa(2001+i), "hello"); !strings.Contains(got, "faster than this bot allows") {
-				t.Fatalf("a third request within the minute was not refused:\n%s", got)
+			out := &messages{}
+			ev := bot.Event{ID: "discord:message:" + strconv.Itoa(2001+i), Platform: bot.PlatformConsole, Identity: "console:ann", Community: "console", Channel: "test", Text: "hello", Direct: true}
+			err := st.Engine.Handle(context.Background(), ev, out)
+			if bot.ErrorCode(err) != bot.ERATELIMIT || !strings.Contains(out.text(), "faster than this bot allows") {
+				t.Fatalf("a third request within the minute was not refused (%v):\n%s", err, out.text())
 			}
 		}
 	})
