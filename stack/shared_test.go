@@ -29,6 +29,16 @@ func openOn(t *testing.T, database, instance string, sim *openroutertest.Server,
 	return st
 }
 
+// askAs has st's engine handle text from who, returning what it wrote and
+// the error Handle returned.
+func askAs(t *testing.T, st *stack.Stack, who bot.Identity, id, text string) (string, error) {
+	t.Helper()
+	out := &messages{}
+	ev := bot.Event{ID: id, Platform: bot.PlatformConsole, Identity: who, Community: "console", Channel: "test", Text: text, Direct: true}
+	err := st.Engine.Handle(context.Background(), ev, out)
+	return out.text(), err
+}
+
 func balance(t *testing.T, st *stack.Stack, id bot.Identity) int64 {
 	t.Helper()
 	b, err := st.Store.Balance(context.Background(), id)
@@ -113,6 +123,44 @@ func TestSharedAcrossProcesses(t *testing.T) {
 			if bot.ErrorCode(err) != bot.ERATELIMIT || !strings.Contains(out.text(), "faster than this bot allows") {
 				t.Fatalf("a third request within the minute was not refused (%v):\n%s", err, out.text())
 			}
+		}
+	})
+	t.Run("VoteOnAnotherProcesssPanel", func(t *testing.T) {
+		// a posts the compare; a vote reaching b counts, the same voter
+		// again through a does not, another voter through a does.
+		panel := &messages{}
+		ev := bot.Event{ID: "discord:interaction:3001", Platform: bot.PlatformConsole, Identity: "console:bo", Community: "console", Channel: "test", Text: "/compare hello", Direct: true}
+		if err := a.Engine.Handle(context.Background(), ev, panel); err != nil {
+			t.Fatal(err)
+		}
+		id := ""
+		for _, m := range panel.last {
+			if m.Compare != nil {
+				id = m.Compare.ID
+			}
+		}
+		if id == "" {
+			t.Fatalf("no compare panel:\n%s", panel.text())
+		}
+		vote := func(st *stack.Stack, who bot.Identity, n int, choice string) (bot.Tally, error) {
+			out := &messages{}
+			ev := bot.Event{ID: "discord:interaction:" + strconv.Itoa(n), Platform: bot.PlatformConsole, Identity: who, Community: "console", Channel: "test", Text: "/vote " + id + " " + choice, Direct: true}
+			err := st.Engine.Handle(context.Background(), ev, out)
+			for _, m := range out.last {
+				if m.Vote != nil {
+					return m.Vote.Tally, err
+				}
+			}
+			return nil, err
+		}
+		if tally, err := vote(b, "console:cy", 3002, "A"); err != nil || tally["A"] != 1 {
+			t.Fatalf("the vote through the other process: tally %v, %v", tally, err)
+		}
+		if _, err := vote(a, "console:cy", 3003, "B"); bot.ErrorCode(err) != bot.ECONFLICT {
+			t.Fatalf("a second vote by the same member through the first process: %v, want ECONFLICT", err)
+		}
+		if tally, err := vote(a, "console:di", 3004, "B"); err != nil || tally["A"] != 1 || tally["B"] != 1 {
+			t.Fatalf("another member's vote: tally %v, %v; want one each", tally, err)
 		}
 	})
 	for _, st := range []*stack.Stack{a, b} {
