@@ -29,16 +29,6 @@ func openOn(t *testing.T, database, instance string, sim *openroutertest.Server,
 	return st
 }
 
-// askAs has st's engine handle text from who, returning what it wrote and
-// the error Handle returned.
-func askAs(t *testing.T, st *stack.Stack, who bot.Identity, id, text string) (string, error) {
-	t.Helper()
-	out := &messages{}
-	ev := bot.Event{ID: id, Platform: bot.PlatformConsole, Identity: who, Community: "console", Channel: "test", Text: text, Direct: true}
-	err := st.Engine.Handle(context.Background(), ev, out)
-	return out.text(), err
-}
-
 func balance(t *testing.T, st *stack.Stack, id bot.Identity) int64 {
 	t.Helper()
 	b, err := st.Store.Balance(context.Background(), id)
