@@ -170,6 +170,17 @@ addr = "127.0.0.1:0"
 	}
 	waitUntil(t, "one leader", func() bool { return len(leaders(procs)) == 1 })
 	victim := leaders(procs)[0]
+	// Only the leader registers the slash commands (here each shard has
+	// a fake Discord of its own, so the leader's is the one that has them).
+	waitUntil(t, "the leader to register the slash commands", func() bool {
+		_, ok := dcs[victim.name[1]-'0'].Commands("")
+		return ok
+	})
+	for i := range dcs {
+		if _, ok := dcs[i].Commands(""); ok && i != int(victim.name[1]-'0') {
+			t.Errorf("p%d registered the slash commands, but %s leads", i, victim.name)
+		}
+	}
 	var rest []*proc
 	for _, p := range procs {
 		if p != victim {
