@@ -486,14 +486,17 @@ func (e *Engine) run(ctx context.Context, req *Request, r *Reply) (err error) {
 	return req.Command.Run(ctx, req)
 }
 
-// welcome tells a first-time user what they got.
+// welcome tells a first-time user what they got, privately: in a shared
+// channel only they see it (Slack: an ephemeral message; Discord: a line
+// in the answer's footer, or an ephemeral follow-up of a command); in a DM
+// it is an ordinary message.
 func (e *Engine) welcome(ctx context.Context, req *Request, r *Reply) {
 	bal, err := e.users.Balance(ctx, req.Event.Identity)
 	if err != nil {
 		req.Logger.Warn("welcome: read balance", "err", err)
 		return
 	}
-	_ = r.Send(Message{Kind: KindNotice, Text: fmt.Sprintf(
+	_ = r.Send(Message{Kind: KindNotice, Private: true, Welcome: true, Text: fmt.Sprintf(
 		"Welcome to orchat! You have %s free tokens to start (they never expire), and %d free-model requests a day. Type /help to see what I can do.",
 		FormatTokens(bal.Balance), bal.Free.Limit)})
 }

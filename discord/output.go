@@ -54,6 +54,11 @@ type output struct {
 	expired    bool      // the interaction token failed: use channel messages
 	pending    []*target // private posts waiting for the deferred response to resolve
 	lastPublic string    // modeMessage: the last public message (parts reply to it)
+	// welcome is a first-time member's note in a channel (modeMessage):
+	// not a post of its own but a line in the footer of the answer's first
+	// message (welcomeOn), so the channel sees one post per question.
+	welcome   string
+	welcomeOn string
 
 	typingOnce sync.Once
 	stopOnce   sync.Once
@@ -138,11 +143,23 @@ func (o *output) stopTyping() { o.stopOnce.Do(func() { close(o.stop) }) }
 
 // Post sends a new message and returns a handle for edits.
 func (o *output) Post(ctx context.Context, m bot.Message) (string, error) {
-	o.stopTyping()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if m.Welcome && o.mode == modeMessage && !o.ev.Direct {
+		// Kept for the answer's footer; the typing indicator goes on.
+		o.welcome = m.Text
+		o.n++
+		id := strconv.Itoa(o.n)
+		o.targets[id] = &target{kind: targetDropped}
+		return id, nil
+	}
+	o.stopTyping()
 	if m.Vote != nil {
 		o.showVote(ctx, m.Vote)
+	}
+	carries := o.welcome != "" && o.welcomeOn == "" && !m.Private
+	if carries {
+		m = withWelcome(m, o.welcome)
 	}
 	t, err := o.send(ctx, m)
 	if err != nil {
@@ -151,6 +168,9 @@ func (o *output) Post(ctx context.Context, m bot.Message) (string, error) {
 	o.n++
 	id := strconv.Itoa(o.n)
 	o.targets[id] = t
+	if carries {
+		o.welcomeOn = id
+	}
 	o.remember(t, m)
 	o.upload(ctx, t, m)
 	return id, nil
@@ -164,12 +184,29 @@ func (o *output) Edit(ctx context.Context, id string, m bot.Message) error {
 	if t == nil {
 		return fmt.Errorf("discord: edit: no message %q in this answer", id)
 	}
+	if id == o.welcomeOn {
+		m = withWelcome(m, o.welcome)
+	}
 	if err := o.edit(ctx, t, m); err != nil {
 		return fmt.Errorf("discord: edit: %w", o.a.redact(err))
 	}
 	o.remember(t, m)
 	o.upload(ctx, t, m)
 	return nil
+}
+
+// withWelcome adds a first-time member's note to the footer of m (of a
+// compare, its totals' footer).
+func withWelcome(m bot.Message, welcome string) bot.Message {
+	line := "👋 " + welcome
+	if m.Compare != nil {
+		c := *m.Compare
+		c.Footer = strings.TrimSpace(c.Footer + "\n" + line)
+		m.Compare = &c
+		return m
+	}
+	m.Footer = strings.TrimSpace(m.Footer + "\n" + line)
+	return m
 }
 
 // close runs when the handler is done: a deferred response that nothing
