@@ -78,7 +78,9 @@ type Option struct {
 	// Model: the value is a model id (platforms offer autocomplete).
 	Model bool
 	// Kind is what the value names, for platforms with pickers: "" (text),
-	// OptionChannel, OptionMentionable (a user or a role).
+	// OptionChannel, OptionMentionable (a user or a role), OptionFile (an
+	// uploaded file: the platform passes it as one of the event's
+	// Attachments, not as text).
 	Kind string
 	// Choices, when set, are the only values (platforms offer them as a
 	// list).
@@ -89,6 +91,7 @@ type Option struct {
 const (
 	OptionChannel     = "channel"
 	OptionMentionable = "mentionable"
+	OptionFile        = "file"
 )
 
 // Invocation is a parsed command: its name and arguments.

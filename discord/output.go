@@ -45,6 +45,9 @@ type output struct {
 
 	ia        *discordgo.Interaction
 	ephemeral bool      // modeCommand: the deferred response is ephemeral
+	// private: every message is shown to the user only (an interaction
+	// through a member's own install, where the bot is no member).
+	private bool
 	deadline  time.Time // when the interaction token stops working
 
 	mu         sync.Mutex // one post or edit at a time, in order
@@ -145,6 +148,7 @@ func (o *output) stopTyping() { o.stopOnce.Do(func() { close(o.stop) }) }
 func (o *output) Post(ctx context.Context, m bot.Message) (string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	m.Private = m.Private || o.private
 	if m.Welcome && o.mode == modeMessage && !o.ev.Direct {
 		// Kept for the answer's footer; the typing indicator goes on.
 		o.welcome = m.Text
@@ -184,6 +188,7 @@ func (o *output) Edit(ctx context.Context, id string, m bot.Message) error {
 	if t == nil {
 		return fmt.Errorf("discord: edit: no message %q in this answer", id)
 	}
+	m.Private = m.Private || o.private
 	if id == o.welcomeOn {
 		m = withWelcome(m, o.welcome)
 	}

@@ -86,6 +86,8 @@ type Server struct {
 	rules        []*rateRule
 	closedDMs    map[string]bool
 	typing       map[string]int
+	outside      map[string]bool       // guilds the bot is not in (install.go)
+	picked       map[string]Attachment // files picked for attachment options
 
 	cdn      *httptest.Server // attachments (cdn.go)
 	cdnKey   []byte
@@ -126,7 +128,7 @@ func Start(opts Options) (*Server, error) {
 		users: map[string]User{}, channels: map[string]*Channel{}, messages: map[string]*Message{},
 		interactions: map[string]*Interaction{}, tokens: map[string]*Interaction{},
 		commands: map[string][]ApplicationCommand{}, guilds: map[string]*guild{}, closedDMs: map[string]bool{}, typing: map[string]int{},
-		cdnFiles: map[string]cdnFile{},
+		cdnFiles: map[string]cdnFile{}, outside: map[string]bool{}, picked: map[string]Attachment{},
 	}
 	s.startCDN()
 	s.Bot = User{ID: s.snowflake(), Username: opts.BotName, Discriminator: "0", Bot: true}
@@ -222,6 +224,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		if rule := s.limited(req); rule != nil {
 			rule.write(rec)
+			return
+		}
+		s.mu.Lock()
+		refused := !webhook && s.refusedLocked(req.Path)
+		s.mu.Unlock()
+		if refused {
+			refuse(rec)
 			return
 		}
 		next.ServeHTTP(rec, r)
@@ -1065,6 +1074,27 @@ func (s *Server) putCommands(w http.ResponseWriter, r *http.Request) {
 }
 
 func validateCommand(c ApplicationCommand) string {
+	for _, t := range c.IntegrationTypes {
+		if t != GuildInstall && t != UserInstall {
+			return fmt.Sprintf("%s.integration_types: %d is not an integration type", c.Name, t)
+		}
+	}
+	for _, x := range c.Contexts {
+		if x < ContextGuild || x > ContextPrivateChannel {
+			return fmt.Sprintf("%s.contexts: %d is not an interaction context", c.Name, x)
+		}
+	}
+	if c.Type == CommandMessage || c.Type == CommandUser {
+		// Context menu commands: a name of 1-32 characters of any case
+		// and with spaces, and no description or options.
+		if n := utf8.RuneCountInString(c.Name); n < 1 || n > 32 {
+			return fmt.Sprintf("name %q: must be 1-32 characters", c.Name)
+		}
+		if c.Description != "" || len(c.Options) > 0 {
+			return fmt.Sprintf("%s: Context menu commands cannot have a description or options", c.Name)
+		}
+		return ""
+	}
 	if !validName(c.Name) {
 		return fmt.Sprintf("name %q: must be 1-32 lowercase characters", c.Name)
 	}
