@@ -131,6 +131,9 @@ func (a *Adapter) runCommand(ctx context.Context, i *discordgo.Interaction, rece
 		}
 	}
 	ev.Command = name
+	if ev.Identity == "" {
+		refusal = "Discord did not say who ran this command, so I cannot answer it; please try again."
+	}
 	outside := userInstalled(i)
 	private = private || outside || refusal != ""
 	resp := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource}
@@ -321,7 +324,7 @@ func (a *Adapter) interactionEvent(i *discordgo.Interaction, received time.Time)
 		ID: interactionEventID(i.ID), Platform: bot.PlatformDiscord,
 		Community: community(i.GuildID), Channel: i.ChannelID, Direct: i.GuildID == "", Time: received,
 	}
-	if user != nil {
+	if user != nil && user.ID != "" {
 		ev.Identity = bot.Identity("discord:" + user.ID)
 		ev.UserName = displayName(user, member)
 	}
