@@ -31,6 +31,13 @@ func (w *world) messageCommand(u discordtest.User, messageID, name string) (disc
 	return in, w.dc.Responses(in.ID)
 }
 
+// registered waits until the adapter registered its commands (the fake
+// types options by the registered commands).
+func (w *world) registered() {
+	w.t.Helper()
+	w.eventually("the commands to be registered", func() bool { _, ok := w.dc.Commands(""); return ok })
+}
+
 // noBotCallsOn fails when the adapter called a route of the server or the
 // channel (the fake refuses them with 403 where the bot is no member).
 func noBotCallsOn(t *testing.T, w *world, guild, channel string) {
@@ -59,7 +66,7 @@ func TestUserInstall(t *testing.T) {
 	t.Run("CommandsRegisteredForBothInstallsAndEveryContext", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
-		w.eventually("the commands to be registered", func() bool { _, ok := w.dc.Commands(""); return ok })
+		w.registered()
 		cmds, _ := w.dc.Commands("")
 		byName := map[string]discordtest.ApplicationCommand{}
 		for _, c := range cmds {
@@ -233,6 +240,7 @@ func TestFileOption(t *testing.T) {
 	t.Run("AskAboutAPDF", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
+		w.registered()
 		doc := w.dc.Upload(w.general, "minutes.pdf", "application/pdf", stacktest.PDF("the minutes"))
 		_, msgs := w.command(w.alice, w.general, "ask", discordtest.Option{Name: "prompt", Value: "what was decided?"}, w.dc.FileOption("file", doc))
 		reqs := w.asked("what was decided?")
@@ -244,8 +252,9 @@ func TestFileOption(t *testing.T) {
 	t.Run("CompareAnImage", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
+		w.registered()
 		img := w.dc.Upload(w.general, "cat.png", "image/png", pngBytes(t))
-		w.command(w.alice, w.general, "compare", discordtest.Option{Name: "prompt", Value: "which animal?"}, w.dc.FileOption("file", img))
+		in, _ := w.command(w.alice, w.general, "compare", discordtest.Option{Name: "prompt", Value: "which animal?"}, w.dc.FileOption("file", img))
 		reqs := w.asked("which animal?")
 		if len(reqs) != len(compareModels) {
 			t.Fatalf("%d model requests, want %d", len(reqs), len(compareModels))
@@ -257,13 +266,14 @@ func TestFileOption(t *testing.T) {
 			seen += len(r.Messages[len(r.Messages)-1].Images)
 		}
 		if seen == 0 {
-			t.Fatal("no model got the image")
+			t.Fatalf("no model got the image: %q", texts(w.dc.Responses(in.ID)))
 		}
 	})
 
 	t.Run("NotOnTheCDN", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
+		w.registered()
 		bad := discordtest.Attachment{Filename: "notes.txt", ContentType: "text/plain", Size: 10, URL: "https://example.com/attachments/1/2/notes.txt"}
 		_, msgs := w.command(w.alice, w.general, "ask", discordtest.Option{Name: "prompt", Value: "read the notes"}, w.dc.FileOption("file", bad))
 		if !strings.Contains(strings.Join(texts(msgs), "\n"), "it is not stored on Discord.") {
@@ -277,6 +287,7 @@ func TestFileOption(t *testing.T) {
 	t.Run("TooLarge", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
+		w.registered()
 		big := w.dc.Upload(w.general, "huge.txt", "text/plain", []byte("tiny"))
 		big.Size = 200 << 20
 		_, msgs := w.command(w.alice, w.general, "ask", discordtest.Option{Name: "prompt", Value: "read the big file"}, w.dc.FileOption("file", big))

@@ -44,11 +44,11 @@ type output struct {
 	source *discordgo.Message // modeMessage: the user's message
 
 	ia        *discordgo.Interaction
-	ephemeral bool      // modeCommand: the deferred response is ephemeral
+	ephemeral bool // modeCommand: the deferred response is ephemeral
 	// private: every message is shown to the user only (an interaction
 	// through a member's own install, where the bot is no member).
-	private bool
-	deadline  time.Time // when the interaction token stops working
+	private  bool
+	deadline time.Time // when the interaction token stops working
 
 	mu         sync.Mutex // one post or edit at a time, in order
 	targets    map[string]*target
