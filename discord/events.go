@@ -36,7 +36,8 @@ func (a *Adapter) onMessageCreate(s *discordgo.Session, mc *discordgo.MessageCre
 		return // joins, pins, thread notices…
 	}
 	direct := m.GuildID == ""
-	if !direct && !mentionsUser(m, botID) && !repliesTo(m, botID) {
+	mentioned := mentionsUser(m, botID)
+	if !direct && !mentioned && !repliesTo(m, botID) && !a.botThread(context.Background(), m.ChannelID) {
 		return
 	}
 	id := messageEventID(m.ID)
@@ -64,11 +65,26 @@ func (a *Adapter) onMessageCreate(s *discordgo.Session, mc *discordgo.MessageCre
 		ev.ManagesCommunity = func(ctx context.Context) (bool, error) { return a.managesByRoles(ctx, guild, user, roles) }
 	}
 	a.start(func(ctx context.Context) {
+		thread := ""
 		if !direct {
 			ev.ParentChannel = a.parentChannel(ctx, m.ChannelID)
+			if a.opts.Threads && mentioned && ev.ParentChannel == "" {
+				thread = a.startThread(ctx, m, ev.Text, ev.UserName)
+			}
+		}
+		if thread != "" {
+			// The answer goes to the new thread; its settings are the
+			// channel's.
+			ev.Channel, ev.ParentChannel = thread, m.ChannelID
+		} else if ev.ParentChannel != "" {
+			if ok := a.botThread(ctx, m.ChannelID); ok {
+				ev.History = &history{a: a, channel: m.ChannelID, before: m.ID, parent: m.MessageReference, parentMsg: m.ReferencedMessage,
+					starter: ev.ParentChannel}
+			}
 		}
 		out := newOutput(a, modeMessage, ev)
 		out.source = m
+		out.inThread = thread != ""
 		a.handle(ctx, ev, out)
 	})
 }

@@ -42,6 +42,9 @@ type output struct {
 	ev     bot.Event
 	user   string             // the asking user's id
 	source *discordgo.Message // modeMessage: the user's message
+	// inThread: the answer goes to a thread started from the user's
+	// message (ev.Channel), where that message is not: no reply to it.
+	inThread bool
 
 	ia        *discordgo.Interaction
 	ephemeral bool // modeCommand: the deferred response is ephemeral
@@ -328,6 +331,9 @@ func (o *output) sendMessage(ctx context.Context, m bot.Message) (*target, error
 		return o.sendDM(ctx, m)
 	}
 	ref := o.source.ID
+	if o.inThread {
+		ref = ""
+	}
 	if m.Part > 0 && o.lastPublic != "" {
 		ref = o.lastPublic
 	}

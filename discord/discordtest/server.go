@@ -72,22 +72,23 @@ type Server struct {
 	opts Options
 	http *httptest.Server
 
-	mu           sync.Mutex
-	next         uint64
-	users        map[string]User
-	channels     map[string]*Channel
-	messages     map[string]*Message
-	order        []string
-	interactions map[string]*Interaction
-	tokens       map[string]*Interaction
-	commands     map[string][]ApplicationCommand // by guild ("" global)
-	guilds       map[string]*guild
-	requests     []Request
-	rules        []*rateRule
-	closedDMs    map[string]bool
-	typing       map[string]int
-	outside      map[string]bool       // guilds the bot is not in (install.go)
-	picked       map[string]Attachment // files picked for attachment options
+	mu             sync.Mutex
+	next           uint64
+	users          map[string]User
+	channels       map[string]*Channel
+	messages       map[string]*Message
+	order          []string
+	interactions   map[string]*Interaction
+	tokens         map[string]*Interaction
+	commands       map[string][]ApplicationCommand // by guild ("" global)
+	guilds         map[string]*guild
+	requests       []Request
+	rules          []*rateRule
+	closedDMs      map[string]bool
+	typing         map[string]int
+	outside        map[string]bool       // guilds the bot is not in (install.go)
+	picked         map[string]Attachment // files picked for attachment options
+	startedThreads []string              // threads the bot started (threads.go)
 
 	cdn      *httptest.Server // attachments (cdn.go)
 	cdnKey   []byte
@@ -185,6 +186,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v9/channels/{channel}/messages", s.listChannelMessages)
 	mux.HandleFunc("GET /api/v9/channels/{channel}/messages/{message}", s.getChannelMessage)
 	mux.HandleFunc("PATCH /api/v9/channels/{channel}/messages/{message}", s.editChannelMessage)
+	mux.HandleFunc("POST /api/v9/channels/{channel}/messages/{message}/threads", s.startThread)
 	mux.HandleFunc("DELETE /api/v9/channels/{channel}/messages/{message}", s.deleteChannelMessage)
 	mux.HandleFunc("POST /api/v9/interactions/{id}/{token}/callback", s.callback)
 	mux.HandleFunc("POST /api/v9/webhooks/{app}/{token}", s.followup)

@@ -34,6 +34,9 @@ type Channel struct {
 	Name       string `json:"name,omitempty"`
 	ParentID   string `json:"parent_id,omitempty"`
 	Recipients []User `json:"recipients,omitempty"`
+	// OwnerID and ThreadMetadata are set for threads (threads.go).
+	OwnerID        string          `json:"owner_id,omitempty"`
+	ThreadMetadata *ThreadMetadata `json:"thread_metadata,omitempty"`
 }
 
 // Channel types.
