@@ -91,7 +91,9 @@ type Options struct {
 	// starts a thread from it, named from the question, and the answer
 	// goes there. Whether or not it is set, the bot answers every message
 	// in the threads it started, without a mention, with the thread as
-	// context; it archives nothing (Discord archives idle threads).
+	// context; it archives nothing (Discord archives idle threads). A
+	// community or channel decides for itself with /settings threads
+	// (read through Rules, when it can show the settings in force).
 	Threads bool
 	// ThreadStore remembers the threads the bot started (default: in
 	// this process only).

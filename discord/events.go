@@ -68,7 +68,7 @@ func (a *Adapter) onMessageCreate(s *discordgo.Session, mc *discordgo.MessageCre
 		thread := ""
 		if !direct {
 			ev.ParentChannel = a.parentChannel(ctx, m.ChannelID)
-			if a.opts.Threads && mentioned && ev.ParentChannel == "" {
+			if mentioned && ev.ParentChannel == "" && a.threadsHere(ctx, m.GuildID, m.ChannelID) {
 				thread = a.startThread(ctx, m, ev.Text, ev.UserName)
 			}
 		}

@@ -43,6 +43,30 @@ func (m *memThreads) BotThread(_ context.Context, thread string) (bool, error) {
 	return ok, nil
 }
 
+// communityViewer is an optional power of Options.Rules (bot.Communities
+// has it): the settings in force in a channel, for /settings threads.
+type communityViewer interface {
+	View(ctx context.Context, community, channel string) (bot.CommunityView, error)
+}
+
+// threadsHere reports whether a mention in a server channel starts a
+// thread: the channel's or community's /settings threads, else
+// Options.Threads (discord.threads).
+func (a *Adapter) threadsHere(ctx context.Context, guild, channel string) bool {
+	on := a.opts.Threads
+	if v, ok := a.opts.Rules.(communityViewer); ok {
+		view, err := v.View(ctx, community(guild), channel)
+		if err != nil {
+			a.log.Warn("could not read the community's thread setting; using discord.threads", "err", err)
+			return on
+		}
+		if t, set := view.Threads(); set {
+			on = t
+		}
+	}
+	return on
+}
+
 // threadArchiveMinutes is how long an idle thread the bot started stays
 // open: Discord archives it then (the bot archives nothing itself).
 const threadArchiveMinutes = 1440

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/orchat/orchat/discord"
+	"github.com/orchat/orchat/discord/discordtest"
 )
 
 func withThreads(s *setup) { s.opts.Threads = true }
@@ -91,6 +92,26 @@ func TestThreads(t *testing.T) {
 		m, replies := w.mention(w.alice, w.general, "no thread please")
 		if len(replies) != 1 || len(w.dc.StartedThreads()) != 0 || replies[0].ChannelID != m.ChannelID {
 			t.Fatalf("replies %q threads %d, want a reply in the channel", texts(replies), len(w.dc.StartedThreads()))
+		}
+	})
+
+	t.Run("CommunitySettingDecides", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t) // discord.threads off
+		w.registered()
+		_, msgs := w.command(w.admin, w.general, "settings threads", discordtest.Option{Name: "state", Value: "on"})
+		if !strings.Contains(strings.Join(texts(msgs), "\n"), "threads") {
+			t.Fatalf("/settings threads on answered %q", texts(msgs))
+		}
+		m := w.dc.Mention(w.alice, w.general, "now in a thread?")
+		w.waitHandled("discord:message:" + m.ID)
+		if got := w.dc.StartedThreads(); len(got) != 1 || got[0].ID != m.ID {
+			t.Fatalf("threads %+v, want one for the mention once the server turned threads on", got)
+		}
+		w.command(w.admin, w.general, "settings threads", discordtest.Option{Name: "state", Value: "off"})
+		m2, replies := w.mention(w.alice, w.general, "and now?")
+		if len(w.dc.StartedThreads()) != 1 || len(replies) != 1 || replies[0].ChannelID != m2.ChannelID {
+			t.Fatalf("threads %d replies %q, want a reply in the channel once threads are off", len(w.dc.StartedThreads()), texts(replies))
 		}
 	})
 
