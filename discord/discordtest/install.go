@@ -1,8 +1,11 @@
 package discordtest
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // User installs (Discord's "Installing your app to a user"): a member who
@@ -158,4 +161,50 @@ func (s *Server) DeleteMessage(id string) {
 	if m, ok := s.messages[id]; ok {
 		m.Deleted = true
 	}
+}
+
+// Snowflake returns a new id, for events a test writes itself.
+func (s *Server) Snowflake() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snowflake()
+}
+
+// DispatchRaw sends an event a test wrote as Discord's JSON (the bad-input
+// corpus): an INTERACTION_CREATE is recorded so its callback and webhook
+// calls are answered (it needs an id and a token), a MESSAGE_CREATE is
+// stored as a message of its channel. The JSON is sent as written.
+func (s *Server) DispatchRaw(event string, d json.RawMessage) error {
+	var fields map[string]any
+	if err := json.Unmarshal(d, &fields); err != nil {
+		return fmt.Errorf("discordtest: %s: %w", event, err)
+	}
+	switch event {
+	case "INTERACTION_CREATE":
+		var head struct {
+			ID        string `json:"id"`
+			Token     string `json:"token"`
+			Type      int    `json:"type"`
+			ChannelID string `json:"channel_id"`
+			GuildID   string `json:"guild_id"`
+		}
+		if err := json.Unmarshal(d, &head); err != nil || head.ID == "" || head.Token == "" {
+			return fmt.Errorf("discordtest: an interaction needs an id and a token (%v)", err)
+		}
+		s.mu.Lock()
+		in := &Interaction{ID: head.ID, Token: head.Token, Type: head.Type, ChannelID: head.ChannelID, GuildID: head.GuildID, Created: time.Now()}
+		s.interactions[in.ID] = in
+		s.tokens[in.Token] = in
+		s.mu.Unlock()
+	case "MESSAGE_CREATE":
+		var m Message
+		if err := json.Unmarshal(d, &m); err != nil || m.ID == "" || m.ChannelID == "" {
+			return fmt.Errorf("discordtest: a message needs an id and a channel_id (%v)", err)
+		}
+		s.mu.Lock()
+		s.storeLocked(&m)
+		s.mu.Unlock()
+	}
+	s.dispatch(event, fields, true)
+	return nil
 }
