@@ -679,6 +679,21 @@ func TestSlashCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("NewUserPrivateFirstMentionWelcomedInTheDM", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		fay := w.dc.NewUser("fay")
+		m := w.dc.Mention(fay, w.general, "/balance")
+		w.waitHandled("discord:message:" + m.ID)
+		if n := len(w.dc.BotMessages(w.general)); n != 0 {
+			t.Fatalf("%d bot messages in the channel for a private answer", n)
+		}
+		dms := w.dc.BotMessages(w.dc.DMChannel(fay.ID))
+		if len(dms) != 1 || !strings.Contains(dms[0].Text(), "Balance") || !strings.Contains(dms[0].Footer(), "Welcome to orchat") {
+			t.Fatalf("DMs %q, want the balance with the welcome in its footer", texts(dms))
+		}
+	})
+
 	t.Run("NewUserDMWelcomeStaysAMessage", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)

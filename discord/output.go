@@ -164,7 +164,8 @@ func (o *output) Post(ctx context.Context, m bot.Message) (string, error) {
 	if m.Vote != nil {
 		o.showVote(ctx, m.Vote)
 	}
-	carries := o.welcome != "" && o.welcomeOn == "" && !m.Private
+	// The first message after it carries it, public or private (a DM).
+	carries := o.welcome != "" && o.welcomeOn == ""
 	if carries {
 		m = withWelcome(m, o.welcome)
 	}
