@@ -205,6 +205,9 @@ func (a *Adapter) targetMessage(data discordgo.ApplicationCommandInteractionData
 	}
 	botID, _ := a.ids()
 	text := stripMention(m.Content, botID)
+	if m.Author != nil && m.Author.ID == botID {
+		text = botText(m) // one of the bot's own answers: its embeds' bodies
+	}
 	atts := a.attachments(m.Attachments)
 	if text == "" && len(atts) == 0 {
 		return "", nil, "That message has no text or files I can read (embeds, stickers and polls are not read). Pick another message, or ask with /ask."

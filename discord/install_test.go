@@ -209,6 +209,22 @@ func TestMessageCommands(t *testing.T) {
 		noBotCallsOn(t, w, guild, channel)
 	})
 
+	t.Run("CompareOneOfTheBotsAnswers", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		_, replies := w.mention(w.alice, w.general, "Name a colour")
+		if len(replies) != 1 {
+			t.Fatalf("replies %q", texts(replies))
+		}
+		_, msgs := w.messageCommand(w.bob, replies[0].ID, "Compare models")
+		if len(msgs) == 0 || !strings.Contains(msgs[0].Text(), compareModels[0]) {
+			t.Fatalf("responses %q, want a compare on the bot's answer", texts(msgs))
+		}
+		if reqs := w.asked("You said: Name a colour"); len(reqs) != len(compareModels) {
+			t.Fatalf("%d model requests carry the answer's text, want %d", len(reqs), len(compareModels))
+		}
+	})
+
 	t.Run("DeletedMessage", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
