@@ -99,6 +99,19 @@ func everywhere(ac *discordgo.ApplicationCommand, user bool) {
 	ac.IntegrationTypes, ac.Contexts = &types, &contexts
 }
 
+// guildScoped are cmds as a guild registers them: integration types and
+// contexts are for global commands only (Discord's application command
+// object), a guild's commands live in that guild.
+func guildScoped(cmds []*discordgo.ApplicationCommand) []*discordgo.ApplicationCommand {
+	out := make([]*discordgo.ApplicationCommand, len(cmds))
+	for i, c := range cmds {
+		cc := *c
+		cc.IntegrationTypes, cc.Contexts = nil, nil
+		out[i] = &cc
+	}
+	return out
+}
+
 // MessageCommand is an entry of a message's Apps menu: the command it
 // runs with the message as its prompt.
 type MessageCommand struct {
@@ -205,7 +218,11 @@ func (a *Adapter) register(appID string) {
 	}
 	ok := true
 	for _, g := range guilds {
-		if _, err := a.api.ApplicationCommandBulkOverwrite(appID, g, cmds, discordgo.WithContext(a.work)); err != nil {
+		list := cmds
+		if g != "" {
+			list = guildScoped(cmds)
+		}
+		if _, err := a.api.ApplicationCommandBulkOverwrite(appID, g, list, discordgo.WithContext(a.work)); err != nil {
 			ok = false
 			a.log.Error("registering slash commands failed", "guild", g, "err", a.redact(err))
 			continue

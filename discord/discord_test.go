@@ -114,6 +114,13 @@ func TestConnect(t *testing.T) {
 		if _, ok := w.dc.Commands(""); ok {
 			t.Fatal("commands were registered globally too")
 		}
+		// Integration types and contexts are for global commands only.
+		cmds, _ := w.dc.Commands(guild)
+		for _, c := range cmds {
+			if len(c.IntegrationTypes) > 0 || len(c.Contexts) > 0 {
+				t.Fatalf("guild command %s carries integration_types %v contexts %v", c.Name, c.IntegrationTypes, c.Contexts)
+			}
+		}
 	})
 
 	t.Run("ConnectedUntilRunEnds", func(t *testing.T) {
