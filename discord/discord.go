@@ -96,8 +96,9 @@ type Options struct {
 	// (read through Rules, when it can show the settings in force).
 	Threads bool
 	// ThreadStore remembers the threads the bot started (default: in
-	// this process only).
-	ThreadStore ThreadStore
+	// this process only; a store shared by the processes lets every
+	// shard answer in them).
+	ThreadStore bot.ThreadStore
 }
 
 // Adapter is the Discord platform: one gateway session (one shard) and the
@@ -123,7 +124,7 @@ type Adapter struct {
 	closed bool
 	files  *http.Client // attachment downloads (see filesClient)
 
-	threads ThreadStore
+	threads bot.ThreadStore
 
 	ready    atomic.Bool
 	inflight sync.WaitGroup

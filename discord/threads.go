@@ -12,20 +12,7 @@ import (
 	"github.com/orchat/orchat/bot"
 )
 
-// ThreadStore remembers the threads the bot started, so it answers every
-// message in them without a mention. The adapter's default keeps them in
-// this process; a store shared by the processes (one per shard) lets any
-// of them answer. BotThread is asked for every server message that
-// neither mentions nor replies to the bot, on the gateway's goroutine:
-// it must be fast (cache what it reads).
-type ThreadStore interface {
-	// StartedThread records that the bot started a thread.
-	StartedThread(ctx context.Context, thread string) error
-	// BotThread reports whether the bot started a thread.
-	BotThread(ctx context.Context, thread string) (bool, error)
-}
-
-// memThreads is the default ThreadStore: this process's threads, for 30
+// memThreads is the default bot.ThreadStore: this process's threads, for 30
 // days (Discord archives an idle thread within a week).
 type memThreads struct{ c *bot.Cache[struct{}] }
 
@@ -67,6 +54,9 @@ func (a *Adapter) threadsHere(ctx context.Context, guild, channel string) bool {
 	return on
 }
 
+// threadKey names a thread in a bot.ThreadStore.
+func threadKey(id string) string { return "discord:" + id }
+
 // threadArchiveMinutes is how long an idle thread the bot started stays
 // open: Discord archives it then (the bot archives nothing itself).
 const threadArchiveMinutes = 1440
@@ -74,7 +64,7 @@ const threadArchiveMinutes = 1440
 // botThread reports whether the bot started a thread (a failure to tell
 // counts as no: the message is not answered).
 func (a *Adapter) botThread(ctx context.Context, channel string) bool {
-	ok, err := a.threads.BotThread(ctx, channel)
+	ok, err := a.threads.BotThread(ctx, threadKey(channel))
 	if err != nil {
 		a.log.Warn("could not tell whether the bot started a thread; not answering in it", "channel", channel, "err", err)
 		return false
@@ -97,7 +87,7 @@ func (a *Adapter) startThread(ctx context.Context, m *discordgo.Message, questio
 	a.mu.Lock()
 	a.chans[th.ID] = channelMeta{kind: th.Type, parent: m.ChannelID}
 	a.mu.Unlock()
-	if err := a.threads.StartedThread(ctx, th.ID); err != nil {
+	if err := a.threads.StartedThread(ctx, threadKey(th.ID)); err != nil {
 		a.log.Warn("could not record a thread the bot started; later messages there need a mention", "thread", th.ID, "err", err)
 	}
 	return th.ID

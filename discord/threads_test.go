@@ -1,15 +1,34 @@
 package discord_test
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/discord"
 	"github.com/orchat/orchat/discord/discordtest"
 )
 
 func withThreads(s *setup) { s.opts.Threads = true }
+
+// threadStore is a bot.ThreadStore of function fields (a store shared with
+// other processes).
+type threadStore struct {
+	started func(ctx context.Context, thread string) error
+	is      func(ctx context.Context, thread string) (bool, error)
+}
+
+func (f threadStore) StartedThread(ctx context.Context, thread string) error {
+	return f.started(ctx, thread)
+}
+func (f threadStore) BotThread(ctx context.Context, thread string) (bool, error) {
+	return f.is(ctx, thread)
+}
+
+var _ bot.ThreadStore = threadStore{}
 
 // TestThreads: with discord.threads, a mention starts a thread named from
 // the question and the answer goes there; the bot answers every message
@@ -83,6 +102,38 @@ func TestThreads(t *testing.T) {
 		}
 		if n := len(w.dc.StartedThreads()); n != 0 {
 			t.Fatalf("a mention inside a thread started %d threads", n)
+		}
+	})
+
+	t.Run("ThreadsStartedByAnotherProcess", func(t *testing.T) {
+		// The store says another process (shard) started the thread: this
+		// one answers in it without a mention too.
+		t.Parallel()
+		var thread string
+		var asked []string
+		var mu sync.Mutex
+		store := threadStore{
+			started: func(context.Context, string) error { return nil },
+			is: func(_ context.Context, id string) (bool, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				asked = append(asked, id)
+				return id == "discord:"+thread, nil
+			},
+		}
+		w := newWorld(t, func(s *setup) { s.opts.ThreadStore = store })
+		mu.Lock()
+		thread = w.dc.NewThread(w.guild, w.general)
+		mu.Unlock()
+		m := w.dc.Say(w.alice, thread, "a follow-up in a shared thread")
+		w.waitHandled("discord:message:" + m.ID)
+		if got := w.dc.BotMessages(thread); len(got) != 1 {
+			t.Fatalf("thread holds %q, want the answer", texts(got))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(asked) == 0 || asked[0] != "discord:"+thread {
+			t.Fatalf("the store was asked %q, want the thread by its platform name", asked)
 		}
 	})
 
