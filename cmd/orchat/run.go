@@ -260,7 +260,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	if c.Discord.Token != "" {
 		dc, err := discord.New(discord.Options{
 			Token: c.Discord.Token, APIURL: c.Discord.APIURL, ShardID: c.Discord.ShardID, ShardCount: c.Discord.ShardCount,
-			DevGuilds: c.Discord.DevGuilds, AttachmentHosts: c.Discord.AttachmentHosts,
+			DevGuilds: c.Discord.DevGuilds, AttachmentHosts: c.Discord.AttachmentHosts, Threads: c.Discord.Threads,
 			Commands: st.Commands, Catalog: st.Catalog, Rules: st.Communities, Handler: st.Engine, History: history,
 			Leader: sched.Leader, Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
 		})
