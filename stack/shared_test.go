@@ -160,3 +160,23 @@ func TestSharedAcrossProcesses(t *testing.T) {
 		t.Fatalf("verify: %v %v", r.Problems, err)
 	}
 }
+
+// TestSameInstanceNameTwice: a second process started under the name of
+// a live one (two replicas left with one accounts.instance) still starts,
+// but frees none of the live one's holds: they may be answers in flight.
+func TestSameInstanceNameTwice(t *testing.T) {
+	dsn := postgrestest.DSN(t)
+	sim := openroutertest.MustStart(t, openroutertest.Options{})
+	live := openOn(t, dsn, "web-1", sim, bot.RateLimit{})
+	ctx := context.Background()
+	if _, _, err := live.Store.EnsureUser(ctx, "console:ann"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := live.Store.Reserve(ctx, "console:ann", 500, "in-flight"); err != nil {
+		t.Fatal(err)
+	}
+	twin := openOn(t, dsn, "web-1", sim, bot.RateLimit{})
+	if n, tokens, err := twin.Store.OpenHolds(ctx); err != nil || n != 1 || tokens != 500 {
+		t.Fatalf("open holds=%d (%d tokens, %v) after a second process named web-1 started, want the live one's hold kept", n, tokens, err)
+	}
+}
