@@ -115,7 +115,7 @@ func TestSharedAcrossProcesses(t *testing.T) {
 			}
 		}
 	})
-	t.Run("VoteOnAnotherProcesssPanel", func(t *testing.T) {
+	t.Run("VoteOnAnotherProcessesPanel", func(t *testing.T) {
 		// a posts the compare; a vote reaching b counts, the same voter
 		// again through a does not, another voter through a does.
 		panel := &messages{}
