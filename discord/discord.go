@@ -55,6 +55,10 @@ type Options struct {
 	DevGuilds []string
 	// Commands are registered as slash commands on start.
 	Commands []*bot.Command
+	// Leader, when set, says whether this process is the one of several
+	// sharing the ledger that registers the slash commands (the
+	// scheduler's leader); nil: this process registers them.
+	Leader func() bool
 	// Catalog answers the autocomplete of model options; nil offers none.
 	Catalog bot.Catalog
 	// Rules, when set, are the communities' model rules: autocomplete
@@ -87,6 +91,18 @@ type Options struct {
 	// DrainTimeout is how long Run waits, once its context ends, for
 	// answers in flight before cancelling them (default 30 s).
 	DrainTimeout time.Duration
+	// Threads (discord.threads): a mention in a server's text channel
+	// starts a thread from it, named from the question, and the answer
+	// goes there. Whether or not it is set, the bot answers every message
+	// in the threads it started, without a mention, with the thread as
+	// context; it archives nothing (Discord archives idle threads). A
+	// community or channel decides for itself with /settings threads
+	// (read through Rules, when it can show the settings in force).
+	Threads bool
+	// ThreadStore remembers the threads the bot started (default: in
+	// this process only; a store shared by the processes lets every
+	// shard answer in them).
+	ThreadStore bot.ThreadStore
 }
 
 // Adapter is the Discord platform: one gateway session (one shard) and the
@@ -112,6 +128,8 @@ type Adapter struct {
 	closed bool
 	files  *http.Client // attachment downloads (see filesClient)
 
+	threads bot.ThreadStore
+
 	ready    atomic.Bool
 	inflight sync.WaitGroup
 	work     context.Context // the context answers run with
@@ -135,6 +153,7 @@ type rest interface {
 	UserChannelCreate(userID string, opts ...discordgo.RequestOption) (*discordgo.Channel, error)
 	ApplicationCommandBulkOverwrite(appID, guildID string, cmds []*discordgo.ApplicationCommand, opts ...discordgo.RequestOption) ([]*discordgo.ApplicationCommand, error)
 	Guild(guildID string, opts ...discordgo.RequestOption) (*discordgo.Guild, error)
+	MessageThreadStartComplex(channelID, messageID string, data *discordgo.ThreadStart, opts ...discordgo.RequestOption) (*discordgo.Channel, error)
 }
 
 var _ rest = (*discordgo.Session)(nil)
@@ -217,6 +236,10 @@ func New(opts Options) (*Adapter, error) {
 		guilds: bot.NewCache[*guildRoles](10_000, 5*time.Minute, nil),
 	}
 	a.files = a.filesClient(opts.AttachmentClient)
+	a.threads = opts.ThreadStore
+	if a.threads == nil {
+		a.threads = newMemThreads()
+	}
 	for _, c := range opts.Commands {
 		a.commands[commandName(c.Name)] = c
 	}
@@ -355,7 +378,7 @@ func (a *Adapter) onReady(s *discordgo.Session, r *discordgo.Ready) {
 	a.mu.Unlock()
 	a.ready.Store(true)
 	a.log.Info("gateway ready", "bot", botID, "guilds", len(r.Guilds))
-	if !a.registered.Load() && len(a.opts.Commands) > 0 {
+	if !a.registered.Load() && len(a.opts.Commands) > 0 && (a.opts.Leader == nil || a.opts.Leader()) {
 		go a.register(appID)
 	}
 }
