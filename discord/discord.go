@@ -140,10 +140,9 @@ type Adapter struct {
 // callbacks go around it: see Adapter.respond).
 type rest interface {
 	InteractionResponseDelete(i *discordgo.Interaction, opts ...discordgo.RequestOption) error
-	// RequestWithBucketID carries the webhook calls (see webhook).
-	RequestWithBucketID(method, url string, data any, bucket string, opts ...discordgo.RequestOption) ([]byte, error)
-	// RequestRaw carries webhook follow-ups with files (multipart).
-	RequestRaw(method, url, contentType string, b []byte, bucket string, sequence int, opts ...discordgo.RequestOption) ([]byte, error)
+	// RequestWithLockedBucket carries the webhook calls, each in its
+	// interaction's bucket (see Adapter.webhook), files too (multipart).
+	RequestWithLockedBucket(method, url, contentType string, b []byte, bucket *discordgo.Bucket, sequence int, opts ...discordgo.RequestOption) ([]byte, error)
 	ChannelMessageSendComplex(channelID string, m *discordgo.MessageSend, opts ...discordgo.RequestOption) (*discordgo.Message, error)
 	ChannelMessageEditComplex(m *discordgo.MessageEdit, opts ...discordgo.RequestOption) (*discordgo.Message, error)
 	ChannelMessage(channelID, messageID string, opts ...discordgo.RequestOption) (*discordgo.Message, error)

@@ -58,7 +58,7 @@ func (o *output) upload(ctx context.Context, t *target, m bot.Message) {
 		var body []byte
 		if ct, body, err = discordgo.MultipartBodyWithJSON(p, files); err == nil {
 			uri := discordgo.EndpointWebhookToken(o.ia.AppID, o.ia.Token) + "?wait=true"
-			_, err = o.a.api.RequestRaw(http.MethodPost, uri, ct, body, "webhooks/"+o.ia.ChannelID, 0, discordgo.WithContext(ctx))
+			_, err = o.a.hookRequest(ctx, o.hooks, http.MethodPost, uri, ct, body)
 		}
 	} else {
 		send := &discordgo.MessageSend{Content: content, Files: files, AllowedMentions: noMentions()}

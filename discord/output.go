@@ -66,6 +66,10 @@ type output struct {
 	welcome   string
 	welcomeOn string
 
+	// hooks is this interaction's webhook rate-limit bucket (see
+	// Adapter.webhook); it goes with the output.
+	hooks *discordgo.Bucket
+
 	typingOnce sync.Once
 	stopOnce   sync.Once
 	stop       chan struct{} // closed when typing should stop
@@ -99,7 +103,7 @@ var (
 )
 
 func newOutput(a *Adapter, m mode, ev bot.Event) *output {
-	o := &output{a: a, mode: m, ev: ev, targets: map[string]*target{}, stop: make(chan struct{})}
+	o := &output{a: a, mode: m, ev: ev, targets: map[string]*target{}, stop: make(chan struct{}), hooks: webhookBucket()}
 	if id, ok := strings.CutPrefix(string(ev.Identity), "discord:"); ok {
 		o.user = id
 	}
@@ -275,7 +279,7 @@ func (o *output) sendInteraction(ctx context.Context, m bot.Message) (*target, e
 			o.pending = append(o.pending, t)
 			return t, nil
 		}
-		msg, err := o.a.webhook(ctx, http.MethodPatch, o.ia, "@original", webhookEdit(m))
+		msg, err := o.a.webhook(ctx, o.hooks, http.MethodPatch, o.ia, "@original", webhookEdit(m))
 		if err != nil {
 			return nil, err
 		}
@@ -294,7 +298,7 @@ func (o *output) sendInteraction(ctx context.Context, m bot.Message) (*target, e
 }
 
 func (o *output) followup(ctx context.Context, m bot.Message) (*target, error) {
-	msg, err := o.a.webhook(ctx, http.MethodPost, o.ia, "", webhookParams(m))
+	msg, err := o.a.webhook(ctx, o.hooks, http.MethodPost, o.ia, "", webhookParams(m))
 	if err != nil {
 		return nil, err
 	}
@@ -401,9 +405,9 @@ func (o *output) edit(ctx context.Context, t *target, m bot.Message) error {
 		if o.usable() {
 			var err error
 			if t.kind == targetOriginal {
-				_, err = o.a.webhook(ctx, http.MethodPatch, o.ia, "@original", webhookEdit(m))
+				_, err = o.a.webhook(ctx, o.hooks, http.MethodPatch, o.ia, "@original", webhookEdit(m))
 			} else {
-				_, err = o.a.webhook(ctx, http.MethodPatch, o.ia, t.id, webhookEdit(m))
+				_, err = o.a.webhook(ctx, o.hooks, http.MethodPatch, o.ia, t.id, webhookEdit(m))
 			}
 			if !tokenExpired(err) {
 				return err
@@ -437,7 +441,7 @@ func (o *output) remember(t *target, m bot.Message) {
 	}
 	ref := &compareRef{channel: t.channel, id: t.id, choices: append([]string(nil), c.Choices...)}
 	if t.kind == targetOriginal || t.kind == targetFollowup {
-		ref.ia, ref.original, ref.deadline = o.ia, t.kind == targetOriginal, o.deadline
+		ref.ia, ref.original, ref.deadline, ref.hooks = o.ia, t.kind == targetOriginal, o.deadline, o.hooks
 	}
 	o.a.votes.Put(c.ID, ref)
 }
@@ -452,7 +456,7 @@ func (o *output) showVote(ctx context.Context, v *bot.VoteResult) {
 			if o.usable() {
 				// After a deferred update, the original response is the
 				// message the button belongs to.
-				_, err := o.a.webhook(ctx, http.MethodPatch, o.ia, "@original", edit)
+				_, err := o.a.webhook(ctx, o.hooks, http.MethodPatch, o.ia, "@original", edit)
 				if err == nil {
 					return
 				}
@@ -503,6 +507,7 @@ type compareRef struct {
 	ia          *discordgo.Interaction // set when posted through an interaction
 	original    bool
 	deadline    time.Time
+	hooks       *discordgo.Bucket // the interaction's webhook bucket
 }
 
 func (a *Adapter) editCompare(ctx context.Context, ref *compareRef, rows []discordgo.MessageComponent) error {
@@ -510,9 +515,9 @@ func (a *Adapter) editCompare(ctx context.Context, ref *compareRef, rows []disco
 		edit := &discordgo.WebhookEdit{Components: &rows, AllowedMentions: noMentions()}
 		var err error
 		if ref.original {
-			_, err = a.webhook(ctx, http.MethodPatch, ref.ia, "@original", edit)
+			_, err = a.webhook(ctx, ref.hooks, http.MethodPatch, ref.ia, "@original", edit)
 		} else {
-			_, err = a.webhook(ctx, http.MethodPatch, ref.ia, ref.id, edit)
+			_, err = a.webhook(ctx, ref.hooks, http.MethodPatch, ref.ia, ref.id, edit)
 		}
 		if err == nil || !tokenExpired(err) {
 			return err
@@ -526,15 +531,23 @@ func (a *Adapter) editCompare(ctx context.Context, ref *compareRef, rows []disco
 // webhook calls the interaction's webhook: POST a follow-up (messageID
 // ""), or PATCH the original response ("@original") or a follow-up. It is
 // what discordgo's InteractionResponseEdit and FollowupMessage* do, but
-// with one rate-limit bucket per channel: discordgo files every webhook
-// edit of the process under a single bucket, so one slow or limited answer
-// would hold up every other.
-func (a *Adapter) webhook(ctx context.Context, method string, i *discordgo.Interaction, messageID string, data any) (*discordgo.Message, error) {
+// with the interaction's own rate-limit bucket: Discord limits a webhook
+// route per webhook and token, here the application and the interaction's
+// token, so one member's answer is never held up by another's. (discordgo
+// files every webhook edit of the process under a single bucket; one per
+// channel, as before, put every answer in a busy channel in one queue, the
+// bucket's lock held through each request and through every Retry-After
+// of a 429, which kept the first text of the others back by hundreds of ms.)
+func (a *Adapter) webhook(ctx context.Context, b *discordgo.Bucket, method string, i *discordgo.Interaction, messageID string, data any) (*discordgo.Message, error) {
 	uri := discordgo.EndpointWebhookToken(i.AppID, i.Token) + "?wait=true"
 	if messageID != "" {
 		uri = discordgo.EndpointWebhookMessage(i.AppID, i.Token, messageID)
 	}
-	body, err := a.api.RequestWithBucketID(method, uri, data, "webhooks/"+i.ChannelID, discordgo.WithContext(ctx))
+	payload, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("webhook request: %w", err)
+	}
+	body, err := a.hookRequest(ctx, b, method, uri, "application/json", payload)
 	if err != nil {
 		return nil, a.redactInteraction(err, i)
 	}
@@ -543,4 +556,21 @@ func (a *Adapter) webhook(ctx context.Context, method string, i *discordgo.Inter
 		return nil, fmt.Errorf("webhook answer: %w", err)
 	}
 	return &m, nil
+}
+
+// webhookBucket is a new interaction's webhook bucket. It is made outside
+// the session's rate limiter, whose buckets are never freed (one per
+// interaction would grow without end), and is waited on through the
+// session's limiter, so a global limit still holds it. A 429 on it is
+// waited out (Retry-After) by discordgo, holding up this interaction only.
+func webhookBucket() *discordgo.Bucket {
+	return discordgo.NewRatelimiter().GetBucket("webhook")
+}
+
+// hookRequest sends one webhook request in bucket b (a fresh one when nil).
+func (a *Adapter) hookRequest(ctx context.Context, b *discordgo.Bucket, method, uri, contentType string, body []byte) ([]byte, error) {
+	if b == nil {
+		b = webhookBucket()
+	}
+	return a.api.RequestWithLockedBucket(method, uri, contentType, body, a.session.Ratelimiter.LockBucketObject(b), 0, discordgo.WithContext(ctx))
 }
