@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,11 @@ type Command struct {
 	// may run it (Request.CommunityAdmin says which the user is).
 	CommunityAdmin bool
 	Private        bool // its replies are shown only to the asking user
+	// Platforms, when set, are the only platforms that offer it (bot.
+	// PlatformSlack, …): elsewhere it is not registered, not in /help, and
+	// refused. For a command only a platform's own surface can give
+	// meaningful arguments (/feedback: Slack's buttons under an answer).
+	Platforms []string
 	// Options name the arguments in positional order; they may also be given
 	// by name (name:value), and platforms register them as slash options.
 	Options []Option
@@ -33,6 +39,11 @@ type Command struct {
 	// typed commands name them first ("/settings models allow …").
 	Subcommands []Subcommand
 	Run         func(ctx context.Context, req *Request) error
+}
+
+// OfferedOn reports whether platform offers the command (see Platforms).
+func (c *Command) OfferedOn(platform string) bool {
+	return len(c.Platforms) == 0 || slices.Contains(c.Platforms, platform)
 }
 
 // Subcommand is one action of a command with subcommands, or a group of
@@ -404,6 +415,9 @@ func (e *Engine) handle(ctx context.Context, req *Request, out Output) (err erro
 	}
 	if err := e.takeTurn(ctx, ev.Identity, conf.limiter, out); err != nil {
 		return err
+	}
+	if !req.Command.OfferedOn(ev.Platform) {
+		return Errorf(EINVALID, "/%s is not available here, only on %s. /help lists what is.", req.Command.Name, strings.Join(req.Command.Platforms, " and "))
 	}
 	if req.Command.Admin && !req.Admin {
 		req.Logger.Warn("non-admin tried an admin command", "command", req.Command.Name)

@@ -93,7 +93,7 @@ func (s *set) help() *bot.Command {
 			var sb strings.Builder
 			sb.WriteString("**orchat** puts every OpenRouter model here. Mention me or DM me to ask; replies continue the conversation.\n")
 			for _, c := range s.list {
-				if c.Admin || c.CommunityAdmin {
+				if c.Admin || c.CommunityAdmin || !c.OfferedOn(req.Event.Platform) {
 					continue
 				}
 				fmt.Fprintf(&sb, "• `/%s` — %s\n", c.Usage, c.Summary)

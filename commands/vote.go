@@ -67,13 +67,17 @@ func choiceName(c string) string {
 }
 
 // feedback records a thumbs up or down on one answer (the buttons under
-// a streamed Slack answer); each member rates an answer once.
+// a streamed Slack answer); each member rates an answer once. Slack only:
+// its buttons carry the answer and its model. Elsewhere nothing shows a
+// member either, so a typed /feedback could only rate made-up answers
+// (and stuff /leaderboard with them).
 func (s *set) feedback() *bot.Command {
 	return &bot.Command{
-		Name:    "feedback",
-		Usage:   "feedback ANSWER MODEL up|down",
-		Summary: "Rate one answer up or down (the buttons under an answer); it counts in /leaderboard.",
-		Private: true,
+		Name:      "feedback",
+		Usage:     "feedback ANSWER MODEL up|down",
+		Summary:   "Rate one answer up or down (the buttons under an answer); it counts in /leaderboard.",
+		Private:   true,
+		Platforms: []string{bot.PlatformSlack},
 		Options: []bot.Option{
 			{Name: "answer", Description: "The answer's reference", Required: true},
 			{Name: "model", Description: "The model that wrote it", Required: true},

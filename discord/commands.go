@@ -55,7 +55,7 @@ func ApplicationCommands(cmds []*bot.Command) []*discordgo.ApplicationCommand {
 	seen := map[string]bool{}
 	for _, c := range cmds {
 		name := commandName(c.Name)
-		if seen[name] {
+		if seen[name] || !c.OfferedOn(bot.PlatformDiscord) {
 			continue
 		}
 		seen[name] = true
