@@ -242,7 +242,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		Campaign: campaign(st.Shared()),
 		Ledger:   st.Store, Resets: st.Store, Catalog: st.Catalog,
 		Allowances: st.Store, Alerts: st.Store, ChannelNotifier: notifiers,
-		Credits: st.Router, LowCredits: c.OpenRouter.LowCredits,
+		Credits: st.Router, LowCredits: c.OpenRouter.LowCredits, HostAdmins: c.AdminIdentities(),
 		Logger: m.logger().With("component", "scheduler"), Metrics: mets,
 	})
 	if err != nil {
