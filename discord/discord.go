@@ -127,8 +127,9 @@ type Adapter struct {
 	readyOnce  sync.Once
 	shardMu    sync.Mutex
 	shards     map[int]*shard
-	shardCount int   // 0 until Run has asked Discord
-	locks      Locks // the current lock session (claiming), or nil
+	shardCount int // 0 until Run has asked Discord
+	locksMu    sync.Mutex
+	locks      Locks // the current lock session, or nil (guarded by locksMu: the gate reads it while shardMu may be held)
 
 	commands   map[string]*bot.Command // by registered (Discord) name
 	registered atomic.Bool
@@ -311,9 +312,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 			defer bg.Done()
 			if l, err := a.openLocks(ctx); err == nil {
 				<-ctx.Done()
-				a.shardMu.Lock()
-				a.locks = nil
-				a.shardMu.Unlock()
+				a.setLocks(nil)
 				_ = l.Close()
 			}
 		}()

@@ -306,9 +306,15 @@ func (a *Adapter) planShards(ctx context.Context) (claim bool, err error) {
 
 // currentLocks is the lock session the gate and the claims use, or nil.
 func (a *Adapter) currentLocks() Locks {
-	a.shardMu.Lock()
-	defer a.shardMu.Unlock()
+	a.locksMu.Lock()
+	defer a.locksMu.Unlock()
 	return a.locks
+}
+
+func (a *Adapter) setLocks(l Locks) {
+	a.locksMu.Lock()
+	defer a.locksMu.Unlock()
+	a.locks = l
 }
 
 // openLocks opens the lock session (retrying until ctx ends).
@@ -317,9 +323,7 @@ func (a *Adapter) openLocks(ctx context.Context) (Locks, error) {
 	for {
 		l, err := a.opts.OpenLocks(ctx)
 		if err == nil {
-			a.shardMu.Lock()
-			a.locks = l
-			a.shardMu.Unlock()
+			a.setLocks(l)
 			return l, nil
 		}
 		a.log.Warn("cannot open the shard locks; retrying", "err", err, "in", wait)
@@ -344,9 +348,7 @@ func (a *Adapter) claim(ctx context.Context) {
 		a.claimWith(ctx, l)
 		owned, _ := a.Shards()
 		a.stopShards(owned)
-		a.shardMu.Lock()
-		a.locks = nil
-		a.shardMu.Unlock()
+		a.setLocks(nil)
 		_ = l.Close()
 	}
 }
@@ -455,11 +457,18 @@ func (a *Adapter) round(ctx context.Context, l Locks, member int) (int, error) {
 // connected (a process with none, waiting for a share, is too).
 func (a *Adapter) connectedShards() bool {
 	a.shardMu.Lock()
-	defer a.shardMu.Unlock()
-	if a.shardCount == 0 {
+	shards := make([]*shard, 0, len(a.shards))
+	for _, sh := range a.shards {
+		shards = append(shards, sh)
+	}
+	count := a.shardCount
+	a.shardMu.Unlock()
+	if count == 0 {
 		return false
 	}
-	for _, sh := range a.shards {
+	// Not under shardMu: Open holds the session's lock while its dial
+	// waits at the gate.
+	for _, sh := range shards {
 		sh.s.RLock()
 		ok := sh.s.DataReady
 		sh.s.RUnlock()
