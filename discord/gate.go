@@ -21,8 +21,11 @@ const DefaultIdentifyInterval = 5 * time.Second
 // gate on the dial covers every IDENTIFY it can send.
 //
 // Across processes the bucket is also a lock (identifyLock) held from
-// the dial until the interval after READY has passed, so processes
-// sharing a database never identify in one bucket together. Within the
+// the dial until the interval after READY has passed (twice, so the
+// process's next shard keeps it), so processes sharing a database never
+// identify in one bucket together. A process that takes the lock fresh
+// waits an interval first: the one before may have died holding it, just
+// after an IDENTIFY. Within the
 // process the buckets below do the same for shards sharing a session of
 // locks (a lock is re-entrant for its holder).
 type identifyGate struct {
@@ -51,7 +54,7 @@ const staleAttempt = 30 * time.Second
 
 // gatePoll is how often a shard waiting for a bucket another process
 // holds asks again.
-const gatePoll = 100 * time.Millisecond
+const gatePoll = 250 * time.Millisecond
 
 func newIdentifyGate(every time.Duration, log *slog.Logger, locks func() Locks) *identifyGate {
 	return &identifyGate{every: every, log: log, locks: locks, concurrency: 1, buckets: map[int]*bucket{}}
@@ -112,9 +115,7 @@ func (g *identifyGate) try(ctx context.Context, shard int) (time.Duration, error
 		return wait, nil
 	}
 	if l := g.locks(); l != nil {
-		if b.locked == l && b.unlock != nil && b.unlock.Stop() {
-			b.unlock = nil // still ours: keep it for this attempt
-		} else {
+		if b.locked != l {
 			b.locked, b.unlock = nil, nil
 			ok, err := l.TryLock(ctx, identifyLock(key))
 			if err != nil {
@@ -124,7 +125,16 @@ func (g *identifyGate) try(ctx context.Context, shard int) (time.Duration, error
 			if !ok {
 				return gatePoll, nil // another process identifies in this bucket
 			}
+			// The lock was free, but a process that died holding it may
+			// have identified in this bucket just before (its lock came
+			// free with it): wait an interval, holding the lock.
 			b.locked = l
+			b.free = now.Add(g.every)
+			return g.every, nil
+		}
+		if b.unlock != nil {
+			b.unlock.Stop() // still ours: keep it for this attempt
+			b.unlock = nil
 		}
 	}
 	b.busy, b.shard, b.since = true, shard, now
@@ -147,7 +157,9 @@ func (g *identifyGate) finishLocked(key int, b *bucket, now time.Time) {
 	b.free = now.Add(g.every)
 	if l := b.locked; l != nil {
 		var t *time.Timer
-		t = time.AfterFunc(g.every, func() {
+		// Kept a while past the interval, so this process's next shard
+		// in the bucket goes on without waiting for the lock again.
+		t = time.AfterFunc(2*g.every, func() {
 			g.mu.Lock()
 			defer g.mu.Unlock()
 			if b.unlock != t {
