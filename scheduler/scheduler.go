@@ -546,6 +546,12 @@ func (s *Scheduler) Instance() string {
 	return s.elector.Holder()
 }
 
+// Elector returns the election of the leader among the instances
+// sharing the ledger (nil without Leader or with a custom Elector), so
+// other work that one instance alone must do (registering Discord's
+// slash commands) follows the same leader.
+func (s *Scheduler) Elector() *LeaseElector { return s.elector }
+
 // outcome is what a job run did, for its log line.
 type outcome struct {
 	notable bool  // something happened: logged at info, else at debug

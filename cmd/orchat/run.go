@@ -226,13 +226,16 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	}
 	notifiers := notifierSet{}
 	history := c.History()
+	var discordShared *discordShares // processes sharing PostgreSQL share Discord
 	if c.Discord.Token != "" {
-		dc, err := discord.New(discord.Options{
-			Token: c.Discord.Token, APIURL: c.Discord.APIURL, ShardID: c.Discord.ShardID, ShardCount: c.Discord.ShardCount,
+		dopts := discord.Options{
+			Token: c.Discord.Token, APIURL: c.Discord.APIURL, Shards: c.Discord.FixedShards(), ShardCount: c.Discord.ShardCount,
 			DevGuilds: c.Discord.DevGuilds, AttachmentHosts: c.Discord.AttachmentHosts,
 			Commands: st.Commands, Catalog: st.Catalog, Rules: st.Communities, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
-		})
+		}
+		discordShared = shareDiscord(st.Store, &dopts, m.logger().With("component", "discord"))
+		dc, err := discord.New(dopts)
 		if err != nil {
 			return abort(err)
 		}
@@ -271,6 +274,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return abort(err)
 	}
+	discordShared.elect(sched)
 	sched.Start()
 	defer func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
