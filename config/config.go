@@ -185,8 +185,8 @@ type CompareConfig struct {
 
 // DiscordConfig is the Discord adapter.
 type DiscordConfig struct {
-	Token      string   `toml:"token"`
-	APIURL     string   `toml:"api_url"`
+	Token  string `toml:"token"`
+	APIURL string `toml:"api_url"`
 	// ShardCount is how many shards the gateway is split into (0: as
 	// many as Discord recommends). ShardID or ShardIDs fix the shards this
 	// process serves; with neither, it serves every shard (SQLite) or

@@ -26,6 +26,7 @@ import (
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/discord"
 	"github.com/orchat/orchat/discord/discordtest"
+	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // The processes of TestShardsAcrossProcesses are this test binary run
@@ -448,4 +449,38 @@ func (f toFake) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.URL.Scheme, r.URL.Host, r.Host = f.api.Scheme, f.api.Host, ""
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// shardRecorder is a bot.Metrics with the ShardMetrics power.
+type shardRecorder struct {
+	bot.NopMetrics
+	mu    sync.Mutex
+	owned []int
+	count int
+}
+
+func (r *shardRecorder) DiscordShards(owned []int, count int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.owned, r.count = slices.Clone(owned), count
+}
+
+// TestShardMetrics: the adapter reports the shards it serves to metrics
+// that can show them (ops.Metrics: orchat_discord_shards_owned).
+func TestShardMetrics(t *testing.T) {
+	dc := discordtest.MustStart(t, discordtest.Options{Shards: 2, MaxConcurrency: 2, IdentifyWindow: testIdentifyWindow})
+	rec := &shardRecorder{}
+	a, err := discord.New(discord.Options{Token: dc.Token, APIURL: dc.APIURL, ShardCount: 0, Handler: handlerFunc(nil),
+		IdentifyInterval: testIdentifyWindow, Logger: slog.New(slog.DiscardHandler), Metrics: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := stacktest.Go(t, a.Run)
+	defer stop()
+	dc.WaitFor(t, "two shards reported", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return slices.Equal(rec.owned, []int{0, 1}) && rec.count == 2
+	})
+	dc.WaitFor(t, "the adapter to connect", a.Connected)
 }

@@ -11,12 +11,14 @@ import (
 	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/discord"
+	"github.com/orchat/orchat/ops"
 	"github.com/orchat/orchat/scheduler"
 )
 
 var _ discord.Locks = (*accounts.Locks)(nil)
 var _ discord.LockHolders = (*accounts.Store)(nil)
 var _ discord.Leader = (*scheduler.LeaseElector)(nil)
+var _ discord.ShardMetrics = (*ops.Metrics)(nil)
 
 // commandsLease is the lease that elects the process registering
 // Discord's commands when the scheduler holds no election of its own
