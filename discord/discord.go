@@ -146,6 +146,7 @@ type Adapter struct {
 	files  *http.Client // attachment downloads (see filesClient)
 
 	ready    atomic.Bool
+	serving  atomic.Bool // the shards to serve are known (a process may serve none, waiting for a share)
 	inflight sync.WaitGroup
 	work     context.Context // the context answers run with
 	stopWork context.CancelFunc
@@ -277,7 +278,7 @@ func New(opts Options) (*Adapter, error) {
 // Connected reports whether the gateway sessions of every shard this
 // process serves are up (for /readyz).
 func (a *Adapter) Connected() bool {
-	if !a.ready.Load() {
+	if !a.serving.Load() {
 		return false
 	}
 	return a.connectedShards()
@@ -305,17 +306,12 @@ func (a *Adapter) Run(ctx context.Context) error {
 	if claim {
 		bg.Add(1)
 		go func() { defer bg.Done(); a.claim(ctx) }()
-	} else if a.opts.OpenLocks != nil {
-		// Fixed shards still take turns with other processes to identify.
+	} else {
+		a.serving.Store(true)
+	}
+	if !claim && a.opts.OpenLocks != nil {
 		bg.Add(1)
-		go func() {
-			defer bg.Done()
-			if l, err := a.openLocks(ctx); err == nil {
-				<-ctx.Done()
-				a.setLocks(nil)
-				_ = l.Close()
-			}
-		}()
+		go func() { defer bg.Done(); a.keepLocks(ctx) }()
 	}
 	bg.Add(1)
 	go func() { defer bg.Done(); a.registerWhenDue(ctx) }()
@@ -343,6 +339,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 	a.stopShards(owned)
 	a.stopWork()
 	a.ready.Store(false)
+	a.serving.Store(false)
 	return fatal
 }
 

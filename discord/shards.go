@@ -289,6 +289,13 @@ func (a *Adapter) planShards(ctx context.Context) (claim bool, err error) {
 	ids := a.opts.Shards
 	switch {
 	case len(ids) > 0:
+		if a.opts.OpenLocks != nil {
+			// Fixed shards still take turns with other processes to
+			// identify: the locks first.
+			if _, err := a.openLocks(ctx); err != nil {
+				return false, err
+			}
+		}
 	case a.opts.OpenLocks != nil:
 		return true, nil
 	default:
@@ -302,6 +309,26 @@ func (a *Adapter) planShards(ctx context.Context) (claim bool, err error) {
 		}
 	}
 	return false, nil
+}
+
+// keepLocks keeps the lock session of fixed shards open until ctx ends,
+// opening a new one when it is lost (meanwhile the gate waits).
+func (a *Adapter) keepLocks(ctx context.Context) {
+	for {
+		l := a.currentLocks()
+		select {
+		case <-ctx.Done():
+			a.setLocks(nil)
+			_ = l.Close()
+			return
+		case <-l.Lost():
+			a.log.Warn("the identify locks were lost; opening new ones")
+			_ = l.Close()
+			if _, err := a.openLocks(ctx); err != nil {
+				return
+			}
+		}
+	}
 }
 
 // currentLocks is the lock session the gate and the claims use, or nil.
@@ -360,7 +387,10 @@ func (a *Adapter) claimWith(ctx context.Context, l Locks) {
 	defer t.Stop()
 	for {
 		var err error
-		if member, err = a.round(ctx, l, member); err != nil {
+		member, err = a.round(ctx, l, member)
+		if err == nil {
+			a.serving.Store(true) // this process's share is known
+		} else {
 			select {
 			case <-l.Lost():
 				a.log.Warn("the shard locks were lost: stopping this process's shards until it holds them again", "err", err)

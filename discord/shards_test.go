@@ -484,3 +484,50 @@ func TestShardMetrics(t *testing.T) {
 	})
 	dc.WaitFor(t, "the adapter to connect", a.Connected)
 }
+
+// TestFixedShardsTakeTurns: two processes with fixed shards (shard_ids
+// [0 1] and [2 3]) on one PostgreSQL database, started together, still
+// identify one at a time per bucket through the database, and only the
+// leader registers the commands. (Each has its own store, so its own
+// database sessions, as two processes would.)
+func TestFixedShardsTakeTurns(t *testing.T) {
+	db := postgrestest.DSN(t)
+	dc := discordtest.MustStart(t, discordtest.Options{MaxConcurrency: 1, IdentifyWindow: testIdentifyWindow})
+	h := handlerFunc(func(ctx context.Context, ev bot.Event, out bot.Output) error { return nil })
+	var stops []func()
+	var adapters []*discord.Adapter
+	for i, ids := range [][]int{{0, 1}, {2, 3}} {
+		opts := accounts.DefaultOptions()
+		opts.Logger = slog.New(slog.DiscardHandler)
+		st, err := accounts.Open(db, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		o := shardOptions(st, "fixed-"+strconv.Itoa(i), dc.Token, dc.APIURL, slog.New(slog.DiscardHandler), h)
+		o.ShardCount, o.Shards = 4, ids
+		a, err := discord.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		adapters = append(adapters, a)
+	}
+	for _, a := range adapters {
+		stops = append(stops, stacktest.Go(t, a.Run))
+	}
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	dc.WaitFor(t, "all four shards", func() bool {
+		got, _ := dc.ConnectedShards()
+		return len(got) == 4
+	})
+	checkIdentifies(t, dc, 1)
+	dc.WaitFor(t, "the commands registered", func() bool { return dc.Registrations() > 0 })
+	time.Sleep(time.Second) // a second registration would come within a few rounds
+	if got := dc.Registrations(); got != 1 {
+		t.Fatalf("%d bulk overwrites from two processes, want 1", got)
+	}
+}
