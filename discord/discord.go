@@ -60,10 +60,11 @@ type Options struct {
 	// says who holds a lock. See shards.go.
 	OpenLocks func(ctx context.Context) (Locks, error)
 	Holders   LockHolders
-	// Leader, when set, is the election among processes sharing the
-	// database: only its leader registers the slash commands. Without it
-	// the process serving shard 0 does.
-	Leader Leader
+	// Leader, when set, says whether this process is the one of several
+	// sharing the ledger that registers the slash commands (the
+	// scheduler's leader); nil: the process serving shard 0 does (one
+	// process: this one).
+	Leader func() bool
 	// IdentifyInterval is how long one rate-limit bucket (shard_id %
 	// max_concurrency) waits between identifies (default
 	// DefaultIdentifyInterval, Discord's 5 s; tests shorten it to their

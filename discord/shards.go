@@ -55,13 +55,6 @@ type LockHolders interface {
 	WhoHolds(ctx context.Context, name string) (string, error)
 }
 
-// Leader says whether this process is the elected leader of the
-// processes sharing a database (scheduler.LeaseElector): nil when it
-// leads.
-type Leader interface {
-	IsLeader(ctx context.Context) error
-}
-
 // ShardMetrics is the optional power of a bot.Metrics to show the shards
 // this process serves (ops.Metrics has it).
 type ShardMetrics interface {
@@ -512,7 +505,9 @@ func (a *Adapter) connectedShards() bool {
 // registerWhenDue registers the slash commands once, from one process:
 // the leader when one is elected (Options.Leader), else the process that
 // serves shard 0. It waits for the first READY (the application id) and
-// asks again every Rebalance until it is due or ctx ends.
+// asks again every Rebalance until it is due or ctx ends: a process that
+// is not the leader at its READY still registers if it becomes the
+// leader before anyone has.
 func (a *Adapter) registerWhenDue(ctx context.Context) {
 	if len(a.opts.Commands) == 0 {
 		return
@@ -527,7 +522,7 @@ func (a *Adapter) registerWhenDue(ctx context.Context) {
 	for !a.registered.Load() {
 		due := false
 		if a.opts.Leader != nil {
-			due = a.opts.Leader.IsLeader(ctx) == nil
+			due = a.opts.Leader()
 		} else {
 			owned, _ := a.Shards()
 			due = slices.Contains(owned, 0)

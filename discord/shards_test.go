@@ -57,13 +57,12 @@ func (f handlerFunc) Handle(ctx context.Context, ev bot.Event, out bot.Output) e
 
 // storeLeader is the election of the processes on a store: the
 // scheduler's lease, as orchat run uses it.
-type storeLeader struct {
-	st     *accounts.Store
-	holder string
-}
-
-func (l storeLeader) IsLeader(ctx context.Context) error {
-	return l.st.TryLead(ctx, "scheduler", l.holder, 3*time.Second)
+func storeLeader(st *accounts.Store, holder string) func() bool {
+	return func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return st.TryLead(ctx, "scheduler", holder, 3*time.Second) == nil
+	}
 }
 
 // shardOptions are the adapter options of one process sharing st.
@@ -77,7 +76,7 @@ func shardOptions(st *accounts.Store, name, token, api string, log *slog.Logger,
 			}
 			return l, nil
 		},
-		Holders: st, Leader: storeLeader{st: st, holder: name},
+		Holders: st, Leader: storeLeader(st, name),
 		IdentifyInterval: testIdentifyWindow, Rebalance: 300 * time.Millisecond,
 		Commands: []*bot.Command{{Name: "ping", Summary: "Answers which process serves you."}},
 		Handler:  h, Logger: log,

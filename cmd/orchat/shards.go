@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/orchat/orchat/accounts"
-	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/discord"
 	"github.com/orchat/orchat/ops"
 	"github.com/orchat/orchat/scheduler"
@@ -17,7 +16,6 @@ import (
 
 var _ discord.Locks = (*accounts.Locks)(nil)
 var _ discord.LockHolders = (*accounts.Store)(nil)
-var _ discord.Leader = (*scheduler.LeaseElector)(nil)
 var _ discord.ShardMetrics = (*ops.Metrics)(nil)
 
 // commandsLease is the lease that elects the process registering
@@ -57,7 +55,7 @@ func shareDiscord(store *accounts.Store, opts *discord.Options, log *slog.Logger
 		return l, nil
 	}
 	opts.Holders = store
-	opts.Leader = sh
+	opts.Leader = sh.leads
 	return sh
 }
 
@@ -74,12 +72,14 @@ func (sh *discordShares) elect(s *scheduler.Scheduler) {
 	sh.leader.Store(e)
 }
 
-// IsLeader is nil when this process is the leader; ECONFLICT until the
-// election is known.
-func (sh *discordShares) IsLeader(ctx context.Context) error {
+// leads reports whether this process is the leader (false until the
+// election is known).
+func (sh *discordShares) leads() bool {
 	e := sh.leader.Load()
 	if e == nil {
-		return bot.Errorf(bot.ECONFLICT, "The leader is not elected yet.")
+		return false
 	}
-	return e.IsLeader(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return e.IsLeader(ctx) == nil
 }
