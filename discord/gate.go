@@ -130,6 +130,7 @@ func (g *identifyGate) try(ctx context.Context, shard int) (time.Duration, error
 			// free with it): wait an interval, holding the lock.
 			b.locked = l
 			b.free = now.Add(g.every)
+			g.unlockLaterLocked(key, b) // should the shard stop waiting
 			return g.every, nil
 		}
 		if b.unlock != nil {
@@ -155,23 +156,34 @@ func (g *identifyGate) finish(shard int) {
 func (g *identifyGate) finishLocked(key int, b *bucket, now time.Time) {
 	b.busy = false
 	b.free = now.Add(g.every)
-	if l := b.locked; l != nil {
-		var t *time.Timer
-		// Kept a while past the interval, so this process's next shard
-		// in the bucket goes on without waiting for the lock again.
-		t = time.AfterFunc(2*g.every, func() {
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			if b.unlock != t {
-				return // taken again meanwhile
-			}
-			b.locked, b.unlock = nil, nil
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := l.Unlock(ctx, identifyLock(key)); err != nil {
-				g.log.Debug("release the identify lock", "bucket", key, "err", err)
-			}
-		})
-		b.unlock = t
+	g.unlockLaterLocked(key, b)
+}
+
+// unlockLaterLocked gives the bucket's lock back two intervals from now
+// unless an attempt takes it again first: kept a while past the
+// interval, so this process's next shard in the bucket goes on without
+// waiting for the lock again, and given back when nothing comes.
+func (g *identifyGate) unlockLaterLocked(key int, b *bucket) {
+	l := b.locked
+	if l == nil {
+		return
 	}
+	if b.unlock != nil {
+		b.unlock.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(2*g.every, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if b.unlock != t || b.busy {
+			return // taken again meanwhile
+		}
+		b.locked, b.unlock = nil, nil
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := l.Unlock(ctx, identifyLock(key)); err != nil {
+			g.log.Debug("release the identify lock", "bucket", key, "err", err)
+		}
+	})
+	b.unlock = t
 }

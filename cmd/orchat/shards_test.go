@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orchat/orchat/accounts/postgrestest"
+	"github.com/orchat/orchat/discord/discordtest"
+	"github.com/orchat/orchat/router/openroutertest"
+	"github.com/orchat/orchat/stack/stacktest"
+)
+
+// TestRunSharesDiscordShards: two `orchat run` on one PostgreSQL ledger,
+// with no shard configured but shard_count = 0, split the two shards
+// Discord recommends, register the commands once, and /metrics of each
+// shows the shard it serves.
+func TestRunSharesDiscordShards(t *testing.T) {
+	db := postgrestest.DSN(t)
+	apiKey, token := secret("sk-or-v1-"), secret("discord-bot-token-")
+	sim := openroutertest.MustStart(t, openroutertest.Options{APIKey: apiKey})
+	dc := discordtest.MustStart(t, discordtest.Options{Token: token, Shards: 2, MaxConcurrency: 2})
+	env := map[string]string{"OPENROUTER_API_KEY": apiKey, "DISCORD_BOT_TOKEN": token}
+	cfgPath := filepath.Join(t.TempDir(), "orchat.toml")
+	cfg := fmt.Sprintf("[openrouter]\nbase_url = %q\n[accounts]\ndatabase = %q\n[discord]\napi_url = %q\nshard_count = 0\n[http]\naddr = \"127.0.0.1:0\"\n",
+		sim.URL(), db, dc.APIURL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var bases []string
+	for i := range 2 {
+		logs := &stacktest.SyncBuffer{}
+		addr := make(chan string, 1)
+		m := &Main{Stdin: strings.NewReader(""), Stdout: &stacktest.SyncBuffer{}, Stderr: logs, Getenv: func(k string) string { return env[k] },
+			OpsListening: func(a string) { addr <- a }}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int, 1)
+		go func() { done <- m.Run(ctx, []string{"run", "--config", cfgPath}) }()
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				t.Errorf("orchat run %d did not stop", i)
+			}
+			m.Close()
+			if t.Failed() {
+				t.Logf("orchat run %d:\n%s", i, logs)
+			}
+		})
+		select {
+		case a := <-addr:
+			bases = append(bases, "http://"+a)
+		case code := <-done:
+			t.Fatalf("orchat run %d exited %d before serving:\n%s", i, code, logs.String())
+		}
+	}
+	eventually(t, "both shards served, one by each process", func() bool {
+		got, n := dc.ConnectedShards()
+		if len(got) != 2 || n != 2 {
+			return false
+		}
+		for _, b := range bases {
+			_, body := get(t, b+"/metrics")
+			if !strings.Contains(body, "orchat_discord_shards_owned 1\n") {
+				return false
+			}
+		}
+		return true
+	})
+	if refused := dc.RefusedIdentifies(); len(refused) > 0 {
+		t.Fatalf("the gateway refused %d identifies: %s", len(refused), refused[0].Refused)
+	}
+	eventually(t, "the commands registered", func() bool { return dc.Registrations() > 0 })
+	time.Sleep(3 * time.Second) // a second process's registration would come within a round or two
+	if got := dc.Registrations(); got != 1 {
+		t.Fatalf("%d bulk overwrites of the commands from two processes, want 1", got)
+	}
+}
