@@ -146,7 +146,6 @@ type Adapter struct {
 	closed bool
 	files  *http.Client // attachment downloads (see filesClient)
 
-	ready    atomic.Bool
 	serving  atomic.Bool // the shards to serve are known (a process may serve none, waiting for a share)
 	inflight sync.WaitGroup
 	work     context.Context // the context answers run with
@@ -339,7 +338,6 @@ func (a *Adapter) Run(ctx context.Context) error {
 	owned, _ := a.Shards()
 	a.stopShards(owned)
 	a.stopWork()
-	a.ready.Store(false)
 	a.serving.Store(false)
 	return fatal
 }
@@ -412,7 +410,6 @@ func (a *Adapter) onReady(s *discordgo.Session, r *discordgo.Ready) {
 	appID := a.appID
 	botID := a.botID
 	a.mu.Unlock()
-	a.ready.Store(true)
 	shard := 0
 	if r.Shard != nil {
 		shard = r.Shard[0]
@@ -422,7 +419,6 @@ func (a *Adapter) onReady(s *discordgo.Session, r *discordgo.Ready) {
 }
 
 func (a *Adapter) onResumed(s *discordgo.Session, r *discordgo.Resumed) {
-	a.ready.Store(true)
 	a.log.Info("gateway session resumed")
 }
 

@@ -285,9 +285,11 @@ func (a *Adapter) planShards(ctx context.Context) (claim bool, err error) {
 		if a.opts.OpenLocks != nil {
 			// Fixed shards still take turns with other processes to
 			// identify: the locks first.
-			if _, err := a.openLocks(ctx); err != nil {
+			l, err := a.openLocks(ctx)
+			if err != nil {
 				return false, err
 			}
+			a.lockFixed(ctx, l)
 		}
 	case a.opts.OpenLocks != nil:
 		return true, nil
@@ -304,6 +306,21 @@ func (a *Adapter) planShards(ctx context.Context) (claim bool, err error) {
 	return false, nil
 }
 
+// lockFixed takes the locks of the fixed shards, so processes claiming
+// shards on the same database leave them alone; a shard another process
+// holds is served here all the same (the configuration says so), with a
+// warning, since both then get its events.
+func (a *Adapter) lockFixed(ctx context.Context, l Locks) {
+	for _, id := range a.opts.Shards {
+		ok, err := l.TryLock(ctx, shardLock(id))
+		if err != nil || ok {
+			continue
+		}
+		who, _ := a.opts.Holders.WhoHolds(ctx, shardLock(id))
+		a.log.Warn("another process also serves this fixed shard: both get its events", "shard", id, "holder", who)
+	}
+}
+
 // keepLocks keeps the lock session of fixed shards open until ctx ends,
 // opening a new one when it is lost (meanwhile the gate waits).
 func (a *Adapter) keepLocks(ctx context.Context) {
@@ -317,9 +334,11 @@ func (a *Adapter) keepLocks(ctx context.Context) {
 		case <-l.Lost():
 			a.log.Warn("the identify locks were lost; opening new ones")
 			_ = l.Close()
-			if _, err := a.openLocks(ctx); err != nil {
+			l, err := a.openLocks(ctx)
+			if err != nil {
 				return
 			}
+			a.lockFixed(ctx, l)
 		}
 	}
 }

@@ -495,10 +495,12 @@ func TestFixedShardsTakeTurns(t *testing.T) {
 	h := handlerFunc(func(ctx context.Context, ev bot.Event, out bot.Output) error { return nil })
 	var stops []func()
 	var adapters []*discord.Adapter
+	var st *accounts.Store
 	for i, ids := range [][]int{{0, 1}, {2, 3}} {
 		opts := accounts.DefaultOptions()
 		opts.Logger = slog.New(slog.DiscardHandler)
-		st, err := accounts.Open(db, opts)
+		var err error
+		st, err = accounts.Open(db, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -524,6 +526,10 @@ func TestFixedShardsTakeTurns(t *testing.T) {
 		return len(got) == 4
 	})
 	checkIdentifies(t, dc, 1)
+	// Their shard locks tell processes claiming shards to leave them be.
+	if got, want := holders(t, st, 4), []string{"fixed-0", "fixed-0", "fixed-1", "fixed-1"}; !slices.Equal(got, want) {
+		t.Fatalf("shard locks held by %v, want %v", got, want)
+	}
 	dc.WaitFor(t, "the commands registered", func() bool { return dc.Registrations() > 0 })
 	time.Sleep(time.Second) // a second registration would come within a few rounds
 	if got := dc.Registrations(); got != 1 {
