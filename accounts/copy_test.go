@@ -55,7 +55,7 @@ func fillLedger(t *testing.T, s *accounts.Store, clock *accountstest.Clock) {
 	if err := s.SetDefaultModel(ctx, bob, "anthropic/claude-sonnet-4.5:nitro"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordCompare(ctx, bot.CompareRecord{ID: "c1", Community: "discord:1", Requester: alice, Models: []string{"a/x", "b/y", "c/z"}}); err != nil {
+	if err := s.RecordCompare(ctx, bot.CompareRecord{ID: "c1", Community: "discord:1", Requester: alice, Models: []string{"a/x", "b/y", "c/z"}, Tier: "code"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Vote(ctx, "c1", bob, "B"); err != nil {
@@ -112,6 +112,9 @@ func TestCopy(t *testing.T) {
 					if fmt.Sprint(ha) != fmt.Sprint(hb) {
 						t.Fatalf("%s: history differs:\n%v\n%v", id, hb, ha)
 					}
+				}
+				if tr, err := dst.TierResults(t.Context(), "discord:1"); err != nil || len(tr) != 1 || tr[0].Tier != "code" || tr[0].Votes != 1 {
+					t.Fatalf("the copy's votes by tier=%+v, %v; want the compare's code-tier vote", tr, err)
 				}
 				if m, err := dst.DefaultModel(t.Context(), bob); err != nil || m != "anthropic/claude-sonnet-4.5:nitro" {
 					t.Fatalf("DefaultModel=%q, %v", m, err)

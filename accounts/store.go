@@ -48,6 +48,7 @@ import (
 var (
 	_ bot.Ledger        = (*Store)(nil)
 	_ bot.Votes         = (*Store)(nil)
+	_ bot.TierVotes     = (*Store)(nil)
 	_ bot.Preferences   = (*Store)(nil)
 	_ bot.EventLog      = (*Store)(nil)
 	_ bot.SharedLimiter = (*Store)(nil)

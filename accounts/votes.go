@@ -35,6 +35,9 @@ func (s *Store) RecordCompare(ctx context.Context, c bot.CompareRecord) error {
 	case len(c.Models) < minCompareModels || len(c.Models) > maxCompareModels:
 		return s.fail(op, bot.Errorf(bot.EINVALID, "A compare shows %d to %d models, not %d.", minCompareModels, maxCompareModels, len(c.Models)))
 	}
+	if c.Tier != "" && !slices.Contains(bot.TierNames, c.Tier) {
+		return s.fail(op, bot.Errorf(bot.EINVALID, "A compare's tier is one of %s, not %q.", strings.Join(bot.TierNames, ", "), bot.Clip(c.Tier, 40)))
+	}
 	for _, m := range c.Models {
 		if m == "" || len(m) > maxModelLen {
 			return s.fail(op, bot.Errorf(bot.EINVALID, "A compare's models need ids of 1 to %d bytes.", maxModelLen))
@@ -63,8 +66,8 @@ func (s *Store) RecordCompare(ctx context.Context, c bot.CompareRecord) error {
 		created = s.opts.Now()
 	}
 	return s.write(ctx, op, func(ctx context.Context, tx dbtx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO compares (id, community, requester, models, failed, created_at, blind) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.Community, string(c.Requester), string(models), string(failedJSON), nanos(created), c.Blind)
+		_, err := tx.ExecContext(ctx, `INSERT INTO compares (id, community, requester, models, failed, created_at, blind, tier) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Community, string(c.Requester), string(models), string(failedJSON), nanos(created), c.Blind, c.Tier)
 		return err
 	})
 }
@@ -133,14 +136,14 @@ func (s *Store) Vote(ctx context.Context, compareID string, voter bot.Identity, 
 }
 
 // Compare returns a recorded compare: its community, requester, models
-// in panel order and whether it was blind. ENOTFOUND for an unknown id.
+// in panel order, whether it was blind and its prompt's tier. ENOTFOUND for an unknown id.
 func (s *Store) Compare(ctx context.Context, id string) (bot.CompareRecord, error) {
 	const op = "compare"
 	c := bot.CompareRecord{ID: id}
 	var requester, raw, failed string
 	var created int64
-	err := s.read.QueryRowContext(ctx, `SELECT community, requester, models, failed, blind, created_at FROM compares WHERE id = ?`, id).
-		Scan(&c.Community, &requester, &raw, &failed, &c.Blind, &created)
+	err := s.read.QueryRowContext(ctx, `SELECT community, requester, models, failed, blind, tier, created_at FROM compares WHERE id = ?`, id).
+		Scan(&c.Community, &requester, &raw, &failed, &c.Blind, &c.Tier, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, s.fail(op, bot.Errorf(bot.ENOTFOUND, "That compare does not exist (any more); start a new one with /compare."))
 	} else if err != nil {
@@ -191,49 +194,84 @@ func compareModels(ctx context.Context, q queryer, id string) (models, failed []
 // written with A < B.
 func (s *Store) Pairs(ctx context.Context, community string) ([]bot.PairRecord, error) {
 	const op = "pairs"
-	query := `SELECT c.models, c.blind, v.choice, COUNT(*) FROM votes v JOIN compares c ON c.id = v.compare_id`
+	query := `SELECT '', c.models, c.blind, v.choice, COUNT(*) FROM votes v JOIN compares c ON c.id = v.compare_id`
 	var args []any
 	if community != "" {
 		query += ` WHERE c.community = ?`
 		args = append(args, community)
 	}
 	query += ` GROUP BY c.id, c.models, c.blind, v.choice`
-	rows, err := s.read.QueryContext(ctx, query, args...)
+	byTier, err := s.tally(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
+	if len(byTier) == 0 {
+		return []bot.PairRecord{}, nil
+	}
+	return byTier[0].Pairs, nil
+}
+
+// TierResults returns the community's votes grouped by the tier of their
+// compare's prompt, tiers in name order; compares recorded without a tier
+// are left out. One query: the router reads it once per refresh, never
+// per plan. EINVALID for an empty community.
+func (s *Store) TierResults(ctx context.Context, community string) ([]bot.TierResults, error) {
+	const op = "tier_results"
+	if community == "" {
+		return nil, s.fail(op, bot.Errorf(bot.EINVALID, "Tier results belong to a community such as discord:123."))
+	}
+	out, err := s.tally(ctx, `SELECT c.tier, c.models, c.blind, v.choice, COUNT(*) FROM votes v JOIN compares c ON c.id = v.compare_id
+		WHERE c.community = ? AND c.tier <> '' GROUP BY c.id, c.tier, c.models, c.blind, v.choice`, community)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return out, nil
+}
+
+// tally runs a query of (tier, models, blind, choice, count) rows and
+// turns them into head-to-head results per tier, tiers in name order. A
+// vote for a model is a win over every other model of its compare; a tie
+// is a tie for every pair. Each pair is written with A < B, pairs ordered
+// by their model ids.
+func (s *Store) tally(ctx context.Context, query string, args ...any) ([]bot.TierResults, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
 
-	type pair struct{ a, b string }
+	type pair struct{ tier, a, b string }
 	records := map[pair]*bot.PairRecord{}
-	record := func(x, y string) (*bot.PairRecord, bool) {
+	votes := map[string]int{}
+	record := func(tier, x, y string) (*bot.PairRecord, bool) {
 		swapped := y < x
 		if swapped {
 			x, y = y, x
 		}
-		p := records[pair{x, y}]
+		p := records[pair{tier, x, y}]
 		if p == nil {
 			p = &bot.PairRecord{A: x, B: y}
-			records[pair{x, y}] = p
+			records[pair{tier, x, y}] = p
 		}
 		return p, swapped
 	}
 	for rows.Next() {
-		var raw, choice string
+		var tier, raw, choice string
 		var blind bool
 		var n int
-		if err := rows.Scan(&raw, &blind, &choice, &n); err != nil {
-			return nil, s.fail(op, err)
+		if err := rows.Scan(&tier, &raw, &blind, &choice, &n); err != nil {
+			return nil, err
 		}
 		var models []string
 		if err := json.Unmarshal([]byte(raw), &models); err != nil {
-			return nil, s.fail(op, err)
+			return nil, err
 		}
+		votes[tier] += n
 		if choice == choiceTie {
 			for i := range models {
 				for j := i + 1; j < len(models); j++ {
 					if models[i] != models[j] {
-						p, _ := record(models[i], models[j])
+						p, _ := record(tier, models[i], models[j])
 						p.Ties += n
 						if blind {
 							p.BlindTies += n
@@ -251,7 +289,7 @@ func (s *Store) Pairs(ctx context.Context, community string) ([]bot.PairRecord, 
 			if i == w || loser == models[w] {
 				continue
 			}
-			p, swapped := record(models[w], loser)
+			p, swapped := record(tier, models[w], loser)
 			switch {
 			case swapped:
 				p.BWins += n
@@ -266,18 +304,29 @@ func (s *Store) Pairs(ctx context.Context, community string) ([]bot.PairRecord, 
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.fail(op, err)
+		return nil, err
 	}
-	out := make([]bot.PairRecord, 0, len(records))
-	for _, p := range records {
-		out = append(out, *p)
+	byTier := map[string]*bot.TierResults{}
+	var out []bot.TierResults
+	for tier, n := range votes {
+		out = append(out, bot.TierResults{Tier: tier, Votes: n, Pairs: []bot.PairRecord{}})
 	}
-	slices.SortFunc(out, func(x, y bot.PairRecord) int {
-		if c := strings.Compare(x.A, y.A); c != 0 {
-			return c
-		}
-		return strings.Compare(x.B, y.B)
-	})
+	slices.SortFunc(out, func(x, y bot.TierResults) int { return strings.Compare(x.Tier, y.Tier) })
+	for i := range out {
+		byTier[out[i].Tier] = &out[i]
+	}
+	for k, p := range records {
+		t := byTier[k.tier]
+		t.Pairs = append(t.Pairs, *p)
+	}
+	for i := range out {
+		slices.SortFunc(out[i].Pairs, func(x, y bot.PairRecord) int {
+			if c := strings.Compare(x.A, y.A); c != 0 {
+				return c
+			}
+			return strings.Compare(x.B, y.B)
+		})
+	}
 	return out, nil
 }
 

@@ -94,6 +94,16 @@ type PlanRequest struct {
 	// ImageOutput asks for images back (/imagine): only models that output
 	// images qualify.
 	ImageOutput bool
+	// Community is where the request comes from ("" for none). With
+	// Learn set, the auto router orders a tier's candidates by this
+	// community's compare votes once the tier has enough of them (a
+	// community admin turns it off: /settings routing learn off).
+	Community string
+	Learn     bool
+	// Classify asks for the prompt's tier even when a model is named:
+	// a compare records it, so its votes teach the tier they belong to
+	// (Plan.Needed).
+	Classify bool
 }
 
 // Plan is the router's decision for one request, explained.
@@ -133,6 +143,18 @@ type Plan struct {
 	// ImagesDropped counts the images of earlier turns left out because
 	// the model cannot read images (the reply says so).
 	ImagesDropped int
+	// Needed is the tier the auto router classified the prompt into (set
+	// for auto plans, and for named models when PlanRequest.Classify
+	// asked); "" when it did not classify.
+	Needed string
+	// Learned: the community's compare votes put Model first, ahead of
+	// the model the router would have chosen without them (the footer
+	// says so).
+	Learned bool
+	// EffortFrom says where Reasoning came from: "you" (effort:), "config"
+	// (router.reasoning), "tier" (the router's proposal for the tier), or
+	// "" when no effort is sent.
+	EffortFrom string
 }
 
 // Candidates returns the model and its fallbacks in order.

@@ -20,7 +20,11 @@ type CompareRecord struct {
 	Failed []string
 	// Blind: the models were hidden until a member voted; its votes are
 	// blind votes, marked and weighted in the leaderboard.
-	Blind     bool
+	Blind bool
+	// Tier is the tier the auto router classified the compare's prompt
+	// into ("" when unknown: compares recorded before tiers were kept):
+	// its votes teach the router that tier's preferences here.
+	Tier      string
 	CreatedAt time.Time
 }
 
@@ -54,6 +58,37 @@ type Votes interface {
 
 	// Compare returns a recorded compare. ENOTFOUND for an unknown id.
 	Compare(ctx context.Context, id string) (CompareRecord, error)
+}
+
+// TierResults are one tier's votes in one community: the head-to-head
+// results of the compares whose prompt was classified into the tier, and
+// the answer feedback (thumbs) its models got.
+type TierResults struct {
+	Tier string
+	// Votes counts the votes cast on the tier's compares (one per voter
+	// and compare); Pairs are the head-to-head results they make.
+	Votes int
+	Pairs []PairRecord
+	// Feedback is the answer feedback per model where a platform has it
+	// (a thumbs up or down under an answer): nil until a store records
+	// it. Each counts as a game against an average model.
+	Feedback []ModelFeedback
+}
+
+// ModelFeedback is the thumbs one model's answers got in a tier.
+type ModelFeedback struct {
+	Model    string
+	Up, Down int
+}
+
+// TierVotes is the optional power of a Votes store to group a
+// community's votes by the tier of their prompts, for the auto router's
+// learning.
+type TierVotes interface {
+	// TierResults returns the community's votes grouped by tier, tiers in
+	// name order; compares without a tier are left out. EINVALID for an
+	// empty community.
+	TierResults(ctx context.Context, community string) ([]TierResults, error)
 }
 
 // String writes the tally in choice order, tie last: "A 2 · B 1 · tie 0",

@@ -89,6 +89,9 @@ func (s *set) answer(ctx context.Context, req *bot.Request, msgs []bot.ChatMessa
 	caps := s.budgetHere(ctx, ev, v)
 	pr.Identity, pr.Messages, pr.Available, pr.Held, pr.FreeRemaining = ev.Identity, msgs, caps.available(bal.Available), bal.Held, bal.Free.Remaining
 	pr.Policy = v.Policy()
+	// The auto router may order a tier's candidates by this community's
+	// votes, unless its admins turned that off.
+	pr.Community, pr.Learn = ev.Community, v.LearnRouting()
 	plan, err := s.Chat.Plan(ctx, pr)
 	if err != nil {
 		if bot.ErrorCode(err) == bot.EINSUFFICIENT && caps.capped(bal.Available) {

@@ -117,6 +117,9 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 			Identity: ev.Identity, Messages: msgs, Model: id, MaxTokens: s.Config.CompareMaxTokens,
 			Available: avail, Held: bal.Held, FreeRemaining: bal.Free.Remaining, Effort: effort, Web: web,
 			Policy: v.Policy(),
+			// The first plan classifies the prompt: its votes teach the
+			// router that tier's preferences here.
+			Classify: i == 0,
 		})
 		if err != nil {
 			if bot.ErrorCode(err) == bot.EINSUFFICIENT && caps.capped(bal.Available) {
@@ -242,7 +245,7 @@ func (s *set) runCompare(ctx context.Context, req *bot.Request) error {
 		}
 	}
 	if ok >= 2 {
-		rec := bot.CompareRecord{ID: view.ID, Community: ev.Community, Requester: ev.Identity, Models: ids, Blind: blind, CreatedAt: s.Now()}
+		rec := bot.CompareRecord{ID: view.ID, Community: ev.Community, Requester: ev.Identity, Models: ids, Blind: blind, Tier: plans[0].Needed, CreatedAt: s.Now()}
 		for _, p := range view.Panels {
 			if p.Status != bot.StatusDone {
 				rec.Failed = append(rec.Failed, p.Label)

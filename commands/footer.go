@@ -35,7 +35,13 @@ func (s *set) footer(ctx context.Context, id bot.Identity, plan bot.Plan, res bo
 	if len(details) > 0 {
 		tokens += " (" + strings.Join(details, ", ") + ")"
 	}
-	parts := []string{meta.Model, tokens}
+	model := meta.Model
+	if plan.Learned && len(res.Attempts) <= 1 {
+		// The community's votes, not the router's own order, chose
+		// the model that answered (no fallback stepped in).
+		model += " (chosen by this community's votes)"
+	}
+	parts := []string{model, tokens}
 	if plan.Web {
 		parts = append(parts, "web search")
 	}

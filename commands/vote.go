@@ -3,8 +3,6 @@ package commands
 import (
 	"context"
 	"fmt"
-	"math"
-	"sort"
 	"strings"
 
 	"github.com/orchat/orchat/bot"
@@ -111,105 +109,18 @@ func writeRanking(b *strings.Builder, rs []Ranking, n int) {
 }
 
 // Ranking is one model's place on a leaderboard.
-type Ranking struct {
-	Model              string
-	Rating             int // Elo-like scale: 1000 is average, +400 is ten times the odds
-	Votes              int // head-to-head results the model took part in
-	Wins, Losses, Ties int
-	Blind              int // of the votes, those from blind compares
-}
+type Ranking = bot.Ranking
 
 // BlindWeight is what a vote from a blind compare counts in the ranking,
 // against 1 for a vote that saw the names.
-const BlindWeight = 2.0
+const BlindWeight = bot.BlindWeight
 
-// Rank orders models by a Bradley–Terry fit of their head-to-head results,
-// a tie counting half a win each way. A weak prior (four even games against
-// an average model) keeps a model with one lucky vote from topping the board.
-func Rank(pairs []bot.PairRecord) []Ranking {
-	idx := map[string]int{}
-	var rs []Ranking
-	get := func(m string) int {
-		if i, ok := idx[m]; ok {
-			return i
-		}
-		idx[m] = len(rs)
-		rs = append(rs, Ranking{Model: m})
-		return idx[m]
-	}
-	type game struct {
-		a, b   int
-		aw, bw float64 // wins with ties as halves
-		n      float64
-	}
-	var games []game
-	for _, p := range pairs {
-		a, b := get(p.A), get(p.B)
-		n := p.AWins + p.BWins + p.Ties
-		if n == 0 || a == b {
-			continue
-		}
-		// A blind vote weighs BlindWeight votes: its voter did not know
-		// which model wrote what.
-		w := BlindWeight - 1
-		aw := float64(p.AWins) + w*float64(p.BlindAWins)
-		bw := float64(p.BWins) + w*float64(p.BlindBWins)
-		ties := float64(p.Ties) + w*float64(p.BlindTies)
-		games = append(games, game{a, b, aw + ties/2, bw + ties/2, aw + bw + ties})
-		rs[a].Wins += p.AWins
-		rs[a].Losses += p.BWins
-		rs[b].Wins += p.BWins
-		rs[b].Losses += p.AWins
-		rs[a].Ties += p.Ties
-		rs[b].Ties += p.Ties
-		rs[a].Votes += n
-		rs[b].Votes += n
-		blind := p.BlindAWins + p.BlindBWins + p.BlindTies
-		rs[a].Blind += blind
-		rs[b].Blind += blind
-	}
-	// Minorization–maximization (Hunter 2004), with the prior as virtual
-	// even games against a model of strength 1.
-	const prior = 4.0
-	strength := make([]float64, len(rs))
-	for i := range strength {
-		strength[i] = 1
-	}
-	for iter := 0; iter < 200; iter++ {
-		wins := make([]float64, len(rs))
-		denom := make([]float64, len(rs))
-		for i := range rs {
-			wins[i] = prior / 2
-			denom[i] = prior / (strength[i] + 1)
-		}
-		for _, g := range games {
-			wins[g.a] += g.aw
-			wins[g.b] += g.bw
-			d := g.n / (strength[g.a] + strength[g.b])
-			denom[g.a] += d
-			denom[g.b] += d
-		}
-		delta := 0.0
-		for i := range strength {
-			next := wins[i] / denom[i]
-			delta = math.Max(delta, math.Abs(next-strength[i]))
-			strength[i] = next
-		}
-		if delta < 1e-9 {
-			break
-		}
-	}
-	for i := range rs {
-		rs[i].Rating = int(math.Round(1000 + 400*math.Log10(strength[i])))
-	}
-	sort.SliceStable(rs, func(i, j int) bool {
-		if rs[i].Rating != rs[j].Rating {
-			return rs[i].Rating > rs[j].Rating
-		}
-		if rs[i].Votes != rs[j].Votes {
-			return rs[i].Votes > rs[j].Votes
-		}
-		return rs[i].Model < rs[j].Model
-	})
-	return rs
+// Rank orders models by a Bradley–Terry fit of their head-to-head results
+// (bot.RankPairs, which the auto router's learning shares).
+func Rank(pairs []bot.PairRecord) []Ranking { return bot.RankPairs(pairs, nil) }
+
+// RankWithFeedback is Rank with the thumbs members gave single answers,
+// each a win or a loss against an average model (bot.RankPairs).
+func RankWithFeedback(pairs []bot.PairRecord, feedback []bot.ModelFeedback) []Ranking {
+	return bot.RankPairs(pairs, feedback)
 }

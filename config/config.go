@@ -77,6 +77,7 @@ type RouterConfig struct {
 	Provider            ProviderConfig      `toml:"provider"`
 	Reasoning           ReasoningConfig     `toml:"reasoning"`
 	Web                 WebConfig           `toml:"web"`
+	Learn               LearnConfig         `toml:"learn"`
 	Files               FilesConfig         `toml:"files"`
 	ImageModel          string              `toml:"image_model"`
 	ImageMaxTokens      int                 `toml:"image_max_tokens"`
@@ -96,6 +97,17 @@ type ReasoningConfig struct {
 type ReasoningSetting struct {
 	Effort string `toml:"effort"`
 	Show   *bool  `toml:"show"`
+}
+
+// LearnConfig is how the auto router learns from each community's compare
+// votes ([router.learn]): min_votes a tier needs in a community before its
+// ratings order the candidates, the price band they may choose within (a
+// multiple of the router's own choice's price) and how often a community's
+// ratings are read again.
+type LearnConfig struct {
+	MinVotes  int      `toml:"min_votes"`
+	PriceBand float64  `toml:"price_band"`
+	Refresh   Duration `toml:"refresh"`
 }
 
 // WebConfig is the web search plugin.
@@ -270,8 +282,9 @@ func Default() Config {
 			MaxTokens:           1024,
 			MinCompletionTokens: 64,
 			MaxFallbacks:        2,
-			Reasoning:           ReasoningConfig{MaxTokens: 8192, Tiers: map[string]ReasoningSetting{"reasoning": {Effort: "medium"}}},
+			Reasoning:           ReasoningConfig{MaxTokens: 8192},
 			Web:                 WebConfig{MaxResults: 3},
+			Learn:               LearnConfig{MinVotes: 20, PriceBand: 2, Refresh: Duration{time.Minute}},
 			Files:               FilesConfig{PDFEngine: "pdf-text"},
 			ImageModel:          "google/gemini-2.5-flash-image",
 			ImageMaxTokens:      4096,

@@ -106,6 +106,7 @@ func (c Config) router() router.Config {
 		rc.Reasoning.Models[k] = router.ReasoningSetting{Effort: v.Effort, Show: v.Show}
 	}
 	rc.Web = router.Web{MaxResults: c.Router.Web.MaxResults, Engine: c.Router.Web.Engine}
+	rc.Learn = router.Learn{MinVotes: c.Router.Learn.MinVotes, PriceBand: c.Router.Learn.PriceBand, Refresh: c.Router.Learn.Refresh.Duration}
 	rc.PDFEngine = c.Router.Files.PDFEngine
 	rc.ImageModel, rc.ImageMaxTokens = c.Router.ImageModel, c.Router.ImageMaxTokens
 	rc.Billing = bot.Billing{Mode: c.Billing.Mode, USDPerToken: c.Billing.USDPerToken}

@@ -14,17 +14,15 @@ import (
 	"github.com/orchat/orchat/router/openroutertest"
 )
 
-// BenchmarkPlan: the local auto router over the full 344-model catalog,
-// on a mix of prompts. Reports the 99th percentile of one Plan call.
-func BenchmarkPlan(b *testing.B) {
-	r := MustFullRouter(b, nil)
+// planMix is the mix of prompts the plan benchmarks plan.
+func planMix() []bot.PlanRequest {
 	var convo []bot.ChatMessage
 	convo = append(convo, system("You are orchat, a helpful assistant in a Discord server."))
 	for i := range 10 {
 		convo = append(convo, user(fmt.Sprintf("message %d about the weekend plans and the weather", i)), assistant("Sounds good! Here is what I think about that plan."))
 	}
 	convo = append(convo, user("So what should we do on Sunday?"))
-	reqs := []bot.PlanRequest{
+	return []bot.PlanRequest{
 		{Messages: []bot.ChatMessage{system("Be brief."), user("hi! how are you?")}, Available: 15_000, FreeRemaining: 50},
 		{Messages: []bot.ChatMessage{user("```go\nfunc main() {\n\tfmt.Println(\"hi\")\n}\n```\nWhy does this not compile? I get an undefined: fmt error.")}, Available: 15_000},
 		{Messages: []bot.ChatMessage{user("Prove step by step that the sum of the first n odd numbers is n^2.")}, Available: 15_000},
@@ -34,6 +32,13 @@ func BenchmarkPlan(b *testing.B) {
 		{Messages: []bot.ChatMessage{user("hello")}, Available: 0, FreeRemaining: 5},
 		{Messages: []bot.ChatMessage{user("hello")}, Model: "anthropic/claude-sonnet-4.6:nitro", Available: 15_000},
 	}
+}
+
+// BenchmarkPlan: the local auto router over the full 344-model catalog,
+// on a mix of prompts. Reports the 99th percentile of one Plan call.
+func BenchmarkPlan(b *testing.B) {
+	r := MustFullRouter(b, nil)
+	reqs := planMix()
 	ctx := context.Background()
 	durs := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
@@ -50,6 +55,83 @@ func BenchmarkPlan(b *testing.B) {
 	if len(durs) > 0 {
 		p99 := durs[min(len(durs)-1, len(durs)*99/100)]
 		b.ReportMetric(float64(p99.Nanoseconds())/1e3, "p99-us")
+	}
+}
+
+// BenchmarkPlanLearning: the plan mix in a community whose votes rate
+// every tier's candidates (in reverse of the router's order, so the votes
+// decide), against the same mix without a community, alternately in the
+// same run. p99-us is the learning plan's 99th percentile, ratio its mean
+// over the plain plan's, reads-per-plan how often a plan read the votes
+// store (the ratings are cached: one read per refresh).
+func BenchmarkPlanLearning(b *testing.B) {
+	var results []bot.TierResults
+	for _, tier := range router.Tiers {
+		ids := router.DefaultTiers()[tier]
+		tr := bot.TierResults{Tier: tier, Votes: 100}
+		for i := range ids {
+			for j := i + 1; j < len(ids); j++ {
+				tr.Pairs = append(tr.Pairs, bot.PairRecord{A: ids[j], B: ids[i], AWins: 10 + j - i, BWins: 3})
+			}
+		}
+		results = append(results, tr)
+	}
+	votes := &fakeVotes{results: func(string) []bot.TierResults { return results }}
+	r := MustFullRouter(b, func(c *router.Config) { c.Votes = votes })
+	plain := planMix()
+	learning := planMix()
+	for i := range learning {
+		learning[i].Community, learning[i].Learn = "discord:1", true
+	}
+	ctx := context.Background()
+	if _, err := r.Plan(ctx, learning[0]); err != nil { // the first read fills the cache
+		b.Fatal(err)
+	}
+	durs := make([]time.Duration, 0, b.N)
+	var tl, tp time.Duration
+	learned := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	plainPlan := func(i int) {
+		start := time.Now()
+		if _, err := r.Plan(ctx, plain[i%len(plain)]); err != nil {
+			b.Fatal(err)
+		}
+		tp += time.Since(start)
+	}
+	for i := 0; b.Loop(); i++ {
+		// The plain plan goes first every other time: neither side gets
+		// the caches the other warmed.
+		b.StopTimer()
+		if i%2 == 0 {
+			plainPlan(i)
+		}
+		b.StartTimer()
+		start := time.Now()
+		p, err := r.Plan(ctx, learning[i%len(learning)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := time.Since(start)
+		durs, tl = append(durs, d), tl+d
+		if p.Learned {
+			learned++
+		}
+		b.StopTimer()
+		if i%2 == 1 {
+			plainPlan(i)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	if learned == 0 {
+		b.Fatal("the votes decided no plan: the benchmark would not measure learning")
+	}
+	slices.Sort(durs)
+	if len(durs) > 0 {
+		b.ReportMetric(float64(durs[min(len(durs)-1, len(durs)*99/100)].Nanoseconds())/1e3, "p99-us")
+		b.ReportMetric(float64(tl)/float64(tp), "ratio")
+		b.ReportMetric(float64(votes.reads("discord:1"))/float64(len(durs)), "reads-per-plan")
 	}
 }
 

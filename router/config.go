@@ -126,9 +126,14 @@ type Config struct {
 	// never leaves the process).
 	UserSalt string
 
-	// Rank, when set, reorders a tier's candidates for one request: the
-	// hook for preferences a community's compare votes teach (a later
-	// phase). It gets the request, the tier and the candidates that met
+	// Learn is how the auto router learns from a community's compare
+	// votes (router.learn); Votes is where it reads them (nil: it does not
+	// learn).
+	Learn Learn
+	Votes bot.TierVotes
+
+	// Rank, when set, reorders a tier's candidates for one request, after
+	// the community's votes (Learn) have had their say. It gets the request, the tier and the candidates that met
 	// the hard constraints and the balance, best first, with their cost;
 	// it returns the ids in the order to try and a sentence for the plan's
 	// reasons ("" says nothing). Ids it leaves out keep their order after
@@ -209,6 +214,24 @@ type ReasoningSetting struct {
 	Effort string
 	// Show: whether the user sees the thinking (nil inherits; default yes).
 	Show *bool
+}
+
+// Learn is how the auto router learns from a community's compare votes
+// (router.learn): once a tier has MinVotes votes in a community, its
+// affordable candidates within the price band are tried in the order of
+// that community's Bradley–Terry ratings for the tier.
+type Learn struct {
+	// MinVotes is how many votes a tier needs in a community before they
+	// order its candidates (default 20).
+	MinVotes int
+	// PriceBand bounds what the votes may choose: a candidate may lead
+	// when this request on it costs at most PriceBand times what it costs
+	// on the router's own first choice (default 2; 1 keeps to that price
+	// or cheaper).
+	PriceBand float64
+	// Refresh is how long a community's ratings are kept before they are
+	// read again (default 1m): a plan never reads the database.
+	Refresh time.Duration
 }
 
 // Web is the web search plugin (router.web).
@@ -317,11 +340,12 @@ func DefaultConfig() Config {
 		MaxAnswerBytes:      DefaultMaxAnswerBytes,
 		MaxEventBytes:       DefaultMaxEventBytes,
 		Billing:             bot.Billing{Mode: bot.BillingCost, USDPerToken: 0.000001},
-		// The reasoning tier asks its models to think; elsewhere a model
-		// thinks as it does by default. (A tier's effort lives here:
-		// router.reasoning.tiers.NAME.)
-		Reasoning:       Reasoning{MaxTokens: 8192, Tiers: map[string]ReasoningSetting{TierReasoning: {Effort: "medium"}}},
+		// No effort is set: the router proposes one per tier
+		// (ProposedEffort). An effort set here, for every model, a tier
+		// (router.reasoning.tiers.NAME) or a model, wins over it.
+		Reasoning:       Reasoning{MaxTokens: 8192},
 		Web:             Web{MaxResults: 3},
+		Learn:           Learn{MinVotes: 20, PriceBand: 2, Refresh: time.Minute},
 		PDFEngine:       "pdf-text",
 		ImageModel:      "google/gemini-2.5-flash-image",
 		ImageMaxTokens:  4096,
@@ -406,6 +430,15 @@ func (c Config) withDefaults() Config {
 	if c.Web.MaxResults <= 0 {
 		c.Web.MaxResults = d.Web.MaxResults
 	}
+	if c.Learn.MinVotes <= 0 {
+		c.Learn.MinVotes = d.Learn.MinVotes
+	}
+	if c.Learn.PriceBand <= 0 {
+		c.Learn.PriceBand = d.Learn.PriceBand
+	}
+	if c.Learn.Refresh <= 0 {
+		c.Learn.Refresh = d.Learn.Refresh
+	}
 	if c.ImageModel == "" {
 		c.ImageModel = d.ImageModel
 	}
@@ -452,6 +485,15 @@ func (c Config) Validate() error {
 		if d < 0 {
 			bad(key, d.String(), "must not be negative")
 		}
+	}
+	if c.Learn.MinVotes < 0 || c.Learn.MinVotes > 1_000_000 {
+		bad("router.learn.min_votes", c.Learn.MinVotes, "must be between 1 and 1000000 (0 uses the default 20)")
+	}
+	if c.Learn.PriceBand < 0 || c.Learn.PriceBand > 0 && c.Learn.PriceBand < 1 || c.Learn.PriceBand > 100 {
+		bad("router.learn.price_band", c.Learn.PriceBand, "must be between 1 and 100 (how many times the router's own choice's price the votes may choose; 0 uses the default 2)")
+	}
+	if c.Learn.Refresh < 0 {
+		bad("router.learn.refresh", c.Learn.Refresh.String(), "must not be negative (0 uses the default 1m)")
 	}
 	if c.MaxTokens < 0 || c.MaxTokens > 1_000_000 {
 		bad("router.max_tokens", c.MaxTokens, "must be between 1 and 1000000 (0 uses the default 1024)")

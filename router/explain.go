@@ -28,6 +28,14 @@ type Explanation struct {
 	Constraints []string
 	// Candidates are every model considered, in order.
 	Candidates []Candidate
+	// Votes is what the community's compare votes did (nil when the
+	// request named no community or the router has no votes to read).
+	Votes *VoteLearning
+	// Effort is the reasoning effort sent ("" for none) and EffortFrom
+	// where it came from: "you", "config" (router.reasoning) or "tier"
+	// (the router's proposal for the tier).
+	Effort     string
+	EffortFrom string
 }
 
 // Signals are the cheap facts the router reads before choosing.
@@ -83,6 +91,7 @@ func (r *Router) Explain(ctx context.Context, req bot.PlanRequest) (Explanation,
 	p := &planner{r: r, s: s, req: req, ex: ex}
 	plan, err := p.plan()
 	ex.Plan = plan
+	ex.Effort, ex.EffortFrom = plan.Reasoning, plan.EffortFrom
 	ex.Signals = Signals{PromptTokens: p.fullPrompt, LongPromptTokens: r.cfg.LongPromptTokens, Tools: req.Tools,
 		Available: req.Available, FreeRemaining: req.FreeRemaining}
 	for _, m := range req.Messages {

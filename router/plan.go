@@ -49,6 +49,7 @@ type planner struct {
 	needFile   bool
 	histImages int // images in earlier turns: kept for vision models, else dropped
 	effort     string
+	effortFrom string // "you", "config", "tier"
 	show       bool
 	fullPrompt int // estimated tokens of the whole conversation
 	minPrompt  int // system messages and the latest user message only
@@ -64,6 +65,9 @@ type planner struct {
 	// disallowed counts the candidates the community's model rules
 	// refused: when they refused every paid one, the free tier answers.
 	disallowed int
+	// learned is the model the community's votes put first, ahead of the
+	// router's own choice ("" when they did not change it).
+	learned string
 }
 
 // cand is a candidate with what it needs: for routers (openrouter/auto),
@@ -168,6 +172,7 @@ func (p *planner) auto() (bot.Plan, error) {
 		if len(cands) == 0 {
 			continue
 		}
+		cands = p.learn(tier, cands)
 		cands = p.rank(tier, cands)
 		plan, cands, err := p.fit(cands, tier)
 		if err != nil {
@@ -572,23 +577,40 @@ func (p *planner) fit(cands []cand, tier string) (bot.Plan, []cand, error) {
 // reasoning settles the effort and whether to show the thinking for the
 // lead candidate, and makes room for the thinking: a reasoning model's
 // thinking counts inside its completion cap, so a small cap would leave
-// nothing for the answer.
+// nothing for the answer. The effort is the user's effort: when given,
+// else router.reasoning's when it sets one for the tier or the model,
+// else the router's proposal for the tier (ProposedEffort). The room,
+// and so the hold, follows the effort: a quick question on a model that
+// thinks holds less than a proof on the same model.
 func (p *planner) reasoning(lead cand, tier string) {
 	cfg := &p.r.cfg
 	if !lead.m.Reasons() {
 		if p.req.Effort != "" {
 			p.reasons = append(p.reasons, lead.m.ID+" does not reason: the effort is not sent")
 		}
-		p.effort, p.show = "", false
+		p.effort, p.show, p.effortFrom = "", false, ""
 		return
 	}
-	p.effort, p.show = cfg.Reasoning.For(tier, lead.m.ID, p.req.Effort)
+	p.effort, p.show = cfg.Reasoning.For(tier, lead.m.ID, "")
+	p.effortFrom = "config"
+	switch {
+	case p.req.Effort != "":
+		p.effort, p.effortFrom = p.req.Effort, "you"
+	case p.effort == "":
+		p.effort, p.effortFrom = proposedEffort(tier, lead.m), "tier"
+		if p.effort != "" {
+			p.reasons = append(p.reasons, "effort "+p.effort+": the router's proposal for the "+tier+" tier")
+		}
+	}
+	if p.effort == "" {
+		p.effortFrom = ""
+	}
 	if p.effort == "none" || p.effort == "" && !thinksByDefault(lead.m) {
 		return
 	}
-	// An ask gets the reasoning cap; a request with its own cap (a
-	// compare's) gets up to four times that cap.
-	want := cfg.Reasoning.MaxTokens
+	// An ask gets the effort's share of the reasoning cap; a request with
+	// its own cap (a compare's) gets up to four times that cap.
+	want := thinkingRoom(cfg.Reasoning.MaxTokens, p.effort)
 	if p.req.MaxTokens > 0 {
 		want = min(want, 4*p.req.MaxTokens)
 	}
@@ -596,6 +618,48 @@ func (p *planner) reasoning(lead cand, tier string) {
 		p.reasons = append(p.reasons, fmt.Sprintf("max_tokens raised from %d to %d: %s thinks inside its completion cap", p.maxTokens, want, lead.m.ID))
 		p.maxTokens = want
 	}
+}
+
+// ProposedEffort is the effort the auto router proposes per tier when
+// router.reasoning sets none: a quick tier keeps a model that always
+// thinks brief, the code tier thinks as much as such models do by
+// default, and the reasoning tier asks every reasoning model to think
+// hard (turning thinking on for models that only think when asked).
+var ProposedEffort = map[string]string{
+	TierFast:      "low",
+	TierGeneral:   "low",
+	TierLong:      "low",
+	TierVision:    "low",
+	TierCode:      "medium",
+	TierReasoning: "high",
+}
+
+// proposedEffort is ProposedEffort for m in tier: outside the reasoning
+// tier, only for models that think anyway (asking a model that does not
+// think by default for an effort would turn its thinking on, slower and
+// dearer). A named model (tier "chosen") and the free tier get none.
+func proposedEffort(tier string, m bot.Model) string {
+	e := ProposedEffort[tier]
+	if tier != TierReasoning && !thinksByDefault(m) {
+		return ""
+	}
+	return e
+}
+
+// thinkingRoom is the completion cap a reasoning answer gets for an
+// effort: the whole reasoning cap for high and above (and for a model's
+// own default, which may be anything), less for lower efforts, so the
+// hold is sized to the thinking asked for.
+func thinkingRoom(reasoningCap int, effort string) int {
+	switch effort {
+	case "minimal":
+		return reasoningCap / 4
+	case "low":
+		return reasoningCap / 2
+	case "medium":
+		return reasoningCap * 3 / 4
+	}
+	return reasoningCap
 }
 
 // thinksByDefault reports whether a reasoning model thinks even when no
@@ -833,6 +897,9 @@ func (p *planner) chosen(id string) (bot.Plan, error) {
 		return bot.Plan{}, p.refuse(m, c, why)
 	}
 	p.reasons = append(p.reasons, "you chose "+m.ID)
+	if p.req.Classify {
+		p.cl = p.r.classify(p.msgs, p.fullPrompt, p.ex != nil)
+	}
 	plan, cands, err := p.fit([]cand{c}, TierChosen)
 	if err != nil {
 		return bot.Plan{}, err
@@ -938,7 +1005,7 @@ func (p *planner) finish(plan bot.Plan, cands []cand, tier string) bot.Plan {
 			}
 		}
 	}
-	plan.Reasoning, plan.ShowReasoning = p.effort, p.show
+	plan.Reasoning, plan.ShowReasoning, plan.EffortFrom = p.effort, p.show, p.effortFrom
 	plan.Web, plan.WebResults = p.req.Web, p.r.cfg.Web.MaxResults
 	if p.req.ImageOutput || tier == TierChosen && cands[0].m.ImageOutput() {
 		// /imagine, or an ask to a model that draws: ask for its images.
@@ -946,6 +1013,11 @@ func (p *planner) finish(plan bot.Plan, cands []cand, tier string) bot.Plan {
 	}
 	plan.Tier = tier
 	plan.Model = cands[0].m.ID
+	plan.Needed = p.cl.tier
+	plan.Learned = p.learned != "" && p.learned == plan.Model
+	if p.ex != nil && p.ex.Votes != nil {
+		p.ex.Votes.Decided = plan.Learned
+	}
 	plan.Free = true
 	for i, c := range cands {
 		if i > 0 {

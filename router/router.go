@@ -40,6 +40,10 @@ type Router struct {
 	warned            sync.Map // tier → struct{}: the missing-candidates warning was logged
 	credits           atomic.Pointer[bot.Credits]
 
+	// learner keeps the communities' ratings per tier (nil when the
+	// router has no votes to learn from).
+	learner *learner
+
 	// model is the tier classifier (weights embedded at build time).
 	model *tiermodel.Model
 	// baseline, when set, classifies instead of the tier model: only the
@@ -61,7 +65,7 @@ func New(cfg Config, cat *Catalog) (*Router, error) {
 	if cat == nil {
 		cat = NewCatalog(cfg)
 	}
-	r := &Router{cfg: cfg, client: NewClient(cfg), catalog: cat, log: cfg.Logger, metrics: cfg.Metrics, model: tiermodel.Default()}
+	r := &Router{cfg: cfg, client: NewClient(cfg), catalog: cat, log: cfg.Logger, metrics: cfg.Metrics, model: tiermodel.Default(), learner: newLearner(cfg)}
 	for _, t := range Tiers {
 		if t == TierFree {
 			continue

@@ -189,6 +189,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 	if s.Store, err = OpenStore(cfg.Accounts, deps); err != nil {
 		return nil, err
 	}
+	rc.Votes = s.Store // the auto router learns from each community's votes
 	s.Catalog = router.NewCatalog(rc)
 	if err := s.loadCatalog(ctx, rc.BaseURL, log); err != nil {
 		return nil, err
@@ -281,7 +282,7 @@ func (s *Stack) Reload(cfg Config) (Reloaded, error) {
 	// The upstream and the catalog stay: the new router talks to the same
 	// server with the same key.
 	rc.BaseURL, rc.APIKey, rc.UserSalt, rc.CatalogCache = old.Router.BaseURL, old.Router.APIKey, old.Router.UserSalt, old.Router.CatalogCache
-	rc.Logger, rc.Metrics, rc.HTTPClient = old.Router.Logger, old.Router.Metrics, old.Router.HTTPClient
+	rc.Logger, rc.Metrics, rc.HTTPClient, rc.Votes = old.Router.Logger, old.Router.Metrics, old.Router.HTTPClient, old.Router.Votes
 	r, err := router.New(rc, s.Catalog)
 	if err != nil {
 		return Reloaded{}, err

@@ -30,6 +30,7 @@ import (
 type Store interface {
 	bot.Ledger
 	bot.Votes
+	bot.TierVotes
 	bot.Preferences
 
 	// SeenEvent reports whether an event id is new within the event
@@ -1525,6 +1526,59 @@ func testVotes(t *testing.T, b Backend) {
 			}
 		}
 		err = f.RecordCompare(f.ctx, bot.CompareRecord{ID: "c2", Community: "discord:1", Requester: alice, Models: []string{gpt, claude}, Failed: []string{"C"}})
+		wantCode(t, err, bot.EINVALID)
+	})
+
+	t.Run("TierResults", func(t *testing.T) {
+		// A compare keeps the tier of its prompt; the votes group by it,
+		// per community, and a compare without a tier teaches no tier.
+		f := open(t, b)
+		rec := func(id, community, tier string, models ...string) {
+			t.Helper()
+			if err := f.RecordCompare(f.ctx, bot.CompareRecord{ID: id, Community: community, Requester: alice, Models: models, Tier: tier, Blind: id == "c3"}); err != nil {
+				t.Fatalf("RecordCompare(%s): %v", id, err)
+			}
+		}
+		rec("c1", "discord:1", "code", gpt, claude)
+		rec("c2", "discord:1", "code", claude, gemini, gpt)
+		rec("c3", "discord:1", "fast", gemini, gpt)
+		rec("c4", "discord:1", "", gpt, claude)
+		rec("c5", "discord:2", "code", gpt, claude)
+		vote(f, "c1", alice, "B")
+		vote(f, "c1", bob, "B")
+		vote(f, "c2", alice, "A")
+		vote(f, "c2", bob, "tie")
+		vote(f, "c3", alice, "A")
+		vote(f, "c4", alice, "A")
+		vote(f, "c5", alice, "A")
+		if c, err := f.Compare(f.ctx, "c2"); err != nil || c.Tier != "code" {
+			t.Fatalf("Compare(c2) tier=%q err=%v, want code", c.Tier, err)
+		}
+		got, err := f.TierResults(f.ctx, "discord:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []bot.TierResults{
+			{Tier: "code", Votes: 4, Pairs: []bot.PairRecord{
+				{A: claude, B: gemini, AWins: 1, Ties: 1},
+				{A: claude, B: gpt, AWins: 3, Ties: 1},
+				{A: gemini, B: gpt, Ties: 1},
+			}},
+			{Tier: "fast", Votes: 1, Pairs: []bot.PairRecord{{A: gemini, B: gpt, AWins: 1, BlindAWins: 1}}},
+		}
+		if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+			t.Fatalf("TierResults(discord:1)=\n%+v\nwant\n%+v", got, want)
+		}
+		other, err := f.TierResults(f.ctx, "discord:2")
+		if err != nil || len(other) != 1 || other[0].Votes != 1 || other[0].Pairs[0].AWins != 0 || other[0].Pairs[0].BWins != 1 {
+			t.Fatalf("TierResults(discord:2)=%+v err=%v: another community's votes are its own", other, err)
+		}
+		if none, err := f.TierResults(f.ctx, "discord:3"); err != nil || len(none) != 0 {
+			t.Fatalf("TierResults(discord:3)=%+v err=%v, want none", none, err)
+		}
+		_, err = f.TierResults(f.ctx, "")
+		wantCode(t, err, bot.EINVALID)
+		err = f.RecordCompare(f.ctx, bot.CompareRecord{ID: "c9", Community: "discord:1", Requester: alice, Models: []string{gpt, claude}, Tier: "bogus"})
 		wantCode(t, err, bot.EINVALID)
 	})
 

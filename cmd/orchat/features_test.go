@@ -89,3 +89,50 @@ func TestWholeCatalogOffline(t *testing.T) {
 		t.Fatalf("a catalog model was unknown offline:\n%s", got)
 	}
 }
+
+// TestAutoRouterLearnsFromVotes: a compare records its prompt's tier,
+// the community's votes on it rate the tier's models, and once the tier
+// has router.learn.min_votes votes the auto router answers with the model
+// the community prefers and the footer says so; after an admin's
+// /settings routing learn off, the router's own choice answers again.
+func TestAutoRouterLearnsFromVotes(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "orchat.toml")
+	if err := os.WriteFile(cfg, []byte("admins = [\"console:admin\"]\n[router.learn]\nmin_votes = 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "t.db")
+	const lite, nano = "google/gemini-2.5-flash-lite", "openai/gpt-4.1-nano"
+	var id string
+	for _, m := range consoleRun(t, "ann> /compare models:"+lite+","+nano+" Name a colour\n", "--db", db, "--config", cfg) {
+		if m.Kind == "compare" {
+			id = m.CompareID
+		}
+	}
+	if id == "" {
+		t.Fatal("no compare")
+	}
+	footer := func(msgs []consoleMessage, prompt string) string {
+		t.Helper()
+		for _, m := range msgs {
+			if strings.Contains(m.Text, "You said: "+prompt) {
+				return m.Footer
+			}
+		}
+		t.Fatalf("no answer to %q:\n%s", prompt, texts(msgs))
+		return ""
+	}
+	// One vote is below the threshold: the router's own choice answers.
+	got := consoleRun(t, "ben> /vote "+id+" B\nann> Name a colour\n", "--db", db, "--config", cfg)
+	if f := footer(got, "Name a colour"); !strings.HasPrefix(f, lite) || strings.Contains(f, "votes") {
+		t.Fatalf("footer %q after one vote, want %s without a vote note", f, lite)
+	}
+	got = consoleRun(t, "cat> /vote "+id+" B\nann> Name a colour\n", "--db", db, "--config", cfg)
+	if f := footer(got, "Name a colour"); !strings.HasPrefix(f, nano+" (chosen by this community's votes)") {
+		t.Fatalf("footer %q after two votes, want %s chosen by the votes", f, nano)
+	}
+	got = consoleRun(t, "admin> /settings routing learn off\nann> Name a colour\n", "--db", db, "--config", cfg)
+	if f := footer(got, "Name a colour"); !strings.HasPrefix(f, lite) || strings.Contains(f, "votes") {
+		t.Fatalf("footer %q after routing learn off, want %s", f, lite)
+	}
+}

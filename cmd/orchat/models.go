@@ -112,6 +112,7 @@ func runRoute(ctx context.Context, m *Main, args []string) error {
 	balance := fs.Int64("balance", 15000, "the user's available balance in `tokens`")
 	free := fs.Int("free-left", 50, "free-model requests the user has left today")
 	explain := fs.Bool("explain", false, "show the working: signals, the classifier's scores per tier, constraints, every candidate and why it was kept, skipped or dropped")
+	community := fs.String("community", "", "plan as in `COMMUNITY` (discord:<server id>, slack:<workspace id>, console): its model rules, and the order its compare votes teach unless its admins turned routing learn off (reads the ledger)")
 	pos, err := m.parse(fs, args)
 	if err != nil {
 		return err
@@ -125,7 +126,12 @@ func runRoute(ctx context.Context, m *Main, args []string) error {
 		prompt = string(b)
 	}
 	if strings.TrimSpace(prompt) == "" {
-		return usagef("usage: orchat route [--catalog FILE] [--model ID] [--image] [--balance N] [--explain] [--json] PROMPT (or - to read it from stdin)")
+		return usagef("usage: orchat route [--catalog FILE] [--model ID] [--image] [--balance N] [--community C] [--explain] [--json] PROMPT (or - to read it from stdin)")
+	}
+	if *community != "" {
+		if err := bot.ValidateCommunity(*community); err != nil {
+			return usagef("--community %s: %s", *community, bot.ErrorMessage(err))
+		}
 	}
 	cat, err := m.loadCatalog(ctx, *file)
 	if err != nil {
@@ -133,6 +139,19 @@ func runRoute(ctx context.Context, m *Main, args []string) error {
 	}
 	rc := m.routerConfig()
 	rc.CatalogCache = ""
+	var view *bot.CommunityView
+	if *community != "" {
+		st, err := m.openStore()
+		if err != nil {
+			return err
+		}
+		settings, err := st.CommunitySettings(ctx, *community)
+		if err != nil {
+			return err
+		}
+		v := bot.Resolve(*community, "", settings, bot.HostDefaults{Tiers: rc.Tiers})
+		view, rc.Votes = &v, st
+	}
 	r, err := router.New(rc, cat)
 	if err != nil {
 		return err
@@ -144,6 +163,9 @@ func runRoute(ctx context.Context, m *Main, args []string) error {
 	req := bot.PlanRequest{
 		Identity: "console:route", Model: *model, Available: *balance, FreeRemaining: *free,
 		Messages: []bot.ChatMessage{{Role: bot.RoleSystem, Content: m.Config.Bot.SystemPrompt}, msg},
+	}
+	if view != nil {
+		req.Community, req.Learn, req.Policy = view.Community, view.LearnRouting(), view.Policy()
 	}
 	if *explain {
 		ex, err := r.Explain(ctx, req)

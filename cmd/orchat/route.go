@@ -13,13 +13,34 @@ func planJSON(plan bot.Plan) map[string]any {
 	return map[string]any{
 		"model": plan.Model, "tier": plan.Tier, "fallbacks": nonNil(plan.Fallbacks), "reasons": nonNil(plan.Reasons),
 		"estimated_cost_usd": plan.CostUSD, "estimated_tokens": plan.PromptTokens, "max_tokens": plan.MaxTokens,
-		"hold_tokens": plan.Cost, "free": plan.Free,
+		"hold_tokens": plan.Cost, "free": plan.Free, "needed": plan.Needed,
+		"effort": plan.Reasoning, "effort_from": plan.EffortFrom, "chosen_by_votes": plan.Learned,
 	}
+}
+
+// effortFrom says in words where a plan's effort came from.
+func effortFrom(from, tier string) string {
+	switch from {
+	case "you":
+		return "your effort:"
+	case "config":
+		return "router.reasoning"
+	case "tier":
+		return "the router's proposal for the " + tier + " tier"
+	}
+	return from
 }
 
 // printPlan writes the plan for people.
 func (m *Main) printPlan(plan bot.Plan) {
-	fmt.Fprintf(m.Stdout, "model:     %s (tier %s)\n", plan.Model, plan.Tier)
+	by := ""
+	if plan.Learned {
+		by = ", chosen by this community's votes"
+	}
+	fmt.Fprintf(m.Stdout, "model:     %s (tier %s%s)\n", plan.Model, plan.Tier, by)
+	if plan.Reasoning != "" {
+		fmt.Fprintf(m.Stdout, "effort:    %s (%s)\n", plan.Reasoning, effortFrom(plan.EffortFrom, plan.Tier))
+	}
 	if len(plan.Fallbacks) > 0 {
 		fmt.Fprintf(m.Stdout, "fallbacks: %s\n", strings.Join(plan.Fallbacks, ", "))
 	}
@@ -38,6 +59,9 @@ func (m *Main) printExplanation(ex router.Explanation, planErr error) error {
 	if m.JSON {
 		out := map[string]any{"needed": ex.Needed, "signals": ex.Signals, "scores": nonNilSlice(ex.Scores),
 			"constraints": nonNil(ex.Constraints), "candidates": nonNilSlice(ex.Candidates)}
+		if ex.Votes != nil {
+			out["votes"] = ex.Votes
+		}
 		if planErr == nil {
 			out["plan"] = planJSON(ex.Plan)
 		} else {
@@ -96,12 +120,46 @@ func (m *Main) printExplanation(ex router.Explanation, planErr error) error {
 		}
 		fmt.Fprintln(w, line)
 	}
+	if v := ex.Votes; v != nil {
+		m.printVotes(v)
+	}
 	if planErr != nil {
 		fmt.Fprintln(w, "no plan: see the error below")
 		return nil
 	}
 	m.printPlan(ex.Plan)
 	return nil
+}
+
+// printVotes writes what a community's votes did to the plan.
+func (m *Main) printVotes(v *router.VoteLearning) {
+	w := m.Stdout
+	if !v.On {
+		fmt.Fprintf(w, "votes of %s: off (its admins turned routing learn off)\n", v.Community)
+		return
+	}
+	if v.Tier == "" {
+		fmt.Fprintf(w, "votes of %s: not used (fewer than two candidates to order)\n", v.Community)
+		return
+	}
+	fmt.Fprintf(w, "votes of %s: %d in the %s tier (%d needed); price band: at most %g× the router's own choice\n", v.Community, v.Votes, v.Tier, v.MinVotes, v.PriceBand)
+	for i, r := range v.Ratings {
+		band := "in the band"
+		if !r.InBand {
+			band = fmt.Sprintf("outside the band (over %s tokens)", bot.FormatTokens(v.BandLimit))
+		}
+		rated := "rating"
+		if !r.Rated {
+			rated = "no votes, counted as"
+		}
+		fmt.Fprintf(w, "  %d. %-45s %s %d, ~%s tokens, %s\n", i+1, r.Model, rated, r.Rating, bot.FormatTokens(r.Cost), band)
+	}
+	switch {
+	case v.Decided:
+		fmt.Fprintln(w, "  → chosen by this community's votes")
+	case v.Why != "":
+		fmt.Fprintf(w, "  → %s\n", v.Why)
+	}
 }
 
 func nonNilSlice[T any](s []T) []T {

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orchat/orchat/accounts"
 	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/router"
 )
@@ -232,5 +235,77 @@ func TestSimulateUpstream(t *testing.T) {
 	}
 	if !strings.Contains(text.String(), "simulated") || resp.Usage.CompletionTokens == 0 || !resp.Usage.CostReported {
 		t.Fatalf("stream text %q usage %+v", text.String(), resp.Usage)
+	}
+}
+
+// TestRouteCommunityVotes: orchat route --community plans as a community
+// whose compare votes rate a tier's models: once the tier has enough votes
+// the explanation shows the ratings and says the votes chose the model;
+// after /settings routing learn off the router's own order stands.
+func TestRouteCommunityVotes(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "orchat.db")
+	st, err := accounts.Open(db, accounts.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const devstral, qwen = "mistralai/devstral-2512", "qwen/qwen3-coder"
+	for i := range 24 {
+		id := fmt.Sprintf("c%02d", i)
+		if err := st.RecordCompare(ctx, bot.CompareRecord{ID: id, Community: "discord:1", Requester: "discord:9", Models: []string{qwen, devstral}, Tier: router.TierCode}); err != nil {
+			t.Fatal(err)
+		}
+		choice := "B"
+		if i%4 == 0 {
+			choice = "A"
+		}
+		if _, err := st.Vote(ctx, id, bot.Identity(fmt.Sprintf("discord:%d", 100+i)), choice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	route := func(t *testing.T, community string) string {
+		t.Helper()
+		code, out, stderr := runCLI(t, nil, "--db", db, "route", "--catalog", fullCatalog, "--community", community, "--explain",
+			"Write a Python function that parses a CSV file into a list of dicts.")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		return out
+	}
+	out := route(t, "discord:1")
+	for _, want := range []string{"model:     " + devstral + " (tier code, chosen by this community's votes)", "votes of discord:1: 24 in the code tier (20 needed)",
+		"1. " + devstral, "→ chosen by this community's votes"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("route --community discord:1 --explain does not say %q:\n%s", want, out)
+		}
+	}
+	code, js, stderr := runCLI(t, nil, "--db", db, "--json", "route", "--catalog", fullCatalog, "--community", "discord:1", "--explain",
+		"Write a Python function that parses a CSV file into a list of dicts.")
+	var ex struct {
+		Votes router.VoteLearning `json:"votes"`
+		Plan  struct {
+			Model   string `json:"model"`
+			ByVotes bool   `json:"chosen_by_votes"`
+		} `json:"plan"`
+	}
+	if err := json.Unmarshal([]byte(js), &ex); code != exitOK || err != nil || !ex.Votes.Decided || !ex.Plan.ByVotes || ex.Plan.Model != devstral ||
+		ex.Votes.Votes != 24 || len(ex.Votes.Ratings) != 3 || ex.Votes.Ratings[0].Model != devstral || !ex.Votes.Ratings[0].Rated {
+		t.Fatalf("--json: exit %d err %v %s\n%s", code, err, stderr, js)
+	}
+	if out := route(t, "discord:2"); !strings.Contains(out, "model:     "+qwen+" (tier code)") || strings.Contains(out, "chosen by this community's votes") {
+		t.Fatalf("another community got discord:1's preference:\n%s", out)
+	}
+	if _, _, err := st.SetSetting(ctx, bot.SettingUpdate{Community: "discord:1", Key: bot.SettingRoutingLearn, Value: "off", Actor: "discord:9"}); err != nil {
+		t.Fatal(err)
+	}
+	if out := route(t, "discord:1"); !strings.Contains(out, "model:     "+qwen+" (tier code)") || !strings.Contains(out, "votes of discord:1: off") {
+		t.Fatalf("after routing learn off:\n%s", out)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, nil, "--db", db, "route", "--catalog", fullCatalog, "--community", "discord:dm", "hello")
+	if code != exitUsage || !strings.Contains(stderr, "--community discord:dm") {
+		t.Fatalf("exit %d stderr %q: a DM is no community", code, stderr)
 	}
 }
