@@ -2,7 +2,6 @@ package discord_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -121,31 +120,14 @@ type shardProcess struct {
 	name   string
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stderr *stacktest.SyncBuffer
 }
 
 func startShardProcess(t *testing.T, db string, dc *discordtest.Server, name string) *shardProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), shardChildDB+"="+db, shardChildAPI+"="+dc.APIURL, shardChildToken+"="+dc.Token, shardChildName+"="+name)
-	p := &shardProcess{name: name, cmd: cmd, stderr: &syncBuffer{}}
+	p := &shardProcess{name: name, cmd: cmd, stderr: &stacktest.SyncBuffer{}}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

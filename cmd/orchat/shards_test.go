@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"github.com/orchat/orchat/accounts/postgrestest"
 	"github.com/orchat/orchat/discord/discordtest"
 	"github.com/orchat/orchat/router/openroutertest"
-	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // TestRunSharesDiscordShards: two `orchat run` on one PostgreSQL ledger,
@@ -31,34 +29,7 @@ func TestRunSharesDiscordShards(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var bases []string
-	for i := range 2 {
-		logs := &stacktest.SyncBuffer{}
-		addr := make(chan string, 1)
-		m := &Main{Stdin: strings.NewReader(""), Stdout: &stacktest.SyncBuffer{}, Stderr: logs, Getenv: func(k string) string { return env[k] },
-			OpsListening: func(a string) { addr <- a }}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan int, 1)
-		go func() { done <- m.Run(ctx, []string{"run", "--config", cfgPath}) }()
-		t.Cleanup(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(60 * time.Second):
-				t.Errorf("orchat run %d did not stop", i)
-			}
-			m.Close()
-			if t.Failed() {
-				t.Logf("orchat run %d:\n%s", i, logs)
-			}
-		})
-		select {
-		case a := <-addr:
-			bases = append(bases, "http://"+a)
-		case code := <-done:
-			t.Fatalf("orchat run %d exited %d before serving:\n%s", i, code, logs.String())
-		}
-	}
+	bases := []string{startRun(t, cfgPath, env), startRun(t, cfgPath, env)}
 	eventually(t, "both shards served, one by each process", func() bool {
 		got, n := dc.ConnectedShards()
 		if len(got) != 2 || n != 2 {
