@@ -536,8 +536,7 @@ func (a *Adapter) registerWhenDue(ctx context.Context) {
 		return
 	case <-a.firstReady:
 	}
-	t := time.NewTicker(a.opts.Rebalance)
-	defer t.Stop()
+	wait := a.opts.Rebalance
 	for !a.registered.Load() {
 		due := false
 		if a.opts.Leader != nil {
@@ -548,12 +547,14 @@ func (a *Adapter) registerWhenDue(ctx context.Context) {
 		}
 		if due {
 			_, appID := a.ids()
-			a.register(appID)
+			if a.register(appID); !a.registered.Load() {
+				wait = min(wait*2, 5*time.Minute) // Discord refused: not every round
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }

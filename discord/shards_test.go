@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,6 +274,26 @@ func TestShards(t *testing.T) {
 		answeredBy(t, w.dc, w.alice, channels[3])
 		if got := w.dc.Registrations(); got != 0 {
 			t.Fatalf("a process without shard 0 registered the commands %d times", got)
+		}
+	})
+
+	t.Run("RegisteredByTheLeaderOnly", func(t *testing.T) {
+		// A process that is not the leader at READY registers nothing; once
+		// it leads (the leader before it died unregistered), it does, once.
+		var leads atomic.Bool
+		w := newWorld(t, func(s *setup) {
+			s.opts.Leader = leads.Load
+			s.opts.Rebalance = 50 * time.Millisecond
+		})
+		time.Sleep(300 * time.Millisecond) // rounds in which it does not lead
+		if got := w.dc.Registrations(); got != 0 {
+			t.Fatalf("a follower registered the commands %d times", got)
+		}
+		leads.Store(true)
+		w.eventually("the new leader to register", func() bool { return w.dc.Registrations() > 0 })
+		time.Sleep(300 * time.Millisecond)
+		if got := w.dc.Registrations(); got != 1 {
+			t.Fatalf("%d bulk overwrites, want 1", got)
 		}
 	})
 
