@@ -49,10 +49,10 @@ type Locks interface {
 	Close() error
 }
 
-// LockHolders says who holds a lock in any process (accounts.Store):
-// ENOTFOUND when nobody does.
+// LockHolders says who holds locks in any process (accounts.Store), in
+// one question: the names held, mapped to their holders.
 type LockHolders interface {
-	WhoHolds(ctx context.Context, name string) (string, error)
+	WhoHoldsEach(ctx context.Context, names []string) (map[string]string, error)
 }
 
 // ShardMetrics is the optional power of a bot.Metrics to show the shards
@@ -316,8 +316,8 @@ func (a *Adapter) lockFixed(ctx context.Context, l Locks) {
 		if err != nil || ok {
 			continue
 		}
-		who, _ := a.opts.Holders.WhoHolds(ctx, shardLock(id))
-		a.log.Warn("another process also serves this fixed shard: both get its events", "shard", id, "holder", who)
+		who, _ := a.opts.Holders.WhoHoldsEach(ctx, []string{shardLock(id)})
+		a.log.Warn("another process also serves this fixed shard: both get its events", "shard", id, "holder", who[shardLock(id)])
 	}
 }
 
@@ -440,19 +440,21 @@ func (a *Adapter) round(ctx context.Context, l Locks, member int) (int, error) {
 			}
 		}
 	}
+	names := make([]string, count)
+	for m := range count {
+		names[m] = memberLock(m)
+	}
+	held, err := a.opts.Holders.WhoHoldsEach(ctx, names)
+	if err != nil {
+		return member, err
+	}
 	live, rank := 0, -1
 	for m := range count {
 		if m == member {
 			rank = live
 			live++
-			continue
-		}
-		_, err := a.opts.Holders.WhoHolds(ctx, memberLock(m))
-		switch {
-		case err == nil:
+		} else if _, ok := held[names[m]]; ok {
 			live++
-		case bot.ErrorCode(err) != bot.ENOTFOUND:
-			return member, err
 		}
 	}
 	want := 0
