@@ -297,6 +297,24 @@ func TestShards(t *testing.T) {
 		}
 	})
 
+	t.Run("ErrFixedShardBeyondRecommended", func(t *testing.T) {
+		// shard_count = 0 takes Discord's count (2 here): a fixed shard 3
+		// cannot be served, and Run says which key to change.
+		dc := discordtest.MustStart(t, discordtest.Options{Shards: 2})
+		a, err := discord.New(discord.Options{Token: dc.Token, APIURL: dc.APIURL, ShardCount: 0, Shards: []int{3}, Handler: handlerFunc(nil),
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = a.Run(context.Background())
+		if bot.ErrorCode(err) != bot.EINVALID || !strings.Contains(bot.ErrorMessage(err), "discord.shard_ids") {
+			t.Fatalf("Run = %v, want EINVALID naming discord.shard_ids", err)
+		}
+		if got := dc.Identifies(); len(got) != 0 {
+			t.Fatalf("%d identifies, want none", len(got))
+		}
+	})
+
 	t.Run("ErrShardingRequired", func(t *testing.T) {
 		// Discord closes a session that would hold too many guilds with
 		// 4011: Run ends saying what to change, rather than retrying.
