@@ -23,9 +23,11 @@ func TestRunSharesDiscordShards(t *testing.T) {
 	sim := openroutertest.MustStart(t, openroutertest.Options{APIKey: apiKey})
 	dc := discordtest.MustStart(t, discordtest.Options{Token: token, Shards: 2, MaxConcurrency: 2})
 	env := map[string]string{"OPENROUTER_API_KEY": apiKey, "DISCORD_BOT_TOKEN": token}
-	cfgPath := filepath.Join(t.TempDir(), "orchat.toml")
-	cfg := fmt.Sprintf("[openrouter]\nbase_url = %q\n[accounts]\ndatabase = %q\n[discord]\napi_url = %q\nshard_count = 0\n[http]\naddr = \"127.0.0.1:0\"\n",
-		sim.URL(), db, dc.APIURL)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "orchat.toml")
+	// A PostgreSQL ledger has no folder for the catalog cache: one here.
+	cfg := fmt.Sprintf("[openrouter]\nbase_url = %q\n[router]\ncatalog_cache = %q\n[accounts]\ndatabase = %q\n[discord]\napi_url = %q\nshard_count = 0\n[http]\naddr = \"127.0.0.1:0\"\n",
+		sim.URL(), filepath.Join(dir, "models.json"), db, dc.APIURL)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
