@@ -76,6 +76,9 @@ const (
 	// SettingRoutingLearn is whether the auto router may learn from this
 	// community's compare votes (on unless turned off).
 	SettingRoutingLearn = "routing.learn"
+	// SettingThreads is whether a mention starts a thread for its answer
+	// (Discord; "on" or "off", else the host's discord.threads).
+	SettingThreads = "threads"
 )
 
 // SettingDef describes one setting: its key, how /settings show names it,
@@ -109,6 +112,7 @@ var SettingDefs = []SettingDef{
 	{Key: SettingAlertsPoolBelow, Title: "alerts pool-below", Host: "off"},
 	{Key: SettingAlertsMemberLow, Title: "alerts member-low", Host: "off"},
 	{Key: SettingRoutingLearn, Title: "routing learn", Host: "on"},
+	{Key: SettingThreads, Title: "threads", Channel: true, Host: "the host's (discord.threads)"},
 }
 
 // SettingDefOf returns the definition of key.
@@ -280,6 +284,14 @@ func (v CommunityView) Blind() bool { b, _ := v.set(SettingCompareBlind); return
 // LearnRouting reports whether the auto router may learn from this
 // community's votes.
 func (v CommunityView) LearnRouting() bool { l, _ := v.set(SettingRoutingLearn); return l != "off" }
+
+// Threads reports whether a mention here starts a thread for its answer,
+// and whether the community or channel decided it (else the host's
+// configuration does).
+func (v CommunityView) Threads() (on, set bool) {
+	t, set := v.set(SettingThreads)
+	return t == "on", set
+}
 
 // Policy is the model rules in force, nil when there are none.
 func (v CommunityView) Policy() *ModelPolicy {

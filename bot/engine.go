@@ -78,7 +78,9 @@ type Option struct {
 	// Model: the value is a model id (platforms offer autocomplete).
 	Model bool
 	// Kind is what the value names, for platforms with pickers: "" (text),
-	// OptionChannel, OptionMentionable (a user or a role).
+	// OptionChannel, OptionMentionable (a user or a role), OptionFile (an
+	// uploaded file: the platform passes it as one of the event's
+	// Attachments, not as text).
 	Kind string
 	// Choices, when set, are the only values (platforms offer them as a
 	// list).
@@ -89,6 +91,7 @@ type Option struct {
 const (
 	OptionChannel     = "channel"
 	OptionMentionable = "mentionable"
+	OptionFile        = "file"
 )
 
 // Invocation is a parsed command: its name and arguments.
@@ -486,14 +489,17 @@ func (e *Engine) run(ctx context.Context, req *Request, r *Reply) (err error) {
 	return req.Command.Run(ctx, req)
 }
 
-// welcome tells a first-time user what they got.
+// welcome tells a first-time user what they got, privately: in a shared
+// channel only they see it (Slack: an ephemeral message; Discord: a line
+// in the answer's footer, or an ephemeral follow-up of a command); in a DM
+// it is an ordinary message.
 func (e *Engine) welcome(ctx context.Context, req *Request, r *Reply) {
 	bal, err := e.users.Balance(ctx, req.Event.Identity)
 	if err != nil {
 		req.Logger.Warn("welcome: read balance", "err", err)
 		return
 	}
-	_ = r.Send(Message{Kind: KindNotice, Text: fmt.Sprintf(
+	_ = r.Send(Message{Kind: KindNotice, Private: true, Welcome: true, Text: fmt.Sprintf(
 		"Welcome to orchat! You have %s free tokens to start (they never expire), and %d free-model requests a day. Type /help to see what I can do.",
 		FormatTokens(bal.Balance), bal.Free.Limit)})
 }

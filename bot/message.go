@@ -56,6 +56,11 @@ type Message struct {
 	Citations []Citation
 	// Files are uploaded with the message (generated images).
 	Files []File
+	// Welcome marks the note a first-time member gets (always Private):
+	// an adapter may fold it into the answer that follows instead of
+	// posting it on its own (Discord puts it in a mention's footer), so a
+	// shared channel sees one post per question, not two.
+	Welcome bool
 }
 
 // ReplyMeta holds the facts of a finished answer, for footers and for

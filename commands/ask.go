@@ -21,10 +21,16 @@ func (s *set) ask() *bot.Command {
 			{Name: "model", Description: "A model id, or auto (default: your /model)", Model: true},
 			{Name: "effort", Description: "How hard a reasoning model thinks: none, minimal, low, medium, high, xhigh", Choices: bot.Efforts},
 			{Name: "web", Description: "Search the web first and cite the sources: on or off", Choices: []string{"on", "off"}},
+			fileOption,
 		},
 		Run: s.runAsk,
 	}
 }
+
+// fileOption is the file a platform with upload pickers (Discord) lets
+// /ask and /compare take: it arrives as an attachment and is read by the
+// same rules as a mention's (images to vision models, PDFs, text files).
+var fileOption = bot.Option{Name: "file", Description: "An image, PDF or text file to ask about", Kind: bot.OptionFile}
 
 // askOptions reads the effort and web options shared by ask and compare.
 func askOptions(args bot.Args) (effort string, web bool, err error) {

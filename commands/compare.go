@@ -31,6 +31,7 @@ func (s *set) compare() *bot.Command {
 			{Name: "model4", Description: "Fourth model", Model: true},
 			{Name: "effort", Description: "How hard reasoning models think: none, minimal, low, medium, high, xhigh", Choices: bot.Efforts},
 			{Name: "web", Description: "Every model searches the web first and cites its sources: on or off", Choices: []string{"on", "off"}},
+			fileOption,
 		},
 		Run: s.runCompare,
 	}

@@ -22,7 +22,7 @@ func (s *set) settings() *bot.Command {
 	state := bot.Option{Name: "state", Description: "on or off", Required: true, Choices: []string{"on", "off"}}
 	return &bot.Command{
 		Name:           "settings",
-		Usage:          "settings show|persona|model|models|compare|budget|allowance|channels|admins|alerts|routing|pool|history …",
+		Usage:          "settings show|persona|model|models|compare|budget|allowance|channels|admins|alerts|routing|threads|pool|history …",
 		Summary:        "Run orchat here: persona, models, compare, budgets, allowances, channels, alerts (community admins).",
 		CommunityAdmin: true, Private: true,
 		Subcommands: []bot.Subcommand{
@@ -67,6 +67,8 @@ func (s *set) settings() *bot.Command {
 			{Name: "routing", Description: "The auto router here", Subcommands: []bot.Subcommand{
 				{Name: "learn", Description: "Let the auto router learn from this community's compare votes", Options: []bot.Option{state}},
 			}},
+			{Name: "threads", Description: "Whether a mention starts a thread for its answer (Discord)", Options: []bot.Option{
+				{Name: "state", Description: "on, off, or default (the host's)", Required: true, Choices: []string{"on", "off", "default"}}, channelOption}},
 			{Name: "pool", Description: "The community's pool and its last rows"},
 			{Name: "history", Description: "The last changes: who, when, old → new"},
 		},
@@ -221,6 +223,15 @@ func (s *set) runSettings(ctx context.Context, req *bot.Request) error {
 			key = bot.SettingAlertsMemberLow
 		}
 		return s.changeTokens(ctx, req, key, channel, arg("tokens"), off)
+	case "threads":
+		if strings.EqualFold(arg("state"), "default") {
+			return s.change(ctx, req, bot.SettingThreads, channel, "")
+		}
+		v, err := bot.ParseSwitch(arg("state"))
+		if err != nil {
+			return err
+		}
+		return s.change(ctx, req, bot.SettingThreads, channel, v)
 	case "routing learn":
 		v, err := bot.ParseSwitch(arg("state"))
 		if err != nil {

@@ -212,6 +212,10 @@ type DiscordConfig struct {
 	DevGuilds  []string `toml:"dev_guilds"`
 	// AttachmentHosts are the only hosts attachments are downloaded from.
 	AttachmentHosts []string `toml:"attachment_hosts"`
+	// Threads: a mention in a server channel starts a thread named from
+	// the question, and the bot answers every message in threads it
+	// started without a mention.
+	Threads bool `toml:"threads"`
 }
 
 // SlackConfig is the Slack adapter.

@@ -40,6 +40,14 @@ func commandName(name string) string {
 // pickers and "who" options mentionables. Community admin commands are
 // shown by default to members with Manage Server (the engine still checks
 // who runs the community).
+//
+// Every command but a community admin's is registered for both
+// installations (a server's, integration type 0, and a member's own, 1)
+// and every context (a server, the bot's DM, other DMs and group DMs), so a
+// member who installed orchat can use it where the bot is not a member;
+// a community admin command runs a server, so it stays in servers that
+// installed the bot. /ask and /compare also appear in a message's Apps
+// menu (message commands, type 3: MessageCommands).
 func ApplicationCommands(cmds []*bot.Command) []*discordgo.ApplicationCommand {
 	admin := int64(discordgo.PermissionAdministrator)
 	manage := int64(discordgo.PermissionManageGuild)
@@ -56,6 +64,7 @@ func ApplicationCommands(cmds []*bot.Command) []*discordgo.ApplicationCommand {
 			Description: describe(c.Summary, c.Name),
 			Options:     valueOptions(c.Options),
 		}
+		everywhere(ac, !c.CommunityAdmin)
 		switch {
 		case c.Admin:
 			ac.DefaultMemberPermissions = &admin
@@ -67,7 +76,65 @@ func ApplicationCommands(cmds []*bot.Command) []*discordgo.ApplicationCommand {
 		}
 		out = append(out, ac)
 	}
+	for _, mc := range MessageCommands {
+		if !seen[mc.Command] {
+			continue
+		}
+		ac := &discordgo.ApplicationCommand{Type: discordgo.MessageApplicationCommand, Name: mc.Name}
+		everywhere(ac, true)
+		out = append(out, ac)
+	}
 	return out
+}
+
+// everywhere sets where a command may be used: with user, in every
+// installation and context; else in servers that installed the bot only.
+func everywhere(ac *discordgo.ApplicationCommand, user bool) {
+	types := []discordgo.ApplicationIntegrationType{discordgo.ApplicationIntegrationGuildInstall}
+	contexts := []discordgo.InteractionContextType{discordgo.InteractionContextGuild}
+	if user {
+		types = append(types, discordgo.ApplicationIntegrationUserInstall)
+		contexts = append(contexts, discordgo.InteractionContextBotDM, discordgo.InteractionContextPrivateChannel)
+	}
+	ac.IntegrationTypes, ac.Contexts = &types, &contexts
+}
+
+// guildScoped are cmds as a guild registers them: integration types and
+// contexts are for global commands only (Discord's application command
+// object), a guild's commands live in that guild.
+func guildScoped(cmds []*discordgo.ApplicationCommand) []*discordgo.ApplicationCommand {
+	out := make([]*discordgo.ApplicationCommand, len(cmds))
+	for i, c := range cmds {
+		cc := *c
+		cc.IntegrationTypes, cc.Contexts = nil, nil
+		out[i] = &cc
+	}
+	return out
+}
+
+// MessageCommand is an entry of a message's Apps menu: the command it
+// runs with the message as its prompt.
+type MessageCommand struct {
+	Name    string // as Discord shows it (message commands may have spaces and capitals)
+	Command string // the bot command it runs
+}
+
+// MessageCommands are the Apps menu entries: "Ask orchat" answers the
+// message, "Compare models" compares the community's (else the default)
+// compare models on it.
+var MessageCommands = []MessageCommand{
+	{Name: "Ask orchat", Command: "ask"},
+	{Name: "Compare models", Command: "compare"},
+}
+
+// messageCommand returns the bot command a message command's name runs.
+func messageCommand(name string) (string, bool) {
+	for _, mc := range MessageCommands {
+		if mc.Name == name {
+			return mc.Command, true
+		}
+	}
+	return "", false
 }
 
 // subcommandOptions are subcommands and groups as Discord registers them.
@@ -113,6 +180,8 @@ func valueOptions(opts []bot.Option) []*discordgo.ApplicationCommandOption {
 				discordgo.ChannelTypeGuildPublicThread, discordgo.ChannelTypeGuildPrivateThread, discordgo.ChannelTypeGuildForum}
 		case bot.OptionMentionable:
 			ao.Type, ao.Autocomplete = discordgo.ApplicationCommandOptionMentionable, false
+		case bot.OptionFile:
+			ao.Type, ao.Autocomplete, ao.Choices = discordgo.ApplicationCommandOptionAttachment, false, nil
 		}
 		out = append(out, ao)
 	}
@@ -149,7 +218,11 @@ func (a *Adapter) register(appID string) {
 	}
 	ok := true
 	for _, g := range guilds {
-		if _, err := a.api.ApplicationCommandBulkOverwrite(appID, g, cmds, discordgo.WithContext(a.work)); err != nil {
+		list := cmds
+		if g != "" {
+			list = guildScoped(cmds)
+		}
+		if _, err := a.api.ApplicationCommandBulkOverwrite(appID, g, list, discordgo.WithContext(a.work)); err != nil {
 			ok = false
 			a.log.Error("registering slash commands failed", "guild", g, "err", a.redact(err))
 			continue
@@ -194,7 +267,7 @@ func (a *Adapter) autocomplete(ctx context.Context, i *discordgo.Interaction) {
 // policy is the model rules in force where an interaction happened (nil:
 // none, or no Rules given).
 func (a *Adapter) policy(ctx context.Context, i *discordgo.Interaction) *bot.ModelPolicy {
-	if a.opts.Rules == nil || i.GuildID == "" {
+	if a.opts.Rules == nil || i.GuildID == "" || userInstalled(i) {
 		return nil
 	}
 	p, err := a.opts.Rules.ModelPolicy(ctx, community(i.GuildID), i.ChannelID)

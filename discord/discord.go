@@ -110,6 +110,18 @@ type Options struct {
 	// DrainTimeout is how long Run waits, once its context ends, for
 	// answers in flight before cancelling them (default 30 s).
 	DrainTimeout time.Duration
+	// Threads (discord.threads): a mention in a server's text channel
+	// starts a thread from it, named from the question, and the answer
+	// goes there. Whether or not it is set, the bot answers every message
+	// in the threads it started, without a mention, with the thread as
+	// context; it archives nothing (Discord archives idle threads). A
+	// community or channel decides for itself with /settings threads
+	// (read through Rules, when it can show the settings in force).
+	Threads bool
+	// ThreadStore remembers the threads the bot started (default: in
+	// this process only; a store shared by the processes lets every
+	// shard answer in them).
+	ThreadStore bot.ThreadStore
 }
 
 // Adapter is the Discord platform: a gateway session for each shard this
@@ -146,7 +158,9 @@ type Adapter struct {
 	closed bool
 	files  *http.Client // attachment downloads (see filesClient)
 
-	serving  atomic.Bool // the shards to serve are known (a process may serve none, waiting for a share)
+	serving atomic.Bool // the shards to serve are known (a process may serve none, waiting for a share)
+	threads bot.ThreadStore
+
 	inflight sync.WaitGroup
 	work     context.Context // the context answers run with
 	stopWork context.CancelFunc
@@ -169,6 +183,7 @@ type rest interface {
 	UserChannelCreate(userID string, opts ...discordgo.RequestOption) (*discordgo.Channel, error)
 	ApplicationCommandBulkOverwrite(appID, guildID string, cmds []*discordgo.ApplicationCommand, opts ...discordgo.RequestOption) ([]*discordgo.ApplicationCommand, error)
 	Guild(guildID string, opts ...discordgo.RequestOption) (*discordgo.Guild, error)
+	MessageThreadStartComplex(channelID, messageID string, data *discordgo.ThreadStart, opts ...discordgo.RequestOption) (*discordgo.Channel, error)
 }
 
 var _ rest = (*discordgo.Session)(nil)
@@ -268,6 +283,10 @@ func New(opts Options) (*Adapter, error) {
 	}
 	a.gate = newIdentifyGate(opts.IdentifyInterval, opts.Logger, a.currentLocks)
 	a.files = a.filesClient(opts.AttachmentClient)
+	a.threads = opts.ThreadStore
+	if a.threads == nil {
+		a.threads = newMemThreads()
+	}
 	for _, c := range opts.Commands {
 		a.commands[commandName(c.Name)] = c
 	}

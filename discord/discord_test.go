@@ -114,6 +114,13 @@ func TestConnect(t *testing.T) {
 		if _, ok := w.dc.Commands(""); ok {
 			t.Fatal("commands were registered globally too")
 		}
+		// Integration types and contexts are for global commands only.
+		cmds, _ := w.dc.Commands(guild)
+		for _, c := range cmds {
+			if len(c.IntegrationTypes) > 0 || len(c.Contexts) > 0 {
+				t.Fatalf("guild command %s carries integration_types %v contexts %v", c.Name, c.IntegrationTypes, c.Contexts)
+			}
+		}
 	})
 
 	t.Run("ConnectedUntilRunEnds", func(t *testing.T) {
@@ -650,8 +657,59 @@ func TestSlashCommands(t *testing.T) {
 		w := newWorld(t)
 		carol := w.dc.NewUser("carol")
 		_, msgs := w.command(carol, w.general, "ask", discordtest.Option{Name: "prompt", Value: "first time here"})
-		if len(msgs) != 2 || !strings.Contains(msgs[0].Text(), "Welcome") || !strings.Contains(msgs[1].Text(), "first time here") {
-			t.Fatalf("responses=%q, want the welcome then the answer", texts(msgs))
+		// The answer fills the public response; the welcome is an
+		// ephemeral follow-up only carol sees.
+		if len(msgs) != 2 || !strings.Contains(msgs[0].Text(), "first time here") || msgs[0].Ephemeral() ||
+			!strings.Contains(msgs[1].Text(), "Welcome") || !msgs[1].Ephemeral() {
+			t.Fatalf("responses=%q, want the public answer then an ephemeral welcome\n%s", texts(msgs), w.dc.Dump())
+		}
+	})
+
+	t.Run("NewUserMentionWelcomedInTheAnswersFooter", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		dave := w.dc.NewUser("dave")
+		_, replies := w.mention(dave, w.general, "hello, first time")
+		if len(replies) != 1 {
+			t.Fatalf("the channel got %d posts for a new member's mention, want 1 (the answer): %q", len(replies), texts(replies))
+		}
+		if !strings.Contains(replies[0].Text(), "hello, first time") || !strings.Contains(replies[0].Footer(), "Welcome to orchat") {
+			t.Fatalf("answer %q footer %q, want the answer with the welcome in its footer", replies[0].Text(), replies[0].Footer())
+		}
+		if n := len(w.dc.BotMessages(w.general)); n != 1 {
+			t.Fatalf("%d bot messages in the channel, want 1", n)
+		}
+		// A second question is an ordinary answer.
+		_, again := w.mention(dave, w.general, "and again")
+		if len(again) != 1 || strings.Contains(again[0].Footer(), "Welcome") {
+			t.Fatalf("second answer footer %q, want no welcome", again[0].Footer())
+		}
+	})
+
+	t.Run("NewUserPrivateFirstMentionWelcomedInTheDM", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		fay := w.dc.NewUser("fay")
+		m := w.dc.Mention(fay, w.general, "/balance")
+		w.waitHandled("discord:message:" + m.ID)
+		if n := len(w.dc.BotMessages(w.general)); n != 0 {
+			t.Fatalf("%d bot messages in the channel for a private answer", n)
+		}
+		dms := w.dc.BotMessages(w.dc.DMChannel(fay.ID))
+		if len(dms) != 1 || !strings.Contains(dms[0].Text(), "Balance") || !strings.Contains(dms[0].Footer(), "Welcome to orchat") {
+			t.Fatalf("DMs %q, want the balance with the welcome in its footer", texts(dms))
+		}
+	})
+
+	t.Run("NewUserDMWelcomeStaysAMessage", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		erin := w.dc.NewUser("erin")
+		m := w.dc.DM(erin, "hi in private")
+		w.waitHandled("discord:message:" + m.ID)
+		msgs := w.dc.BotMessages(m.ChannelID)
+		if len(msgs) != 2 || !strings.Contains(msgs[0].Text(), "Welcome") {
+			t.Fatalf("DM got %q, want the welcome then the answer", texts(msgs))
 		}
 	})
 

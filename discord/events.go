@@ -36,7 +36,8 @@ func (a *Adapter) onMessageCreate(s *discordgo.Session, mc *discordgo.MessageCre
 		return // joins, pins, thread notices…
 	}
 	direct := m.GuildID == ""
-	if !direct && !mentionsUser(m, botID) && !repliesTo(m, botID) {
+	mentioned := mentionsUser(m, botID)
+	if !direct && !mentioned && !repliesTo(m, botID) && !a.botThread(context.Background(), m.ChannelID) {
 		return
 	}
 	id := messageEventID(m.ID)
@@ -64,11 +65,26 @@ func (a *Adapter) onMessageCreate(s *discordgo.Session, mc *discordgo.MessageCre
 		ev.ManagesCommunity = func(ctx context.Context) (bool, error) { return a.managesByRoles(ctx, guild, user, roles) }
 	}
 	a.start(func(ctx context.Context) {
+		thread := ""
 		if !direct {
 			ev.ParentChannel = a.parentChannel(ctx, m.ChannelID)
+			if mentioned && ev.ParentChannel == "" && a.threadsHere(ctx, m.GuildID, m.ChannelID) {
+				thread = a.startThread(ctx, m, ev.Text, ev.UserName)
+			}
+		}
+		if thread != "" {
+			// The answer goes to the new thread; its settings are the
+			// channel's.
+			ev.Channel, ev.ParentChannel = thread, m.ChannelID
+		} else if ev.ParentChannel != "" {
+			if ok := a.botThread(ctx, m.ChannelID); ok {
+				ev.History = &history{a: a, channel: m.ChannelID, before: m.ID, parent: m.MessageReference, parentMsg: m.ReferencedMessage,
+					starter: ev.ParentChannel}
+			}
 		}
 		out := newOutput(a, modeMessage, ev)
 		out.source = m
+		out.inThread = thread != ""
 		a.handle(ctx, ev, out)
 	})
 }
@@ -104,35 +120,138 @@ func (a *Adapter) onInteractionCreate(s *discordgo.Session, ic *discordgo.Intera
 	}
 }
 
-// runCommand defers the response (ephemeral for private commands) and runs
-// the command; the first post of the answer fills the deferred response.
+// runCommand defers the response (ephemeral for private commands, and
+// wherever the bot is not a member) and runs the command; the first post
+// of the answer fills the deferred response. A message command runs its
+// bot command with the message as the prompt.
 func (a *Adapter) runCommand(ctx context.Context, i *discordgo.Interaction, received time.Time) {
 	data := i.ApplicationCommandData()
-	cmd := a.commands[data.Name]
-	name := data.Name
-	private := false
-	if cmd != nil {
-		name, private = cmd.Name, cmd.Private
+	ev := a.interactionEvent(i, received)
+	name, private, refusal := data.Name, false, ""
+	if data.CommandType == discordgo.MessageApplicationCommand {
+		if cmd, ok := messageCommand(data.Name); ok {
+			name = cmd
+		}
+		var prompt string
+		prompt, ev.Attachments, refusal = a.targetMessage(data)
+		ev.Options = map[string]string{"prompt": prompt}
+	} else {
+		if cmd := a.commands[data.Name]; cmd != nil {
+			name, private = cmd.Name, cmd.Private
+		}
+		ev.Subcommand, ev.Options = subcommandPath(data.Options)
+		resolveMentions(ev.Options, data.Options, data.Resolved)
+		var err error
+		if ev.Attachments, err = a.optionFiles(ev.Options, data.Options, data.Resolved); err != nil {
+			refusal = err.Error()
+		}
 	}
+	ev.Command = name
+	if ev.Identity == "" {
+		refusal = "Discord did not say who ran this command, so I cannot answer it; please try again."
+	}
+	outside := userInstalled(i)
+	private = private || outside || refusal != ""
 	resp := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource}
 	if private {
 		resp.Data = &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}
 	}
-	ev := a.interactionEvent(i, received)
-	ev.Command = name
-	ev.Subcommand, ev.Options = subcommandPath(data.Options)
-	resolveMentions(ev.Options, data.Options, data.Resolved)
 	out := newOutput(a, modeCommand, ev)
 	out.ia, out.ephemeral, out.deadline = i, private, received.Add(a.opts.TokenLife)
+	out.private = outside
 	if !a.ack(ctx, i, resp, out) {
 		return
 	}
-	if i.GuildID != "" {
+	if refusal != "" {
+		if _, err := out.Post(ctx, bot.Message{Kind: bot.KindError, Status: bot.StatusFailed, Private: true, Text: refusal}); err != nil {
+			a.log.Debug("could not refuse an interaction", "event", ev.ID, "err", a.redactInteraction(err, i))
+		}
+		out.close(ctx)
+		return
+	}
+	if i.GuildID != "" && !outside {
 		// After the acknowledgement: the channel may take a REST call.
 		ev.ParentChannel = a.parentChannel(ctx, i.ChannelID)
 		out.ev = ev
 	}
 	a.handle(ctx, ev, out)
+}
+
+// userInstalled reports whether an interaction reached orchat through a
+// member's own install only (Discord's authorizing_integration_owners
+// names no guild install): in a server the bot is not in, or in a DM or
+// group DM between other people. There the bot can answer only through
+// the interaction (ephemerally, as the member's own tool) and may not
+// read the channel or the server. The bot's own DM is never outside.
+func userInstalled(i *discordgo.Interaction) bool {
+	if len(i.AuthorizingIntegrationOwners) == 0 || i.Context == discordgo.InteractionContextBotDM {
+		return false // older payloads name no owners: a guild install
+	}
+	_, guild := i.AuthorizingIntegrationOwners[discordgo.ApplicationIntegrationGuildInstall]
+	return !guild
+}
+
+// targetMessage reads the message a message command was run on (from the
+// interaction's resolved data: the bot may not be able to read the
+// channel): its text as the prompt and its files as attachments, or a
+// sentence saying why there is nothing to answer.
+func (a *Adapter) targetMessage(data discordgo.ApplicationCommandInteractionData) (string, []bot.Attachment, string) {
+	var m *discordgo.Message
+	if data.Resolved != nil {
+		m = data.Resolved.Messages[data.TargetID]
+	}
+	if m == nil {
+		return "", nil, "I can't read that message: it may have been deleted. Pick another message, or ask with /ask."
+	}
+	botID, _ := a.ids()
+	text := stripMention(m.Content, botID)
+	if m.Author != nil && m.Author.ID == botID {
+		text = botText(m) // one of the bot's own answers: its embeds' bodies
+	}
+	atts := a.attachments(m.Attachments)
+	if text == "" && len(atts) == 0 {
+		return "", nil, "That message has no text or files I can read (embeds, stickers and polls are not read). Pick another message, or ask with /ask."
+	}
+	return text, atts, ""
+}
+
+// optionFiles takes a slash command's attachment options (type 11) out of
+// opts and returns the files they picked (data.resolved.attachments), to
+// be downloaded by the same host checks and size caps as a message's.
+func (a *Adapter) optionFiles(opts map[string]string, data []*discordgo.ApplicationCommandInteractionDataOption, res *discordgo.ApplicationCommandInteractionDataResolved) ([]bot.Attachment, error) {
+	var files []*discordgo.MessageAttachment
+	var walk func([]*discordgo.ApplicationCommandInteractionDataOption) error
+	walk = func(list []*discordgo.ApplicationCommandInteractionDataOption) error {
+		for _, o := range list {
+			if o == nil {
+				continue
+			}
+			if len(o.Options) > 0 {
+				if err := walk(o.Options); err != nil {
+					return err
+				}
+				continue
+			}
+			if o.Type != discordgo.ApplicationCommandOptionAttachment {
+				continue
+			}
+			delete(opts, o.Name)
+			id, _ := o.Value.(string)
+			var f *discordgo.MessageAttachment
+			if res != nil {
+				f = res.Attachments[id]
+			}
+			if f == nil {
+				return errors.New("Discord did not send the file you picked; attach it again.")
+			}
+			files = append(files, f)
+		}
+		return nil
+	}
+	if err := walk(data); err != nil {
+		return nil, err
+	}
+	return a.attachments(files), nil
 }
 
 // runComponent acknowledges a vote button with a deferred update (the
@@ -224,9 +343,16 @@ func (a *Adapter) interactionEvent(i *discordgo.Interaction, received time.Time)
 		ID: interactionEventID(i.ID), Platform: bot.PlatformDiscord,
 		Community: community(i.GuildID), Channel: i.ChannelID, Direct: i.GuildID == "", Time: received,
 	}
-	if user != nil {
+	if user != nil && user.ID != "" {
 		ev.Identity = bot.Identity("discord:" + user.ID)
 		ev.UserName = displayName(user, member)
+	}
+	if userInstalled(i) {
+		// A member's own install, where the bot is no member: their own
+		// balance and the host's defaults, no server settings or pool, and
+		// no history (the bot cannot read the channel).
+		ev.Community, ev.Direct = community(""), false
+		return ev
 	}
 	if member != nil && i.GuildID != "" {
 		// Discord sends the member's permissions in the channel with

@@ -26,6 +26,10 @@ type history struct {
 	parentMsg *discordgo.Message
 	// threadOnly: an interaction has no reply chain, only a thread.
 	threadOnly bool
+	// starter, for a thread the bot started from a message, is the
+	// channel holding that message (the thread's id is the message's): the
+	// question that opened the thread is its first turn.
+	starter string
 }
 
 var _ bot.History = (*history)(nil)
@@ -102,6 +106,16 @@ func (h *history) thread(ctx context.Context, limit bot.HistoryLimit) ([]bot.Tur
 		}
 		chars += n
 		turns = append(turns, t)
+	}
+	if h.starter != "" && len(turns) < limit.Messages && len(msgs) < min(limit.Messages+5, 100) {
+		// The whole thread was read: the message it started from comes first.
+		if m, err := h.a.api.ChannelMessage(h.starter, h.channel, discordgo.WithContext(ctx)); err == nil {
+			if t, ok := h.a.turn(m); ok && (limit.Chars <= 0 || chars+utf8.RuneCountInString(t.Text) <= limit.Chars) {
+				turns = append(turns, t)
+			}
+		} else {
+			h.a.log.Debug("could not read the message a thread started from", "thread", h.channel, "err", h.a.redact(err))
+		}
 	}
 	slices.Reverse(turns)
 	return turns, nil

@@ -42,10 +42,16 @@ type output struct {
 	ev     bot.Event
 	user   string             // the asking user's id
 	source *discordgo.Message // modeMessage: the user's message
+	// inThread: the answer goes to a thread started from the user's
+	// message (ev.Channel), where that message is not: no reply to it.
+	inThread bool
 
 	ia        *discordgo.Interaction
-	ephemeral bool      // modeCommand: the deferred response is ephemeral
-	deadline  time.Time // when the interaction token stops working
+	ephemeral bool // modeCommand: the deferred response is ephemeral
+	// private: every message is shown to the user only (an interaction
+	// through a member's own install, where the bot is no member).
+	private  bool
+	deadline time.Time // when the interaction token stops working
 
 	mu         sync.Mutex // one post or edit at a time, in order
 	targets    map[string]*target
@@ -54,6 +60,11 @@ type output struct {
 	expired    bool      // the interaction token failed: use channel messages
 	pending    []*target // private posts waiting for the deferred response to resolve
 	lastPublic string    // modeMessage: the last public message (parts reply to it)
+	// welcome is a first-time member's note in a channel (modeMessage):
+	// not a post of its own but a line in the footer of the answer's first
+	// message (welcomeOn), so the channel sees one post per question.
+	welcome   string
+	welcomeOn string
 
 	typingOnce sync.Once
 	stopOnce   sync.Once
@@ -138,11 +149,25 @@ func (o *output) stopTyping() { o.stopOnce.Do(func() { close(o.stop) }) }
 
 // Post sends a new message and returns a handle for edits.
 func (o *output) Post(ctx context.Context, m bot.Message) (string, error) {
-	o.stopTyping()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	m.Private = m.Private || o.private
+	if m.Welcome && o.mode == modeMessage && !o.ev.Direct {
+		// Kept for the answer's footer; the typing indicator goes on.
+		o.welcome = m.Text
+		o.n++
+		id := strconv.Itoa(o.n)
+		o.targets[id] = &target{kind: targetDropped}
+		return id, nil
+	}
+	o.stopTyping()
 	if m.Vote != nil {
 		o.showVote(ctx, m.Vote)
+	}
+	// The first message after it carries it, public or private (a DM).
+	carries := o.welcome != "" && o.welcomeOn == ""
+	if carries {
+		m = withWelcome(m, o.welcome)
 	}
 	t, err := o.send(ctx, m)
 	if err != nil {
@@ -151,6 +176,9 @@ func (o *output) Post(ctx context.Context, m bot.Message) (string, error) {
 	o.n++
 	id := strconv.Itoa(o.n)
 	o.targets[id] = t
+	if carries {
+		o.welcomeOn = id
+	}
 	o.remember(t, m)
 	o.upload(ctx, t, m)
 	return id, nil
@@ -164,12 +192,30 @@ func (o *output) Edit(ctx context.Context, id string, m bot.Message) error {
 	if t == nil {
 		return fmt.Errorf("discord: edit: no message %q in this answer", id)
 	}
+	m.Private = m.Private || o.private
+	if id == o.welcomeOn {
+		m = withWelcome(m, o.welcome)
+	}
 	if err := o.edit(ctx, t, m); err != nil {
 		return fmt.Errorf("discord: edit: %w", o.a.redact(err))
 	}
 	o.remember(t, m)
 	o.upload(ctx, t, m)
 	return nil
+}
+
+// withWelcome adds a first-time member's note to the footer of m (of a
+// compare, its totals' footer).
+func withWelcome(m bot.Message, welcome string) bot.Message {
+	line := "👋 " + welcome
+	if m.Compare != nil {
+		c := *m.Compare
+		c.Footer = strings.TrimSpace(c.Footer + "\n" + line)
+		m.Compare = &c
+		return m
+	}
+	m.Footer = strings.TrimSpace(m.Footer + "\n" + line)
+	return m
 }
 
 // close runs when the handler is done: a deferred response that nothing
@@ -286,6 +332,9 @@ func (o *output) sendMessage(ctx context.Context, m bot.Message) (*target, error
 		return o.sendDM(ctx, m)
 	}
 	ref := o.source.ID
+	if o.inThread {
+		ref = ""
+	}
 	if m.Part > 0 && o.lastPublic != "" {
 		ref = o.lastPublic
 	}

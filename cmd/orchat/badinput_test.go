@@ -34,7 +34,7 @@ import (
 const badInputDir = "../../testdata/bad-inputs"
 
 // badKinds are the corpus's folders, in the order they run.
-var badKinds = []string{"commands", "attachments", "upstream", "config", "http"}
+var badKinds = []string{"commands", "attachments", "upstream", "config", "http", "discord"}
 
 // badCase is one file of the corpus.
 type badCase struct {
@@ -166,6 +166,8 @@ func parseBadCase(kind, name, data string) (badCase, error) {
 		return c, fmt.Errorf("an upstream case needs fault.* headers and {fault} in its body")
 	case kind == "attachments" && len(c.files) == 0 && !strings.Contains(c.body, "file://"):
 		return c, fmt.Errorf("an attachments case needs a file: header or a file:// word")
+	case kind == "discord" && !slices.Contains([]string{"INTERACTION_CREATE", "MESSAGE_CREATE"}, strings.TrimSpace(strings.SplitN(c.body, "\n", 2)[0])):
+		return c, fmt.Errorf("a discord case's body starts with the event's name, INTERACTION_CREATE or MESSAGE_CREATE, then its JSON")
 	case kind == "http" && !strings.Contains(strings.SplitN(c.body, "\n", 2)[0], " HTTP/1.1"):
 		return c, fmt.Errorf("an http case's body starts with a request line such as POST /slack/events HTTP/1.1")
 	}
@@ -445,7 +447,7 @@ func TestBadInputs(t *testing.T) {
 		t.Parallel()
 		var con []badCase
 		for _, c := range cases {
-			if c.kind != "config" && c.kind != "http" {
+			if c.kind != "config" && c.kind != "http" && c.kind != "discord" {
 				con = append(con, c)
 			}
 		}
@@ -462,6 +464,16 @@ func TestBadInputs(t *testing.T) {
 				})
 			}
 		}
+	})
+	t.Run("discord", func(t *testing.T) {
+		t.Parallel()
+		var dc []badCase
+		for _, c := range cases {
+			if c.kind == "discord" {
+				dc = append(dc, c)
+			}
+		}
+		runDiscordCases(t, dc)
 	})
 	t.Run("config", func(t *testing.T) {
 		t.Parallel()

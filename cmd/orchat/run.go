@@ -230,7 +230,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	if c.Discord.Token != "" {
 		dopts := discord.Options{
 			Token: c.Discord.Token, APIURL: c.Discord.APIURL, Shards: c.Discord.FixedShards(), ShardCount: c.Discord.ShardCount,
-			DevGuilds: c.Discord.DevGuilds, AttachmentHosts: c.Discord.AttachmentHosts,
+			DevGuilds: c.Discord.DevGuilds, AttachmentHosts: c.Discord.AttachmentHosts, Threads: c.Discord.Threads,
 			Commands: st.Commands, Catalog: st.Catalog, Rules: st.Communities, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
 		}

@@ -136,8 +136,11 @@ func (s *Server) Say(from User, channel, content string, opts ...MessageOption) 
 	m.MentionEveryone = strings.Contains(content, "@everyone") || strings.Contains(content, "@here")
 	s.storeLocked(m)
 	out := s.wire(m)
+	reachable := s.reachableLocked(ch)
 	s.mu.Unlock()
-	s.dispatch("MESSAGE_CREATE", out, true)
+	if reachable { // the bot gets no events of a server or group DM it is not in
+		s.dispatch("MESSAGE_CREATE", out, true)
+	}
 	return out
 }
 
@@ -212,11 +215,19 @@ func (s *Server) interact(from User, channel string, typ int, name string, opts 
 	} else {
 		d["user"] = from
 	}
-	switch typ {
-	case InteractionComponent:
+	s.interactionContextLocked(d, in, ch, from)
+	switch {
+	case typ == InteractionComponent:
 		in.CustomID, in.MessageID = name, msg.ID
 		d["message"] = msg
 		d["data"] = map[string]any{"custom_id": name, "component_type": 2}
+	case msg != nil: // a message command
+		in.Command, in.MessageID = name, msg.ID
+		data := map[string]any{"id": s.commandID(ch.GuildID, name), "name": name, "type": CommandMessage, "target_id": msg.ID}
+		if msg.ChannelID != "" {
+			data["resolved"] = map[string]any{"messages": map[string]any{msg.ID: msg}}
+		}
+		d["data"] = data
 	default:
 		words := strings.Fields(name)
 		in.Command = words[0]
@@ -303,6 +314,10 @@ func (s *Server) commandOptionsLocked(guildID string, words []string, opts []Opt
 		case OptionRole:
 			if g := s.guilds[guildID]; g != nil && g.role(o.Value) != nil {
 				resolve("roles", o.Value, *g.role(o.Value))
+			}
+		case OptionAttachment:
+			if a, ok := s.picked[o.Value]; ok {
+				resolve("attachments", a.ID, a)
 			}
 		}
 		if o.Focused {

@@ -88,20 +88,23 @@ type Server struct {
 	opts Options
 	http *httptest.Server
 
-	mu           sync.Mutex
-	next         uint64
-	users        map[string]User
-	channels     map[string]*Channel
-	messages     map[string]*Message
-	order        []string
-	interactions map[string]*Interaction
-	tokens       map[string]*Interaction
-	commands     map[string][]ApplicationCommand // by guild ("" global)
-	guilds       map[string]*guild
-	requests     []Request
-	rules        []*rateRule
-	closedDMs    map[string]bool
-	typing       map[string]int
+	mu             sync.Mutex
+	next           uint64
+	users          map[string]User
+	channels       map[string]*Channel
+	messages       map[string]*Message
+	order          []string
+	interactions   map[string]*Interaction
+	tokens         map[string]*Interaction
+	commands       map[string][]ApplicationCommand // by guild ("" global)
+	guilds         map[string]*guild
+	requests       []Request
+	rules          []*rateRule
+	closedDMs      map[string]bool
+	typing         map[string]int
+	outside        map[string]bool       // guilds the bot is not in (install.go)
+	picked         map[string]Attachment // files picked for attachment options
+	startedThreads []string              // threads the bot started (threads.go)
 
 	cdn      *httptest.Server // attachments (cdn.go)
 	cdnKey   []byte
@@ -154,7 +157,7 @@ func Start(opts Options) (*Server, error) {
 		users: map[string]User{}, channels: map[string]*Channel{}, messages: map[string]*Message{},
 		interactions: map[string]*Interaction{}, tokens: map[string]*Interaction{},
 		commands: map[string][]ApplicationCommand{}, guilds: map[string]*guild{}, closedDMs: map[string]bool{}, typing: map[string]int{},
-		cdnFiles: map[string]cdnFile{},
+		cdnFiles: map[string]cdnFile{}, outside: map[string]bool{}, picked: map[string]Attachment{},
 	}
 	s.startCDN()
 	s.Bot = User{ID: s.snowflake(), Username: opts.BotName, Discriminator: "0", Bot: true}
@@ -220,6 +223,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v9/channels/{channel}/messages", s.listChannelMessages)
 	mux.HandleFunc("GET /api/v9/channels/{channel}/messages/{message}", s.getChannelMessage)
 	mux.HandleFunc("PATCH /api/v9/channels/{channel}/messages/{message}", s.editChannelMessage)
+	mux.HandleFunc("POST /api/v9/channels/{channel}/messages/{message}/threads", s.startThread)
 	mux.HandleFunc("DELETE /api/v9/channels/{channel}/messages/{message}", s.deleteChannelMessage)
 	mux.HandleFunc("POST /api/v9/interactions/{id}/{token}/callback", s.callback)
 	mux.HandleFunc("POST /api/v9/webhooks/{app}/{token}", s.followup)
@@ -259,6 +263,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		if rule := s.limited(req); rule != nil {
 			rule.write(rec)
+			return
+		}
+		s.mu.Lock()
+		refused := !webhook && s.refusedLocked(req.Path)
+		s.mu.Unlock()
+		if refused {
+			refuse(rec)
 			return
 		}
 		next.ServeHTTP(rec, r)
@@ -1102,6 +1113,27 @@ func (s *Server) putCommands(w http.ResponseWriter, r *http.Request) {
 }
 
 func validateCommand(c ApplicationCommand) string {
+	for _, t := range c.IntegrationTypes {
+		if t != GuildInstall && t != UserInstall {
+			return fmt.Sprintf("%s.integration_types: %d is not an integration type", c.Name, t)
+		}
+	}
+	for _, x := range c.Contexts {
+		if x < ContextGuild || x > ContextPrivateChannel {
+			return fmt.Sprintf("%s.contexts: %d is not an interaction context", c.Name, x)
+		}
+	}
+	if c.Type == CommandMessage || c.Type == CommandUser {
+		// Context menu commands: a name of 1-32 characters of any case
+		// and with spaces, and no description or options.
+		if n := utf8.RuneCountInString(c.Name); n < 1 || n > 32 {
+			return fmt.Sprintf("name %q: must be 1-32 characters", c.Name)
+		}
+		if c.Description != "" || len(c.Options) > 0 {
+			return fmt.Sprintf("%s: Context menu commands cannot have a description or options", c.Name)
+		}
+		return ""
+	}
 	if !validName(c.Name) {
 		return fmt.Sprintf("name %q: must be 1-32 lowercase characters", c.Name)
 	}

@@ -34,6 +34,9 @@ type Channel struct {
 	Name       string `json:"name,omitempty"`
 	ParentID   string `json:"parent_id,omitempty"`
 	Recipients []User `json:"recipients,omitempty"`
+	// OwnerID and ThreadMetadata are set for threads (threads.go).
+	OwnerID        string          `json:"owner_id,omitempty"`
+	ThreadMetadata *ThreadMetadata `json:"thread_metadata,omitempty"`
 }
 
 // Channel types.
@@ -241,7 +244,12 @@ type Interaction struct {
 	Command   string
 	Options   []Option
 	CustomID  string
-	MessageID string // the button's message (components)
+	MessageID string // the button's message (components), the target of a message command
+	// Context is where it happened (ContextGuild, ContextBotDM,
+	// ContextPrivateChannel); Owners its authorizing_integration_owners
+	// ("0": the installing guild, "1": the installing user).
+	Context int
+	Owners  map[string]string
 	// Created is when INTERACTION_CREATE was dispatched: the callback must
 	// come within Options.AckWindow of it.
 	Created time.Time
@@ -269,7 +277,19 @@ type ApplicationCommand struct {
 	Description              string                     `json:"description"`
 	DefaultMemberPermissions *string                    `json:"default_member_permissions,omitempty"`
 	Options                  []ApplicationCommandOption `json:"options,omitempty"`
+	// IntegrationTypes are the installations the command is offered in
+	// (GuildInstall, UserInstall); Contexts where it may be used
+	// (ContextGuild, ContextBotDM, ContextPrivateChannel).
+	IntegrationTypes []int `json:"integration_types,omitempty"`
+	Contexts         []int `json:"contexts,omitempty"`
 }
+
+// Application command types.
+const (
+	CommandChat    = 1
+	CommandUser    = 2
+	CommandMessage = 3
+)
 
 // ApplicationCommandOption is one option of a registered command: a
 // value, or a subcommand (type 1) or group (type 2) with options of its

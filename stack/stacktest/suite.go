@@ -105,6 +105,37 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		}
 	})
 
+	t.Run("WelcomeIsQuiet", func(t *testing.T) {
+		// 60 new members each ask once in the shared channel: the channel
+		// gets 60 posts (the answers), not 120; each member is told about
+		// the free tokens where only they see it (privately, or in their
+		// answer's footer).
+		h, _ := start(t, Options{})
+		const members = 60
+		public := 0
+		for i := 0; i < members; i++ {
+			seen := h.Mention(t, fmt.Sprintf("newcomer%02d", i), "hello there")
+			welcomed := false
+			for _, s := range seen {
+				switch {
+				case !s.Private && strings.Contains(s.Text, "Welcome to orchat"):
+					t.Fatalf("member %d was welcomed in public:\n%s", i, dump(seen))
+				case strings.Contains(s.Text+"\n"+s.Footer, "15,000 free tokens"):
+					welcomed = true
+				}
+				if !s.Private {
+					public++
+				}
+			}
+			if !welcomed {
+				t.Fatalf("member %d was not told about the free tokens:\n%s", i, dump(seen))
+			}
+		}
+		if public != members {
+			t.Fatalf("%d new members' mentions made %d public posts, want %d", members, public, members)
+		}
+	})
+
 	t.Run("BalanceIsPrivate", func(t *testing.T) {
 		h, st := start(t, Options{})
 		h.Mention(t, "alice", "hi")
