@@ -21,11 +21,11 @@ const DefaultIdentifyInterval = 5 * time.Second
 // gate on the dial covers every IDENTIFY it can send.
 //
 // Across processes the bucket is also a lock (identifyLock) held from
-// the dial until the interval after READY has passed (twice, so the
-// process's next shard keeps it), so processes sharing a database never
-// identify in one bucket together. A process that takes the lock fresh
-// waits an interval first: the one before may have died holding it, just
-// after an IDENTIFY. Within the
+// the dial until the interval after READY has passed (and a moment more,
+// so the process's next shard keeps it), so processes sharing a database
+// never identify in one bucket together. A process that takes the lock
+// waits an interval first unless it was handed over (handoverLock): the
+// one before may have died holding it, just after an IDENTIFY. Within the
 // process the buckets below do the same for shards sharing a session of
 // locks (a lock is re-entrant for its holder).
 type identifyGate struct {
@@ -125,13 +125,18 @@ func (g *identifyGate) try(ctx context.Context, shard int) (time.Duration, error
 			if !ok {
 				return gatePoll, nil // another process identifies in this bucket
 			}
-			// The lock was free, but a process that died holding it may
-			// have identified in this bucket just before (its lock came
-			// free with it): wait an interval, holding the lock.
 			b.locked = l
-			b.free = now.Add(g.every)
-			g.unlockLaterLocked(key, b) // should the shard stop waiting
-			return g.every, nil
+			// The lock was free: given back by a live process an
+			// interval after its last IDENTIFY (it holds the handover
+			// lock a moment longer), or freed by the death of one that
+			// may have identified just before: then wait an interval,
+			// holding the lock.
+			handed, err := g.handedOver(ctx, l, key)
+			if err != nil || !handed {
+				b.free = now.Add(g.every)
+				g.unlockLaterLocked(key, b) // should the shard stop waiting
+				return g.every, nil
+			}
 		}
 		if b.unlock != nil {
 			b.unlock.Stop() // still ours: keep it for this attempt
@@ -159,10 +164,13 @@ func (g *identifyGate) finishLocked(key int, b *bucket, now time.Time) {
 	g.unlockLaterLocked(key, b)
 }
 
-// unlockLaterLocked gives the bucket's lock back two intervals from now
-// unless an attempt takes it again first: kept a while past the
-// interval, so this process's next shard in the bucket goes on without
-// waiting for the lock again, and given back when nothing comes.
+// unlockLaterLocked gives the bucket's lock back once its interval is
+// over (b.free) and a moment more, unless an attempt takes it again
+// first: this process's next shard in the bucket, waiting for b.free,
+// goes on without asking for the lock again, and the lock is given back
+// when nothing comes. It is handed over: the handover lock is taken
+// first and kept a moment after, so the process taking the bucket next
+// knows the interval is over (see handedOver).
 func (g *identifyGate) unlockLaterLocked(key int, b *bucket) {
 	l := b.locked
 	if l == nil {
@@ -172,7 +180,7 @@ func (g *identifyGate) unlockLaterLocked(key int, b *bucket) {
 		b.unlock.Stop()
 	}
 	var t *time.Timer
-	t = time.AfterFunc(2*g.every, func() {
+	t = time.AfterFunc(time.Until(b.free)+2*gatePoll, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if b.unlock != t || b.busy {
@@ -181,9 +189,39 @@ func (g *identifyGate) unlockLaterLocked(key int, b *bucket) {
 		b.locked, b.unlock = nil, nil
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		handing, _ := l.TryLock(ctx, handoverLock(key))
 		if err := l.Unlock(ctx, identifyLock(key)); err != nil {
 			g.log.Debug("release the identify lock", "bucket", key, "err", err)
 		}
+		if handing {
+			time.AfterFunc(handoverHold, func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = l.Unlock(ctx, handoverLock(key))
+			})
+		}
 	})
 	b.unlock = t
+}
+
+// handoverHold is how long a process keeps the handover lock after
+// giving a bucket back: several polls of the processes waiting for it.
+const handoverHold = 8 * gatePoll
+
+// handoverLock is held by a process that gives bucket key back an
+// interval after its last IDENTIFY, a moment past the bucket's lock.
+func handoverLock(key int) string { return "discord-identify-handover/" + strconv.Itoa(key) }
+
+// handedOver reports whether the bucket lock l just took was handed
+// over by a live process (its handover lock is still held by another),
+// rather than freed by a death or never taken.
+func (g *identifyGate) handedOver(ctx context.Context, l Locks, key int) (bool, error) {
+	free, err := l.TryLock(ctx, handoverLock(key))
+	if err != nil {
+		return false, err
+	}
+	if free {
+		_ = l.Unlock(ctx, handoverLock(key))
+	}
+	return !free, nil
 }
