@@ -46,6 +46,9 @@ type bucket struct {
 	free   time.Time // the next IDENTIFY may start then
 	locked Locks     // the lock session holding identifyLock, while held
 	unlock *time.Timer
+	// handing: the bucket's lock was taken from a live process that is
+	// still handing it over (it holds handoverLock): wait for the end.
+	handing bool
 }
 
 // staleAttempt is how long a connection attempt may keep its bucket
@@ -116,7 +119,7 @@ func (g *identifyGate) try(ctx context.Context, shard int) (time.Duration, error
 	}
 	if l := g.locks(); l != nil {
 		if b.locked != l {
-			b.locked, b.unlock = nil, nil
+			b.locked, b.unlock, b.handing = nil, nil, false
 			ok, err := l.TryLock(ctx, identifyLock(key))
 			if err != nil {
 				g.log.Debug("identify lock unavailable; waiting", "bucket", key, "err", err)
@@ -126,17 +129,29 @@ func (g *identifyGate) try(ctx context.Context, shard int) (time.Duration, error
 				return gatePoll, nil // another process identifies in this bucket
 			}
 			b.locked = l
-			// The lock was free: given back by a live process an
+			// The lock was free: handed over by a live process an
 			// interval after its last IDENTIFY (it holds the handover
 			// lock a moment longer), or freed by the death of one that
-			// may have identified just before: then wait an interval,
-			// holding the lock.
-			handed, err := g.handedOver(ctx, l, key)
-			if err != nil || !handed {
+			// may have identified just before, or never taken: then
+			// wait an interval, holding both locks.
+			mine, err := l.TryLock(ctx, handoverLock(key))
+			if err != nil || mine {
 				b.free = now.Add(g.every)
-				g.unlockLaterLocked(key, b) // should the shard stop waiting
+				g.unlockLaterLocked(key, b, b.free) // should the shard stop waiting
 				return g.every, nil
 			}
+			b.handing = true
+			g.unlockLaterLocked(key, b, now.Add(g.every))
+		}
+		if b.handing {
+			// Identify once the handover is over and the handover lock
+			// is ours: should this process die then, the next one finds
+			// both locks free and waits the interval out.
+			mine, err := l.TryLock(ctx, handoverLock(key))
+			if err != nil || !mine {
+				return gatePoll, nil
+			}
+			b.handing = false
 		}
 		if b.unlock != nil {
 			b.unlock.Stop() // still ours: keep it for this attempt
@@ -161,17 +176,18 @@ func (g *identifyGate) finish(shard int) {
 func (g *identifyGate) finishLocked(key int, b *bucket, now time.Time) {
 	b.busy = false
 	b.free = now.Add(g.every)
-	g.unlockLaterLocked(key, b)
+	g.unlockLaterLocked(key, b, b.free)
 }
 
-// unlockLaterLocked gives the bucket's lock back once its interval is
-// over (b.free) and a moment more, unless an attempt takes it again
-// first: this process's next shard in the bucket, waiting for b.free,
-// goes on without asking for the lock again, and the lock is given back
-// when nothing comes. It is handed over: the handover lock is taken
-// first and kept a moment after, so the process taking the bucket next
-// knows the interval is over (see handedOver).
-func (g *identifyGate) unlockLaterLocked(key int, b *bucket) {
+// unlockLaterLocked gives the bucket's locks back a moment after at
+// (the end of its interval), unless an attempt takes them again first:
+// this process's next shard in the bucket, waiting for b.free, goes on
+// without asking for the lock again, and the locks are given back when
+// nothing comes. The bucket's lock is handed over: the handover lock is
+// kept a moment longer (handoverHold), so the process taking the bucket
+// next knows the interval is over; it waits for the handover lock before
+// it identifies.
+func (g *identifyGate) unlockLaterLocked(key int, b *bucket, at time.Time) {
 	l := b.locked
 	if l == nil {
 		return
@@ -180,48 +196,37 @@ func (g *identifyGate) unlockLaterLocked(key int, b *bucket) {
 		b.unlock.Stop()
 	}
 	var t *time.Timer
-	t = time.AfterFunc(time.Until(b.free)+2*gatePoll, func() {
+	t = time.AfterFunc(time.Until(at)+2*gatePoll, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if b.unlock != t || b.busy {
 			return // taken again meanwhile
 		}
-		b.locked, b.unlock = nil, nil
+		handing := b.handing
+		b.locked, b.unlock, b.handing = nil, nil, false
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		handing, _ := l.TryLock(ctx, handoverLock(key))
 		if err := l.Unlock(ctx, identifyLock(key)); err != nil {
 			g.log.Debug("release the identify lock", "bucket", key, "err", err)
 		}
 		if handing {
-			time.AfterFunc(handoverHold, func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = l.Unlock(ctx, handoverLock(key))
-			})
+			return // the handover lock is still the other process's
 		}
+		time.AfterFunc(handoverHold, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = l.Unlock(ctx, handoverLock(key))
+		})
 	})
 	b.unlock = t
 }
 
 // handoverHold is how long a process keeps the handover lock after
-// giving a bucket back: several polls of the processes waiting for it.
-const handoverHold = 8 * gatePoll
+// giving a bucket's lock back: a few polls of the processes waiting.
+const handoverHold = 3 * gatePoll
 
-// handoverLock is held by a process that gives bucket key back an
-// interval after its last IDENTIFY, a moment past the bucket's lock.
+// handoverLock is held by the process holding bucket key's lock, and a
+// moment past it when it gives the bucket back an interval after its
+// last IDENTIFY: a process that finds it held knows the one before it is
+// alive and done.
 func handoverLock(key int) string { return "discord-identify-handover/" + strconv.Itoa(key) }
-
-// handedOver reports whether the bucket lock l just took was handed
-// over by a live process (its handover lock is still held by another),
-// rather than freed by a death or never taken.
-func (g *identifyGate) handedOver(ctx context.Context, l Locks, key int) (bool, error) {
-	free, err := l.TryLock(ctx, handoverLock(key))
-	if err != nil {
-		return false, err
-	}
-	if free {
-		_ = l.Unlock(ctx, handoverLock(key))
-	}
-	return !free, nil
-}

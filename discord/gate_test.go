@@ -120,6 +120,30 @@ func TestIdentifyGateAcrossProcesses(t *testing.T) {
 		}
 	})
 
+	t.Run("HandedOverThenDied", func(t *testing.T) {
+		// A hands the bucket to B, B identifies and dies at once; C, which
+		// takes the bucket while A's handover may still show, must not
+		// count on it: it waits an interval after B's IDENTIFY.
+		table := &lockTable{owner: map[string]*testLocks{}}
+		la, lb, lc := table.session(), table.session(), table.session()
+		a, b, c := newGate(la), newGate(lb), newGate(lc)
+		if err := a.wait(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		a.finish(0)
+		if err := b.wait(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		identified := time.Now()
+		lb.Die()
+		if err := c.wait(ctx, 2); err != nil {
+			t.Fatal(err)
+		}
+		if gap := time.Since(identified); gap < every {
+			t.Fatalf("C identified %s after the dead B's IDENTIFY, within the interval %s", gap, every)
+		}
+	})
+
 	t.Run("SameProcessKeepsTheBucket", func(t *testing.T) {
 		// Shards 0 and 1 of one process in one bucket: the second waits
 		// the interval after the first's READY, without giving the bucket
