@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if db := os.Getenv(childEnv); db != "" {
 		os.Exit(child(db))
 	}
+	if db := os.Getenv(benchChildEnv); db != "" {
+		os.Exit(benchChild(db))
+	}
 	os.Exit(m.Run())
 }
 

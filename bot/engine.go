@@ -180,6 +180,16 @@ type EngineOptions struct {
 	// Members, when set, is told who used the bot in which community
 	// (once per member and process), for allowances.
 	Members Members
+	// Events, when set, remembers event ids across restarts and processes
+	// (the ledger's seen_events): a redelivery that reaches a restarted
+	// process, or another process, is dropped as one this process saw
+	// already is. The in-memory set stays the first, free check.
+	Events EventLog
+	// Shared, when set, keeps the per-user rate-limit buckets where every
+	// process sharing the ledger takes from them (PostgreSQL), instead of
+	// in this process's memory. A failing store falls back to the memory
+	// bucket.
+	Shared SharedLimiter
 }
 
 // Engine turns platform events into command runs: it ensures the user,
@@ -196,6 +206,8 @@ type Engine struct {
 	now         func() time.Time
 	communities *Communities
 	members     Members
+	events      EventLog
+	shared      SharedLimiter
 	noted       *Cache[struct{}] // community/identity pairs told to members
 
 	seen *Cache[struct{}] // event ids already handled
@@ -230,6 +242,7 @@ func NewEngine(opts EngineOptions) *Engine {
 		users: opts.Users, interval: opts.EditInterval,
 		log: opts.Logger, metrics: opts.Metrics, now: opts.Now,
 		communities: opts.Communities, members: opts.Members,
+		events: opts.Events, shared: opts.Shared,
 	}
 	e.SetCommands(opts.Commands, opts.Parse)
 	e.Reconfigure(opts.Admins, opts.Limit, opts.Timeout)
@@ -302,6 +315,18 @@ func (e *Engine) Handle(ctx context.Context, ev Event, out Output) error {
 	if ev.ID != "" && !e.seen.Add(ev.ID, struct{}{}) {
 		e.log.Debug("dropped a redelivered event", "event", ev.ID)
 		return nil
+	}
+	if ev.ID != "" && e.events != nil {
+		first, err := e.events.SeenEvent(ctx, ev.ID, e.now())
+		switch {
+		case err != nil:
+			// This process's own redeliveries were dropped above; with
+			// the store failing, the answer's hold fails too and says so.
+			e.log.Warn("could not record the event id; answering it anyway", "event", ev.ID, "err", err)
+		case !first:
+			e.log.Info("dropped an event already received by this or another process", "event", ev.ID)
+			return nil
+		}
 	}
 	if e.enter() {
 		defer e.inflight.Done()
@@ -560,7 +585,7 @@ func (e *Engine) isDraining() bool {
 // begins.
 func (e *Engine) takeTurn(ctx context.Context, id Identity, limiter *limiter, out Output) error {
 	for {
-		wait, ok := limiter.allow(id, e.now())
+		wait, ok := e.allow(ctx, id, limiter)
 		if ok {
 			return nil
 		}
@@ -583,6 +608,19 @@ func (e *Engine) takeTurn(ctx context.Context, id Identity, limiter *limiter, ou
 			return Errorf(EUNAVAILABLE, "The bot is restarting; please ask again in a moment.")
 		}
 	}
+}
+
+// allow takes id's token from the shared buckets when there are some,
+// else (or when the store fails) from this process's.
+func (e *Engine) allow(ctx context.Context, id Identity, limiter *limiter) (time.Duration, bool) {
+	if e.shared != nil && limiter.limit.PerMinute > 0 {
+		wait, ok, err := e.shared.TakeToken(ctx, "user:"+string(id), limiter.limit, e.now())
+		if err == nil {
+			return wait, ok
+		}
+		e.log.Warn("the shared rate limit could not be read; using this process's", "user", string(id), "err", err)
+	}
+	return limiter.allow(id, e.now())
 }
 
 func newRequestID() string {

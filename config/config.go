@@ -157,6 +157,10 @@ type AccountsConfig struct {
 	FreeRequestsPerDayToppedUp int      `toml:"free_requests_per_day_topped_up"`
 	HoldTTL                    Duration `toml:"hold_ttl"`
 	LowBalance                 int64    `toml:"low_balance"`
+	// Instance names this process among those sharing the ledger (default
+	// the host name): at start it frees the holds its own previous boot
+	// left open, and it is the name the leader and shard locks show.
+	Instance string `toml:"instance"`
 }
 
 // SchedulerConfig is the clock-driven chores.
@@ -226,6 +230,11 @@ type SlackConfig struct {
 	Mode          string            `toml:"mode"`
 	APIURL        string            `toml:"api_url"`
 	Commands      map[string]string `toml:"commands"`
+	// UpdatesPerMinute is this process's share of the workspace's
+	// chat.update budget (Slack's Tier 3, about 50 a minute per app and
+	// workspace): with several processes serving one app, divide it
+	// among them. 0: the adapter's default, 50.
+	UpdatesPerMinute int `toml:"updates_per_minute"`
 }
 
 // ConsoleConfig is the terminal adapter.
@@ -557,6 +566,9 @@ func (c Config) Validate() error {
 		bad("accounts.free_requests_per_day_topped_up", c.Accounts.FreeRequestsPerDayToppedUp, "must be 0 or more")
 	}
 	positiveDur("accounts.hold_ttl", c.Accounts.HoldTTL)
+	if len(c.Accounts.Instance) > 100 || strings.ContainsFunc(c.Accounts.Instance, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		bad("accounts.instance", c.Accounts.Instance, "must be a name of at most 100 printable characters, such as web-1 (default: the host name)")
+	}
 
 	if c.Accounts.LowBalance < 0 {
 		bad("accounts.low_balance", c.Accounts.LowBalance, "must be 0 (off) or more")
@@ -606,6 +618,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse("https://" + h); h == "" || err != nil || u.Host != h || u.Hostname() == "" {
 			bad("discord.attachment_hosts", h, `must be a host name (with an optional :port), such as "cdn.discordapp.com", without https:// or a path`)
 		}
+	}
+	if c.Slack.UpdatesPerMinute < 0 || c.Slack.UpdatesPerMinute > 100000 {
+		bad("slack.updates_per_minute", c.Slack.UpdatesPerMinute, "must be between 1 and 100000, or 0 for Slack's 50 a minute")
 	}
 	if c.Slack.Mode != "socket" && c.Slack.Mode != "http" {
 		bad("slack.mode", c.Slack.Mode, `must be "socket" or "http"`)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -26,6 +27,7 @@ func (c Config) Stack() stack.Config {
 				FreePerDayToppedUp: c.Accounts.FreeRequestsPerDayToppedUp,
 				Location:           c.Location(),
 				HoldTTL:            c.Accounts.HoldTTL.Duration,
+				Instance:           c.InstanceName(),
 			},
 		},
 		Router: rc,
@@ -50,6 +52,19 @@ func (c Config) Stack() stack.Config {
 			EditInterval: c.Stream.EditInterval.Duration,
 		},
 	}
+}
+
+// InstanceName is accounts.instance, or the host name when it is unset
+// (a replica's container or machine name), or "orchat" when even that is
+// unknown.
+func (c Config) InstanceName() string {
+	if c.Accounts.Instance != "" {
+		return c.Accounts.Instance
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "orchat"
 }
 
 // History is how much of a conversation the adapters read back

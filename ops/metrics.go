@@ -89,6 +89,33 @@ func (m *Metrics) WatchHolds(l Holds) {
 		func() float64 { _, t := read(); return float64(t) }))
 }
 
+// Pool is a database's connection pool as /metrics shows it: open, in use
+// and idle connections, the most that may be open, and the waits for one
+// (cumulative). cmd/orchat fills it from accounts.Store.PoolStats.
+type Pool struct {
+	Open, InUse, Idle, MaxOpen int
+	WaitCount                  int64
+	WaitDuration               time.Duration
+}
+
+// WatchPool publishes the ledger's connection pool, read at scrape time:
+// with several processes on one PostgreSQL server, a pool always at its
+// maximum with waits growing is the first sign the processes need a bigger
+// pool (pool_max_conns) or the server more connections.
+func (m *Metrics) WatchPool(read func() Pool) {
+	gauge := func(name, help string, v func(Pool) float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(read()) }))
+	}
+	gauge("orchat_db_connections_open", "Database connections open (in use and idle).", func(p Pool) float64 { return float64(p.Open) })
+	gauge("orchat_db_connections_in_use", "Database connections in use.", func(p Pool) float64 { return float64(p.InUse) })
+	gauge("orchat_db_connections_idle", "Database connections idle.", func(p Pool) float64 { return float64(p.Idle) })
+	gauge("orchat_db_connections_max", "The most database connections the pool may open.", func(p Pool) float64 { return float64(p.MaxOpen) })
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orchat_db_connection_waits_total", Help: "Times a caller waited for a free database connection."},
+		func() float64 { return float64(read().WaitCount) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orchat_db_connection_wait_seconds_total", Help: "Time callers spent waiting for a free database connection."},
+		func() float64 { return read().WaitDuration.Seconds() }))
+}
+
 // Request counts and times one handled event.
 func (m *Metrics) Request(platform, command, outcome string, d time.Duration) {
 	m.requests.WithLabelValues(platform, command, outcome).Inc()

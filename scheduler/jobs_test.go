@@ -417,3 +417,29 @@ func TestCreditsCheck(t *testing.T) {
 		t.Fatalf("the credits were read %d times, want at start and after the interval", reads.Load())
 	}
 }
+
+// TestHoldSweepPrunesSeenEvents: the sweeper forgets the event ids older
+// than the ledger's hour, so the shared table stays about an hour of
+// events; a younger id is still known.
+func TestHoldSweepPrunesSeenEvents(t *testing.T) {
+	ctx := context.Background()
+	clock := clockwork.NewFakeClockAt(start)
+	store := MustOpenTempStore(t, storeOptions(clock, time.UTC))
+	if first, err := store.SeenEvent(ctx, "slack:event:Ev1", start); err != nil || !first {
+		t.Fatalf("SeenEvent=%v, %v", first, err)
+	}
+	m := &metrics{}
+	MustStart(t, scheduler.Options{Clock: clock, Ledger: store, HoldSweep: 61 * time.Minute, Metrics: m})
+	if first, err := store.SeenEvent(ctx, "slack:event:Ev2", start.Add(59*time.Minute)); err != nil || !first {
+		t.Fatalf("SeenEvent=%v, %v", first, err)
+	}
+	advanceTo(t, clock, 1, start.Add(61*time.Minute))
+	waitRuns(t, m, scheduler.JobHoldSweep, 1)
+	// What is left to prune is nothing: the sweep forgot Ev1 already.
+	if events, _, err := store.Prune(ctx, start.Add(61*time.Minute)); err != nil || events != 0 {
+		t.Fatalf("Prune after the sweep removed %d event ids (%v), want 0: the sweep did not prune", events, err)
+	}
+	if first, err := store.SeenEvent(ctx, "slack:event:Ev2", start.Add(61*time.Minute)); err != nil || first {
+		t.Fatalf("SeenEvent(Ev2)=%v, %v: an id younger than an hour was forgotten", first, err)
+	}
+}

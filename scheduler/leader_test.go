@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 
 	"github.com/orchat/orchat/accounts"
+	"github.com/orchat/orchat/accounts/postgrestest"
+	"github.com/orchat/orchat/bot"
 	"github.com/orchat/orchat/scheduler"
 )
 
@@ -127,4 +130,110 @@ func TestLeader(t *testing.T) {
 			t.Fatalf("reset calls=%v, want the missed reset of 2026-11-21 recorded on taking over", c)
 		}
 	})
+}
+
+// TestLeaderPostgres: three instances on one PostgreSQL ledger, the lease
+// an advisory lock. One leads; when its session dies (the process killed,
+// here its store closed under it) another takes over within a few seconds
+// through the campaign, not at the next job's tick; the day's reset is
+// recorded once however many instances run it.
+func TestLeaderPostgres(t *testing.T) {
+	dsn := postgrestest.DSN(t)
+	clock := clockwork.NewFakeClockAt(start)
+	var all []*instance
+	dead := map[string]*atomic.Bool{}
+	for _, name := range []string{"a", "b", "c"} {
+		in := &instance{name: name, m: &metrics{}, logs: newRecorder()}
+		in.store = MustOpenStore(t, dsn, storeOptions(clock, time.UTC))
+		in.rs = &resets{Resets: in.store}
+		dead[name] = &atomic.Bool{}
+		in.s = MustStart(t, scheduler.Options{
+			Clock: clock, Ledger: in.store, Resets: in.rs,
+			HoldSweep: time.Hour, Leader: true, Lease: killable{in.store, dead[name]}, Instance: name, Campaign: 100 * time.Millisecond,
+			Metrics: in.m, Logger: in.logs.logger(),
+		})
+		all = append(all, in)
+	}
+	leaders := func(among []*instance) []*instance {
+		var out []*instance
+		for _, in := range among {
+			if in.s.Leader() {
+				out = append(out, in)
+			}
+		}
+		return out
+	}
+	firsts := func(period string) int {
+		n := 0
+		for _, in := range all {
+			for _, c := range in.rs.of(period) {
+				if c.first {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if l := leaders(all); len(l) != 1 {
+		t.Fatalf("%d leaders after start, want 1", len(l))
+	}
+	old := leaders(all)[0]
+	select {
+	case <-old.s.Elected():
+	default:
+		t.Fatal("the leader's Elected channel is not closed")
+	}
+	eventually(t, "the start-up reset", func() bool { return firsts("2026-11-21") == 1 })
+
+	// The leader dies: its session ends, and with it the advisory lock
+	// (what is left of it can no longer reach the database).
+	died := time.Now()
+	dead[old.name].Store(true)
+	if err := old.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var rest []*instance
+	for _, in := range all {
+		if in != old {
+			rest = append(rest, in)
+		}
+	}
+	eventually(t, "another instance to lead", func() bool { return len(leaders(rest)) == 1 })
+	if took := time.Since(died); took > 5*time.Second {
+		t.Errorf("the take-over took %s, want a few seconds", took)
+	}
+	next := leaders(rest)[0]
+	// The new leader caught up on the reset (a no-op: it was recorded),
+	// and a reset every instance is asked for runs on the leader only.
+	waitRuns(t, next.m, scheduler.JobFreeReset, 1)
+	for _, in := range rest {
+		if err := in.s.RunNow(scheduler.JobFreeReset); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRuns(t, next.m, scheduler.JobFreeReset, 2)
+	for _, in := range rest {
+		if in != next && in.m.count(scheduler.JobFreeReset) != 0 {
+			t.Errorf("%s, a follower, ran the reset %d times", in.name, in.m.count(scheduler.JobFreeReset))
+		}
+	}
+	if n := firsts("2026-11-21"); n != 1 {
+		t.Fatalf("the reset of 2026-11-21 was recorded %d times, want exactly once", n)
+	}
+	if got, _ := next.store.FreeResets(context.Background(), 0); len(got) != 1 {
+		t.Fatalf("resets=%v, want yesterday's once", got)
+	}
+}
+
+// killable is a Lease that a dead process can no longer reach.
+type killable struct {
+	scheduler.Lease
+	dead *atomic.Bool
+}
+
+func (k killable) TryLead(ctx context.Context, name, holder string, ttl time.Duration) error {
+	if k.dead.Load() {
+		return bot.Errorf(bot.EUNAVAILABLE, "killed")
+	}
+	return k.Lease.TryLead(ctx, name, holder, ttl)
 }

@@ -168,6 +168,13 @@ type Options struct {
 	Lease    Lease
 	Instance string        // default: host name, process id and a random suffix
 	LeaseTTL time.Duration // default: three sweep intervals
+	// Campaign, when positive, is how often (in real time, whatever
+	// Clock is) a follower tries to take the lease and the leader proves
+	// it still holds it, besides the checks before each job run: a
+	// leader that dies is replaced within about Campaign, not at the next
+	// job's tick. cmd/orchat sets it on PostgreSQL, where the lease is an
+	// advisory lock the server frees the moment the leader's session ends.
+	Campaign time.Duration
 
 	Ledger  Ledger
 	Resets  Resets
@@ -206,6 +213,8 @@ type Scheduler struct {
 	clock     clockwork.Clock
 	resetMin  int // DailyReset in minutes after local midnight
 	elector   *LeaseElector
+	elected   chan struct{} // closed the first time this instance leads
+	electOnce sync.Once
 	shared    gocron.Scheduler // ledger jobs, behind the elector
 	local     gocron.Scheduler // this instance's own jobs
 	jobs      map[string]gocron.Job
@@ -234,6 +243,7 @@ func New(opts Options) (*Scheduler, error) {
 		resetMin: resetMin,
 		jobs:     map[string]gocron.Job{},
 		runningN: map[string]int{},
+		elected:  make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
@@ -421,6 +431,19 @@ func (s *Scheduler) Start() {
 	}
 	s.started = true
 	s.mu.Unlock()
+	if s.elector == nil {
+		s.markElected()
+	} else {
+		// Decided before the jobs start, so that Leader is true on the
+		// leader by the time its platforms ask (command registration).
+		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+		s.checkLeader(ctx)
+		cancel()
+		if s.opts.Campaign > 0 {
+			s.running.Add(1)
+			go s.campaign()
+		}
+	}
 	s.shared.Start()
 	s.local.Start()
 	attrs := []any{slog.Any("jobs", s.Jobs()), slog.String("location", s.opts.Location.String()), slog.Bool("leader_election", s.opts.Leader)}
@@ -537,6 +560,56 @@ func (s *Scheduler) Jobs() []string {
 	return names
 }
 
+// checkLeader asks the elector once and records a first election.
+func (s *Scheduler) checkLeader(ctx context.Context) {
+	if s.elector.IsLeader(ctx) == nil {
+		s.markElected()
+	}
+}
+
+func (s *Scheduler) markElected() { s.electOnce.Do(func() { close(s.elected) }) }
+
+// campaign asks the elector every Campaign until Shutdown: a follower
+// takes a dead leader's lease within that time, and a leader that lost
+// its lease (its session cut) knows it within that time.
+func (s *Scheduler) campaign() {
+	defer s.running.Done()
+	t := time.NewTicker(s.opts.Campaign)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		stopped := s.stopped
+		s.mu.Unlock()
+		if stopped {
+			return
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.Campaign+5*time.Second)
+		s.checkLeader(ctx)
+		cancel()
+	}
+}
+
+// Leader reports whether this instance runs the ledger jobs now: always
+// without leader election, else whether it held the lease at its last
+// check. The platform adapters ask it before doing what one process of
+// several must do once (registering slash commands).
+func (s *Scheduler) Leader() bool {
+	if s.elector == nil {
+		return true
+	}
+	return s.elector.Leader()
+}
+
+// Elected is closed the first time this instance leads (at Start without
+// leader election): a platform adapter may wait on it to do the leader's
+// one-time work.
+func (s *Scheduler) Elected() <-chan struct{} { return s.elected }
+
 // Instance returns the name this instance holds the leader lease under
 // ("" without Leader or with a custom Elector).
 func (s *Scheduler) Instance() string {
@@ -545,12 +618,6 @@ func (s *Scheduler) Instance() string {
 	}
 	return s.elector.Holder()
 }
-
-// Elector returns the election of the leader among the instances
-// sharing the ledger (nil without Leader or with a custom Elector), so
-// other work that one instance alone must do (registering Discord's
-// slash commands) follows the same leader.
-func (s *Scheduler) Elector() *LeaseElector { return s.elector }
 
 // outcome is what a job run did, for its log line.
 type outcome struct {
@@ -638,14 +705,33 @@ func (s *Scheduler) runningJobs() []string {
 	return names
 }
 
+// Pruner is a Ledger that also forgets the event ids older than its event
+// window and the rate-limit buckets that are full again (accounts.Store):
+// the sweeper prunes them, so the shared tables stay about an hour of
+// events however quiet the processes are.
+type Pruner interface {
+	Prune(ctx context.Context, now time.Time) (events, buckets int, err error)
+}
+
 // holdSweep frees the holds of calls that never settled (a crash, a lost
-// connection), so their tokens come back.
+// connection), so their tokens come back, and prunes the seen events and
+// idle rate buckets when the ledger keeps them.
 func (s *Scheduler) holdSweep(ctx context.Context, now time.Time) (outcome, error) {
 	n, err := s.opts.Ledger.ReleaseExpired(ctx, now)
 	if err != nil {
 		return outcome{}, fmt.Errorf("scheduler: release expired holds: %w", err)
 	}
-	return outcome{notable: n > 0, attrs: []any{slog.Int("released", n)}}, nil
+	attrs := []any{slog.Int("released", n)}
+	notable := n > 0
+	if p, ok := s.opts.Ledger.(Pruner); ok {
+		events, buckets, err := p.Prune(ctx, now)
+		if err != nil {
+			return outcome{}, fmt.Errorf("scheduler: prune seen events and rate buckets: %w", err)
+		}
+		attrs = append(attrs, slog.Int("events_pruned", events), slog.Int("buckets_pruned", buckets))
+		notable = notable || events > 0
+	}
+	return outcome{notable: notable, attrs: attrs}, nil
 }
 
 // refillAllowances refills the members of every community with an

@@ -180,7 +180,9 @@ func (a *Adapter) inThread(ctx context.Context, channel, threadTS string, me *se
 		}
 		cursor = next
 	}
-	a.outside.Put(key, struct{}{})
+	if !a.opts.Shared {
+		a.outside.Put(key, struct{}{})
+	}
 	return false
 }
 

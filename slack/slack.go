@@ -63,6 +63,11 @@ type Options struct {
 	AppToken string
 	// SigningSecret verifies every request in http mode.
 	SigningSecret string
+	// Shared says other orchat processes serve the same app (a shared
+	// PostgreSQL ledger): a thread another process answered in is news to
+	// this one, so a thread found without the bot is asked about again
+	// rather than remembered as outside for ten minutes.
+	Shared bool
 	// Mode is ModeSocket (default) or ModeHTTP.
 	Mode string
 	// APIURL is the Web API base (default DefaultAPIURL). Every call goes

@@ -189,6 +189,9 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 	if s.Store, err = OpenStore(cfg.Accounts, deps); err != nil {
 		return nil, err
 	}
+	if err := s.releasePreviousBoots(ctx, log); err != nil {
+		return nil, err
+	}
 	rc.Votes = s.Store // the auto router learns from each community's votes
 	s.Catalog = router.NewCatalog(rc)
 	if err := s.loadCatalog(ctx, rc.BaseURL, log); err != nil {
@@ -213,14 +216,28 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Stack, err error) {
 	s.Settler = commands.NewSettler(s.Store, log.With("component", "commands"))
 	s.Commands = s.newCommands(cfg)
 	e := cfg.Engine
-	s.Engine = bot.NewEngine(bot.EngineOptions{
+	opts := bot.EngineOptions{
 		Users: s.Store, Commands: s.Commands, Parse: commands.NewParser(s.Commands),
 		Admins: e.Admins, Limit: e.Limit, Timeout: e.Timeout, EditInterval: e.EditInterval,
 		Logger: log.With("component", "engine"), Metrics: deps.Metrics, Now: deps.Clock,
 		Communities: s.Communities, Members: s.Store,
-	})
+		// Event ids go to the ledger on both engines: a redelivery after
+		// a restart is dropped as well as one to another process.
+		Events: s.Store,
+	}
+	if s.Shared() {
+		// Several processes may serve one user: the buckets are shared.
+		// One SQLite process keeps them in memory, where they are free.
+		opts.Shared = s.Store
+	}
+	s.Engine = bot.NewEngine(opts)
 	return s, nil
 }
+
+// Shared reports whether the ledger can be shared by several processes
+// (PostgreSQL): then the state an answer's exactly-once depends on lives
+// in it, and only the elected leader runs the scheduler's jobs.
+func (s *Stack) Shared() bool { return s.Store.Engine() == accounts.Postgres }
 
 // newCommands builds the commands over the stack's parts with cfg's
 // settings.
@@ -324,6 +341,27 @@ func OpenStore(a Accounts, deps Deps) (*accounts.Store, error) {
 	opts.Metrics = deps.Metrics
 	opts.BeforeCommit, opts.FailCommit = deps.Hooks.BeforeCommit, deps.Hooks.FailCommit
 	return accounts.Open(a.Database, opts)
+}
+
+// releasePreviousBoots frees at once the holds this instance's previous
+// boot left open (a crash, a kill -9): no process will settle them, and
+// waiting for their expiry would keep the users' tokens held for
+// accounts.hold_ttl. The store logs how many holds and tokens. Holds of
+// other instances stay for the sweeper: they may be a live process's.
+// When another live process runs under the same instance name, nothing is
+// released (it may be that process's holds) and a warning says to give
+// each process its own accounts.instance.
+func (s *Stack) releasePreviousBoots(ctx context.Context, log *slog.Logger) error {
+	_, _, err := s.Store.ReleasePreviousBoots(ctx)
+	if bot.ErrorCode(err) == bot.ECONFLICT {
+		log.Warn("holds of this instance's previous boots are left to expire: "+bot.ErrorMessage(err)+" (set accounts.instance)",
+			"component", "accounts")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("release the holds of this instance's previous boots: %w", err)
+	}
+	return nil
 }
 
 // loadCatalog fills the catalog: a cached one is used at once and

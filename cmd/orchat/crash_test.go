@@ -303,3 +303,71 @@ func integrityCheck(t *testing.T, path string) string {
 	}
 	return strings.Join(res, "; ")
 }
+
+// TestCrashHoldsReleasedAtNextStart is issue 12's "holds after a crash":
+// the real binary is killed with SIGKILL with ten answers in flight, and
+// the next start of the same instance frees their holds at once (and says
+// so), not after the 15-minute hold_ttl.
+func TestCrashHoldsReleasedAtNextStart(t *testing.T) {
+	const inFlight = 10
+	bin := orchatBinary(t)
+	sim := openroutertest.MustStart(t, openroutertest.Options{Latency: time.Hour})
+	dir := t.TempDir()
+	db := filepath.Join(dir, "orchat.db")
+	cfg := filepath.Join(dir, "orchat.toml")
+	if err := os.WriteFile(cfg, []byte("[accounts]\nsignup_bonus = 1000000\n\n[bot]\nrate_limit_per_minute = 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--config", cfg, "--db", db, "--upstream", sim.URL()}
+
+	cmd := exec.Command(bin, append([]string{"console", "--json", "--parallel", "20", "--multi-user"}, common...)...)
+	cmd.Env = append(os.Environ(), "OPENROUTER_API_KEY=")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr stacktest.SyncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var lines []string
+	for i := range inFlight {
+		lines = append(lines, fmt.Sprintf("u%02d> a slow question %d", i, i))
+	}
+	if _, err := io.WriteString(stdin, strings.Join(lines, "\n")+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); sim.Requests() < inFlight; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d answers reached the upstream; stderr:\n%s", sim.Requests(), inFlight, stderr.String())
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if open := openHolds(t, db); open != inFlight {
+		t.Fatalf("%d holds open after the kill, want the %d answers in flight", open, inFlight)
+	}
+
+	// The next start, long before hold_ttl (15 minutes), frees them.
+	next := exec.Command(bin, append([]string{"console", "--json", "--multi-user"}, common...)...)
+	next.Env = append(os.Environ(), "OPENROUTER_API_KEY=")
+	next.Stdin = strings.NewReader("u00> /balance\n")
+	var out, errOut bytes.Buffer
+	next.Stdout, next.Stderr = &out, &errOut
+	if err := next.Run(); err != nil {
+		t.Fatalf("the next start: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	if open := openHolds(t, db); open != 0 {
+		t.Fatalf("%d holds still open after the next start, want 0 (released at start, not after the TTL)\n%s", open, errOut.String())
+	}
+	if log := errOut.String(); !strings.Contains(log, "holds of a previous boot released") || !strings.Contains(log, fmt.Sprintf("holds=%d", inFlight)) {
+		t.Errorf("the next start did not log the %d holds it released:\n%s", inFlight, log)
+	}
+	if strings.Contains(out.String(), "held for answers in progress") {
+		t.Errorf("u00's balance still shows tokens held:\n%s", out.String())
+	}
+}

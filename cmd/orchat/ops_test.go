@@ -160,7 +160,7 @@ level = "debug"
 		`orchat_requests_total{command="balance",outcome="ok",platform="console"} 1`,
 		"orchat_upstream_latency_seconds_bucket", "orchat_upstream_ttft_seconds_bucket",
 		`orchat_tokens_total{kind="completion"`, "orchat_charged_tokens_total", "orchat_upstream_cost_usd_total",
-		"orchat_ledger_write_seconds_bucket", "orchat_holds_open 0",
+		"orchat_ledger_write_seconds_bucket", "orchat_holds_open 0", "orchat_db_connections_open", "orchat_db_connection_waits_total",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -173,6 +177,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	mets.WatchHolds(st.Store)
+	mets.WatchPool(func() ops.Pool { p := st.Store.PoolStats(); return ops.Pool(p) })
 	parts := []ops.Part{
 		{Name: "database", Check: st.Store.Writable},
 		{Name: "catalog", Check: func(context.Context) error {
@@ -224,9 +229,37 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			return err
 		})
 	}
-	notifiers := notifierSet{}
+	notifiers := &notifierSet{}
+	// instance names this process in the locks and leases other
+	// processes sharing the database see.
+	instance := c.InstanceName() + "/" + bootID()
+	sched, err := scheduler.New(scheduler.Options{
+		Location: c.Location(), DailyReset: c.Scheduler.DailyReset,
+		CatalogRefresh: c.Scheduler.CatalogRefresh.Duration, HoldSweep: c.Scheduler.HoldSweep.Duration,
+		NotifyReset: c.Scheduler.NotifyReset, Notifier: notifiers,
+		// On PostgreSQL several processes may share the ledger: only the
+		// leader (an advisory lock) runs the ledger jobs and registers
+		// the slash commands, and a follower takes a dead leader's place
+		// within a second or two.
+		Leader: c.Scheduler.Leader || st.Shared(), Lease: st.Store, Instance: instance,
+		Campaign: campaign(st.Shared()),
+		Ledger:   st.Store, Resets: st.Store, Catalog: st.Catalog,
+		Allowances: st.Store, Alerts: st.Store, ChannelNotifier: notifiers,
+		Credits: st.Router, LowCredits: c.OpenRouter.LowCredits,
+		Logger: m.logger().With("component", "scheduler"), Metrics: mets,
+	})
+	if err != nil {
+		return abort(err)
+	}
+	sched.Start()
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		if err := sched.Shutdown(sctx); err != nil {
+			m.logger().Warn("scheduler shutdown", "err", err)
+		}
+	}()
 	history := c.History()
-	var discordShared *discordShares // processes sharing PostgreSQL share Discord
 	if c.Discord.Token != "" {
 		dopts := discord.Options{
 			Token: c.Discord.Token, APIURL: c.Discord.APIURL, Shards: c.Discord.FixedShards(), ShardCount: c.Discord.ShardCount,
@@ -234,7 +267,13 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			Commands: st.Commands, Catalog: st.Catalog, Rules: st.Communities, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
 		}
-		discordShared = shareDiscord(st.Store, &dopts, m.logger().With("component", "discord"))
+		if st.Shared() {
+			// Processes sharing PostgreSQL claim shards and take turns to
+			// identify through its locks; the scheduler's leader registers
+			// the commands.
+			shareDiscord(st.Store, &dopts, instance)
+			dopts.Leader = sched.Leader
+		}
 		dc, err := discord.New(dopts)
 		if err != nil {
 			return abort(err)
@@ -246,8 +285,9 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	extra := map[string]http.Handler{}
 	if c.Slack.BotToken != "" {
 		sl, err := slack.New(slack.Options{
-			BotToken: c.Slack.BotToken, AppToken: c.Slack.AppToken, SigningSecret: c.Slack.SigningSecret,
-			Mode: c.Slack.Mode, APIURL: c.Slack.APIURL, CommandNames: c.Slack.Commands,
+			BotToken: c.Slack.BotToken, AppToken: c.Slack.AppToken, SigningSecret: c.Slack.SigningSecret, Shared: st.Shared(),
+			UpdatesPerMinute: c.Slack.UpdatesPerMinute,
+			Mode:             c.Slack.Mode, APIURL: c.Slack.APIURL, CommandNames: c.Slack.Commands,
 			Commands: st.Commands, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "slack"), Metrics: mets,
 		})
@@ -261,28 +301,6 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		}
 		start("slack", sl.Run)
 	}
-	sched, err := scheduler.New(scheduler.Options{
-		Location: c.Location(), DailyReset: c.Scheduler.DailyReset,
-		CatalogRefresh: c.Scheduler.CatalogRefresh.Duration, HoldSweep: c.Scheduler.HoldSweep.Duration,
-		NotifyReset: c.Scheduler.NotifyReset, Notifier: notifiers,
-		Leader: c.Scheduler.Leader, Lease: st.Store,
-		Ledger: st.Store, Resets: st.Store, Catalog: st.Catalog,
-		Allowances: st.Store, Alerts: st.Store, ChannelNotifier: notifiers,
-		Credits: st.Router, LowCredits: c.OpenRouter.LowCredits,
-		Logger: m.logger().With("component", "scheduler"), Metrics: mets,
-	})
-	if err != nil {
-		return abort(err)
-	}
-	discordShared.elect(sched)
-	sched.Start()
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		if err := sched.Shutdown(sctx); err != nil {
-			m.logger().Warn("scheduler shutdown", "err", err)
-		}
-	}()
 	var srv *ops.Server
 	if addr := m.Config.HTTP.Addr; addr != "" {
 		srv, err = ops.Listen(addr, mets, parts, extra)
@@ -311,6 +329,24 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	return g.Wait()
 }
 
+// campaign is how often a follower tries to take the scheduler lease: on
+// a shared (PostgreSQL) ledger every second, so a leader killed with -9
+// is replaced in about that; one process on SQLite decides at its jobs.
+func campaign(shared bool) time.Duration {
+	if shared {
+		return time.Second
+	}
+	return 0
+}
+
+// bootID names this run of the process, beside its instance name, in the
+// lock holders other processes see.
+func bootID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
+}
+
 // listenError says what to do when the health and metrics server cannot
 // listen (another orchat holds the port): another address, or none, unless
 // Slack's events come there.
@@ -333,29 +369,47 @@ func (m *Main) shutdown(st *stack.Stack) {
 type consoleFlagSet struct{ *flag.FlagSet }
 
 // notifierSet delivers a scheduler notice through the platform of the
-// user's identity, when that adapter can send one (a DM).
-type notifierSet map[string]scheduler.Notifier
+// user's identity, when that adapter can send one (a DM). The scheduler
+// starts before the platforms (it decides who registers commands), so
+// adapters are added while its jobs may already read the set.
+type notifierSet struct {
+	mu sync.RWMutex
+	m  map[string]scheduler.Notifier
+}
 
-func (n notifierSet) add(platform string, adapter any) {
+func (n *notifierSet) add(platform string, adapter any) {
 	if nt, ok := adapter.(scheduler.Notifier); ok {
-		n[platform] = nt
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.m == nil {
+			n.m = map[string]scheduler.Notifier{}
+		}
+		n.m[platform] = nt
 	}
+}
+
+func (n *notifierSet) get(platform string) (scheduler.Notifier, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	nt, ok := n.m[platform]
+	return nt, ok
 }
 
 // NotifyChannel posts text in a channel of a community, through the
 // platform of the community.
-func (n notifierSet) NotifyChannel(ctx context.Context, community, channel, text string) error {
+func (n *notifierSet) NotifyChannel(ctx context.Context, community, channel, text string) error {
 	platform, _, _ := strings.Cut(community, ":")
-	nt, ok := n[platform].(scheduler.ChannelNotifier)
+	nt, _ := n.get(platform)
+	cn, ok := nt.(scheduler.ChannelNotifier)
 	if !ok {
 		return fmt.Errorf("no way to post in %s channels", platform)
 	}
-	return nt.NotifyChannel(ctx, community, channel, text)
+	return cn.NotifyChannel(ctx, community, channel, text)
 }
 
 // Notify sends text to the user on their platform.
-func (n notifierSet) Notify(ctx context.Context, id bot.Identity, text string) error {
-	nt, ok := n[id.Platform()]
+func (n *notifierSet) Notify(ctx context.Context, id bot.Identity, text string) error {
+	nt, ok := n.get(id.Platform())
 	if !ok {
 		return fmt.Errorf("no way to notify %s users", id.Platform())
 	}

@@ -22,8 +22,19 @@ import (
 // ackTimeout is Slack's deadline for acknowledging a request.
 const ackTimeout = 3 * time.Second
 
+// sock is one Socket Mode connection of the app. An app may open several
+// (one per process, up to Slack's ten): Slack keeps them all and spreads
+// the envelopes across them.
+type sock struct {
+	n      int // 1 for the first connection ever opened, 2 for the next…
+	c      *websocket.Conn
+	closed chan struct{} // closed when the connection ends
+}
+
 // socket serves the Socket Mode websocket: hello first, then envelopes;
-// the app's acks (envelope_id echoed) are recorded.
+// the app's acks (envelope_id echoed) are recorded. Every connection the
+// app opens stays until it closes: Slack does not end an app's older
+// connections when it opens a new one.
 func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	c, err := up.Upgrade(w, r, nil)
@@ -31,18 +42,27 @@ func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.wsMu.Lock()
-	old := s.conn
-	s.conn = c
 	s.conns++
+	me := &sock{n: s.conns, c: c, closed: make(chan struct{})}
+	s.socks = append(s.socks, me)
 	err = c.WriteJSON(map[string]any{
-		"type": "hello", "num_connections": 1,
+		"type": "hello", "num_connections": len(s.socks),
 		"connection_info": map[string]any{"app_id": AppID},
 		"debug_info":      map[string]any{"host": "slacktest", "approximate_connection_time": 3600},
 	})
 	s.wsMu.Unlock()
-	if old != nil {
-		_ = old.Close()
-	}
+	defer func() {
+		s.wsMu.Lock()
+		for i, o := range s.socks {
+			if o == me {
+				s.socks = append(s.socks[:i], s.socks[i+1:]...)
+				break
+			}
+		}
+		s.wsMu.Unlock()
+		close(me.closed)
+		_ = c.Close()
+	}()
 	if err != nil {
 		return
 	}
@@ -90,6 +110,44 @@ func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// OpenConnections counts the Socket Mode connections open now.
+func (s *Server) OpenConnections() int {
+	s.wsMu.Lock()
+	defer s.wsMu.Unlock()
+	return len(s.socks)
+}
+
+// OpenConnectionNumbers returns the numbers of the Socket Mode
+// connections open now (Delivery.Conn names one), oldest first.
+func (s *Server) OpenConnectionNumbers() []int {
+	s.wsMu.Lock()
+	defer s.wsMu.Unlock()
+	out := make([]int, len(s.socks))
+	for i, c := range s.socks {
+		out[i] = c.n
+	}
+	return out
+}
+
+// pick returns the connection the next envelope goes to, round robin
+// over the open ones, skipping avoid when another is open; nil when none
+// is open.
+func (s *Server) pick(avoid *sock) *sock {
+	s.wsMu.Lock()
+	defer s.wsMu.Unlock()
+	if len(s.socks) == 0 {
+		return nil
+	}
+	for range s.socks {
+		c := s.socks[s.next%len(s.socks)]
+		s.next++
+		if c != avoid || len(s.socks) == 1 {
+			return c
+		}
+	}
+	return s.socks[0]
 }
 
 // Connections counts the Socket Mode connections the app opened.
@@ -149,10 +207,39 @@ func (s *Server) deliver(d *Delivery, retry int) (string, error) {
 		}
 		return "", nil
 	}
-	c := s.awaitConn()
-	if c == nil {
+	if s.awaitConn() == nil {
 		return "", errNoConnection
 	}
+	// Slack sends an envelope the app did not acknowledge again (its
+	// retry_attempt one more), over another of the app's connections when
+	// it has several: what one dead process did not take, another does.
+	var last *sock
+	var err error
+	var env string
+	d.Attempts, d.Conn = 0, 0
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		c := s.pick(last)
+		if c == nil || (attempt > 0 && c == last) {
+			break
+		}
+		last = c
+		d.Attempts++
+		if env, err = s.sendOver(c, d, retry+attempt); err == nil {
+			d.Conn = c.n
+			return env, nil
+		}
+	}
+	return env, err
+}
+
+// maxAttempts is how many times an envelope is sent before the fake gives
+// up on it: the first delivery and Slack's three retries.
+const maxAttempts = 4
+
+// sendOver sends d once over c, as delivery number retry, and waits for
+// its acknowledgement: an error when it does not come within Slack's 3
+// seconds or the connection ends first.
+func (s *Server) sendOver(c *sock, d *Delivery, retry int) (string, error) {
 	s.mu.Lock()
 	s.envelope++
 	env := fmt.Sprintf("env-%06d", s.envelope)
@@ -169,13 +256,21 @@ func (s *Server) deliver(d *Delivery, retry int) (string, error) {
 		msg["retry_reason"] = "timeout"
 	}
 	s.wsMu.Lock()
-	err := c.WriteJSON(msg)
+	err := c.c.WriteJSON(msg)
 	s.wsMu.Unlock()
 	if err != nil {
 		return env, fmt.Errorf("slacktest: sending %s: %v", d.Type, err)
 	}
 	select {
 	case <-ch:
+	case <-c.closed:
+		// The connection may have acknowledged just before it ended.
+		select {
+		case <-ch:
+			return env, nil
+		default:
+		}
+		return env, fmt.Errorf("slacktest: connection %d closed before it acknowledged envelope %s (%s)", c.n, env, d.Type)
 	case <-time.After(ackTimeout):
 		return env, fmt.Errorf("slacktest: envelope %s (%s) was not acknowledged within %s", env, d.Type, ackTimeout)
 	}
@@ -191,11 +286,14 @@ func (s *Server) Acked(envelope string) bool {
 
 // awaitConn waits up to 10 s for the app's Socket Mode connection; nil
 // when none came.
-func (s *Server) awaitConn() *websocket.Conn {
+func (s *Server) awaitConn() *sock {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.wsMu.Lock()
-		c := s.conn
+		var c *sock
+		if len(s.socks) > 0 {
+			c = s.socks[len(s.socks)-1]
+		}
 		s.wsMu.Unlock()
 		if c != nil || time.Now().After(deadline) {
 			return c
@@ -381,9 +479,7 @@ func (s *Server) sendMessageEvent(m *Message, subtype string) {
 			}
 			return
 		}
-		s.wsMu.Lock()
-		c := s.conn
-		s.wsMu.Unlock()
+		c := s.pick(nil)
 		if c == nil {
 			return
 		}
@@ -392,7 +488,7 @@ func (s *Server) sendMessageEvent(m *Message, subtype string) {
 		env := fmt.Sprintf("env-%06d", s.envelope)
 		s.mu.Unlock()
 		s.wsMu.Lock()
-		_ = c.WriteJSON(map[string]any{"type": "events_api", "envelope_id": env, "payload": d.Payload, "retry_attempt": 0})
+		_ = c.c.WriteJSON(map[string]any{"type": "events_api", "envelope_id": env, "payload": d.Payload, "retry_attempt": 0})
 		s.wsMu.Unlock()
 	}()
 }
@@ -531,7 +627,7 @@ func (s *Server) Disconnect() {
 	}
 	s.wsMu.Lock()
 	defer s.wsMu.Unlock()
-	if err := c.WriteJSON(map[string]any{"type": "disconnect", "reason": "refresh_requested", "debug_info": map[string]any{"host": "slacktest"}}); err != nil {
+	if err := c.c.WriteJSON(map[string]any{"type": "disconnect", "reason": "refresh_requested", "debug_info": map[string]any{"host": "slacktest"}}); err != nil {
 		s.t.Errorf("slacktest: sending disconnect: %v", err)
 	}
 }

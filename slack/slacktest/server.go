@@ -28,7 +28,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
 	slackapi "github.com/slack-go/slack"
 	slackgotest "github.com/slack-go/slack/slacktest"
 )
@@ -84,6 +83,13 @@ type Delivery struct {
 	TriggerID string
 	TS        string // the user message's ts (events)
 	Envelope  string // the last Socket Mode envelope id it was sent with
+	// Conn is the Socket Mode connection (numbered from 1 in the order
+	// they opened) that acknowledged its last delivery (Send or
+	// Redeliver), and Attempts how many times that delivery was sent:
+	// more than once when a connection died or did not acknowledge in
+	// time and the fake sent it again over another.
+	Conn     int
+	Attempts int
 }
 
 // Options configure a Server.
@@ -142,9 +148,10 @@ type Server struct {
 	events    int
 	triggers  int
 
-	wsMu     sync.Mutex // guards conn writes
-	conn     *websocket.Conn
-	conns    int
+	wsMu     sync.Mutex // guards socks and every write to them
+	socks    []*sock    // the open Socket Mode connections, oldest first
+	conns    int        // connections ever opened
+	next     int        // round-robin position among socks
 	acks     map[string]chan json.RawMessage
 	acked    map[string]bool
 	envelope int
@@ -209,8 +216,8 @@ func (s *Server) Close() {
 	default:
 		close(s.closed)
 	}
-	if s.conn != nil {
-		_ = s.conn.Close()
+	for _, c := range s.socks {
+		_ = c.c.Close()
 	}
 	s.wsMu.Unlock()
 	s.st.Stop()
