@@ -25,7 +25,7 @@ type copyTable struct {
 	order   string
 }
 
-// copyTables lists, parents first, every table of schema 6 that holds the
+// copyTables lists, parents first, every table of schema 7 that holds the
 // ledger's state. Left out: migrations (each side has its own), heartbeat,
 // and SQLite's leases (a lease belongs to a running process).
 var copyTables = []copyTable{
@@ -39,6 +39,7 @@ var copyTables = []copyTable{
 	{"free_usage", []string{"identity", "period", "used"}, "ssi", "identity, period"},
 	{"compares", []string{"id", "community", "requester", "models", "failed", "created_at", "blind", "tier"}, "sssssibs", "id"},
 	{"votes", []string{"compare_id", "voter", "choice", "created_at"}, "sssi", "compare_id, voter"},
+	{"answer_votes", []string{"answer", "voter", "community", "model", "up", "created_at"}, "ssssbi", "answer, voter"},
 	{"free_resets", []string{"period", "ran_at"}, "si", "period"},
 	{"seen_events", []string{"id", "seen_at"}, "si", "id"},
 	{"rate_buckets", []string{"key", "tat"}, "si", "key"},

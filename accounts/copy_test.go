@@ -61,6 +61,9 @@ func fillLedger(t *testing.T, s *accounts.Store, clock *accountstest.Clock) {
 	if _, err := s.Vote(ctx, "c1", bob, "B"); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.RecordFeedback(ctx, bot.AnswerVote{Answer: "slack:C1:1.000100", Voter: alice, Community: "slack:T0123", Model: "a/x", Up: true}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.RecordReset(ctx, "2026-11-21", clock.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +100,7 @@ func TestCopy(t *testing.T) {
 				for _, tc := range rep.Tables {
 					rows[tc.Table] = tc.Rows
 				}
-				if rows["users"] != 4 || rows["holds"] != 31 || rows["votes"] != 1 || rows["seen_events"] != 1 || rows["rate_buckets"] != 1 {
+				if rows["users"] != 4 || rows["holds"] != 31 || rows["votes"] != 1 || rows["answer_votes"] != 1 || rows["seen_events"] != 1 || rows["rate_buckets"] != 1 {
 					t.Fatalf("copied %v", rows)
 				}
 				// The copy answers as the original does, and goes on from it.

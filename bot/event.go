@@ -50,6 +50,11 @@ type Event struct {
 	// History reads the conversation this event continues (reply chain,
 	// thread); nil when there is none.
 	History History
+	// Context is what the member has in view, told to the model under the
+	// system prompt: the channel they are looking at beside the app's DM
+	// (Slack's app_context_changed), the message a shortcut was run on.
+	// The adapter reads it from the platform; it is never stored.
+	Context string
 	Time    time.Time
 }
 

@@ -38,6 +38,9 @@ type Reply struct {
 	stop    chan struct{}
 	last    time.Time // when the last flush ended
 	wg      sync.WaitGroup
+	// urgent: the pending rendering holds the answer's first text, which
+	// is flushed without waiting out the interval; textShown: it was.
+	urgent, textShown bool
 
 	// posted is touched only by the single flusher: the pacing loop, or
 	// Finish after the loop has stopped.
@@ -94,6 +97,14 @@ func (r *Reply) Typing(ctx context.Context) {
 
 // Update sets the streamed answer so far (the whole text, not a delta).
 func (r *Reply) Update(text string) {
+	r.mu.Lock()
+	if text != "" && !r.textShown {
+		// The answer's first text is shown at once, not an interval after
+		// the thinking placeholder: the member waits for the model, not
+		// for the pace.
+		r.urgent = true
+	}
+	r.mu.Unlock()
 	r.set(func() []Message { return r.renderText(KindReply, StatusStreaming, text, "", nil) })
 }
 
@@ -265,11 +276,18 @@ func (r *Reply) loop() {
 			return
 		}
 		wait := time.Until(r.last.Add(r.interval))
+		if r.urgent {
+			wait = 0
+		}
 		r.mu.Unlock()
 		if wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
+			case <-r.kick:
+				// New text came: look again (the first text goes out at once).
+				t.Stop()
+				continue
 			case <-r.stop:
 				t.Stop()
 				r.mu.Lock()
@@ -286,6 +304,9 @@ func (r *Reply) loop() {
 		}
 		render := r.pending
 		r.dirty = false
+		if r.urgent {
+			r.urgent, r.textShown = false, true
+		}
 		r.mu.Unlock()
 
 		r.flush(render())

@@ -117,6 +117,26 @@ func TestReply(t *testing.T) {
 		}
 	})
 
+	t.Run("FirstTextAfterThinkingShownAtOnce", func(t *testing.T) {
+		// A minute's pace: the old loop showed the answer's first text a
+		// minute after the thinking placeholder.
+		out := newRecorder(2000, time.Minute)
+		r := bot.NewReply(context.Background(), out, 0, false, nil)
+		r.Think(0)
+		out.await(t, func() bool { return out.posts == 1 })
+		r.Update("The first words")
+		out.await(t, func() bool { return out.msgs["m1"].Text == "The first words" })
+		r.Update("The first words and more")
+		time.Sleep(20 * time.Millisecond)
+		out.mu.Lock()
+		later := out.msgs["m1"].Text
+		out.mu.Unlock()
+		if later != "The first words" {
+			t.Fatalf("a later update went out at once too (%q): only the first text skips the pace", later)
+		}
+		// The reply is left paced a minute out; its loop ends with the test binary.
+	})
+
 	t.Run("LongAnswerSpreadsOverMessages", func(t *testing.T) {
 		out := newRecorder(2000, time.Millisecond)
 		r := bot.NewReply(context.Background(), out, 0, false, nil)

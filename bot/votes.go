@@ -113,3 +113,30 @@ func (t Tally) String() string {
 	}
 	return strings.Join(parts, " · ")
 }
+
+// AnswerVote is one member's thumbs up or down on one answer (Slack's
+// feedback buttons). Only metadata: which answer, who, where, which model.
+type AnswerVote struct {
+	// Answer is the platform's reference to the answer message
+	// ("slack:C123:1712345678.000100").
+	Answer    string
+	Voter     Identity
+	Community string
+	Model     string // the model that wrote the answer
+	Up        bool
+	CreatedAt time.Time
+}
+
+// Feedback is an optional power of a Votes store: thumbs on single
+// answers, which the leaderboard counts as a rating of one model (an up is
+// a win, a down a loss, against a virtual average model).
+type Feedback interface {
+	// RecordFeedback records one member's vote on one answer. EINVALID for
+	// a missing answer, community or model or a malformed voter; ECONFLICT
+	// when the member already voted on that answer.
+	RecordFeedback(ctx context.Context, v AnswerVote) error
+
+	// FeedbackCounts returns each model's thumbs in a community, or across
+	// every community when community is "", ordered by model.
+	FeedbackCounts(ctx context.Context, community string) ([]ModelFeedback, error)
+}

@@ -102,7 +102,7 @@ func New(d Deps) []*bot.Command {
 	}
 	s := &set{Deps: d, details: bot.NewCache[[]byte](10_000, time.Hour, d.Now), lowNotice: bot.NewCache[struct{}](1000, time.Hour, d.Now)}
 	s.list = []*bot.Command{
-		s.ask(), s.compare(), s.imagine(), s.vote(), s.leaderboard(),
+		s.ask(), s.compare(), s.imagine(), s.vote(), s.feedback(), s.leaderboard(),
 		s.balance(), s.usage(), s.models(), s.model(), s.help(), s.settings(),
 		s.topup(), s.deduct(), s.block(), s.unblock(), s.ledger(), s.credits(),
 	}

@@ -17,7 +17,11 @@ import (
 // earlier turns read back from the platform, then the new message with its
 // attachments. notes say which attachments were left out and why.
 func (s *set) conversation(ctx context.Context, ev bot.Event, prompt, persona string) ([]bot.ChatMessage, []string, error) {
-	msgs := []bot.ChatMessage{{Role: bot.RoleSystem, Content: s.systemPrompt(ev, persona)}}
+	system := s.systemPrompt(ev, persona)
+	if c := strings.TrimSpace(ev.Context); c != "" {
+		system += "\n\n" + c
+	}
+	msgs := []bot.ChatMessage{{Role: bot.RoleSystem, Content: system}}
 	if ev.History != nil && s.Config.History.Messages > 0 {
 		turns, err := ev.History.Turns(ctx, s.Config.History)
 		if err != nil {

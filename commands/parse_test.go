@@ -123,6 +123,17 @@ func TestRank(t *testing.T) {
 			t.Fatalf("top=%s, want steady: %+v", rs[0].Model, rs)
 		}
 	})
+	t.Run("ThumbsAreGamesAgainstTheAverage", func(t *testing.T) {
+		rs := commands.RankWithFeedback(nil, []bot.ModelFeedback{
+			{Model: "b", Up: 9, Down: 1}, {Model: "a", Up: 1, Down: 9}, {Model: "solo", Up: 2},
+		})
+		if got := []string{rs[0].Model, rs[1].Model, rs[2].Model}; !reflect.DeepEqual(got, []string{"b", "solo", "a"}) {
+			t.Fatalf("order=%v, want b (mostly up) solo (few ups) a (mostly down): %+v", got, rs)
+		}
+		if rs[2].Rating >= 1000 || rs[0].Up != 9 || rs[0].Down != 1 {
+			t.Fatalf("a mostly-down model rates %d (want below the average 1000); b: %+v", rs[2].Rating, rs[0])
+		}
+	})
 	t.Run("TiesAreEven", func(t *testing.T) {
 		rs := commands.Rank([]bot.PairRecord{{A: "a", B: "b", Ties: 10}})
 		if rs[0].Rating != rs[1].Rating {

@@ -66,6 +66,47 @@ func choiceName(c string) string {
 	return c
 }
 
+// feedback records a thumbs up or down on one answer (the buttons under
+// a streamed Slack answer); each member rates an answer once.
+func (s *set) feedback() *bot.Command {
+	return &bot.Command{
+		Name:    "feedback",
+		Usage:   "feedback ANSWER MODEL up|down",
+		Summary: "Rate one answer up or down (the buttons under an answer); it counts in /leaderboard.",
+		Private: true,
+		Options: []bot.Option{
+			{Name: "answer", Description: "The answer's reference", Required: true},
+			{Name: "model", Description: "The model that wrote it", Required: true},
+			{Name: "vote", Description: "up or down", Required: true, Choices: []string{"up", "down"}},
+		},
+		Run: func(ctx context.Context, req *bot.Request) error {
+			answer := strings.TrimSpace(req.Args.Get("answer", 0))
+			model := strings.TrimSpace(req.Args.Get("model", 1))
+			vote := strings.ToLower(strings.TrimSpace(req.Args.Get("vote", 2)))
+			if answer == "" || model == "" {
+				return bot.Errorf(bot.EINVALID, "Rate an answer with its 👍 or 👎 button.")
+			}
+			if vote != "up" && vote != "down" {
+				return bot.Errorf(bot.EINVALID, "A rating is up or down (the 👍 and 👎 buttons under an answer), not %q.", vote)
+			}
+			fb, ok := s.Votes.(bot.Feedback)
+			if !ok {
+				return bot.Errorf(bot.EUNAVAILABLE, "Rating answers is not available in this orchat.")
+			}
+			err := fb.RecordFeedback(ctx, bot.AnswerVote{Answer: answer, Voter: req.Event.Identity, Community: req.Event.Community, Model: model, Up: vote == "up"})
+			if err != nil {
+				return err
+			}
+			thumb := "👍"
+			if vote == "down" {
+				thumb = "👎"
+			}
+			return req.Reply.Send(bot.Message{Kind: bot.KindNotice, Private: true,
+				Text: fmt.Sprintf("Thanks: your %s for %s counts in /leaderboard.", thumb, model)})
+		},
+	}
+}
+
 func (s *set) leaderboard() *bot.Command {
 	return &bot.Command{
 		Name:    "leaderboard",
@@ -80,11 +121,20 @@ func (s *set) leaderboard() *bot.Command {
 			if err != nil {
 				return fmt.Errorf("leaderboard: %w", err)
 			}
+			var fbHere, fbAll []bot.ModelFeedback
+			if fb, ok := s.Votes.(bot.Feedback); ok {
+				if fbHere, err = fb.FeedbackCounts(ctx, req.Event.Community); err != nil {
+					return fmt.Errorf("leaderboard: %w", err)
+				}
+				if fbAll, err = fb.FeedbackCounts(ctx, ""); err != nil {
+					return fmt.Errorf("leaderboard: %w", err)
+				}
+			}
 			var b strings.Builder
-			b.WriteString("**Leaderboard here** (Bradley–Terry rating from /compare votes; a blind vote counts twice)\n")
-			writeRanking(&b, Rank(here), 10)
+			b.WriteString("**Leaderboard here** (Bradley–Terry rating from /compare votes, a blind vote counting twice, and 👍/👎 on answers as wins and losses against an average model)\n")
+			writeRanking(&b, RankWithFeedback(here, fbHere), 10)
 			b.WriteString("\n**Across every community**\n")
-			writeRanking(&b, Rank(all), 10)
+			writeRanking(&b, RankWithFeedback(all, fbAll), 10)
 			return req.Reply.Notice(strings.TrimSpace(b.String()))
 		},
 	}
@@ -103,8 +153,12 @@ func writeRanking(b *strings.Builder, rs []Ranking, n int) {
 		if r.Blind > 0 {
 			blind = fmt.Sprintf(", %d blind", r.Blind)
 		}
-		fmt.Fprintf(b, "%d. %s — %d (%d %s%s: %d won, %d lost, %d tied)\n", i+1, r.Model, r.Rating,
-			r.Votes, bot.Plural(r.Votes, "vote", "votes"), blind, r.Wins, r.Losses, r.Ties)
+		thumbs := ""
+		if r.Up+r.Down > 0 {
+			thumbs = fmt.Sprintf(" · 👍 %d 👎 %d", r.Up, r.Down)
+		}
+		fmt.Fprintf(b, "%d. %s — %d (%d %s%s: %d won, %d lost, %d tied%s)\n", i+1, r.Model, r.Rating,
+			r.Votes, bot.Plural(r.Votes, "vote", "votes"), blind, r.Wins, r.Losses, r.Ties, thumbs)
 	}
 }
 

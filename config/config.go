@@ -235,6 +235,14 @@ type SlackConfig struct {
 	// workspace): with several processes serving one app, divide it
 	// among them. 0: the adapter's default, 50.
 	UpdatesPerMinute int `toml:"updates_per_minute"`
+	// NativeStreaming streams answers in threads with Slack's
+	// chat.startStream/appendStream/stopStream (default on; chat.update
+	// where the workspace refuses).
+	NativeStreaming bool `toml:"native_streaming"`
+	// AgentView serves Slack's agent messaging experience (the manifest's
+	// features.agent_view): DM questions in threads of their own, with
+	// suggested prompts, titles and status (default on).
+	AgentView bool `toml:"agent_view"`
 }
 
 // ConsoleConfig is the terminal adapter.
@@ -333,7 +341,7 @@ func Default() Config {
 		Stream:  StreamConfig{EditInterval: Duration{time.Second}},
 		Compare: CompareConfig{MaxTokens: 512},
 		Discord: DiscordConfig{APIURL: "https://discord.com/api/v9", ShardCount: 1, AttachmentHosts: []string{"cdn.discordapp.com", "media.discordapp.net"}},
-		Slack:   SlackConfig{Mode: "socket", APIURL: "https://slack.com/api/"},
+		Slack:   SlackConfig{Mode: "socket", APIURL: "https://slack.com/api/", NativeStreaming: true, AgentView: true},
 		Console: ConsoleConfig{User: "console:you", FilesDir: "data/files"},
 		HTTP:    HTTPConfig{Addr: "127.0.0.1:9464"},
 		Log:     LogConfig{Level: "info", Format: "text"},
@@ -719,6 +727,8 @@ func (c Config) RestartNeeded(old Config) []string {
 	diff("slack.mode", c.Slack.Mode != old.Slack.Mode)
 	diff("slack.api_url", c.Slack.APIURL != old.Slack.APIURL)
 	diff("slack.commands", !reflect.DeepEqual(c.Slack.Commands, old.Slack.Commands))
+	diff("slack.native_streaming", c.Slack.NativeStreaming != old.Slack.NativeStreaming)
+	diff("slack.agent_view", c.Slack.AgentView != old.Slack.AgentView)
 	diff("scheduler", c.Scheduler != old.Scheduler)
 	diff("http.addr", c.HTTP.Addr != old.HTTP.Addr)
 	diff("log", c.Log != old.Log)

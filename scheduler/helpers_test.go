@@ -376,3 +376,12 @@ func wantCode(t testing.TB, err error, code string) {
 }
 
 var errBoom = errors.New("boom")
+
+// lease is a fake Lease with a function field.
+type lease struct {
+	TryLeadFunc func(ctx context.Context, name, holder string, ttl time.Duration) error
+}
+
+func (l *lease) TryLead(ctx context.Context, name, holder string, ttl time.Duration) error {
+	return l.TryLeadFunc(ctx, name, holder, ttl)
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -441,5 +442,72 @@ func TestHoldSweepPrunesSeenEvents(t *testing.T) {
 	}
 	if first, err := store.SeenEvent(ctx, "slack:event:Ev2", start.Add(61*time.Minute)); err != nil || first {
 		t.Fatalf("SeenEvent(Ev2)=%v, %v: an id younger than an hour was forgotten", first, err)
+	}
+}
+
+// TestCreditsLowTellsHostAdmins: when the key falls below the low mark the
+// host admins get one direct notice, not one a check; running out is told
+// again; a recovery and a new fall is told again; a follower (another
+// instance leads) tells nobody, so several processes send one notice.
+func TestCreditsLowTellsHostAdmins(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(start)
+	m := &metrics{}
+	var mu sync.Mutex
+	left := 0.5
+	set := func(v float64) { mu.Lock(); left = v; mu.Unlock() }
+	cr := &credits{RefreshFunc: func(context.Context) (bot.Credits, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		v := left
+		return bot.Credits{Known: true, RemainingUSD: &v}, nil
+	}}
+	var sent notices
+	admins := []bot.Identity{"discord:1", "slack:T1:U1"}
+	MustStart(t, scheduler.Options{Clock: clock, Credits: cr, CreditsCheck: 5 * time.Minute, LowCredits: 1,
+		HostAdmins: admins, Notifier: sent.notifier(), Metrics: m})
+	check := func(n int) {
+		t.Helper()
+		advanceTo(t, clock, 1, start.Add(time.Duration(n-1)*5*time.Minute))
+		waitRuns(t, m, scheduler.JobCreditsCheck, n)
+	}
+	told := func(want ...string) {
+		t.Helper()
+		got := sent.get()
+		for _, id := range admins {
+			if len(got[id]) != len(want) {
+				t.Fatalf("%s was told %q, want %d notices", id, got[id], len(want))
+			}
+			for i, w := range want {
+				if !strings.Contains(got[id][i], w) {
+					t.Fatalf("%s notice %d = %q, want it to say %q", id, i, got[id][i], w)
+				}
+			}
+		}
+	}
+	waitRuns(t, m, scheduler.JobCreditsCheck, 1)
+	told("$0.50 of credit left, below your mark of $1.00")
+	check(2) // still low: no second notice
+	told("$0.50 of credit left")
+	set(0)
+	check(3)
+	told("$0.50", "out of credit")
+	set(20)
+	check(4) // recovered: nothing to say
+	told("$0.50", "out of credit")
+	set(0.25)
+	check(5)
+	told("$0.50", "out of credit", "$0.25 of credit left")
+
+	// A follower: another instance holds the lease, so it tells nobody.
+	var other notices
+	m2 := &metrics{}
+	clock2 := clockwork.NewFakeClockAt(start)
+	MustStart(t, scheduler.Options{Clock: clock2, Credits: cr, LowCredits: 1, HostAdmins: admins, Notifier: other.notifier(), Metrics: m2,
+		Leader: true, Lease: &lease{TryLeadFunc: func(context.Context, string, string, time.Duration) error {
+			return bot.Errorf(bot.ECONFLICT, "another instance leads")
+		}}, Ledger: &ledger{ReleaseExpiredFunc: func(context.Context, time.Time) (int, error) { return 0, nil }}})
+	waitRuns(t, m2, scheduler.JobCreditsCheck, 1)
+	if got := other.get(); len(got) != 0 {
+		t.Fatalf("a follower told %v; only the leader tells the host admins", got)
 	}
 }

@@ -180,11 +180,15 @@ type Options struct {
 	Resets  Resets
 	Catalog Catalog
 	// Credits, when set, is read at start and every CreditsCheck (default
-	// 5m); Low, when positive, logs a warning once the remaining credit
-	// falls below it (USD).
+	// 5m); LowCredits, when positive, logs a warning while the remaining
+	// credit is below it (USD). HostAdmins are told by a direct notice
+	// (through Notifier) when the credit falls below the mark or runs out:
+	// once each time it crosses, by the leader only, so a host hears of it
+	// before members are refused rather than on their next command.
 	Credits      Credits
 	CreditsCheck time.Duration
 	LowCredits   float64
+	HostAdmins   []bot.Identity
 	Notifier     Notifier // nil: no notices
 
 	// Allowances, when set, refills communities' members every
@@ -226,6 +230,9 @@ type Scheduler struct {
 	running   sync.WaitGroup
 	runningMu sync.Mutex
 	runningN  map[string]int
+	// creditsTold is the credit state the host admins were last told of
+	// ("" none, "low", "out"), so each crossing is one notice.
+	creditsTold string
 }
 
 // New builds a scheduler and its jobs; nothing runs before Start. The error
@@ -805,19 +812,66 @@ func (s *Scheduler) catalogRefresh(ctx context.Context, _ time.Time) (outcome, e
 }
 
 // creditsCheck reads the host's credits; when they are below the low mark
-// it says so in the log (admins see it on /credits and once an hour in a
-// private notice).
+// it says so in the log and, once a crossing, tells the host admins
+// directly (they also see it on /credits and once an hour in a private
+// notice on their next command).
 func (s *Scheduler) creditsCheck(ctx context.Context, _ time.Time) (outcome, error) {
 	c, err := s.opts.Credits.RefreshCredits(ctx)
 	if err != nil {
 		return outcome{}, fmt.Errorf("scheduler: read the OpenRouter credits: %w", err)
 	}
-	if c.Out() || s.opts.LowCredits > 0 && c.Below(s.opts.LowCredits) {
+	state := ""
+	switch {
+	case c.Out():
+		state = "out"
+	case s.opts.LowCredits > 0 && c.Below(s.opts.LowCredits):
+		state = "low"
+	}
+	s.tellHostAdmins(ctx, state, c)
+	if state != "" {
 		s.log.Warn("the OpenRouter key's credit is low: add credits on OpenRouter (paid answers are refused once it is out)",
 			slog.Float64("remaining_usd", *c.RemainingUSD), slog.Float64("low_mark_usd", s.opts.LowCredits), slog.Bool("out", c.Out()))
 		return outcome{notable: true, attrs: []any{slog.Float64("remaining_usd", *c.RemainingUSD), slog.Bool("out", c.Out())}}, nil
 	}
 	return outcome{}, nil
+}
+
+// tellHostAdmins sends the host admins one notice when the credit state
+// gets worse (fine → low, fine or low → out); a recovery only resets it,
+// so the next fall is told again. Only the leader tells, so several
+// processes on one key send one notice.
+func (s *Scheduler) tellHostAdmins(ctx context.Context, state string, c bot.Credits) {
+	s.mu.Lock()
+	told := s.creditsTold
+	worse := state == "out" && told != "out" || state == "low" && told == ""
+	if state == "" || !worse {
+		if state == "" {
+			s.creditsTold = ""
+		}
+		s.mu.Unlock()
+		return
+	}
+	if s.opts.Notifier == nil || len(s.opts.HostAdmins) == 0 || !s.Leader() {
+		s.mu.Unlock()
+		return
+	}
+	s.creditsTold = state
+	s.mu.Unlock()
+	text := CreditsNotice(c, s.opts.LowCredits)
+	for _, id := range s.opts.HostAdmins {
+		if err := s.opts.Notifier.Notify(ctx, id, text); err != nil {
+			s.log.Warn("could not tell a host admin that the credits run low", slog.String("admin", string(id)), slog.Any("error", err))
+		}
+	}
+}
+
+// CreditsNotice is what host admins are told when the bot's OpenRouter
+// key runs low (below lowUSD) or out.
+func CreditsNotice(c bot.Credits, lowUSD float64) string {
+	if c.Out() {
+		return "The bot's OpenRouter key is out of credit: members' paid questions are refused until you add credits on OpenRouter. /credits shows the figures."
+	}
+	return fmt.Sprintf("The bot's OpenRouter key has $%.2f of credit left, below your mark of $%.2f (openrouter.low_credits). Add credits on OpenRouter before members are refused; /credits shows the figures.", *c.RemainingUSD, lowUSD)
 }
 
 // ResetNotice is the notice a user who used up yesterday's free allowance

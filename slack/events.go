@@ -71,6 +71,10 @@ func (a *Adapter) onEventsAPI(data any, retry int) {
 			in.files = ev.Message.Files
 		}
 		a.dispatch(func(ctx context.Context) { a.onMessage(ctx, in) })
+	case *slackevents.AppHomeOpenedEvent:
+		a.onHomeOpened(team, ev)
+	case *slackevents.AppContextChangedEvent:
+		a.onContextChanged(team, ev)
 	}
 }
 
@@ -104,9 +108,14 @@ func (a *Adapter) onMessage(ctx context.Context, in incoming) {
 	dm := in.channelType == slackevents.ChannelTypeIM
 	mentioned := strings.Contains(in.text, "<@"+me.UserID+">") || strings.Contains(in.text, "<@"+me.UserID+"|")
 	var root string // the thread to answer in; "" answers at the top of a DM
+	newThread := false
 	switch {
 	case dm:
 		root = in.threadTS
+		if a.opts.AgentView && root == "" {
+			// The agent experience answers every question in a thread.
+			root, newThread = in.ts, true
+		}
 	case in.mention:
 		root = in.threadTS
 		if root == "" {
@@ -143,6 +152,15 @@ func (a *Adapter) onMessage(ctx context.Context, in incoming) {
 	}
 	if h := a.history(in, root, me); h != nil {
 		ev.History = h
+	}
+	if dm && a.opts.AgentView {
+		if cmd := a.plainCommand(plainText(in.text, me.UserID, true)); cmd != "" {
+			ev.Text = cmd
+		}
+		ev.Context = a.viewContext(in.team, in.user)
+		if newThread && !strings.HasPrefix(ev.Text, "/") {
+			a.setTitle(ctx, in.team, in.channel, root, ev.Text)
+		}
 	}
 	out := a.newOutput(in.team, in.channel, in.user)
 	out.thread, out.dm = root, dm
@@ -293,12 +311,25 @@ func (a *Adapter) onSlash(cmd slackapi.SlashCommand, envelope string) {
 
 // onInteraction handles a click on a compare's vote button.
 func (a *Adapter) onInteraction(cb slackapi.InteractionCallback, envelope string) {
+	if cb.Type == slackapi.InteractionTypeMessageAction {
+		if cb.CallbackID == a.opts.ShortcutID {
+			a.onShortcut(cb, envelope)
+		}
+		return
+	}
 	if cb.Type != slackapi.InteractionTypeBlockActions {
 		return
 	}
 	var compareID, choice string
 	for _, act := range cb.ActionCallback.BlockActions {
-		if act == nil || !strings.HasPrefix(act.ActionID, voteActionID) {
+		if act == nil {
+			continue
+		}
+		if answer, model, vote, ok := parseFeedback(act.ActionID, act.Value); ok {
+			a.onFeedback(cb, envelope, answer, model, vote)
+			return
+		}
+		if !strings.HasPrefix(act.ActionID, voteActionID) {
 			continue
 		}
 		if id, c, ok := parseVoteValue(act.Value); ok {

@@ -43,9 +43,11 @@ type output struct {
 	mu        sync.Mutex
 	seq       int
 	held      map[string]*heldMessage
-	introTS   map[string]bool // the messages that carry the intro
-	noChannel bool            // the bot cannot post in the channel: use response_url
-	extrasTS  map[string]bool // the messages whose thinking and files were posted
+	introTS   map[string]bool    // the messages that carry the intro
+	noChannel bool               // the bot cannot post in the channel: use response_url
+	extrasTS  map[string]bool    // the messages whose thinking and files were posted
+	streams   map[string]*stream // natively streamed answers, by ts
+	status    bool               // the thread shows a status to clear at the end
 }
 
 // voteTarget is the compare message whose button was clicked, as Slack
@@ -71,7 +73,7 @@ var (
 )
 
 func (a *Adapter) newOutput(team, channel, user string) *output {
-	return &output{a: a, team: team, channel: channel, user: user, held: map[string]*heldMessage{}, introTS: map[string]bool{}, extrasTS: map[string]bool{}}
+	return &output{a: a, team: team, channel: channel, user: user, held: map[string]*heldMessage{}, introTS: map[string]bool{}, extrasTS: map[string]bool{}, streams: map[string]*stream{}}
 }
 
 // Limits: one message holds textLimit characters of Markdown, shown in
@@ -97,6 +99,12 @@ func (o *output) Post(ctx context.Context, m bot.Message) (string, error) {
 	if noChannel {
 		return o.hold(ctx, m, false)
 	}
+	if o.canStream(m) {
+		ts, ok, err := o.startStream(ctx, m)
+		if ok || err != nil {
+			return ts, err
+		}
+	}
 	ts, err := o.postMessage(ctx, m)
 	if cannotPost(err) && o.responseURL != "" {
 		o.mu.Lock()
@@ -106,6 +114,9 @@ func (o *output) Post(ctx context.Context, m bot.Message) (string, error) {
 	}
 	if err == nil {
 		o.extras(ctx, ts, m)
+		if m.Status != bot.StatusStreaming {
+			o.clearStatus(ctx)
+		}
 	}
 	return ts, err
 }
@@ -122,15 +133,13 @@ func (o *output) Edit(ctx context.Context, id string, m bot.Message) error {
 	if held {
 		return o.finishHeld(ctx, h, m)
 	}
-	r := render(m, o.introFor(id))
-	err := o.a.call(ctx, o.team, true, func() error {
-		_, _, _, err := o.a.api.UpdateMessageContext(ctx, o.channel, id, r.options()...)
-		return err
-	})
-	if err == nil {
-		o.extras(ctx, id, m)
+	o.mu.Lock()
+	st := o.streams[id]
+	o.mu.Unlock()
+	if st != nil {
+		return o.editStream(ctx, id, st, m)
 	}
-	return err
+	return o.update(ctx, id, m)
 }
 
 func (o *output) introFor(ts string) string {

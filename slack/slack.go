@@ -94,7 +94,25 @@ type Options struct {
 	// HTTPClient makes the Web API calls and file downloads (default: a
 	// client with a 30 s timeout).
 	HTTPClient *http.Client
+	// NativeStreaming streams answers in threads with chat.startStream,
+	// chat.appendStream and chat.stopStream (with feedback buttons),
+	// falling back to paced chat.update where the workspace refuses.
+	NativeStreaming bool
+	// AgentView is Slack's agent messaging experience (the manifest's
+	// features.agent_view): the app's DM offers suggested prompts when it
+	// is opened, every DM question is answered in its own thread with a
+	// title and a status while the answer is on its way, commands work as
+	// plain messages there ("balance"), and the channel a member looks at
+	// (app_context_changed) is named to the model.
+	AgentView bool
+	// ShortcutID is the callback_id of the "Ask orchat about this" message
+	// shortcut (default DefaultShortcutID).
+	ShortcutID string
 }
+
+// DefaultShortcutID is the callback_id of the message shortcut in
+// manifest.yaml.
+const DefaultShortcutID = "orchat_ask_about"
 
 // webAPI is the part of the Slack Web API the adapter calls.
 type webAPI interface {
@@ -113,6 +131,21 @@ type webAPI interface {
 
 var _ webAPI = (*slackapi.Client)(nil)
 
+// agentAPI is the part of the Web API behind Slack's agent surfaces:
+// native streams, the thread's status, title and suggested prompts, and
+// App Home.
+type agentAPI interface {
+	StartStreamContext(ctx context.Context, channelID string, options ...slackapi.MsgOption) (string, string, error)
+	AppendStreamContext(ctx context.Context, channelID, timestamp string, options ...slackapi.MsgOption) (string, string, error)
+	StopStreamContext(ctx context.Context, channelID, timestamp string, options ...slackapi.MsgOption) (string, string, error)
+	SetAssistantThreadsStatusContext(ctx context.Context, params slackapi.AssistantThreadsSetStatusParameters) error
+	SetAssistantThreadsTitleContext(ctx context.Context, params slackapi.AssistantThreadsSetTitleParameters) error
+	SetAssistantThreadsSuggestedPromptsContext(ctx context.Context, params slackapi.AssistantThreadsSetSuggestedPromptsParameters) error
+	PublishViewContext(ctx context.Context, req slackapi.PublishViewContextRequest) (*slackapi.ViewResponse, error)
+}
+
+var _ agentAPI = (*slackapi.Client)(nil)
+
 // self is who the bot is in the workspace it is installed in (auth.test).
 type self struct {
 	UserID string // the bot's user (mentions are <@UserID>)
@@ -130,6 +163,7 @@ type Adapter struct {
 	http    *http.Client
 	client  *slackapi.Client
 	api     webAPI
+	agent   agentAPI
 	pacer   *pacer
 
 	bySlash  map[string]string // slash name → engine name
@@ -146,6 +180,11 @@ type Adapter struct {
 	admins  *bot.Cache[bool]     // user id → a workspace admin or owner (users.info)
 	tallyMu sync.Mutex
 	tallies *bot.Cache[int] // channel:ts of a compare → votes its tally shows
+	// noStream: workspaces that refused chat.startStream (answers there
+	// use chat.update). viewing: team:user → the channel the member looks
+	// at (app_context_changed), named to the model, never stored.
+	noStream *bot.Cache[struct{}]
+	viewing  *bot.Cache[string]
 	// baseMu guards base and closed, and orders dispatch's Add against
 	// Wait: once closed is set no Add happens, so Wait never races an Add
 	// from zero (which the WaitGroup forbids).
@@ -224,6 +263,8 @@ func New(opts Options) (*Adapter, error) {
 		names:    bot.NewCache[string](10_000, time.Hour, nil),
 		admins:   bot.NewCache[bool](10_000, 10*time.Minute, nil),
 		tallies:  bot.NewCache[int](10_000, 24*time.Hour, nil),
+		noStream: bot.NewCache[struct{}](1_000, time.Hour, nil),
+		viewing:  bot.NewCache[string](20_000, 12*time.Hour, nil),
 		base:     context.Background(),
 	}
 	// File downloads carry the bot token: they follow a redirect only to
@@ -262,7 +303,10 @@ func New(opts Options) (*Adapter, error) {
 		slackapi.OptionAppLevelToken(opts.AppToken),
 		slackapi.OptionHTTPClient(opts.HTTPClient),
 		slackapi.OptionLog(quietLog(opts.Logger)))
-	a.api = a.client
+	a.api, a.agent = a.client, a.client
+	if a.opts.ShortcutID == "" {
+		a.opts.ShortcutID = DefaultShortcutID
+	}
 	return a, nil
 }
 

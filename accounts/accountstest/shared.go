@@ -315,6 +315,43 @@ func testAcrossStores(t *testing.T, b Backend) {
 		}
 	})
 
+	t.Run("OneAnswerVotePerMember", func(t *testing.T) {
+		f := open(t, b)
+		ss := f.stores(3)
+		vote := func(voter bot.Identity, answer, model string, up bool) bot.AnswerVote {
+			return bot.AnswerVote{Answer: answer, Voter: voter, Community: "slack:T1", Model: model, Up: up}
+		}
+		errs := race(ss, 12, func(i int, s Store) error {
+			return s.RecordFeedback(f.ctx, vote(bob, "slack:C1:1.000100", "a/x", i%2 == 0))
+		})
+		if got := codes(t, errs, bot.ECONFLICT); got[""] != 1 {
+			t.Fatalf("outcomes %v, want exactly one vote", got)
+		}
+		for _, v := range []bot.AnswerVote{
+			vote(carol, "slack:C1:1.000100", "a/x", false),
+			vote(bob, "slack:C1:2.000100", "b/y", true),
+			{Answer: "discord:9:1", Voter: carol, Community: "discord:9", Model: "a/x", Up: true},
+		} {
+			if err := f.RecordFeedback(f.ctx, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		here, err := f.FeedbackCounts(f.ctx, "slack:T1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(here) != 2 || here[0].Model != "a/x" || here[0].Up+here[0].Down != 2 || here[0].Down < 1 || here[1] != (bot.ModelFeedback{Model: "b/y", Up: 1}) {
+			t.Fatalf("feedback here=%+v, want a/x 2 votes (bob's one and carol's down) and b/y one up", here)
+		}
+		all, err := f.FeedbackCounts(f.ctx, "")
+		if err != nil || len(all) != 2 || all[0].Up+all[0].Down != 3 {
+			t.Fatalf("feedback everywhere=%+v, %v; want a/x's 3 votes counted", all, err)
+		}
+		if err := f.RecordFeedback(f.ctx, bot.AnswerVote{Answer: "x", Voter: bob, Community: "slack:T1"}); bot.ErrorCode(err) != bot.EINVALID {
+			t.Fatalf("a vote without its model: %v, want EINVALID", err)
+		}
+	})
+
 	t.Run("SweeperRacesSettles", func(t *testing.T) {
 		f := open(t, b)
 		f.ensure(alice)

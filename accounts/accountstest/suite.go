@@ -30,6 +30,7 @@ import (
 type Store interface {
 	bot.Ledger
 	bot.Votes
+	bot.Feedback
 	bot.TierVotes
 	bot.Preferences
 

@@ -38,6 +38,12 @@ type loadOptions struct {
 	Edit429Rate  float64       // share of edits answered with a 429
 	Edit429Wait  time.Duration // that 429's Retry-After
 	DBDelay      time.Duration // sleep inside every ledger write (a slow fsync)
+	// Slack: answers stream natively ("native": chat.startStream and
+	// friends) or with chat.update ("update"); SlackTiers, when positive,
+	// makes the fake enforce Slack's documented rate limits with a minute
+	// this long (time.Minute: real time; shorter scales every limit).
+	SlackStream string
+	SlackTiers  time.Duration
 
 	Ramp  time.Duration // users start evenly spread over this time
 	Think time.Duration // a user waits up to this long (at random) between requests
@@ -90,6 +96,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.EditInterval, "edit-interval", time.Millisecond, "stream.edit_interval: the least time between two edits of a message")
 	fs.Float64Var(&o.Edit429Rate, "edit-429-rate", 0, "share (0-1) of message edits the platform answers with 429 (waited out, then sent again)")
 	fs.DurationVar(&o.Edit429Wait, "edit-429-wait", 250*time.Millisecond, "the Retry-After of such a 429 (Slack's is whole seconds: rounded up)")
+	fs.StringVar(&o.SlackStream, "slack-stream", "native", "how answers stream on Slack: native (chat.startStream/appendStream/stopStream) or update (chat.update)")
+	fs.DurationVar(&o.SlackTiers, "slack-tiers", 0, "make the Slack fake enforce Slack's documented rate limits (chat.update Tier 3 per workspace, the stream methods' tiers), with a minute this long (1m: real time; 0: no limits)")
 	fs.DurationVar(&o.DBDelay, "db-delay", 0, "block this long inside every ledger write transaction before it commits, as a slow disk's fsync does")
 	fs.DurationVar(&o.Ramp, "ramp", time.Second, "start the users evenly spread over this `duration`, not all in the same instant")
 	fs.DurationVar(&o.Think, "think", 0, "a user waits a random time up to this `duration` between an answer and the next question")
@@ -188,6 +196,10 @@ func (o *loadOptions) validate(requestsSet bool) error {
 		return usagef("--compare-models must name 2 to 4 models, not %d", len(o.Compare))
 	case o.Platform != "console" && o.Platform != "discord" && o.Platform != "slack":
 		return usagef("--platform must be console, discord or slack, not %q", o.Platform)
+	case o.SlackStream != "native" && o.SlackStream != "update":
+		return usagef("--slack-stream must be native or update, not %q", o.SlackStream)
+	case o.SlackTiers < 0 || (o.SlackTiers > 0 && o.SlackTiers < time.Second):
+		return usagef("--slack-tiers must be 0 (off) or a minute's length of 1s or more, not %s", o.SlackTiers)
 	case o.Duplicates < 1 || o.Duplicates > 3:
 		return usagef("--duplicates must be 1, 2 or 3, not %d", o.Duplicates)
 	case o.Latency < 0 || o.TokensPerSecond < 0:

@@ -130,6 +130,35 @@ func TestLoadtestPlatforms(t *testing.T) {
 	}
 }
 
+// TestLoadtestFirstVisible reports, per platform, the first-visible-token
+// delay of every answered ask, with edits paced, native streams (Slack) or
+// chat.update, and the platform's 429s in the mix and counted.
+func TestLoadtestFirstVisible(t *testing.T) {
+	for _, c := range []struct{ name, platform, stream string }{
+		{"discord", "discord", ""}, {"slack-native", "slack", "native"}, {"slack-update", "slack", "update"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"--platform", c.platform, "--users", "6", "--requests", "24", "--compare-share", "0",
+				"--tokens-per-second", "400", "--edit-interval", "50ms", "--edit-429-rate", "0.1", "--edit-429-wait", "10ms"}
+			if c.stream != "" {
+				args = append(args, "--slack-stream", c.stream)
+			}
+			rep := loadtest(t, args...)
+			checkClean(t, rep, 24)
+			if rep.FirstVisibleN != rep.Answers || rep.FirstVisibleN == 0 {
+				t.Errorf("first_visible_n=%d, want one per answered ask (%d)", rep.FirstVisibleN, rep.Answers)
+			}
+			if rep.FirstVisibleP50 <= 0 || rep.FirstVisibleP99 < rep.FirstVisibleP50 || rep.FirstVisibleMax < rep.FirstVisibleP99 {
+				t.Errorf("first visible p50 %dµs p99 %dµs max %dµs: not a distribution", rep.FirstVisibleP50, rep.FirstVisibleP99, rep.FirstVisibleMax)
+			}
+			if rep.Messages.Platform429s == 0 {
+				t.Errorf("platform_429s=0: the 429s were not in the mix")
+			}
+		})
+	}
+}
+
 // TestLoadtestDuplicates delivers every Discord interaction and Slack
 // event twice and three times while other users' answers stream: each
 // gets one answer and is charged once, and the adapter drops the copies

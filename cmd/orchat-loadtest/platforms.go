@@ -121,8 +121,8 @@ func (p *discordDriver) stop(ctx context.Context) {
 
 // slackDriver runs the real Slack adapter against slacktest over Socket
 // Mode: asks are mentions (message + app_mention events, answered in a
-// thread with chat.postMessage and paced chat.update), compares are slash
-// commands.
+// thread: a native stream, or with --slack-stream update chat.postMessage
+// and paced chat.update), compares are slash commands.
 type slackDriver struct {
 	lt      *loadRun
 	sl      *slacktest.Server
@@ -141,15 +141,26 @@ func newSlackDriver(lt *loadRun) (*slackDriver, error) {
 	lt.m.onClose(func() error { sl.Close(); return nil })
 	p := &slackDriver{lt: lt, sl: sl, channel: "CLOADTEST", done: make(chan error, 1)}
 	if rate := lt.o.Edit429Rate; rate > 0 {
-		sl.RateLimitShare("chat.update", rate, int(math.Ceil(lt.o.Edit429Wait.Seconds())))
+		// Edits are chat.update, or a native stream's appends.
+		for _, method := range []string{"chat.update", "chat.appendStream"} {
+			sl.RateLimitShare(method, rate, int(math.Ceil(lt.o.Edit429Wait.Seconds())))
+		}
+	}
+	// Without tiers the fake is not rate-limited: keep the workspace's
+	// pace out of the way of the figures (its 429s, when asked for, still
+	// apply). With them, the adapter paces chat.update at Tier 3 on the
+	// fake's (scaled) minute.
+	perMinute := 1_000_000
+	if w := lt.o.SlackTiers; w > 0 {
+		sl.Enforce(slacktest.DocumentedLimits(), w)
+		perMinute = int(float64(slack.DefaultUpdatesPerMinute) * float64(time.Minute) / float64(w))
 	}
 	p.ad, err = slack.New(slack.Options{
 		BotToken: sl.BotToken, AppToken: sl.AppToken, APIURL: sl.APIURL(), Commands: lt.st.Commands, Handler: lt,
-		History: bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars},
-		Logger:  lt.m.logger().With("component", "slack"),
-		// The fake is not rate-limited: keep the workspace's pace out of
-		// the way of the figures (its 429s, when asked for, still apply).
-		UpdatesPerMinute: 1_000_000, HTTPClient: loopbackClient(),
+		History:          bot.HistoryLimit{Messages: c.Bot.HistoryMessages, Chars: c.Bot.HistoryChars},
+		Logger:           lt.m.logger().With("component", "slack"),
+		UpdatesPerMinute: perMinute, HTTPClient: loopbackClient(),
+		NativeStreaming: lt.o.SlackStream == "native",
 	})
 	if err != nil {
 		return nil, err
@@ -218,3 +229,23 @@ func (p *slackDriver) stop(ctx context.Context) {
 func (p *discordDriver) community() string { return "discord:" + p.guild }
 
 func (p *slackDriver) community() string { return "slack:" + p.sl.TeamID }
+
+func (p *slackDriver) rateLimited() int {
+	n := 0
+	for _, c := range p.sl.Calls("") {
+		if c.Status == http.StatusTooManyRequests {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *discordDriver) rateLimited() int {
+	n := 0
+	for _, r := range p.dc.Requests() {
+		if r.Status == http.StatusTooManyRequests {
+			n++
+		}
+	}
+	return n
+}

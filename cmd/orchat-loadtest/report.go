@@ -115,6 +115,16 @@ type loadReport struct {
 	OpenHolds      int      `json:"open_holds"`
 
 	overheads []time.Duration // every ask's overhead, for BenchmarkEndToEnd
+	visible   []time.Duration // every ask's first-visible-token delay
+
+	// FirstVisible*: per ask, from the upstream's first token (the
+	// simulator writing the first chunk of answer text) to the return of
+	// the platform call that first showed answer text (a post, an edit,
+	// a stream's start or append): what a member waits beyond the model.
+	FirstVisibleN   int   `json:"first_visible_n"`
+	FirstVisibleP50 int64 `json:"first_visible_p50_us"`
+	FirstVisibleP99 int64 `json:"first_visible_p99_us"`
+	FirstVisibleMax int64 `json:"first_visible_max_us"`
 
 	Upstream loadUpstream   `json:"upstream"`
 	Messages loadMessages   `json:"platform_messages"`
@@ -134,6 +144,29 @@ type loadMessages struct {
 	Edits        int `json:"edits"`
 	Edit429s     int `json:"edit_429s"`
 	PlatformErrs int `json:"platform_errors"`
+	// Platform429s counts the calls the platform fake answered with 429
+	// (waited out by the adapter), every method.
+	Platform429s int `json:"platform_429s"`
+}
+
+// firstVisible is the first-visible-token delay of an ask: from the first
+// token of the upstream answer shown (the latest first token before the
+// platform showed text, so a fallback's answer counts, not the failed
+// try's) to when the platform showed it.
+func firstVisible(served []servedRec, shown time.Time) (time.Duration, bool) {
+	if shown.IsZero() {
+		return 0, false
+	}
+	var first time.Time
+	for _, s := range served {
+		if !s.firstToken.IsZero() && !s.firstToken.After(shown) && s.firstToken.After(first) {
+			first = s.firstToken
+		}
+	}
+	if first.IsZero() {
+		return 0, false
+	}
+	return shown.Sub(first), true
 }
 
 // clean reports whether the run passes: no unexplained failure, a sound
@@ -288,7 +321,7 @@ func (lt *loadRun) report(ctx context.Context, elapsed time.Duration) (*loadRepo
 	}
 
 	// Every request.
-	var overheads, strictOverheads, extras, extrasStrict, latencies []time.Duration
+	var overheads, strictOverheads, extras, extrasStrict, latencies, visible []time.Duration
 	for _, u := range lt.users {
 		var told int64
 		for _, r := range u.reqs {
@@ -354,6 +387,9 @@ func (lt *loadRun) report(ctx context.Context, elapsed time.Duration) (*loadRepo
 			r.d.mu.Unlock()
 			over := max(wall-upstreamTime(seen, f.waits), 0)
 			strict := max(wall-upstreamTime(served, f.waits), 0)
+			if fv, ok := firstVisible(r.served, f.shown); ok && !r.compare {
+				visible = append(visible, fv)
+			}
 			if r.compare {
 				extras = append(extras, over)
 				extrasStrict = append(extrasStrict, strict)
@@ -397,6 +433,12 @@ func (lt *loadRun) report(ctx context.Context, elapsed time.Duration) (*loadRepo
 	}
 
 	rep.overheads = overheads
+	rep.visible = visible
+	rep.FirstVisibleN = len(visible)
+	rep.FirstVisibleP50 = percentile(visible, 0.50).Microseconds()
+	rep.FirstVisibleP99 = percentile(visible, 0.99).Microseconds()
+	rep.FirstVisibleMax = percentile(visible, 1).Microseconds()
+	rep.Messages.Platform429s = lt.drv.rateLimited() + rep.Messages.Edit429s
 	rep.OverheadP50 = percentile(overheads, 0.50).Microseconds()
 	rep.OverheadP95 = percentile(overheads, 0.95).Microseconds()
 	rep.OverheadP99 = percentile(overheads, 0.99).Microseconds()
@@ -426,6 +468,7 @@ func (lt *loadRun) report(ctx context.Context, elapsed time.Duration) (*loadRepo
 type checked struct {
 	final finalMsg
 	at    time.Time // when the final message reached the platform
+	shown time.Time // when the first answer text reached the platform
 	waits []span    // simulated 429 waits of its output
 	code  string    // the error code of a refusal
 }
@@ -462,6 +505,9 @@ func (lt *loadRun) check(r *loadRequest, unexplained func(string, ...any)) (chec
 		finals += len(o.finals)
 		if len(o.finals) > 0 {
 			c.final, c.at, c.waits = o.final, o.finalAt, slices.Clone(o.waits)
+		}
+		if !o.firstShown.IsZero() && (c.shown.IsZero() || o.firstShown.Before(c.shown)) {
+			c.shown = o.firstShown
 		}
 		if o.perr != nil {
 			unexplained("%s: the platform refused a message: %v", who, o.perr)
@@ -580,6 +626,7 @@ func (r *loadReport) print(w io.Writer) {
 		printf(w, "    %s", s)
 	}
 	printf(w, "  overhead p50 %dµs, p95 %dµs, p99 %dµs, max %dµs (strict: p50 %dµs, p99 %dµs); compare extra p99 %.2fms", r.OverheadP50, r.OverheadP95, r.OverheadP99, r.OverheadMax, r.StrictP50, r.StrictP99, r.CompareExtraP99)
+	printf(w, "  first visible token p50 %dµs, p99 %dµs, max %dµs (%d asks); platform 429s %d", r.FirstVisibleP50, r.FirstVisibleP99, r.FirstVisibleMax, r.FirstVisibleN, r.Messages.Platform429s)
 	printf(w, "  wake delay p99 %dµs, max %dµs", r.WakeDelayP99, r.WakeDelayMax)
 	printf(w, "  upstream: %d calls, %d faults %v", r.Upstream.Requests, r.Upstream.Faults, r.Upstream.FaultKinds)
 	printf(w, "  ledger ok %v: charged %d tokens in %d charges, billed %d (%d of them for cut streams), %d open holds", r.LedgerOK, r.ChargedTokens, r.Charges, r.BilledTokens, r.PartialTokens, r.OpenHolds)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,8 @@ type loadDriver interface {
 	// community is where the users talk: the community whose pool,
 	// allowance and budgets are in the mix.
 	community() string
+	// rateLimited counts the calls the platform answered with 429.
+	rateLimited() int
 }
 
 // loadUser is one simulated person.
@@ -106,6 +109,7 @@ type servedRec struct {
 	gen        string
 	billed     float64
 	partial    float64
+	firstToken time.Time // the upstream's first answer text (zero: none)
 }
 
 // runLoad wires the bot as `orchat run` does (stack.Open, from the config
@@ -563,7 +567,7 @@ var _ bot.Handler = (*loadRun)(nil)
 
 // onServed keeps what the simulator says about an upstream call.
 func (lt *loadRun) onServed(s openroutertest.Served) {
-	rec := servedRec{start: s.Start, end: s.End, status: s.Status, gen: s.GenerationID, billed: s.BilledUSD, partial: s.PartialUSD, fault: faultKind(s.Fault)}
+	rec := servedRec{start: s.Start, end: s.End, status: s.Status, gen: s.GenerationID, billed: s.BilledUSD, partial: s.PartialUSD, fault: faultKind(s.Fault), firstToken: s.FirstToken}
 	if s.Request != nil {
 		rec.user = s.Request.User
 	}
@@ -737,6 +741,9 @@ type recOutput struct {
 	finals    map[string]bool // messages that reached a final state
 	finalAt   time.Time
 	perr      error // the first error the platform returned
+	// firstShown is when the platform call that first showed answer text
+	// returned: the member can read the first token from then on.
+	firstShown time.Time
 }
 
 type span struct{ from, to time.Time }
@@ -794,8 +801,16 @@ func (o *recOutput) Post(ctx context.Context, m bot.Message) (string, error) {
 		o.seq++
 		id = fmt.Sprint(o.seq)
 	}
+	o.shown(m, err)
 	o.record(id, m, err)
 	return id, err
+}
+
+// shown notes the first write that shows answer text; o.mu is held.
+func (o *recOutput) shown(m bot.Message, err error) {
+	if err == nil && o.firstShown.IsZero() && m.Kind == bot.KindReply && !m.Thinking && strings.TrimSpace(m.Text) != "" {
+		o.firstShown = time.Now()
+	}
 }
 
 func (o *recOutput) Edit(ctx context.Context, id string, m bot.Message) error {
@@ -815,6 +830,7 @@ func (o *recOutput) Edit(ctx context.Context, id string, m bot.Message) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.edits++
+	o.shown(m, err)
 	o.record(id, m, err)
 	return err
 }
@@ -911,3 +927,7 @@ func (p *inProcess) submit(ctx context.Context, r *loadRequest) (string, error) 
 func (p *inProcess) stop(context.Context) {}
 
 func (p *inProcess) community() string { return bot.CommunityConsole }
+
+// rateLimited is 0: the in-process platform's simulated 429s are the
+// report's edit_429s.
+func (p *inProcess) rateLimited() int { return 0 }

@@ -245,7 +245,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		Campaign: campaign(st.Shared()),
 		Ledger:   st.Store, Resets: st.Store, Catalog: st.Catalog,
 		Allowances: st.Store, Alerts: st.Store, ChannelNotifier: notifiers,
-		Credits: st.Router, LowCredits: c.OpenRouter.LowCredits,
+		Credits: st.Router, LowCredits: c.OpenRouter.LowCredits, HostAdmins: c.AdminIdentities(),
 		Logger: m.logger().With("component", "scheduler"), Metrics: mets,
 	})
 	if err != nil {
@@ -290,6 +290,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 			Mode:             c.Slack.Mode, APIURL: c.Slack.APIURL, CommandNames: c.Slack.Commands,
 			Commands: st.Commands, Handler: st.Engine, History: history,
 			Logger: m.logger().With("component", "slack"), Metrics: mets,
+			NativeStreaming: c.Slack.NativeStreaming, AgentView: c.Slack.AgentView,
 		})
 		if err != nil {
 			return abort(err)

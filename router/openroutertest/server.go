@@ -95,6 +95,9 @@ type Served struct {
 	// Start is when the request arrived; End when its response ended
 	// (the last byte written, the connection closed, or the client gone).
 	Start, End time.Time
+	// FirstToken is when the first chunk of answer text was written
+	// (zero when none was); load tests time what a member waits from it.
+	FirstToken time.Time
 	// Status is the HTTP status answered (200 for every stream, also one
 	// that failed midway).
 	Status       int
@@ -1062,8 +1065,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, sv *Served, mode
 		}
 		b := appendChunk((*bp)[:0], ans, d)
 		*bp = b
+		at := time.Now()
 		if !send(b) {
 			return
+		}
+		if sv.FirstToken.IsZero() && !pieces[i].reasoning && pieces[i].text != "" {
+			sv.FirstToken = at
 		}
 		if i == 0 && f != nil && f.Flood > 0 && !s.flood(ans, f, send) {
 			return

@@ -56,6 +56,12 @@ type Message struct {
 	Ephemeral bool   // shown only to To
 	To        string // the user an ephemeral message is for
 	Edits     int    // how often chat.update changed it
+	// Streamed: posted with chat.startStream; Text is its markdown_text
+	// and Blocks what chat.stopStream rendered under it. Streaming: not
+	// stopped yet. Appends counts the calls that added text.
+	Streamed, Streaming bool
+	Appends             int
+	Recipient           string // recipient_user_id of a stream
 }
 
 // Call is one Web API call the fake answered.
@@ -156,6 +162,9 @@ type Server struct {
 	acked    map[string]bool
 	envelope int
 	closed   chan struct{}
+
+	lim   limiter    // the rate limits enforced (Enforce)
+	agent agentState // streams' statuses, titles, prompts, Home tabs
 }
 
 type limit struct {
@@ -187,6 +196,7 @@ func Start(opts Options) (*Server, error) {
 		users: map[string]string{}, roles: map[string]string{}, outside: map[string]bool{}, files: map[string][]byte{}, uploads: map[string]*pendingUpload{}, redirects: map[string]string{},
 		limits: map[string]*limit{}, shares: map[string]*limit{}, acks: map[string]chan json.RawMessage{}, acked: map[string]bool{},
 		echo: !opts.NoEcho, closed: make(chan struct{}),
+		agent: agentState{refuse: map[string]string{}, statuses: map[string][]string{}, titles: map[string]string{}, prompts: map[string][]Prompt{}, homes: map[string]json.RawMessage{}},
 	}
 	s.st = slackgotest.NewTestServer(func(c slackgotest.Customize) {
 		c.Handle("/auth.test", s.api("auth.test", s.authTest))
@@ -203,6 +213,7 @@ func Start(opts Options) (*Server, error) {
 		c.Handle("/files.completeUploadExternal", s.api("files.completeUploadExternal", s.completeUpload))
 		c.Handle("/response/", s.response)
 		c.Handle("/socket", s.socket)
+		s.registerAgent(c)
 	})
 	s.st.Start()
 	return s, nil
@@ -317,6 +328,11 @@ func (s *Server) api(method string, fn func(form url.Values) (int, any)) http.Ha
 		} else if l = s.shares[method]; l != nil && rand.Float64() >= l.share {
 			l = nil
 		}
+		if l == nil {
+			if over, wait := s.lim.over(method, params, call.At); over {
+				l = &limit{retryAfter: int((wait + time.Second - 1) / time.Second)}
+			}
+		}
 		if l != nil {
 			call.Status = http.StatusTooManyRequests
 			s.calls = append(s.calls, call)
@@ -395,6 +411,7 @@ func (s *Server) update(form url.Values) (int, any) {
 		return fail("cant_update_message")
 	}
 	m.Text = form.Get("text")
+	m.Streamed, m.Streaming = false, false // an update makes a stream an ordinary message
 	if b := form.Get("blocks"); b != "" {
 		m.Blocks = json.RawMessage(b)
 	}

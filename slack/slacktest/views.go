@@ -105,6 +105,12 @@ func (s *Server) Responses() []ResponsePost {
 // (sections, context lines, headers, markdown, button labels), or its text
 // when it has no blocks. Slack's entities (&lt; …) stay as sent.
 func (m Message) Visible() string {
+	if m.Streamed {
+		if len(m.Blocks) == 0 {
+			return m.Text
+		}
+		return m.Text + "\n" + Message{Blocks: m.Blocks}.Visible()
+	}
 	var blocks []map[string]any
 	if len(m.Blocks) == 0 || json.Unmarshal(m.Blocks, &blocks) != nil || len(blocks) == 0 {
 		return m.Text
