@@ -211,3 +211,29 @@ func TestLeaseFailoverPostgres(t *testing.T) {
 		t.Fatalf("taking a resigned lease: %v", err)
 	}
 }
+
+// TestWhoHoldsEach: one question names the holders of many locks, across
+// processes (stores), and leaves the free ones out.
+func TestWhoHoldsEach(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		db := e.database(t)
+		a, b := MustOpenPath(t, db, testOptions()), MustOpenPath(t, db, testOptions())
+		la, lb := mustLocks(t, a, "web-1", 0), mustLocks(t, b, "web-2", 0)
+		tryLock(t, la, "discord-process/0")
+		tryLock(t, lb, "discord-process/2")
+		got, err := b.WhoHoldsEach(t.Context(), []string{"discord-process/0", "discord-process/1", "discord-process/2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got["discord-process/0"] != "web-1" || got["discord-process/2"] != "web-2" {
+			t.Fatalf("WhoHoldsEach = %v, want /0 web-1 and /2 web-2", got)
+		}
+		if err := la.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got, err = b.WhoHoldsEach(t.Context(), []string{"discord-process/0", "discord-process/2"})
+		if err != nil || len(got) != 1 || got["discord-process/2"] != "web-2" {
+			t.Fatalf("after web-1 closed: %v, %v; want only /2 web-2", got, err)
+		}
+	})
+}

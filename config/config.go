@@ -201,10 +201,18 @@ type CompareConfig struct {
 
 // DiscordConfig is the Discord adapter.
 type DiscordConfig struct {
-	Token      string   `toml:"token"`
-	APIURL     string   `toml:"api_url"`
-	ShardID    int      `toml:"shard_id"`
-	ShardCount int      `toml:"shard_count"`
+	Token  string `toml:"token"`
+	APIURL string `toml:"api_url"`
+	// ShardCount is how many shards the gateway is split into (0: as
+	// many as Discord recommends). ShardID or ShardIDs fix the shards this
+	// process serves; with neither, it serves every shard (SQLite) or
+	// claims its share with the other processes on the database
+	// (PostgreSQL).
+	ShardID    int   `toml:"shard_id"`
+	ShardIDs   []int `toml:"shard_ids"`
+	ShardCount int   `toml:"shard_count"`
+	// ShardIDSet reports whether the file set shard_id (0 is a shard).
+	ShardIDSet bool     `toml:"-"`
 	DevGuilds  []string `toml:"dev_guilds"`
 	// AttachmentHosts are the only hosts attachments are downloaded from.
 	AttachmentHosts []string `toml:"attachment_hosts"`
@@ -368,6 +376,7 @@ func Parse(r io.Reader, getenv func(string) string) (Config, error) {
 		if err != nil {
 			return cfg, configDecodeError(err, string(data))
 		}
+		cfg.Discord.ShardIDSet = md.IsDefined("discord", "shard_id")
 		if und := md.Undecoded(); len(und) > 0 {
 			keys := make([]string, len(und))
 			for i, k := range und {
@@ -606,9 +615,7 @@ func (c Config) Validate() error {
 	if c.Compare.MaxTokens < 1 {
 		bad("compare.max_tokens", c.Compare.MaxTokens, "must be 1 or more")
 	}
-	if c.Discord.ShardCount < 1 || c.Discord.ShardID < 0 || c.Discord.ShardID >= c.Discord.ShardCount {
-		bad("discord.shard_id", c.Discord.ShardID, fmt.Sprintf("must be between 0 and discord.shard_count-1 (shard_count = %d)", c.Discord.ShardCount))
-	}
+	c.validateShards(bad)
 	if !strings.HasPrefix(c.Discord.APIURL, "http://") && !strings.HasPrefix(c.Discord.APIURL, "https://") {
 		bad("discord.api_url", c.Discord.APIURL, "must be an http:// or https:// URL")
 	}
@@ -710,7 +717,8 @@ func (c Config) RestartNeeded(old Config) []string {
 	diff("router.catalog_cache", c.Router.CatalogCache != old.Router.CatalogCache)
 	diff("discord.token", c.Discord.Token != old.Discord.Token)
 	diff("discord.api_url", c.Discord.APIURL != old.Discord.APIURL)
-	diff("discord.shard_id", c.Discord.ShardID != old.Discord.ShardID)
+	diff("discord.shard_id", c.Discord.ShardID != old.Discord.ShardID || c.Discord.ShardIDSet != old.Discord.ShardIDSet)
+	diff("discord.shard_ids", !slices.Equal(c.Discord.ShardIDs, old.Discord.ShardIDs))
 	diff("discord.shard_count", c.Discord.ShardCount != old.Discord.ShardCount)
 	diff("discord.dev_guilds", !slices.Equal(c.Discord.DevGuilds, old.Discord.DevGuilds))
 	diff("slack.bot_token", c.Slack.BotToken != old.Slack.BotToken)

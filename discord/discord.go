@@ -47,18 +47,37 @@ type Options struct {
 	// APIURL is the REST base, default DefaultAPIURL. Every REST call and
 	// the gateway lookup go there; the gateway URL it returns is used as given.
 	APIURL string
-	// ShardID and ShardCount shard the gateway (ShardCount 0 or 1: no sharding).
-	ShardID    int
+	// ShardCount is how many shards the bot's gateway is split into: 1
+	// (or less than 0) none; 0 what GET /gateway/bot recommends.
 	ShardCount int
+	// Shards are the shards this process serves (discord.shard_id or
+	// discord.shard_ids). Empty: the shards it claims through OpenLocks,
+	// or every shard without OpenLocks.
+	Shards []int
+	// OpenLocks, when set (processes share a PostgreSQL database), opens
+	// the session of locks through which processes claim shards (when
+	// Shards is empty) and take turns to identify (always); Holders then
+	// says who holds a lock. See shards.go.
+	OpenLocks func(ctx context.Context) (Locks, error)
+	Holders   LockHolders
+	// Leader, when set, says whether this process is the one of several
+	// sharing the ledger that registers the slash commands (the
+	// scheduler's leader); nil: the process serving shard 0 does (one
+	// process: this one).
+	Leader func() bool
+	// IdentifyInterval is how long one rate-limit bucket (shard_id %
+	// max_concurrency) waits between identifies (default
+	// DefaultIdentifyInterval, Discord's 5 s; tests shorten it to their
+	// fake's window).
+	IdentifyInterval time.Duration
+	// Rebalance is how often a process claiming shards looks for
+	// processes that came or went (default DefaultRebalance).
+	Rebalance time.Duration
 	// DevGuilds, when set, registers the slash commands in these guilds
 	// (instant updates) instead of globally.
 	DevGuilds []string
 	// Commands are registered as slash commands on start.
 	Commands []*bot.Command
-	// Leader, when set, says whether this process is the one of several
-	// sharing the ledger that registers the slash commands (the
-	// scheduler's leader); nil: this process registers them.
-	Leader func() bool
 	// Catalog answers the autocomplete of model options; nil offers none.
 	Catalog bot.Catalog
 	// Rules, when set, are the communities' model rules: autocomplete
@@ -105,14 +124,25 @@ type Options struct {
 	ThreadStore bot.ThreadStore
 }
 
-// Adapter is the Discord platform: one gateway session (one shard) and the
-// REST calls its answers make.
+// Adapter is the Discord platform: a gateway session for each shard this
+// process serves (shards.go) and the REST calls its answers make, through
+// a session of its own.
 type Adapter struct {
 	opts    Options
 	log     *slog.Logger
 	metrics bot.Metrics
-	session *discordgo.Session
+	session *discordgo.Session // REST only; its State is every shard's
 	api     rest
+
+	gate       *identifyGate
+	fatal      chan error    // a shard's refusal that retrying cannot help
+	firstReady chan struct{} // closed at the first READY
+	readyOnce  sync.Once
+	shardMu    sync.Mutex
+	shards     map[int]*shard
+	shardCount int // 0 until Run has asked Discord
+	locksMu    sync.Mutex
+	locks      Locks // the current lock session, or nil (guarded by locksMu: the gate reads it while shardMu may be held)
 
 	commands   map[string]*bot.Command // by registered (Discord) name
 	registered atomic.Bool
@@ -128,9 +158,9 @@ type Adapter struct {
 	closed bool
 	files  *http.Client // attachment downloads (see filesClient)
 
+	serving atomic.Bool // the shards to serve are known (a process may serve none, waiting for a share)
 	threads bot.ThreadStore
 
-	ready    atomic.Bool
 	inflight sync.WaitGroup
 	work     context.Context // the context answers run with
 	stopWork context.CancelFunc
@@ -173,11 +203,27 @@ func New(opts Options) (*Adapter, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("discord: api_url %q is not an http(s) URL", opts.APIURL)
 	}
-	if opts.ShardCount < 1 {
+	if opts.ShardCount < 0 {
 		opts.ShardCount = 1
 	}
-	if opts.ShardID < 0 || opts.ShardID >= opts.ShardCount {
-		return nil, fmt.Errorf("discord: shard_id %d is outside 0..%d", opts.ShardID, opts.ShardCount-1)
+	seen := map[int]bool{}
+	for _, id := range opts.Shards {
+		if id < 0 || (opts.ShardCount > 0 && id >= opts.ShardCount) {
+			return nil, fmt.Errorf("discord: shard %d is outside 0..%d", id, max(opts.ShardCount, 1)-1)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("discord: shard %d is listed twice", id)
+		}
+		seen[id] = true
+	}
+	if opts.OpenLocks != nil && opts.Holders == nil {
+		return nil, errors.New("discord: OpenLocks needs Holders (who holds a lock)")
+	}
+	if opts.IdentifyInterval <= 0 {
+		opts.IdentifyInterval = DefaultIdentifyInterval
+	}
+	if opts.Rebalance <= 0 {
+		opts.Rebalance = DefaultRebalance
 	}
 	if opts.History.Messages <= 0 {
 		opts.History.Messages = 20
@@ -214,7 +260,6 @@ func New(opts Options) (*Adapter, error) {
 	}
 	s.Client = &http.Client{Timeout: timeout, Transport: &transport{base: baseRT, api: base, metrics: opts.Metrics}}
 	s.Identify.Intents = Intents
-	s.ShardID, s.ShardCount = opts.ShardID, opts.ShardCount
 	s.LogLevel = discordgo.LogError // higher levels print the identify payload, token included
 	// Handlers run on the gateway's reading goroutine, in order, so READY
 	// (the bot's own id) is known before the first message; every handler
@@ -233,7 +278,9 @@ func New(opts Options) (*Adapter, error) {
 		dms:      map[string]string{}, chans: map[string]channelMeta{},
 		seen: bot.NewCache[struct{}](100_000, time.Hour, nil), votes: bot.NewCache[*compareRef](2000, 0, nil),
 		guilds: bot.NewCache[*guildRoles](10_000, 5*time.Minute, nil),
+		fatal:  make(chan error, 1), firstReady: make(chan struct{}), shards: map[int]*shard{},
 	}
+	a.gate = newIdentifyGate(opts.IdentifyInterval, opts.Logger, a.currentLocks)
 	a.files = a.filesClient(opts.AttachmentClient)
 	a.threads = opts.ThreadStore
 	if a.threads == nil {
@@ -243,49 +290,54 @@ func New(opts Options) (*Adapter, error) {
 		a.commands[commandName(c.Name)] = c
 	}
 	a.work, a.stopWork = context.WithCancel(context.Background())
-	s.AddHandler(a.onReady)
-	s.AddHandler(a.onResumed)
-	s.AddHandler(a.onMessageCreate)
-	s.AddHandler(a.onInteractionCreate)
 	return a, nil
 }
 
-// Connected reports whether the gateway session is up (for /readyz).
+// Connected reports whether the gateway sessions of every shard this
+// process serves are up (for /readyz).
 func (a *Adapter) Connected() bool {
-	if !a.ready.Load() {
+	if !a.serving.Load() {
 		return false
 	}
-	a.session.RLock()
-	defer a.session.RUnlock()
-	return a.session.DataReady
+	return a.connectedShards()
 }
 
-// Run connects to the gateway and serves events until ctx ends; then it
-// stops taking events, waits for answers in flight (up to DrainTimeout,
-// after which they are cancelled) and closes the session. discordgo
-// reconnects and resumes on its own while Run is running. A failure to
-// connect is retried with backoff, except a rejected token.
+// Run connects this process's shards to the gateway and serves events
+// until ctx ends; then it stops taking events, waits for answers in
+// flight (up to DrainTimeout, after which they are cancelled) and closes
+// the sessions. It first asks GET /gateway/bot for the shard count (when
+// ShardCount is 0) and the identify concurrency. discordgo reconnects and
+// resumes on its own while Run is running; a failure to connect is
+// retried with backoff, except a refused token, intents or sharding,
+// which ends Run.
 func (a *Adapter) Run(ctx context.Context) error {
-	wait := time.Second
-	for {
-		err := a.session.Open()
-		if err == nil {
-			break
-		}
-		err = a.redact(err)
-		if hint := fatalOpenError(err); hint != "" {
-			return fmt.Errorf("discord: connect: %s: %w", hint, err)
-		}
-		a.log.Warn("gateway connection failed; retrying", "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
+	claim, err := a.planShards(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
 			return nil
-		case <-time.After(wait):
 		}
-		wait = min(wait*2, time.Minute)
+		return err
 	}
-	a.log.Info("connected to the Discord gateway", "shard", a.opts.ShardID, "shards", a.opts.ShardCount)
-	<-ctx.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var bg sync.WaitGroup
+	if claim {
+		bg.Add(1)
+		go func() { defer bg.Done(); a.claim(ctx) }()
+	} else {
+		a.serving.Store(true)
+	}
+	if !claim && a.opts.OpenLocks != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); a.keepLocks(ctx) }()
+	}
+	bg.Add(1)
+	go func() { defer bg.Done(); a.registerWhenDue(ctx) }()
+	var fatal error
+	select {
+	case <-ctx.Done():
+	case fatal = <-a.fatal:
+	}
 
 	a.mu.Lock()
 	a.closed = true
@@ -299,12 +351,13 @@ func (a *Adapter) Run(ctx context.Context) error {
 		a.stopWork()
 		<-done
 	}
+	cancel() // no more claims
+	bg.Wait()
+	owned, _ := a.Shards()
+	a.stopShards(owned)
 	a.stopWork()
-	a.ready.Store(false)
-	if err := a.session.Close(); err != nil {
-		return fmt.Errorf("discord: close: %w", a.redact(err))
-	}
-	return nil
+	a.serving.Store(false)
+	return fatal
 }
 
 // fatalOpenError says why retrying the connection cannot help ("" when it
@@ -375,15 +428,15 @@ func (a *Adapter) onReady(s *discordgo.Session, r *discordgo.Ready) {
 	appID := a.appID
 	botID := a.botID
 	a.mu.Unlock()
-	a.ready.Store(true)
-	a.log.Info("gateway ready", "bot", botID, "guilds", len(r.Guilds))
-	if !a.registered.Load() && len(a.opts.Commands) > 0 && (a.opts.Leader == nil || a.opts.Leader()) {
-		go a.register(appID)
+	shard := 0
+	if r.Shard != nil {
+		shard = r.Shard[0]
 	}
+	a.log.Info("gateway ready", "bot", botID, "app", appID, "shard", shard, "guilds", len(r.Guilds))
+	a.readyOnce.Do(func() { close(a.firstReady) })
 }
 
 func (a *Adapter) onResumed(s *discordgo.Session, r *discordgo.Resumed) {
-	a.ready.Store(true)
 	a.log.Info("gateway session resumed")
 }
 

@@ -957,7 +957,9 @@ func TestNewValidatesOptions(t *testing.T) {
 		{"ErrNoToken", discord.Options{Handler: h}},
 		{"ErrNoHandler", discord.Options{Token: "x"}},
 		{"ErrBadAPIURL", discord.Options{Token: "x", Handler: h, APIURL: "discord.com"}},
-		{"ErrBadShard", discord.Options{Token: "x", Handler: h, ShardID: 2, ShardCount: 2}},
+		{"ErrBadShard", discord.Options{Token: "x", Handler: h, Shards: []int{2}, ShardCount: 2}},
+		{"ErrShardTwice", discord.Options{Token: "x", Handler: h, Shards: []int{1, 1}, ShardCount: 2}},
+		{"ErrLocksWithoutHolders", discord.Options{Token: "x", Handler: h, OpenLocks: func(context.Context) (discord.Locks, error) { return nil, nil }}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := discord.New(tt.opts); err == nil {

@@ -33,6 +33,7 @@ type Metrics struct {
 	platform429  *prometheus.CounterVec
 	jobRuns      *prometheus.CounterVec
 	jobTime      *prometheus.HistogramVec
+	shards       shardGauges // registered at the first report (shards.go)
 }
 
 var _ bot.Metrics = (*Metrics)(nil)

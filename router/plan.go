@@ -47,7 +47,9 @@ type planner struct {
 	needImage  bool
 	needTools  bool
 	needFile   bool
-	histImages int // images in earlier turns: kept for vision models, else dropped
+	files      []bot.FilePart // every file part of the conversation
+	parsed     bool           // the upstream reads files for any model (Config.ParsesFiles)
+	histImages int            // images in earlier turns: kept for vision models, else dropped
 	effort     string
 	effortFrom string // "you", "config", "tier"
 	show       bool
@@ -99,12 +101,14 @@ func (p *planner) plan() (bot.Plan, error) {
 	cfg := &p.r.cfg
 	p.msgs = p.req.Messages
 	p.lastUser = -1
+	p.parsed = cfg.ParsesFiles()
 	for i, m := range p.msgs {
 		if m.Role == bot.RoleUser {
 			p.lastUser = i
 		}
 		if len(m.Files) > 0 {
 			p.needFile = true
+			p.files = append(p.files, m.Files...)
 		}
 	}
 	for i, m := range p.msgs {
@@ -383,8 +387,11 @@ func (p *planner) candidate(m bot.Model) (c cand, why string) {
 	if p.needImage && !m.Vision() {
 		return c, "no image input"
 	}
-	if p.needFile && !m.Files() && !m.Router() {
+	if p.needFile && !m.Files() && !m.Router() && !p.parsed {
 		return c, "no document input"
+	}
+	if p.needFile && !m.Router() {
+		c.m.RequestPrice += PDFParseUSD(p.r.cfg.PDFEngine, m, p.files)
 	}
 	if p.req.Web && !strings.HasSuffix(m.ID, ":online") && !m.Router() {
 		c.m.RequestPrice += WebSearchUSD(m, p.r.cfg.Web.MaxResults)
@@ -414,7 +421,7 @@ func (p *planner) autoAllowed() []bot.Model {
 		if m.Router() || !matchAny(patterns, m.ID) {
 			continue
 		}
-		if p.needImage && !m.Vision() || p.needTools && !m.Tools() || p.needFile && !m.Files() {
+		if p.needImage && !m.Vision() || p.needTools && !m.Tools() || p.needFile && !m.Files() && !p.parsed {
 			continue
 		}
 		if ok, _ := p.req.Policy.Permits(*m); !ok {
@@ -864,7 +871,7 @@ func (p *planner) tooLarge() error {
 	largest := 0
 	for i := range p.s.models {
 		m := &p.s.models[i]
-		if p.needImage && !m.Vision() || p.needFile && !m.Files() || m.Router() {
+		if p.needImage && !m.Vision() || p.needFile && !m.Files() && !p.parsed || m.Router() {
 			continue
 		}
 		largest = max(largest, m.ContextLength)

@@ -15,7 +15,8 @@ import (
 // TestComposeFile checks deploy/compose.yaml against the config it runs
 // orchat with: every replica's config parses and validates (no unknown
 // key), the replicas have distinct instance names and split the Discord
-// shards between them, the ledger is the compose file's PostgreSQL through
+// shards between them (all claiming through the database, or fixed shards
+// that cover the count once), the ledger is the compose file's PostgreSQL through
 // ORCHAT_DATABASE_URL, and every variable it passes is one orchat reads.
 func TestComposeFile(t *testing.T) {
 	b, err := os.ReadFile("../../deploy/compose.yaml")
@@ -49,7 +50,8 @@ func TestComposeFile(t *testing.T) {
 	interpolate := regexp.MustCompile(`\$\{([A-Z_]+)(:[-?][^}]*)?\}`)
 	var instances []string
 	shards := map[int]string{}
-	count := 0
+	counts := map[int]bool{}
+	claiming := 0
 	for name, svc := range f.Services {
 		if !strings.HasPrefix(name, "orchat") {
 			continue
@@ -79,11 +81,17 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s: the ledger is %q, want ORCHAT_DATABASE_URL's", name, c.Accounts.Database)
 		}
 		instances = append(instances, c.InstanceName())
-		if other, dup := shards[c.Discord.ShardID]; dup {
-			t.Errorf("%s and %s both run Discord shard %d", name, other, c.Discord.ShardID)
+		counts[c.Discord.ShardCount] = true
+		fixed := c.Discord.FixedShards()
+		if len(fixed) == 0 {
+			claiming++
 		}
-		shards[c.Discord.ShardID] = name
-		count = c.Discord.ShardCount
+		for _, id := range fixed {
+			if other, dup := shards[id]; dup {
+				t.Errorf("%s and %s both run Discord shard %d", name, other, id)
+			}
+			shards[id] = name
+		}
 	}
 	if len(instances) < 2 {
 		t.Fatalf("%d orchat replicas, want at least two", len(instances))
@@ -92,7 +100,19 @@ func TestComposeFile(t *testing.T) {
 	if len(slices.Compact(slices.Clone(instances))) != len(instances) {
 		t.Errorf("instance names %v are not distinct", instances)
 	}
-	if len(shards) != count {
-		t.Errorf("the replicas run shards %v of %d", shards, count)
+	if len(counts) != 1 {
+		t.Errorf("the replicas disagree on discord.shard_count: %v", counts)
+	}
+	switch {
+	case claiming == len(instances):
+		// Every replica claims its share through the database.
+	case claiming > 0:
+		t.Errorf("%d replicas claim shards and %d fix theirs: fix every replica's or none", claiming, len(instances)-claiming)
+	default:
+		for count := range counts {
+			if len(shards) != count {
+				t.Errorf("the replicas run shards %v of %d", shards, count)
+			}
+		}
 	}
 }

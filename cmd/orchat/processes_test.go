@@ -45,7 +45,8 @@ var addrRE = regexp.MustCompile(`serving /healthz, /readyz and /metrics.*addr=(1
 
 // TestSeveralProcesses is issue 14's "Show it": three real orchat
 // processes on one PostgreSQL ledger, one Slack Socket Mode connection
-// each and one Discord shard each (shard_id fixed per process), answer
+// each and one of a bot's three Discord shards each (claimed through the
+// database, none configured), answer
 // several hundred events with duplicates (Slack retries, which Slack sends
 // to another connection, and Discord gateway replays) and upstream
 // faults. The scheduler's leader is killed with SIGKILL with answers in
@@ -53,7 +54,8 @@ var addrRE = regexp.MustCompile(`serving /healthz, /readyz and /metrics.*addr=(1
 // not acknowledge goes to another process. Every event is answered exactly
 // once, except the few the killed process had acknowledged and was
 // answering (never twice); another process takes the lead within
-// seconds; the restarted instance releases the killed one's holds at once;
+// seconds and its shard within a few more; the restarted instance
+// releases the killed one's holds at once and is handed a shard;
 // `orchat ledger verify` passes and the ledger charged exactly what the
 // upstream billed.
 func TestSeveralProcesses(t *testing.T) {
@@ -93,15 +95,10 @@ func TestSeveralProcesses(t *testing.T) {
 	})
 	sl := slacktest.MustStart(t, slacktest.Options{NoEcho: true})
 	const discordToken = "discord-processes-token"
-	var dcs [3]*discordtest.Server
-	for i := range dcs {
-		dcs[i] = discordtest.MustStart(t, discordtest.Options{Token: discordToken, NoEcho: true})
-		// One fake per shard; Discord's ids are unique across shards, so
-		// each fake's ids start far from the others'.
-		for range i * 20000 {
-			dcs[i].NewUser("filler")
-		}
-	}
+	// One bot of three shards; max_concurrency 3 lets each shard identify
+	// in a bucket of its own, as a large bot's (16 and more) does.
+	const shards = 3
+	dc := discordtest.MustStart(t, discordtest.Options{Token: discordToken, NoEcho: true, Shards: shards, MaxConcurrency: shards})
 
 	dir := t.TempDir()
 	start := func(i int) *proc {
@@ -112,6 +109,8 @@ func TestSeveralProcesses(t *testing.T) {
 [openrouter]
 base_url = %q
 api = "openrouter"
+[router]
+catalog_cache = %q
 [accounts]
 database = %q
 instance = %q
@@ -122,14 +121,13 @@ hold_sweep = "1s"
 rate_limit_per_minute = 0
 [discord]
 api_url = %q
-shard_id = %d
-shard_count = 3
+shard_count = %d
 [slack]
 api_url = %q
 updates_per_minute = 6000
 [http]
 addr = "127.0.0.1:0"
-`, sim.URL(), dsn, p.name, dcs[i].APIURL, i, sl.APIURL())), 0o600); err != nil {
+`, sim.URL(), filepath.Join(dir, "models.json"), dsn, p.name, dc.APIURL, shards, sl.APIURL())), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		before := sl.OpenConnections()
@@ -139,12 +137,24 @@ addr = "127.0.0.1:0"
 		p.conn = sl.Connections()
 		return p
 	}
+	began := time.Now()
 	procs := []*proc{start(0), start(1), start(2)}
-	for i := range dcs {
-		waitUntil(t, fmt.Sprintf("shard %d to connect", i), dcs[i].Connected)
-		if ids := dcs[i].Identifies(); len(ids) == 0 || ids[len(ids)-1].Shard == nil || *ids[len(ids)-1].Shard != [2]int{i, 3} {
-			t.Fatalf("shard %d identified as %+v, want shard [%d, 3]", i, ids, i)
+	// The processes split the shards between themselves, one each.
+	split := func(ps []*proc, each int) bool {
+		if got, n := dc.ConnectedShards(); len(got) != shards || n != shards {
+			return false
 		}
+		for _, p := range ps {
+			if shardsOwned(t, p) != each {
+				return false
+			}
+		}
+		return true
+	}
+	waitUntil(t, "the three shards split one to each process", func() bool { return split(procs, 1) })
+	t.Logf("three shards split one to each process %s after the first started", time.Since(began).Round(time.Millisecond))
+	if refused := dc.RefusedIdentifies(); len(refused) > 0 {
+		t.Fatalf("the gateway refused %d identifies: %s", len(refused), refused[0].Refused)
 	}
 
 	// /readyz covers the PostgreSQL ledger; /metrics shows its pool.
@@ -170,16 +180,18 @@ addr = "127.0.0.1:0"
 	}
 	waitUntil(t, "one leader", func() bool { return len(leaders(procs)) == 1 })
 	victim := leaders(procs)[0]
-	// Only the leader registers the slash commands (here each shard has
-	// a fake Discord of its own, so the leader's is the one that has them).
+	// Only the leader registers the slash commands, once.
 	waitUntil(t, "the leader to register the slash commands", func() bool {
-		_, ok := dcs[victim.name[1]-'0'].Commands("")
-		return ok
+		_, ok := dc.Commands("")
+		return ok && strings.Contains(victim.stderr.String(), "slash commands registered")
 	})
-	for i := range dcs {
-		if _, ok := dcs[i].Commands(""); ok && i != int(victim.name[1]-'0') {
-			t.Errorf("p%d registered the slash commands, but %s leads", i, victim.name)
+	for _, p := range procs {
+		if p != victim && strings.Contains(p.stderr.String(), "slash commands registered") {
+			t.Errorf("%s registered the slash commands, but %s leads", p.name, victim.name)
 		}
+	}
+	if n := dc.Registrations(); n != 1 {
+		t.Errorf("%d bulk overwrites of the commands, want 1", n)
 	}
 	var rest []*proc
 	for _, p := range procs {
@@ -191,7 +203,7 @@ addr = "127.0.0.1:0"
 	// The events. Slack: mentions from 12 people in 3 channels, every
 	// fifth delivered again as Slack retries it (to the next connection,
 	// another process). Discord: mentions on every shard, every third
-	// replayed by its gateway.
+	// replayed by the gateway.
 	type slackAsk struct {
 		d        *slacktest.Delivery
 		channel  string
@@ -227,27 +239,30 @@ addr = "127.0.0.1:0"
 	var dasks []discordAsk
 	var dmu sync.Mutex
 	discordAsks := func(shard, from, n int) {
-		guild := dcs[shard].NewGuild()
-		channel := dcs[shard].NewChannel(guild)
-		users := []discordtest.User{dcs[shard].NewUser("ann"), dcs[shard].NewUser("bo"), dcs[shard].NewUser("cy")}
+		guild := dc.NewGuild()
+		for guildShard(t, guild, shards) != shard {
+			guild = dc.NewGuild() // consecutive ids fall on consecutive shards
+		}
+		channel := dc.NewChannel(guild)
+		users := []discordtest.User{dc.NewUser("ann"), dc.NewUser("bo"), dc.NewUser("cy")}
 		for k := from; k < from+n; k++ {
 			text := fmt.Sprintf("shard %d question %d", shard, k)
 			if k%6 == 1 {
 				text = fmt.Sprintf("shard %d flaky question %d", shard, k)
 			}
-			m := dcs[shard].Mention(users[k%3], channel, text)
+			m := dc.Mention(users[k%3], channel, text)
 			dmu.Lock()
 			dasks = append(dasks, discordAsk{shard, m})
 			dmu.Unlock()
 			if k%3 == 0 {
 				time.Sleep(5 * time.Millisecond)
-				dcs[shard].Redeliver(m.ID)
+				dc.Redeliver(m.ID)
 			}
 		}
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { slackAsks(0, 150, 0) })
-	for i := range dcs {
+	for i := range shards {
 		wg.Go(func() { discordAsks(i, 0, 40) })
 	}
 	wg.Wait()
@@ -319,22 +334,39 @@ addr = "127.0.0.1:0"
 		t.Errorf("the new leader took over %s after the kill, want a few seconds", took)
 	}
 	during.Wait()
-	for _, p := range rest {
-		i := p.name[1] - '0'
-		wg.Go(func() { discordAsks(int(i), 100, 15) })
+	// The survivors take the dead one's shard: its identify bucket was
+	// freed by a death, so after waiting out Discord's 5 s.
+	waitUntil(t, "the survivors to take the killed process's shard", func() bool {
+		if !split(nil, 0) {
+			return false
+		}
+		sum := 0
+		for _, p := range rest {
+			sum += shardsOwned(t, p)
+		}
+		return sum == shards
+	})
+	t.Logf("the killed process's shard served again %s after the kill", time.Since(killedAt).Round(time.Millisecond))
+	if took := time.Since(killedAt); took > 15*time.Second {
+		t.Errorf("the killed process's shard was served again %s after the kill, want within the 5 s identify wait and a rebalance", took)
+	}
+	for i := range shards {
+		wg.Go(func() { discordAsks(i, 100, 15) })
 	}
 	wg.Wait()
 
 	// The killed instance starts again: it frees its holds at once.
 	vi := int(victim.name[1] - '0')
-	identified := len(dcs[vi].Identifies())
 	again := start(vi)
 	waitUntil(t, "the restarted instance to release the killed one's holds", func() bool { return pgOpenHolds(t, dsn, victim.name) == 0 })
 	if log := again.stderr.String(); !strings.Contains(log, "holds of a previous boot released") || !strings.Contains(log, fmt.Sprintf("holds=%d", held)) {
 		t.Errorf("the restart did not log the %d holds it released:\n%s", held, log)
 	}
-	waitUntil(t, "the restarted shard to connect", func() bool { return len(dcs[vi].Identifies()) > identified && dcs[vi].Connected() })
-	discordAsks(vi, 200, 15)
+	waitUntil(t, "the restarted instance to be handed a shard", func() bool { return split(append(slices.Clone(rest), again), 1) })
+	for i := range shards {
+		wg.Go(func() { discordAsks(i, 200, 15) })
+	}
+	wg.Wait()
 
 	// Every event answered once; the killed process's unfinished ones at
 	// most once.
@@ -366,7 +398,7 @@ addr = "127.0.0.1:0"
 	}
 	waitUntil(t, "every Discord event answered", func() bool {
 		for _, a := range dasks {
-			if len(discordReplies(dcs[a.shard], a.msg.ID)) == 0 {
+			if len(discordReplies(dc, a.msg.ID)) == 0 {
 				return false
 			}
 		}
@@ -391,7 +423,7 @@ addr = "127.0.0.1:0"
 		}
 	}
 	for _, a := range dasks {
-		if n := len(discordReplies(dcs[a.shard], a.msg.ID)); n != 1 {
+		if n := len(discordReplies(dc, a.msg.ID)); n != 1 {
 			t.Errorf("Discord message %s on shard %d answered %d times", a.msg.ID, a.shard, n)
 		}
 	}
@@ -560,6 +592,32 @@ func discordReplies(dc *discordtest.Server, id string) []discordtest.Message {
 	return out
 }
 
+// shardsOwned is the Discord shards p serves, from its /metrics (-1
+// when it shows none).
+func shardsOwned(t *testing.T, p *proc) int {
+	t.Helper()
+	_, body := get(t, "http://"+p.addr+"/metrics")
+	m := shardsOwnedRE.FindStringSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+var shardsOwnedRE = regexp.MustCompile(`(?m)^orchat_discord_shards_owned ([0-9]+)$`)
+
+// guildShard is the shard Discord sends a guild's events to:
+// (guild_id >> 22) % shards.
+func guildShard(t *testing.T, guild string, shards int) int {
+	t.Helper()
+	id, err := strconv.ParseUint(guild, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int((id >> 22) % uint64(shards))
+}
+
 // pgOpenHolds counts instance's open holds in the PostgreSQL ledger.
 func pgOpenHolds(t *testing.T, dsn, instance string) int {
 	t.Helper()
@@ -648,6 +706,8 @@ func TestSlackHTTPBehindLoadBalancer(t *testing.T) {
 [openrouter]
 base_url = %q
 api = "openrouter"
+[router]
+catalog_cache = %q
 [accounts]
 database = %q
 instance = %q
@@ -659,7 +719,7 @@ mode = "http"
 updates_per_minute = 6000
 [http]
 addr = "127.0.0.1:0"
-`, sim.URL(), dsn, p.name, sl.APIURL())), 0o600); err != nil {
+`, sim.URL(), filepath.Join(dir, "models.json"), dsn, p.name, sl.APIURL())), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		p.launch(t, bin, cfg, "OPENROUTER_API_KEY="+apiKey, "SLACK_BOT_TOKEN="+sl.BotToken, "SLACK_SIGNING_SECRET="+slacktest.Secret)

@@ -230,6 +230,9 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		})
 	}
 	notifiers := &notifierSet{}
+	// instance names this process in the locks and leases other
+	// processes sharing the database see.
+	instance := c.InstanceName() + "/" + bootID()
 	sched, err := scheduler.New(scheduler.Options{
 		Location: c.Location(), DailyReset: c.Scheduler.DailyReset,
 		CatalogRefresh: c.Scheduler.CatalogRefresh.Duration, HoldSweep: c.Scheduler.HoldSweep.Duration,
@@ -238,7 +241,7 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 		// leader (an advisory lock) runs the ledger jobs and registers
 		// the slash commands, and a follower takes a dead leader's place
 		// within a second or two.
-		Leader: c.Scheduler.Leader || st.Shared(), Lease: st.Store, Instance: c.InstanceName() + "/" + bootID(),
+		Leader: c.Scheduler.Leader || st.Shared(), Lease: st.Store, Instance: instance,
 		Campaign: campaign(st.Shared()),
 		Ledger:   st.Store, Resets: st.Store, Catalog: st.Catalog,
 		Allowances: st.Store, Alerts: st.Store, ChannelNotifier: notifiers,
@@ -258,12 +261,20 @@ func runBot(ctx context.Context, m *Main, args []string) error {
 	}()
 	history := c.History()
 	if c.Discord.Token != "" {
-		dc, err := discord.New(discord.Options{
-			Token: c.Discord.Token, APIURL: c.Discord.APIURL, ShardID: c.Discord.ShardID, ShardCount: c.Discord.ShardCount,
+		dopts := discord.Options{
+			Token: c.Discord.Token, APIURL: c.Discord.APIURL, Shards: c.Discord.FixedShards(), ShardCount: c.Discord.ShardCount,
 			DevGuilds: c.Discord.DevGuilds, AttachmentHosts: c.Discord.AttachmentHosts, Threads: c.Discord.Threads,
 			Commands: st.Commands, Catalog: st.Catalog, Rules: st.Communities, Handler: st.Engine, History: history,
-			Leader: sched.Leader, Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
-		})
+			Logger: m.logger().With("component", "discord"), Metrics: mets, DrainTimeout: c.ShutdownTimeout.Duration,
+		}
+		if st.Shared() {
+			// Processes sharing PostgreSQL claim shards and take turns to
+			// identify through its locks; the scheduler's leader registers
+			// the commands.
+			shareDiscord(st.Store, &dopts, instance)
+			dopts.Leader = sched.Leader
+		}
+		dc, err := discord.New(dopts)
 		if err != nil {
 			return abort(err)
 		}

@@ -102,3 +102,39 @@ func discordConfig(t *testing.T, opts discordtest.Options) (string, map[string]s
 	}
 	return cfgPath, map[string]string{"OPENROUTER_API_KEY": apiKey, "DISCORD_BOT_TOKEN": discordToken}
 }
+
+// startRun starts `orchat run --config cfgPath` with env as its
+// environment and returns the base URL of its health and metrics server;
+// it stops when the test ends, which fails if it exits other than 0.
+func startRun(tb testing.TB, cfgPath string, env map[string]string) string {
+	tb.Helper()
+	logs := &stacktest.SyncBuffer{}
+	addr := make(chan string, 1)
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &stacktest.SyncBuffer{}, Stderr: logs, Getenv: func(k string) string { return env[k] },
+		OpsListening: func(a string) { addr <- a }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- m.Run(ctx, []string{"run", "--config", cfgPath}) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				tb.Errorf("orchat run exited %d:\n%s", code, logs.String())
+			}
+		case <-time.After(60 * time.Second):
+			tb.Error("orchat run did not stop after its context ended")
+		}
+		m.Close()
+		if tb.Failed() {
+			tb.Logf("orchat run:\n%s", logs)
+		}
+	})
+	select {
+	case a := <-addr:
+		return "http://" + a
+	case code := <-done:
+		tb.Fatalf("orchat run exited %d before serving:\n%s", code, logs.String())
+	}
+	return ""
+}

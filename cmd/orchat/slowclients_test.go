@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/orchat/orchat/router/openroutertest"
 	"github.com/orchat/orchat/slack/slacktest"
-	"github.com/orchat/orchat/stack/stacktest"
 )
 
 // startSlackHTTP runs `orchat run` in Slack's HTTP mode on a fake Slack,
@@ -36,32 +34,7 @@ func startSlackHTTP(tb testing.TB) (base, signingSecret string) {
 		tb.Fatal(err)
 	}
 	env := map[string]string{"OPENROUTER_API_KEY": apiKey, "SLACK_BOT_TOKEN": sl.BotToken, "SLACK_SIGNING_SECRET": signing}
-	logs := &stacktest.SyncBuffer{}
-	addr := make(chan string, 1)
-	m := &Main{Stdin: strings.NewReader(""), Stdout: &stacktest.SyncBuffer{}, Stderr: logs, Getenv: func(k string) string { return env[k] },
-		OpsListening: func(a string) { addr <- a }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- m.Run(ctx, []string{"run", "--config", cfgPath}) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				tb.Errorf("orchat run exited %d:\n%s", code, logs.String())
-			}
-		case <-time.After(60 * time.Second):
-			tb.Error("orchat run did not stop after its context ended")
-		}
-		m.Close()
-	})
-	select {
-	case a := <-addr:
-		return "http://" + a, signing
-	case code := <-done:
-		tb.Fatalf("orchat run exited %d before serving:\n%s", code, logs.String())
-	}
-	return "", ""
+	return startRun(tb, cfgPath, env), signing
 }
 
 // closedByServer writes raw to a new connection to addr and reads until

@@ -2,7 +2,9 @@ package discordtest
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -356,10 +358,10 @@ func (s *Server) ReplayLast() {
 	g := &s.gw
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.last == nil || g.current == nil {
+	if g.last == nil || g.lastConn == nil {
 		panic("discordtest: nothing to replay")
 	}
-	_ = g.current.write(g.last)
+	_ = g.lastConn.write(g.last)
 }
 
 // Redeliver sends the event that carried a message or an interaction (by
@@ -370,15 +372,16 @@ func (s *Server) Redeliver(id string) bool {
 	g := &s.gw
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	c := g.current
-	if c == nil || c.session == nil {
-		return false
-	}
-	log := c.session.log
-	for i := len(log) - 1; i >= 0; i-- {
-		if log[i].id == id {
-			_ = c.write(log[i].data)
-			return true
+	for c := range g.conns {
+		if c.session == nil || !c.ready {
+			continue
+		}
+		log := c.session.log
+		for i := len(log) - 1; i >= 0; i-- {
+			if log[i].id == id {
+				_ = c.write(log[i].data)
+				return true
+			}
 		}
 	}
 	return false
@@ -413,6 +416,71 @@ func (s *Server) DropConnection() {
 	}
 }
 
+// DropShard closes the websocket of the client serving shard (of a
+// sharded bot) without a word, as a network failure would; it reports
+// whether one was connected.
+func (s *Server) DropShard(shard int) bool {
+	g := &s.gw
+	g.mu.Lock()
+	c := g.byShard[shard]
+	if c != nil {
+		c.ready = false
+		delete(g.byShard, shard)
+		if g.current == c {
+			g.current = nil
+		}
+	}
+	g.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.wmu.Lock()
+	_ = c.ws.UnderlyingConn().Close()
+	c.wmu.Unlock()
+	return true
+}
+
+// ConnectedShards returns the shards that have a client receiving events,
+// sorted, with the shard count they identified with (0 when none is
+// connected).
+func (s *Server) ConnectedShards() (shards []int, count int) {
+	g := &s.gw
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for id, c := range g.byShard {
+		if c.ready && c.session != nil {
+			shards = append(shards, id)
+			count = c.session.shard[1]
+		}
+	}
+	sort.Ints(shards)
+	return shards, count
+}
+
+// RefusedIdentifies returns the IDENTIFYs the gateway refused (Identify.Refused
+// says why: a bad token or shard, or the identify rate limit).
+func (s *Server) RefusedIdentifies() []Identify {
+	var out []Identify
+	for _, id := range s.Identifies() {
+		if id.Refused != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Registrations counts the bulk overwrites of application commands
+// (PUT /applications/{app}/commands, global or in a guild) that succeeded.
+func (s *Server) Registrations() int {
+	n := 0
+	for _, r := range s.RequestsTo("PUT", "/applications/") {
+		if r.Status == http.StatusOK && strings.HasSuffix(r.Path, "/commands") {
+			n++
+		}
+	}
+	return n
+}
+
 // ExpireInteraction makes an interaction's token invalid (as after 15
 // minutes): webhook calls with it answer 401, code 50027.
 func (s *Server) ExpireInteraction(id string) {
@@ -429,7 +497,12 @@ func (s *Server) Connected() bool {
 	g := &s.gw
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.current != nil && g.current.ready
+	for c := range g.conns {
+		if c.ready {
+			return true
+		}
+	}
+	return false
 }
 
 // Identifies returns every IDENTIFY the gateway received.

@@ -56,6 +56,22 @@ type Options struct {
 	// code 10062 "Unknown interaction", and the interaction stays
 	// unanswered.
 	AckWindow time.Duration
+	// Shards is the shard count GET /gateway/bot recommends (default 1).
+	Shards int
+	// MinShards, when above 1, is the fewest shards an IDENTIFY may ask
+	// for: fewer is closed with 4011 Sharding Required, as Discord closes
+	// a session that would hold too many guilds.
+	MinShards int
+	// MaxConcurrency is session_start_limit.max_concurrency (default 1):
+	// shards identify in buckets shard_id % max_concurrency, one IDENTIFY
+	// per bucket per IdentifyWindow.
+	MaxConcurrency int
+	// IdentifyWindow is the identify rate limit's window (default 5 s, as
+	// on Discord; tests shorten it).
+	IdentifyWindow time.Duration
+	// SessionStarts is session_start_limit.total (default 1000); each
+	// IDENTIFY that gets READY takes one from remaining.
+	SessionStarts int
 }
 
 // Server is a fake Discord.
@@ -124,6 +140,18 @@ func Start(opts Options) (*Server, error) {
 	if opts.AckWindow <= 0 {
 		opts.AckWindow = 3 * time.Second
 	}
+	if opts.Shards < 1 {
+		opts.Shards = 1
+	}
+	if opts.MaxConcurrency < 1 {
+		opts.MaxConcurrency = 1
+	}
+	if opts.IdentifyWindow <= 0 {
+		opts.IdentifyWindow = 5 * time.Second
+	}
+	if opts.SessionStarts <= 0 {
+		opts.SessionStarts = 1000
+	}
 	s := &Server{
 		opts: opts, Token: opts.Token, next: 1_200_000_000_000_000_000,
 		users: map[string]User{}, channels: map[string]*Channel{}, messages: map[string]*Message{},
@@ -166,7 +194,7 @@ func (s *Server) Close() {
 
 // snowflake returns a new id; ids grow with time, like Discord's.
 func (s *Server) snowflake() string {
-	s.next += 4096
+	s.next += 1 << 22 // one step of the timestamp: consecutive ids fall on consecutive shards
 	return strconv.FormatUint(s.next, 10)
 }
 
@@ -175,8 +203,17 @@ func (s *Server) routes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, map[string]any{"url": s.GatewayURL})
 	})
 	mux.HandleFunc("GET /api/v9/gateway/bot", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"url": s.GatewayURL, "shards": 1,
-			"session_start_limit": map[string]int{"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
+		s.gw.mu.Lock()
+		started := 0
+		for _, id := range s.gw.identifies {
+			if id.Refused == "" {
+				started++
+			}
+		}
+		s.gw.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"url": s.GatewayURL, "shards": s.opts.Shards,
+			"session_start_limit": map[string]int{"total": s.opts.SessionStarts, "remaining": max(s.opts.SessionStarts-started, 0),
+				"reset_after": 86_400_000, "max_concurrency": s.opts.MaxConcurrency}})
 	})
 	mux.HandleFunc("GET /api/v9/users/@me", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.Bot) })
 	mux.HandleFunc("POST /api/v9/users/@me/channels", s.createDM)

@@ -327,6 +327,12 @@ type Identify struct {
 	Shard   *[2]int `json:"shard,omitempty"`
 	// TokenOK reports whether the token matched.
 	TokenOK bool `json:"-"`
+	// Time is when the gateway received it.
+	Time time.Time `json:"-"`
+	// Refused says why the gateway refused it ("" when it sent READY):
+	// a bad token, a disallowed intent, an invalid shard, sharding
+	// required, or the identify rate limit of its bucket.
+	Refused string `json:"-"`
 }
 
 // Request is one REST request the fake received.

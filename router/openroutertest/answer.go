@@ -36,6 +36,7 @@ type answer struct {
 	promptCost       float64
 	completionCost   float64
 	webCost          float64
+	parseCost        float64 // the file parser's OCR, billed whole even when the answer is cut
 	cost             float64
 }
 
@@ -235,6 +236,10 @@ func simulatedImage(seed string) []byte {
 // price fills in the costs from the model's catalog prices: cached prompt
 // tokens at the cache-read price, written ones at the cache-write price,
 // the web search at the model's (or the engine's) search price.
+// addParseCost adds the file parser's charge (OCR by the page) to the
+// answer's cost, as OpenRouter bills it in usage.cost.
+func (a *answer) addParseCost(usd float64) { a.parseCost = usd; a.cost += usd }
+
 func (a *answer) price(m bot.Model, webResults int) {
 	a.webCost = 0
 	if m.Free() {

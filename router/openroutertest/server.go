@@ -180,6 +180,7 @@ type Request struct {
 	WebResults int
 	Modalities []string
 	FileParser bool
+	PDFEngine  string // the file-parser plugin's pdf.engine ("" when none was named)
 	// Files are the file parts of every message; CacheMarks counts the
 	// cache_control breakpoints.
 	Files      []bot.FilePart
@@ -473,7 +474,7 @@ func (s *Server) billPartial(sv *Served, model bot.Model, ans *answer, pieces []
 	cut.webSearches = 0
 	cut.price(model, 0)
 	cut.webCost, cut.webSearches = ans.webCost, ans.webSearches
-	cut.cost += cut.webCost
+	cut.cost += cut.webCost + ans.parseCost // the files were read before the answer began too
 	usd := cut.cost
 	s.mu.Lock()
 	s.partial += usd
@@ -617,6 +618,9 @@ type wireRequest struct {
 		ID            string   `json:"id"`
 		AllowedModels []string `json:"allowed_models"`
 		MaxResults    int      `json:"max_results"`
+		PDF           *struct {
+			Engine string `json:"engine"`
+		} `json:"pdf"`
 	} `json:"plugins"`
 	Reasoning *struct {
 		Effort string `json:"effort"`
@@ -646,6 +650,9 @@ func (s *Server) parseRequest(r *http.Request) (*Request, error) {
 			req.Web, req.WebResults = true, p.MaxResults
 		case "file-parser":
 			req.FileParser = true
+			if p.PDF != nil {
+				req.PDFEngine = p.PDF.Engine
+			}
 		}
 	}
 	if strings.HasSuffix(req.Model, ":online") {
@@ -755,7 +762,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, 400, req.Model+" is not a valid model ID", nil)
 		return
 	}
-	if len(req.Files) > 0 && !model.Files() {
+	// OpenRouter parses a PDF for a model that cannot read files, with
+	// every file-parser engine but "native".
+	if len(req.Files) > 0 && !model.Files() && (!req.FileParser || req.PDFEngine == "native") {
 		sv.Status = http.StatusBadRequest
 		writeError(w, http.StatusBadRequest, 400, model.ID+" does not support file input", nil)
 		return
@@ -772,6 +781,13 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cache(model, req, ans)
 	ans.price(model, req.WebResults)
+	if len(req.Files) > 0 {
+		engine := req.PDFEngine
+		if !req.FileParser {
+			engine = "native" // no plugin: the model reads the files itself
+		}
+		ans.addParseCost(router.PDFParseUSD(engine, model, req.Files))
+	}
 	sv.GenerationID = ans.id
 	s.record(ans, req, model, ans.cost, true)
 	sv.Status = http.StatusOK
