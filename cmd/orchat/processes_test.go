@@ -306,6 +306,23 @@ addr = "127.0.0.1:0"
 		frozen.Go(func() { slackAsks(2000+k, 1, 0) })
 	}
 	frozen.Wait()
+	// Round robin puts at least one of every three deliveries on the
+	// frozen connection; the concurrent ones above may all have gone to
+	// the others while the wave took the frozen one's turns. A few more,
+	// one at a time, until one was sent again over another connection.
+	retriedYet := func() bool {
+		asksMu.Lock()
+		defer asksMu.Unlock()
+		for _, a := range asks {
+			if a.attempts > 1 {
+				return true
+			}
+		}
+		return false
+	}
+	for k := 0; k < 6 && !retriedYet(); k++ {
+		slackAsks(3000+k, 1, 0)
+	}
 	killedAt := time.Now()
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
