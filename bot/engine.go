@@ -417,7 +417,14 @@ func (e *Engine) handle(ctx context.Context, req *Request, out Output) (err erro
 		return err
 	}
 	if !req.Command.OfferedOn(ev.Platform) {
-		return Errorf(EINVALID, "/%s is not available here, only on %s. /help lists what is.", req.Command.Name, strings.Join(req.Command.Platforms, " and "))
+		names := make([]string, len(req.Command.Platforms))
+		for i, p := range req.Command.Platforms {
+			names[i] = platformNames[p]
+			if names[i] == "" {
+				names[i] = p
+			}
+		}
+		return Errorf(EINVALID, "/%s is not available here, only on %s. /help lists what is.", req.Command.Name, strings.Join(names, " and "))
 	}
 	if req.Command.Admin && !req.Admin {
 		req.Logger.Warn("non-admin tried an admin command", "command", req.Command.Name)
@@ -642,3 +649,6 @@ func newRequestID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// platformNames are the platforms as a member reads them in a message.
+var platformNames = map[string]string{PlatformDiscord: "Discord", PlatformSlack: "Slack", PlatformConsole: "the terminal"}

@@ -59,7 +59,7 @@ func TestFeedbackOnlyOnSlack(t *testing.T) {
 	if err == nil {
 		t.Fatal("a typed /feedback on the console was accepted")
 	}
-	if got := out.text(); !strings.Contains(got, "only on slack") {
+	if got := out.text(); !strings.Contains(got, "only on Slack") {
 		t.Fatalf("the console was told %q, want that /feedback is only on Slack", got)
 	}
 	if fb := counts(""); len(fb) != 0 {
