@@ -140,16 +140,9 @@ func (a *Adapter) plainCommand(text string) string {
 // question about the message, answered in its thread, with the message
 // as the model's context.
 func (a *Adapter) onShortcut(cb slackapi.InteractionCallback, envelope string) {
-	id := cb.TriggerID
-	if id == "" {
-		id = envelope
-	}
-	if id != "" && !a.events.Add("shortcut:"+id, struct{}{}) {
+	id, team, _, first := a.interaction(cb, envelope, "shortcut:")
+	if !first {
 		return
-	}
-	team := cb.Team.ID
-	if team == "" {
-		team = cb.User.TeamID
 	}
 	channel := cb.Channel.ID
 	msg := cb.Message
@@ -191,20 +184,9 @@ func (a *Adapter) onShortcut(cb slackapi.InteractionCallback, envelope string) {
 
 // onFeedback records a thumbs up or down on a streamed answer.
 func (a *Adapter) onFeedback(cb slackapi.InteractionCallback, envelope, answer, model, vote string) {
-	id := cb.TriggerID
-	if id == "" {
-		id = envelope
-	}
-	if id != "" && !a.events.Add("action:"+id, struct{}{}) {
+	id, team, channel, first := a.interaction(cb, envelope, "action:")
+	if !first {
 		return
-	}
-	team := cb.Team.ID
-	if team == "" {
-		team = cb.User.TeamID
-	}
-	channel := cb.Container.ChannelID
-	if channel == "" {
-		channel = cb.Channel.ID
 	}
 	a.dispatch(func(ctx context.Context) {
 		ev := bot.Event{

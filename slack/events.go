@@ -340,20 +340,9 @@ func (a *Adapter) onInteraction(cb slackapi.InteractionCallback, envelope string
 	if compareID == "" {
 		return
 	}
-	id := cb.TriggerID
-	if id == "" {
-		id = envelope
-	}
-	if id != "" && !a.events.Add("action:"+id, struct{}{}) {
+	id, team, channel, first := a.interaction(cb, envelope, "action:")
+	if !first {
 		return
-	}
-	team := cb.Team.ID
-	if team == "" {
-		team = cb.User.TeamID
-	}
-	channel := cb.Container.ChannelID
-	if channel == "" {
-		channel = cb.Channel.ID
 	}
 	msgTS := cb.Container.MessageTs
 	if msgTS == "" {
@@ -494,4 +483,27 @@ func tsLess(a, b string) bool {
 		bf += "0"
 	}
 	return af < bf
+}
+
+// interaction names an interaction callback once: its id (the trigger id,
+// else the envelope's), the workspace, the channel it came from, and
+// whether this is its first delivery (kind, such as "action:", keeps the
+// ids of different callbacks apart in the adapter's seen set).
+func (a *Adapter) interaction(cb slackapi.InteractionCallback, envelope, kind string) (id, team, channel string, first bool) {
+	id = cb.TriggerID
+	if id == "" {
+		id = envelope
+	}
+	if id != "" && !a.events.Add(kind+id, struct{}{}) {
+		return id, "", "", false
+	}
+	team = cb.Team.ID
+	if team == "" {
+		team = cb.User.TeamID
+	}
+	channel = cb.Container.ChannelID
+	if channel == "" {
+		channel = cb.Channel.ID
+	}
+	return id, team, channel, true
 }
