@@ -78,13 +78,9 @@ func (s *set) adjustPool(ctx context.Context, req *bot.Request, verb, community 
 	if s.Pools == nil {
 		return bot.Errorf(bot.EUNAVAILABLE, "Pools are not available in this orchat.")
 	}
-	amount, err := ParseAmount(req.Args.Get("amount", 1))
+	amount, note, err := amountAndNote(req)
 	if err != nil {
 		return err
-	}
-	note := strings.TrimSpace(req.Args.Get("note", -1))
-	if note == "" {
-		note = req.Args.Rest(2)
 	}
 	a := bot.PoolAdjustment{Community: community, Amount: amount, Key: "pool-" + verb + ":" + eventKey(req), Actor: req.Event.Identity, Note: bot.Clip(note, 200)}
 	op, past := s.Pools.FundPool, "Added %s tokens to the pool of %s"
@@ -124,13 +120,9 @@ func (s *set) giveFromPool(ctx context.Context, req *bot.Request) error {
 	if user.Platform() != ev.Platform {
 		return bot.Errorf(bot.EINVALID, "%s is not a member here: name someone of %s.", user, bot.CommunityWord(ev.Community, false))
 	}
-	amount, err := ParseAmount(req.Args.Get("amount", 1))
+	amount, note, err := amountAndNote(req)
 	if err != nil {
 		return err
-	}
-	note := strings.TrimSpace(req.Args.Get("note", -1))
-	if note == "" {
-		note = req.Args.Rest(2)
 	}
 	e, applied, err := s.Pools.GrantFromPool(ctx, bot.PoolGrant{Community: ev.Community, Member: user, Amount: amount,
 		Key: "pool-give:" + eventKey(req), Actor: ev.Identity, Note: bot.Clip(note, 200)})
@@ -162,13 +154,9 @@ func (s *set) adjust(ctx context.Context, req *bot.Request, verb string, op func
 	if err != nil {
 		return err
 	}
-	amount, err := ParseAmount(req.Args.Get("amount", 1))
+	amount, note, err := amountAndNote(req)
 	if err != nil {
 		return err
-	}
-	note := strings.TrimSpace(req.Args.Get("note", -1))
-	if note == "" {
-		note = req.Args.Rest(2)
 	}
 	// A top-up creates a user who never wrote to the bot, signup bonus
 	// included: say so, or the new balance looks wrong to the admin.
@@ -382,4 +370,19 @@ func exampleIdentity(platform string) string {
 		return "slack:T0123:U0456"
 	}
 	return "console:alice"
+}
+
+// amountAndNote reads the AMOUNT and the optional note of /topup,
+// /deduct and the pool commands: the note option where a platform has
+// one, else the words after the amount.
+func amountAndNote(req *bot.Request) (int64, string, error) {
+	amount, err := ParseAmount(req.Args.Get("amount", 1))
+	if err != nil {
+		return 0, "", err
+	}
+	note := strings.TrimSpace(req.Args.Get("note", -1))
+	if note == "" {
+		note = req.Args.Rest(2)
+	}
+	return amount, note, nil
 }

@@ -120,14 +120,10 @@ func (o *output) editStream(ctx context.Context, ts string, st *stream, m bot.Me
 		if delta == "" {
 			return nil
 		}
-		err := o.a.call(ctx, o.team, false, func() error {
+		if ok, err := o.streamCall(ctx, ts, st, m, func() error {
 			_, _, err := o.a.agent.AppendStreamContext(ctx, o.channel, ts, slackapi.MsgOptionMarkdownText(delta))
 			return err
-		})
-		if err != nil {
-			if isSlackError(err) {
-				return o.breakStream(ctx, ts, st, m)
-			}
+		}); !ok {
 			return err
 		}
 		o.mu.Lock()
@@ -139,14 +135,10 @@ func (o *output) editStream(ctx context.Context, ts string, st *stream, m bot.Me
 	if delta != "" {
 		opts = append(opts, slackapi.MsgOptionMarkdownText(delta))
 	}
-	err := o.a.call(ctx, o.team, false, func() error {
+	if ok, err := o.streamCall(ctx, ts, st, m, func() error {
 		_, _, err := o.a.agent.StopStreamContext(ctx, o.channel, ts, opts...)
 		return err
-	})
-	if err != nil {
-		if isSlackError(err) {
-			return o.breakStream(ctx, ts, st, m)
-		}
+	}); !ok {
 		return err
 	}
 	o.mu.Lock()
@@ -155,6 +147,20 @@ func (o *output) editStream(ctx context.Context, ts string, st *stream, m bot.Me
 	o.extras(ctx, ts, m)
 	o.clearStatus(ctx)
 	return nil
+}
+
+// streamCall makes one call on the stream ts (paced and retried as every
+// Web API call); ok says it landed. When Slack refuses it, the stream is
+// broken off and the message rewritten with chat.update (the error is
+// breakStream's); any other error is returned as it is.
+func (o *output) streamCall(ctx context.Context, ts string, st *stream, m bot.Message, call func() error) (ok bool, err error) {
+	if err := o.a.call(ctx, o.team, false, call); err != nil {
+		if isSlackError(err) {
+			return false, o.breakStream(ctx, ts, st, m)
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // breakStream ends a stream that cannot go on and shows m with chat.update.
