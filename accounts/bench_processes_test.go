@@ -92,24 +92,11 @@ func runProcesses(b *testing.B, dsn string, procs, pairs, users int, round strin
 	}
 	children := make([]child, procs)
 	for i := range children {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), benchChildEnv+"="+dsn,
+		cmd, in, out := startChild(b, os.Stderr, benchChildEnv+"="+dsn,
 			"ORCHAT_ACCOUNTS_BENCH_PAIRS="+strconv.Itoa(pairs/procs),
 			"ORCHAT_ACCOUNTS_BENCH_USERS="+strconv.Itoa(users),
 			fmt.Sprintf("ORCHAT_ACCOUNTS_BENCH_PREFIX=%s-%d-", round, i))
-		cmd.Stderr = os.Stderr
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		children[i] = child{cmd, in, bufio.NewReader(out)}
+		children[i] = child{cmd, in, out}
 	}
 	for _, c := range children {
 		if line, err := c.out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {

@@ -151,23 +151,10 @@ func TestAcrossProcesses(t *testing.T) {
 		var stderrs []*bytes.Buffer
 		var stdins []io.WriteCloser
 		for i := range 3 {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), childEnv+"="+db, "ORCHAT_ACCOUNTS_CHILD_ID="+strconv.Itoa(i))
 			stderr := &bytes.Buffer{}
-			cmd.Stderr = stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			in, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			cmd, in, out := startChild(t, stderr, childEnv+"="+db, "ORCHAT_ACCOUNTS_CHILD_ID="+strconv.Itoa(i))
 			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			cmds, stdouts, stderrs, stdins = append(cmds, cmd), append(stdouts, bufio.NewReader(out)), append(stderrs, stderr), append(stdins, in)
+			cmds, stdouts, stderrs, stdins = append(cmds, cmd), append(stdouts, out), append(stderrs, stderr), append(stdins, in)
 		}
 		// Wait until every process has opened the store, then let them go
 		// at once.
@@ -237,4 +224,26 @@ func TestAcrossProcesses(t *testing.T) {
 			t.Fatalf("Verify=%+v, %v", rep, err)
 		}
 	})
+}
+
+// startChild starts this test binary again as a child process (running no
+// test of its own: env says what it does), with its stdin and stdout piped
+// to the caller and its stderr to stderr.
+func startChild(tb testing.TB, stderr io.Writer, env ...string) (*exec.Cmd, io.WriteCloser, *bufio.Reader) {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	return cmd, in, bufio.NewReader(out)
 }
